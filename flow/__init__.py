@@ -1,0 +1,1 @@
+"""Temporal stability for any frame sequence: optical flow, warping, blending, metrics."""
