@@ -1,0 +1,146 @@
+"""The ``livetoon`` command line: subcommands, exit codes, one-line errors.
+
+Exit codes: 0 success, 1 a failure the user can fix (bad input, missing device...),
+2 bad usage (argparse), 130 interrupted. Errors are one line on stderr, never a
+traceback, because users paste these into issue threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+from dctnet.device import DEVICE_CHOICES
+from dctnet.engine import DEFAULT_MAX_SIZE, Mode, Stylizer
+from dctnet.errors import LiveToonError
+from dctnet.face import FaceDetector
+from dctnet.styles import DEFAULT_STYLE, StyleRegistry
+
+from . import doctor
+from .images import ensure_folder, expand_image_inputs, plan_outputs, read_image, write_image
+
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str) -> None:
+    print(f"livetoon: error: {message}", file=sys.stderr)
+
+
+def open_stylizer(args: argparse.Namespace) -> Stylizer:
+    head, bg, _ = StyleRegistry().get(args.style).load()
+    return Stylizer(head, bg, device=args.device, mode=args.mode, max_size=args.max_size)
+
+
+def add_style_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--style", default=DEFAULT_STYLE, help=f"style name (default: {DEFAULT_STYLE}; see `livetoon styles list`)")
+    parser.add_argument("--mode", default=Mode.FULL.value, choices=[m.value for m in Mode],
+                        help="full: cartoon background + cartoon head (official); face: only the main face; background: bg model only")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where the model runs (default: auto = CUDA when usable)")
+    parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
+                        help=f"process frames whose short side is larger at this short side (default: {DEFAULT_MAX_SIZE}, as the official pipeline)")
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    inputs = expand_image_inputs(args.inputs)
+    many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
+    outputs = plan_outputs(inputs, args.output, many)
+    for folder in {out.parent for out in outputs}:
+        ensure_folder(folder)
+    stylizer = open_stylizer(args)
+    print(f"device: {stylizer.choice.describe()}")
+    failures = 0
+    with contextlib.ExitStack() as stack:
+        detector = None
+        for src, dst in zip(inputs, outputs):
+            started = time.perf_counter()
+            try:
+                image = read_image(src)
+                if stylizer.mode.needs_faces and detector is None:
+                    detector = stack.enter_context(FaceDetector(static_image_mode=True))
+                faces = detector.detect(image) if detector else []
+                write_image(dst, stylizer.stylize(image, faces))
+            except LiveToonError as exc:
+                fail(str(exc))
+                failures += 1
+                continue
+            took = time.perf_counter() - started
+            print(f"{src} -> {dst} ({len(faces)} face{'s' * (len(faces) != 1)}, {took:.2f} s)")
+    if failures and len(inputs) > 1:
+        fail(f"{failures} of {len(inputs)} images failed")
+    return EXIT_FAILURE if failures else 0
+
+
+def cmd_styles_list(args: argparse.Namespace) -> int:
+    registry = StyleRegistry()
+    for style in registry.all():
+        kind = "built-in" if style.builtin else "user"
+        print(f"{style.name:16s} {kind:9s} {style.path}")
+    if not registry.all():
+        print("no styles installed; import one with `livetoon styles import FOLDER`")
+    return 0
+
+
+def cmd_styles_import(args: argparse.Namespace) -> int:
+    style = StyleRegistry().import_folder(args.path, name=args.name, replace=args.replace)
+    print(f"imported style {style.name!r} -> {style.path}")
+    return 0
+
+
+def cmd_styles_remove(args: argparse.Namespace) -> int:
+    StyleRegistry().remove(args.name)
+    print(f"removed style {args.name!r}")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    raise LiveToonError("the LiveToon window is not built yet; use the command line (`livetoon --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livetoon", description="Cartoonize people in photos, videos and webcams (DCT-Net).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the window")
+    gui.set_defaults(func=cmd_gui)
+
+    image = sub.add_parser("image", help="cartoonize still images")
+    image.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="image files or folders")
+    image.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output file (one input) or folder")
+    add_style_options(image)
+    image.set_defaults(func=cmd_image)
+
+    styles = sub.add_parser("styles", help="list, import or remove styles")
+    styles_sub = styles.add_subparsers(dest="styles_command", required=True, metavar="ACTION")
+    styles_sub.add_parser("list", help="installed styles").set_defaults(func=cmd_styles_list)
+    imp = styles_sub.add_parser("import", help="import a folder holding a head and a bg model (.pb or .tflite)")
+    imp.add_argument("path", type=Path)
+    imp.add_argument("--name", help="style name (default: the folder's name)")
+    imp.add_argument("--replace", action="store_true", help="replace a user style of the same name")
+    imp.set_defaults(func=cmd_styles_import)
+    rm = styles_sub.add_parser("remove", help="remove a user style")
+    rm.add_argument("name")
+    rm.set_defaults(func=cmd_styles_remove)
+
+    doc = sub.add_parser("doctor", help="check Python, torch/CUDA, MediaPipe, styles and the virtual camera")
+    doc.set_defaults(func=doctor.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LiveToonError as exc:
+        fail(str(exc))
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        fail("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

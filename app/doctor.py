@@ -1,0 +1,116 @@
+"""``livetoon doctor``: what works on this machine, and the exact fix for what does not.
+
+Each check returns ``(ok, text)``; the report prints them all and fails (exit 1)
+only when something LiveToon cannot run without is broken. A missing virtual-camera
+backend is reported with its fix but is not fatal: files and streams still work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from dctnet.device import cuda_unavailable_reason
+from dctnet.errors import LiveToonError
+from dctnet.styles import StyleRegistry
+
+Check = tuple[bool, str]
+FACE_MODEL_FILES = (
+    "modules/face_detection/face_detection_short_range.tflite",
+    "modules/face_landmark/face_landmark_with_attention.tflite",
+    "modules/selfie_segmentation/selfie_segmentation.tflite",
+)
+
+
+def check_python() -> Check:
+    return True, f"Python {platform.python_version()} on {platform.system()} {platform.machine()}"
+
+
+def check_torch() -> Check:
+    reason = cuda_unavailable_reason()
+    if reason is None:
+        name = torch.cuda.get_device_name(0)
+        return True, f"torch {torch.__version__}, CUDA {torch.version.cuda}: {name} will be used"
+    return True, f"torch {torch.__version__}: CPU will be used, because {reason}"
+
+
+def check_mediapipe() -> Check:
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        return False, "mediapipe is not installed: pip install mediapipe==0.10.21"
+    root = Path(list(spec.submodule_search_locations)[0])
+    missing = [f for f in FACE_MODEL_FILES if not (root / f).is_file()]
+    if missing:
+        return False, f"mediapipe at {root} lacks its face models ({', '.join(missing)}): pip install mediapipe==0.10.21"
+    import mediapipe
+
+    return True, f"mediapipe {mediapipe.__version__}: face detection, face mesh and segmentation models present"
+
+
+def check_styles() -> Check:
+    registry = StyleRegistry()
+    styles = registry.all()
+    if not styles:
+        return False, f"no styles found (built-in folder {registry.builtin_dir}, user folder {registry.user_dir})"
+    broken = []
+    for style in styles:
+        try:
+            style.load()
+        except LiveToonError as exc:
+            broken.append(f"{style.name} ({exc})")
+    names = ", ".join(f"{s.name}{'' if s.builtin else ' (user)'}" for s in styles)
+    if broken:
+        return False, f"styles: {names}; broken: {'; '.join(broken)}"
+    return True, f"styles: {names}; user styles in {registry.user_dir}"
+
+
+def virtual_camera_fix() -> str:
+    """The per-OS way to get a virtual-camera backend that pyvirtualcam can drive."""
+    system = platform.system()
+    if system == "Linux":
+        return (
+            "install v4l2loopback (e.g. `sudo apt install v4l2loopback-dkms`), then "
+            "`sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=\"LiveToon\"` "
+            "and make sure your user is in the `video` group (`sudo usermod -aG video $USER`, then log in again)"
+        )
+    if system in ("Windows", "Darwin"):
+        return "install OBS Studio (28 or newer) and start its Virtual Camera once, then stop it"
+    return f"no virtual-camera backend is known for {system}"
+
+
+def check_virtual_camera() -> Check:
+    try:
+        import pyvirtualcam
+    except ImportError:
+        return False, "pyvirtualcam is not installed: pip install pyvirtualcam"
+    try:
+        with pyvirtualcam.Camera(width=320, height=240, fps=30) as cam:
+            return True, f"virtual camera available: {cam.device} ({cam.backend})"
+    except Exception as exc:  # pyvirtualcam raises RuntimeError/ValueError/OSError depending on backend
+        return False, f"virtual camera unavailable ({str(exc).splitlines()[0]}): {virtual_camera_fix()}"
+
+
+CHECKS: tuple[tuple[str, Callable[[], Check], bool], ...] = (
+    ("python", check_python, True),
+    ("torch", check_torch, True),
+    ("mediapipe", check_mediapipe, True),
+    ("styles", check_styles, True),
+    ("virtual camera", check_virtual_camera, False),
+)
+
+
+def run(args: argparse.Namespace | None = None) -> int:
+    fatal = False
+    for label, check, required in CHECKS:
+        ok, text = check()
+        mark = "ok  " if ok else ("FAIL" if required else "warn")
+        print(f"[{mark}] {label:15s} {text}")
+        fatal |= required and not ok
+    sys.stdout.flush()
+    return 1 if fatal else 0

@@ -1,0 +1,30 @@
+"""Atomic file writes: a crash, a full disk or Ctrl-C never leaves a half-written file
+under the final name, and never destroys the previous file of that name."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import LiveToonError
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over."""
+    path = Path(path)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise LiveToonError(f"cannot write to {path.parent}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise LiveToonError(f"cannot write {path}: {exc.strerror}") from exc
+        raise

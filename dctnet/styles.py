@@ -1,0 +1,134 @@
+"""Styles: a head model, a background model and their metadata, in one file.
+
+Built-in styles ship in the ``weights`` package (trained by LiveToon itself); user
+styles live in the user data dir, so an upgrade or a read-only install never loses
+them. ``LIVETOON_DATA_DIR`` moves the user dir (tests, portable installs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import platformdirs
+import torch
+
+from .errors import LiveToonError
+from .weights import import_model_file, load_style, save_style
+
+STYLE_SUFFIX = ".safetensors"
+DEFAULT_STYLE = "toon"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+HEAD_HINTS = ("head", "_h")
+BG_HINTS = ("bg",)
+IMPORTABLE_SUFFIXES = (".pb", ".tflite", STYLE_SUFFIX)
+
+
+def user_data_dir() -> Path:
+    override = os.environ.get("LIVETOON_DATA_DIR")
+    return Path(override) if override else Path(platformdirs.user_data_dir("livetoon", appauthor=False))
+
+
+def builtin_dir() -> Path:
+    return Path(str(resources.files("weights")))
+
+
+@dataclass(frozen=True)
+class Style:
+    name: str
+    path: Path
+    builtin: bool
+
+    def load(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, str]]:
+        """(head state dict, bg state dict, metadata); raises WeightsError on a bad file."""
+        return load_style(self.path)
+
+
+class StyleRegistry:
+    """Finds, imports and removes styles by name. User styles cannot shadow built-ins."""
+
+    def __init__(self, builtin: Path | None = None, user: Path | None = None) -> None:
+        self.builtin_dir = builtin or builtin_dir()
+        self.user_dir = user if user is not None else user_data_dir() / "styles"
+
+    def _scan(self, folder: Path, builtin: bool) -> dict[str, Style]:
+        if not folder.is_dir():
+            return {}
+        return {p.stem: Style(p.stem, p, builtin) for p in sorted(folder.glob(f"*{STYLE_SUFFIX}"))}
+
+    def all(self) -> list[Style]:
+        styles = self._scan(self.user_dir, builtin=False)
+        styles.update(self._scan(self.builtin_dir, builtin=True))
+        return sorted(styles.values(), key=lambda s: (not s.builtin, s.name))
+
+    def get(self, name: str) -> Style:
+        for style in self.all():
+            if style.name == name:
+                return style
+        known = ", ".join(s.name for s in self.all()) or "none installed"
+        raise LiveToonError(f"unknown style {name!r} (available: {known}); see `livetoon styles list`")
+
+    def import_folder(self, folder: Path, name: str | None = None, replace: bool = False) -> Style:
+        """Convert a folder's head and bg model files (``.pb``, ``.tflite``) into a user style."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise LiveToonError(f"{folder}: not a folder (expected one holding a head and a bg model file)")
+        name = name or folder.name
+        self._check_new_name(name, replace)
+        head_path, bg_path = find_head_and_bg(folder)
+        head, head_sha = import_model_file(head_path)
+        bg, bg_sha = import_model_file(bg_path)
+        metadata = {
+            "name": name,
+            "origin": f"imported from {folder.resolve()}",
+            "source_sha256": json.dumps({head_path.name: head_sha, bg_path.name: bg_sha}),
+            "head_channels": str(head["Conv.weight"].shape[0]),
+            "bg_channels": str(bg["Conv.weight"].shape[0]),
+        }
+        return self.install(name, head, bg, metadata)
+
+    def install(self, name: str, head: dict, bg: dict, metadata: dict[str, str]) -> Style:
+        target = self.user_dir / f"{name}{STYLE_SUFFIX}"
+        try:
+            self.user_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LiveToonError(f"cannot create the styles folder {self.user_dir}: {exc.strerror}") from exc
+        save_style(target, head, bg, metadata)
+        return Style(name, target, builtin=False)
+
+    def remove(self, name: str) -> None:
+        style = self.get(name)
+        if style.builtin:
+            raise LiveToonError(f"{name!r} is a built-in style and cannot be removed")
+        style.path.unlink()
+
+    def _check_new_name(self, name: str, replace: bool) -> None:
+        if not NAME_PATTERN.match(name):
+            raise LiveToonError(f"invalid style name {name!r}: use letters, digits, '-', '_' or '.'")
+        existing = {s.name: s for s in self.all()}
+        if name in existing and existing[name].builtin:
+            raise LiveToonError(f"{name!r} is a built-in style; choose another --name")
+        if name in existing and not replace:
+            raise LiveToonError(f"a style named {name!r} exists; remove it first or pass --replace")
+
+
+def find_head_and_bg(folder: Path) -> tuple[Path, Path]:
+    """Pick the head and bg model files by name (``head.tflite``, ``cartoon_h.pb``, ``bg.*``...)."""
+    files = [p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMPORTABLE_SUFFIXES]
+
+    def pick(hints: tuple[str, ...], role: str) -> Path:
+        found = [p for p in files if any(p.stem.lower().endswith(h) or p.stem.lower() == h.strip("_") for h in hints)]
+        if len(found) != 1:
+            what = "no" if not found else f"{len(found)} candidate"
+            raise LiveToonError(
+                f"{folder}: {what} {role} model file(s) found; expected exactly one named like "
+                f"{role}.tflite / {role}.pb / cartoon_{'h' if role == 'head' else 'bg'}.pb"
+            )
+        return found[0]
+
+    return pick(HEAD_HINTS, "head"), pick(BG_HINTS, "bg")
+

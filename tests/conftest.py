@@ -1,0 +1,30 @@
+"""Shared test fixtures: the reference data location and real photos.
+
+Photos come from scikit-image's bundled data (public domain / openly licensed, see
+skimage/data/README.txt); nothing from them is committed to this repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_DIR = REPO_ROOT.parent / "shared" / "dctnet-reference"
+needs_reference = pytest.mark.skipif(
+    not REFERENCE_DIR.is_dir(),
+    reason="../shared/dctnet-reference is absent (outside clone): conformance data unavailable",
+)
+
+
+@pytest.fixture(scope="session")
+def astronaut_bgr() -> np.ndarray:
+    """A real 512x512 portrait (NASA, public domain), as BGR uint8."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
