@@ -276,8 +276,12 @@ def import_model_file(path: Path) -> tuple[dict[str, torch.Tensor], str]:
 
 # --- our format ----------------------------------------------------------------------
 def save_style(path: Path, head: dict[str, torch.Tensor], bg: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Both models of a style in one ``.safetensors``, written atomically."""
-    tensors = {f"{part}/{k}": v.detach().contiguous().cpu() for part, sd in zip(PARTS, (head, bg)) for k, v in sd.items()}
+    """Both models of a style in one ``.safetensors``, written atomically.
+
+    Tensors are cloned because safetensors refuses shared storage, and a style may
+    use one generator for both parts.
+    """
+    tensors = {f"{part}/{k}": v.detach().cpu().clone().contiguous() for part, sd in zip(PARTS, (head, bg)) for k, v in sd.items()}
     meta = {**{k: str(v) for k, v in metadata.items()}, "format": STYLE_FORMAT}
     atomic_write_bytes(Path(path), safetensors.torch.save(tensors, metadata=meta))
 

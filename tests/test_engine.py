@@ -1,0 +1,99 @@
+"""The Stylizer's pipeline rules: sizes, padding, modes, device choice, fp16 guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dctnet.device import choose_device
+from dctnet.engine import Mode, Stylizer, processing_scale
+from dctnet.errors import LiveToonError
+from dctnet.face import FaceDetector
+from dctnet.network import TTN
+
+
+def small_weights(seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return TTN(8).state_dict()
+
+
+@pytest.fixture(scope="module")
+def faces(astronaut_bgr):
+    with FaceDetector(static_image_mode=True) as detector:
+        return detector.detect(astronaut_bgr)
+
+
+def test_processing_scale_caps_the_short_side():
+    assert processing_scale(1080, 1920, 720) == pytest.approx(720 / 1080)
+    assert processing_scale(480, 640, 720) == 1.0
+
+
+@pytest.mark.parametrize("shape", [(333, 517), (720, 1280), (1080, 1440)])
+def test_background_mode_keeps_size_and_pads_invisibly(shape):
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    stylizer = Stylizer(small_weights(1), small_weights(2), device="cpu", mode="background")
+    out = stylizer.stylize(frame)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    if shape == (333, 517):  # the bg pass pads white to 16 and crops back: equal to padding by hand
+        padded = np.full((336, 528, 3), 255, np.uint8)
+        padded[:333, :517] = frame
+        assert np.array_equal(out, stylizer.run_model("bg", padded[None])[0, :333, :517])
+
+
+def test_face_mode_leaves_everything_but_the_face_untouched(astronaut_bgr, faces):
+    stylizer = Stylizer(small_weights(1), small_weights(2), device="cpu", mode="face")
+    out = stylizer.stylize(astronaut_bgr, faces)
+    changed = np.any(out != astronaut_bgr, axis=2)
+    assert changed[60:190, 160:280].mean() > 0.5
+    assert not changed[300:].any() and not changed[:, :120].any()
+
+
+def test_full_mode_without_faces_is_the_background_pass(astronaut_bgr):
+    full = Stylizer(small_weights(1), small_weights(2), device="cpu", mode="full").stylize(astronaut_bgr, [])
+    bg = Stylizer(small_weights(1), small_weights(2), device="cpu", mode="background").stylize(astronaut_bgr)
+    assert np.array_equal(full, bg)
+
+
+def test_faces_of_a_downscaled_frame_are_scaled_too(astronaut_bgr, faces):
+    """A 1024 px frame is processed at 720: the head must still land on the face."""
+    import cv2
+
+    big = cv2.resize(astronaut_bgr, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    big_faces = [f.scaled(2.0) for f in faces]
+    stylizer = Stylizer(small_weights(1), small_weights(2), device="cpu", mode="full")
+    with_face = stylizer.stylize(big, big_faces)
+    without = stylizer.stylize(big, [])
+    changed = np.any(np.abs(with_face.astype(int) - without.astype(int)) > 8, axis=2)
+    ys, xs = np.nonzero(changed)
+    assert 300 < xs.mean() < 560 and 120 < ys.mean() < 380, (xs.mean(), ys.mean())
+
+
+def test_fp16_non_finite_output_falls_back_to_fp32():
+    weights = small_weights(3)
+    weights["Conv_9.weight"] = weights["Conv_9.weight"] * 1e4  # overflows fp16, fine in fp32
+    weights["Conv_8.weight"] = weights["Conv_8.weight"] * 1e3
+    stylizer = Stylizer(weights, weights, device="cpu", mode="background")
+    stylizer.dtype = torch.float16  # what a CUDA Stylizer starts with
+    stylizer._models = {p: m.half() for p, m in stylizer._models.items()}
+    frame = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    out = stylizer.stylize(frame)
+    assert stylizer.dtype == torch.float32
+    reference = Stylizer(weights, weights, device="cpu", mode="background").stylize(frame)
+    assert np.array_equal(out, reference)
+
+
+def test_device_choice_says_why_cuda_is_not_used():
+    choice = choose_device("auto")
+    if not torch.cuda.is_available():
+        assert choice.device.type == "cpu" and choice.fallback_reason
+        with pytest.raises(LiveToonError, match="cuda"):
+            choose_device("cuda")
+    assert choose_device("cpu").fallback_reason is None
+
+
+def test_rejects_bad_frames():
+    stylizer = Stylizer(small_weights(1), small_weights(2), device="cpu", mode=Mode.BACKGROUND)
+    with pytest.raises(LiveToonError):
+        stylizer.stylize(np.zeros((10, 10), np.uint8))
