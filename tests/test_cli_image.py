@@ -132,3 +132,17 @@ def test_bad_input_is_one_clear_error(tmp_path, portrait, case):
     if case != "same_as_input":
         assert not out.exists()
     assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob(".*.part"))
+
+
+def test_doctor_reports_device_reason_and_models(tmp_path):
+    result = run_cli("doctor", data_dir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[ok  ] torch" in result.stdout and ("CPU will be used, because" in result.stdout or "will be used" in result.stdout)
+    assert "[ok  ] mediapipe" in result.stdout and "toon" in result.stdout
+    assert "virtual camera" in result.stdout  # available, or the per-OS fix
+
+
+def test_main_without_arguments_explains_the_window_is_not_built(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "main.py")], capture_output=True, text=True,
+                            env={"LIVETOON_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert_clean_failure(result, "window")
