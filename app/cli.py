@@ -18,8 +18,9 @@ from dctnet.engine import DEFAULT_MAX_SIZE, Mode, Stylizer
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
+from flow.stabilize import DEFAULT_STRENGTH
 
-from . import doctor
+from . import convert, doctor, evaluate
 from .images import ensure_folder, expand_image_inputs, plan_outputs, read_image, write_image
 
 EXIT_FAILURE = 1
@@ -124,6 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     rm = styles_sub.add_parser("remove", help="remove a user style")
     rm.add_argument("name")
     rm.set_defaults(func=cmd_styles_remove)
+
+    conv = sub.add_parser("convert", help="cartoonize video files (audio kept)")
+    conv.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="video files or folders")
+    conv.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output file (one input) or folder")
+    add_style_options(conv)
+    conv.add_argument("--stability", type=float, default=DEFAULT_STRENGTH,
+                      help=f"temporal stabilization strength 0..1 (0 = per-frame output; default {DEFAULT_STRENGTH})")
+    conv.add_argument("--side-by-side", action="store_true", help="write the input and the cartoon side by side")
+    conv.add_argument("--codec", default="h264", choices=["h264", "h265"])
+    conv.add_argument("--crf", type=int, default=18, help="quality (lower is better; default 18)")
+    conv.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
+    conv.set_defaults(func=lambda a: convert.run(a, open_stylizer))
+
+    ev = sub.add_parser("eval-temporal", help="warping error (flicker) of a converted video, and fidelity to a reference")
+    ev.add_argument("input", type=Path, help="the original video")
+    ev.add_argument("output", type=Path, help="the converted video")
+    ev.add_argument("reference", type=Path, nargs="?", help="e.g. the same conversion with --stability 0")
+    ev.set_defaults(func=evaluate.run)
 
     doc = sub.add_parser("doctor", help="check Python, torch/CUDA, MediaPipe, styles and the virtual camera")
     doc.set_defaults(func=doctor.run)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,6 +23,10 @@ FIVE_POINT_IDS = (468, 473, 1, 61, 291)
 MIN_FACE_PX = 60
 """The official pipeline skips faces whose box is this small or smaller."""
 CENTRALITY_FALLOFF = 2.0
+STARTUP_GRACE_SECONDS = 0.3
+"""MediaPipe opens its models during the first ``process`` call and its worker threads
+print start-up chatter to stderr just *after* that call returns; the first call
+therefore stays silenced a moment longer (once per detector)."""
 
 
 class FaceModelError(LiveToonError):
@@ -100,16 +105,20 @@ class FaceDetector:
                 )
         except (ImportError, RuntimeError, FileNotFoundError) as exc:
             raise FaceModelError(f"cannot load MediaPipe's face models ({exc}); run `livetoon doctor`") from exc
-        self._first_call = True
+        self._started = False
 
     def detect(self, frame_bgr: np.ndarray) -> list[Face]:
         """All faces larger than the official minimum, main face first."""
         h, w = frame_bgr.shape[:2]
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         rgb.flags.writeable = False
-        with native_stderr_silenced() if self._first_call else contextlib.nullcontext():
+        if self._started:
             result = self._mesh.process(rgb)
-        self._first_call = False
+        else:
+            with native_stderr_silenced():
+                result = self._mesh.process(rgb)
+                time.sleep(STARTUP_GRACE_SECONDS)
+            self._started = True
         faces = [face_from_landmarks(lm, w, h) for lm in (result.multi_face_landmarks or [])]
         faces = [f for f in faces if f.size > MIN_FACE_PX]
         return sorted(faces, key=lambda f: main_face_score(f, frame_bgr.shape), reverse=True)

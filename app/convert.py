@@ -1,0 +1,142 @@
+"""``livetoon convert``: video files in, cartoon video files out, audio kept.
+
+Each file goes through the file-mode pipeline into a temporary file that is renamed
+at the end. Ctrl-C keeps what was done as a playable ``NAME.partial.EXT`` and says
+so; any error removes the temporary file. A batch goes on after a bad file and
+fails at the end, listing what failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dctnet.errors import LiveToonError
+from dctnet.face import FaceDetector
+from dctnet.tracking import FaceTracker
+from flow.stabilize import Stabilizer
+
+from .images import ensure_folder
+from .pipeline import FrameProcessor, Processed, run_file_pipeline
+from .progress import Progress
+from .video_in import VideoReader
+from .video_out import VideoWriter
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".mts", ".m2ts", ".ts", ".wmv", ".flv", ".3gp")
+WRITABLE_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v")
+
+
+def expand_video_inputs(inputs: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            videos = sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            if not videos:
+                raise LiveToonError(f"{item}: folder holds no videos ({', '.join(VIDEO_SUFFIXES)})")
+            found += videos
+        elif not item.exists():
+            raise LiveToonError(f"{item}: no such file")
+        else:
+            found.append(item)
+    return found
+
+
+def plan_video_outputs(inputs: list[Path], output: Path, many: bool) -> list[Path]:
+    """One input and a video-suffixed OUT: that file. Otherwise OUT is a folder of
+    ``<stem>.<ext>`` (the input's container when we can write it, else ``.mp4``)."""
+    output = Path(output)
+    if not many and output.suffix and not output.is_dir():
+        if output.suffix.lower() not in WRITABLE_SUFFIXES:
+            raise LiveToonError(f"{output}: cannot write {output.suffix} videos; use one of {', '.join(WRITABLE_SUFFIXES)}")
+        outputs = [output]
+    else:
+        outputs = [output / (p.stem + (p.suffix.lower() if p.suffix.lower() in WRITABLE_SUFFIXES else ".mp4")) for p in inputs]
+    for src, dst in zip(inputs, outputs):
+        if dst.exists() and src.resolve() == dst.resolve():
+            raise LiveToonError(f"{dst}: output would overwrite its own input; choose another -o")
+    return outputs
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    return np.concatenate([left, right], axis=1)
+
+
+def convert_one(src: Path, dst: Path, processor: FrameProcessor, args: argparse.Namespace) -> tuple[int, float]:
+    """Convert one file; returns (frames, seconds). Ctrl-C leaves ``dst.partial``."""
+    started = time.perf_counter()
+    with VideoReader(src) as reader:
+        width = reader.width * (2 if args.side_by_side else 1)
+        writer = VideoWriter(dst, width, reader.height, reader.rate, reader.time_base, codec=args.codec,
+                             crf=args.crf, preset=args.preset, audio_source=src if reader.audio_streams else None)
+        progress = Progress(src.name, reader.frame_count_estimate)
+
+        def sink(item: Processed) -> None:
+            image = side_by_side(item.frame.image, item.output) if args.side_by_side else item.output
+            writer.write(image, item.frame.pts)
+
+        processor.reset()
+        try:
+            frames = run_file_pipeline(reader, processor, sink, on_frame=progress.update)
+        except KeyboardInterrupt:
+            progress.close()
+            if writer.frames:
+                partial = writer.abort_partial()
+                print(f"interrupted: kept the first {writer.frames} frames as {partial}", file=sys.stderr)
+            else:
+                writer.discard()
+            raise
+        except BaseException:
+            progress.close()
+            writer.discard()
+            raise
+        writer.close()
+        progress.close()
+    return frames, time.perf_counter() - started
+
+
+def report_failure(exc: LiveToonError, src: Path, failures: list[str]) -> None:
+    print(f"livetoon: error: {exc}", file=sys.stderr)
+    failures.append(str(src))
+
+
+def run(args: argparse.Namespace, open_stylizer) -> int:
+    inputs = expand_video_inputs(args.inputs)
+    many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
+    outputs = plan_video_outputs(inputs, args.output, many)
+    for folder in {out.parent for out in outputs}:
+        ensure_folder(folder)
+    if not 0.0 <= args.stability <= 1.0:
+        raise LiveToonError(f"--stability must be between 0 and 1, got {args.stability}")
+    failures: list[str] = []
+    jobs = []
+    for src, dst in zip(inputs, outputs):  # check every input before the slow start-up
+        try:
+            VideoReader(src).close()
+            jobs.append((src, dst))
+        except LiveToonError as exc:
+            report_failure(exc, src, failures)
+    if not jobs:
+        return 1
+    stylizer = open_stylizer(args)
+    print(f"device: {stylizer.choice.describe()}")
+    with contextlib.ExitStack() as stack:
+        tracker = None
+        if stylizer.mode.needs_faces:
+            tracker = FaceTracker(stack.enter_context(FaceDetector(static_image_mode=False)))
+        stabilizer = Stabilizer(args.stability) if args.stability > 0 else None
+        processor = FrameProcessor(stylizer, tracker, stabilizer)
+        for src, dst in jobs:
+            try:
+                frames, seconds = convert_one(src, dst, processor, args)
+            except LiveToonError as exc:
+                report_failure(exc, src, failures)
+                continue
+            print(f"{src} -> {dst}: {frames} frames in {seconds:.1f} s ({frames / max(seconds, 1e-9):.1f} fps)")
+    if failures and len(inputs) > 1:
+        print(f"livetoon: error: {len(failures)} of {len(inputs)} videos failed: {', '.join(failures)}", file=sys.stderr)
+    return 1 if failures else 0
