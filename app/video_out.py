@@ -32,8 +32,6 @@ COPYABLE_AUDIO = {
 }
 """Audio codecs each container takes as they are; ``.mkv`` takes any."""
 STANDARD_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
-AUDIO_LEAD_SECONDS = 0.5
-"""Audio is muxed this far ahead of the video so the muxer can interleave."""
 
 
 def audio_is_copyable(suffix: str, codec_name: str) -> bool:
@@ -156,7 +154,7 @@ class VideoWriter:
         self.last_time = float(pts * self.time_base)
         try:
             if self.audio:
-                self.audio.mux_until(self.last_time + AUDIO_LEAD_SECONDS)
+                self.audio.mux_until(self.last_time)  # the muxer interleaves; the encoder lags anyway
             self.container.mux(self.stream.encode(frame))
         except OSError as exc:
             raise LiveToonError(f"cannot write {self.path}: {exc.strerror or exc}") from exc

@@ -158,3 +158,36 @@ def test_writer_partial_and_discard(tmp_path):
 def test_reader_rejects_a_folder(tmp_path):
     with pytest.raises(LiveToonError, match="folder"):
         VideoReader(tmp_path)
+
+
+def test_ctrl_c_keeps_a_playable_partial_file(tmp_path, tiny_data_dir):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO_ROOT
+
+    src = write_clip(tmp_path / "long.mp4", frames=240, size=(320, 240))
+    dst = tmp_path / "long_toon.mp4"
+    env = {"LIVETOON_DATA_DIR": str(tiny_data_dir), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "main.py"), "convert", str(src), "-o", str(dst), "--style", "tiny",
+         "--mode", "background", "--max-size", "720", "--preset", "ultrafast"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    deadline = time.monotonic() + 120
+    partial_tmp = tmp_path / ".long_toon.tmp.mp4"
+    while time.monotonic() < deadline and not partial_tmp.exists():
+        time.sleep(0.1)
+    time.sleep(4.0)  # a few seconds of frames
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    partial = tmp_path / "long_toon.partial.mp4"
+    assert "interrupted" in stderr and str(partial) in stderr and "Traceback" not in stderr
+    assert not dst.exists() and not partial_tmp.exists()
+    with VideoReader(partial) as reader:
+        kept = len(list(reader))
+    assert 0 < kept < 240
+    assert abs(probe(partial)["audio"][0][1] - probe(partial)["video_end"]) < 0.1, "audio cut where the video ends"
