@@ -8,25 +8,18 @@ face is the one a viewer would call the subject, large and near the centre.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from .errors import LiveToonError
+from .native_log import NativeStderrFilter
 
 FIVE_POINT_IDS = (468, 473, 1, 61, 291)
 MIN_FACE_PX = 60
 """The official pipeline skips faces whose box is this small or smaller."""
 CENTRALITY_FALLOFF = 2.0
-STARTUP_GRACE_SECONDS = 0.3
-"""MediaPipe opens its models during the first ``process`` call and its worker threads
-print start-up chatter to stderr just *after* that call returns; the first call
-therefore stays silenced a moment longer (once per detector)."""
 
 
 class FaceModelError(LiveToonError):
@@ -61,23 +54,6 @@ def main_face_score(face: Face, frame_shape: tuple[int, ...]) -> float:
     return (x1 - x0) * (y1 - y0) * float(np.exp(-CENTRALITY_FALLOFF * distance_sq))
 
 
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """MediaPipe's C++ side prints start-up chatter straight to fd 2; hide it there only."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def face_from_landmarks(landmarks, width: int, height: int) -> Face:
     coords = np.array([(p.x * width, p.y * height) for p in landmarks.landmark], np.float32)
     points = coords[list(FIVE_POINT_IDS)]
@@ -92,39 +68,34 @@ class FaceDetector:
     """MediaPipe FaceMesh; ``static_image_mode`` for unrelated stills, off for video."""
 
     def __init__(self, static_image_mode: bool = False, max_faces: int = 4, min_confidence: float = 0.5) -> None:
+        self._quiet = NativeStderrFilter().__enter__()  # for the detector's whole life
         try:
             import mediapipe as mp
 
-            with native_stderr_silenced():
-                self._mesh = mp.solutions.face_mesh.FaceMesh(
-                    static_image_mode=static_image_mode,
-                    max_num_faces=max_faces,
-                    refine_landmarks=True,
-                    min_detection_confidence=min_confidence,
-                    min_tracking_confidence=min_confidence,
-                )
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=static_image_mode,
+                max_num_faces=max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=min_confidence,
+                min_tracking_confidence=min_confidence,
+            )
         except (ImportError, RuntimeError, FileNotFoundError) as exc:
+            self._quiet.__exit__()
             raise FaceModelError(f"cannot load MediaPipe's face models ({exc}); run `livetoon doctor`") from exc
-        self._started = False
 
     def detect(self, frame_bgr: np.ndarray) -> list[Face]:
         """All faces larger than the official minimum, main face first."""
         h, w = frame_bgr.shape[:2]
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         rgb.flags.writeable = False
-        if self._started:
-            result = self._mesh.process(rgb)
-        else:
-            with native_stderr_silenced():
-                result = self._mesh.process(rgb)
-                time.sleep(STARTUP_GRACE_SECONDS)
-            self._started = True
+        result = self._mesh.process(rgb)
         faces = [face_from_landmarks(lm, w, h) for lm in (result.multi_face_landmarks or [])]
         faces = [f for f in faces if f.size > MIN_FACE_PX]
         return sorted(faces, key=lambda f: main_face_score(f, frame_bgr.shape), reverse=True)
 
     def close(self) -> None:
         self._mesh.close()
+        self._quiet.__exit__()
 
     def __enter__(self) -> FaceDetector:
         return self
