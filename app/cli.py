@@ -21,7 +21,8 @@ from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from flow.stabilize import DEFAULT_STRENGTH
 
 from . import convert, doctor, evaluate
-from .images import ensure_folder, expand_image_inputs, plan_outputs, read_image, write_image
+from .images import IMAGE_SUFFIXES, plan_image_outputs, read_image, write_image
+from .paths import ensure_folder, expand_inputs
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -46,9 +47,9 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    inputs = expand_image_inputs(args.inputs)
+    inputs = expand_inputs(args.inputs, IMAGE_SUFFIXES, "images")
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
-    outputs = plan_outputs(inputs, args.output, many)
+    outputs = plan_image_outputs(inputs, args.output, many)
     for folder in {out.parent for out in outputs}:
         ensure_folder(folder)
     stylizer = open_stylizer(args)

@@ -21,29 +21,14 @@ from dctnet.face import FaceDetector
 from dctnet.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
-from .images import ensure_folder
-from .pipeline import FrameProcessor, Processed, run_file_pipeline
+from .paths import ensure_folder, expand_inputs, refuse_overwriting_inputs
+from .pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
 from .progress import Progress
 from .video_in import VideoReader
 from .video_out import VideoWriter
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".mts", ".m2ts", ".ts", ".wmv", ".flv", ".3gp")
 WRITABLE_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v")
-
-
-def expand_video_inputs(inputs: list[Path]) -> list[Path]:
-    found: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            videos = sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-            if not videos:
-                raise LiveToonError(f"{item}: folder holds no videos ({', '.join(VIDEO_SUFFIXES)})")
-            found += videos
-        elif not item.exists():
-            raise LiveToonError(f"{item}: no such file")
-        else:
-            found.append(item)
-    return found
 
 
 def plan_video_outputs(inputs: list[Path], output: Path, many: bool) -> list[Path]:
@@ -56,9 +41,7 @@ def plan_video_outputs(inputs: list[Path], output: Path, many: bool) -> list[Pat
         outputs = [output]
     else:
         outputs = [output / (p.stem + (p.suffix.lower() if p.suffix.lower() in WRITABLE_SUFFIXES else ".mp4")) for p in inputs]
-    for src, dst in zip(inputs, outputs):
-        if dst.exists() and src.resolve() == dst.resolve():
-            raise LiveToonError(f"{dst}: output would overwrite its own input; choose another -o")
+    refuse_overwriting_inputs(zip(inputs, outputs))
     return outputs
 
 
@@ -80,6 +63,7 @@ def convert_one(src: Path, dst: Path, processor: FrameProcessor, args: argparse.
             writer.write(image, item.frame.pts)
 
         processor.reset()
+        processor.times = StageTimes()
         try:
             frames = run_file_pipeline(reader, processor, sink, on_frame=progress.update)
         except KeyboardInterrupt:
@@ -105,7 +89,7 @@ def report_failure(exc: LiveToonError, src: Path, failures: list[str]) -> None:
 
 
 def run(args: argparse.Namespace, open_stylizer) -> int:
-    inputs = expand_video_inputs(args.inputs)
+    inputs = expand_inputs(args.inputs, VIDEO_SUFFIXES, "videos")
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
     outputs = plan_video_outputs(inputs, args.output, many)
     for folder in {out.parent for out in outputs}:
@@ -137,6 +121,8 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
                 report_failure(exc, src, failures)
                 continue
             print(f"{src} -> {dst}: {frames} frames in {seconds:.1f} s ({frames / max(seconds, 1e-9):.1f} fps)")
+            stages = ", ".join(f"{k} {median:.1f}" for k, (median, _) in processor.times.summary().items())
+            print(f"  median ms per frame: {stages}")
     if failures and len(inputs) > 1:
         print(f"livetoon: error: {len(failures)} of {len(inputs)} videos failed: {', '.join(failures)}", file=sys.stderr)
     return 1 if failures else 0

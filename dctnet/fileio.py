@@ -1,5 +1,6 @@
-"""Atomic file writes: a crash, a full disk or Ctrl-C never leaves a half-written file
-under the final name, and never destroys the previous file of that name."""
+"""File reads that fail with one clear message, and atomic writes: a crash, a full
+disk or Ctrl-C never leaves a half-written file under the final name, and never
+destroys the previous file of that name."""
 
 from __future__ import annotations
 
@@ -8,6 +9,22 @@ import tempfile
 from pathlib import Path
 
 from .errors import LiveToonError
+
+
+def read_input_bytes(path: Path, error: type[LiveToonError] = LiveToonError) -> bytes:
+    """A whole input file; missing, folder, unreadable or empty raise ``error``."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: no such file")
+    if path.is_dir():
+        raise error(f"{path}: is a folder, not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror})") from exc
+    if not data:
+        raise error(f"{path}: empty file")
+    return data
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

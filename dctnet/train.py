@@ -5,8 +5,8 @@
 The student is the real TTN (generator + in-graph guided filter), so a trained style
 runs through exactly the inference path of the official styles. Training data is
 scikit-image's bundled photos (open licences, see weights/MODEL_CARD.md) with heavy
-augmentation, plus aligned face crops made exactly as at inference. ``coffee`` and
-``motorcycle_right`` are held out for validation. Checkpoints are safetensors plus a
+augmentation, plus aligned face crops made exactly as at inference. ``coffee`` is
+held out for validation. Checkpoints are safetensors plus a
 JSON side file (no pickles), written atomically; ``--resume`` continues one.
 """
 
@@ -33,8 +33,10 @@ from .network import TTN, to_uint8
 from .toon_teacher import render_toon
 from .weights import save_style
 
-TRAIN_IMAGES = ("astronaut.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png")
-VALIDATION_IMAGES = ("coffee.png", "motorcycle_right.png")
+TRAIN_IMAGES = ("astronaut.png", "chelsea.png", "rocket.jpg")
+"""NASA (public domain), Stefan van der Walt (CC0), SpaceX (public domain)."""
+VALIDATION_IMAGES = ("coffee.png",)
+"""Rachel Michetti (CC0); never trained on."""
 CROP = 128
 MARGIN = 16
 """Context around each crop so the teacher's and student's borders do not enter the loss."""

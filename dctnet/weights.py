@@ -10,7 +10,6 @@ nor code execution of any kind: model files are data, never pickles.
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import safetensors.torch
 import torch
 
 from .errors import LiveToonError
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, read_input_bytes
 from .network import TTN
 
 STYLE_FORMAT = "livetoon-style/1"
@@ -254,13 +253,7 @@ def validated(state: dict[str, torch.Tensor], what: str) -> dict[str, torch.Tens
 
 def import_model_file(path: Path) -> tuple[dict[str, torch.Tensor], str]:
     """Read one official model file (``.pb`` or ``.tflite``): (state dict, SHA-256)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise WeightsError(f"{path}: cannot read ({exc.strerror})") from exc
-    if not data:
-        raise WeightsError(f"{path}: empty file")
+    data = read_input_bytes(path, WeightsError)
     sha = hashlib.sha256(data).hexdigest()
     is_tflite = data[4:8] == b"TFL3"
     try:
@@ -306,11 +299,3 @@ def load_style(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Ten
         parts.append(validated(state, f"{path} ({part} model)"))
     return parts[0], parts[1], metadata
 
-
-def source_hashes(metadata: dict[str, str]) -> dict[str, str]:
-    """The ``source_sha256`` metadata as a dict ({} when absent or unreadable)."""
-    try:
-        value = json.loads(metadata.get("source_sha256", "{}"))
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
