@@ -21,10 +21,10 @@ import numpy as np
 
 from .estimate import DEFAULT_MAX_SIDE, FlowEstimator, consistency_error, sampling_grid, small_gray, warp
 
-DEFAULT_STRENGTH = 0.8
+DEFAULT_STRENGTH = 0.75
 CONSISTENCY_PX = 0.75
 """Forward-backward disagreement (small-image pixels) at which confidence falls to 1/e."""
-PHOTOMETRIC_LEVELS = 12.0
+PHOTOMETRIC_LEVELS = 16.0
 """Gray-level error of the warped previous input at which confidence falls to 1/e."""
 CUT_MEAN_CONFIDENCE = 0.25
 """Below this mean confidence the frame is treated as a scene cut: history resets."""
