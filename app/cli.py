@@ -33,8 +33,8 @@ def fail(message: str) -> None:
 
 
 def open_stylizer(args: argparse.Namespace) -> Stylizer:
-    head, bg, _ = StyleRegistry().get(args.style).load()
-    return Stylizer(head, bg, device=args.device, mode=args.mode, max_size=args.max_size)
+    return Stylizer.from_style(StyleRegistry().get(args.style), device=args.device, mode=args.mode,
+                               max_size=args.max_size)
 
 
 def add_style_options(parser: argparse.ArgumentParser) -> None:

@@ -44,8 +44,7 @@ def main() -> None:
     registry = StyleRegistry()
     stylizers = {}
     for name in args.styles.split(","):
-        head, bg, _ = registry.get(name).load()
-        stylizers[name] = Stylizer(head, bg, device="auto")
+        stylizers[name] = Stylizer.from_style(registry.get(name), device="auto")
     rows = []
     with FaceDetector(static_image_mode=True) as detector:
         for photo_name in args.photos.split(","):

@@ -23,20 +23,23 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .align import CROP_SIZE, align_face, head_mask, paste_back
 from .device import DeviceChoice, choose_device
 from .errors import LiveToonError
 from .face import Face
 from .network import TTN, to_uint8
+from .styles import Style
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SIZE = 720
 """The official rule: frames whose short side exceeds this are processed smaller."""
 PAD_MULTIPLE = 16
-WHITE = 255.0
+PADDINGS = ("white", "replicate")
+"""How the bg pass fills the frame up to a multiple of 16: the official pipeline pads
+white; styles trained with edge-drawing teachers ask for ``replicate`` (their style
+metadata says so), or the white border would be outlined along the bottom/right edge."""
 
 
 class Mode(str, enum.Enum):
@@ -73,16 +76,26 @@ class Stylizer:
         device: str | DeviceChoice = "auto",
         mode: Mode | str = Mode.FULL,
         max_size: int = DEFAULT_MAX_SIZE,
+        padding: str = "white",
     ) -> None:
         self.choice = device if isinstance(device, DeviceChoice) else choose_device(device)
         self.mode = Mode(mode)
         if max_size < PAD_MULTIPLE:
             raise LiveToonError(f"processing size must be at least {PAD_MULTIPLE} px, got {max_size}")
         self.max_size = max_size
+        if padding not in PADDINGS:
+            raise LiveToonError(f"unknown padding {padding!r}; expected one of {', '.join(PADDINGS)}")
+        self.padding = padding
         self._weights = {"head": head, "bg": bg}
         self.dtype = torch.float16 if self.choice.is_cuda else torch.float32
         self._models = {part: build_model(sd, self.choice, self.dtype) for part, sd in self._weights.items()}
         self._mask = head_mask(CROP_SIZE)
+
+    @classmethod
+    def from_style(cls, style: Style, **options) -> Stylizer:
+        """A Stylizer for a registered style, honouring its metadata (padding)."""
+        head, bg, meta = style.load()
+        return cls(head, bg, padding=meta.get("padding", "white"), **options)
 
     # -- model passes -------------------------------------------------------------
     def _fall_back_to_fp32(self) -> None:
@@ -102,13 +115,13 @@ class Stylizer:
         return to_uint8(y.float()).permute(0, 2, 3, 1).cpu().numpy()
 
     def background_pass(self, frame: np.ndarray) -> np.ndarray:
-        """The bg model on the whole frame, padded bottom/right with white to 16."""
+        """The bg model on the whole frame, padded bottom/right to a multiple of 16."""
         h, w = frame.shape[:2]
-        x = torch.from_numpy(np.ascontiguousarray(frame))
         pad_h, pad_w = -h % PAD_MULTIPLE, -w % PAD_MULTIPLE
         if pad_h or pad_w:
-            x = F.pad(x.permute(2, 0, 1), (0, pad_w, 0, pad_h), value=int(WHITE)).permute(1, 2, 0)
-        return self.run_model("bg", x.numpy()[None])[0, :h, :w]
+            border = cv2.BORDER_REPLICATE if self.padding == "replicate" else cv2.BORDER_CONSTANT
+            frame = cv2.copyMakeBorder(frame, 0, pad_h, 0, pad_w, border, value=(255, 255, 255))
+        return self.run_model("bg", frame[None])[0, :h, :w]
 
     def head_pass(self, frame: np.ndarray, faces: Sequence[Face]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Aligned crops through the head model in one batch; returns (cartoon, M) pairs."""

@@ -195,6 +195,7 @@ def train(args: argparse.Namespace) -> dict:
         "bg_channels": str(args.channels),
         "steps": str(info["step"]),
         "validation_psnr_db": str(info["val_psnr"]),
+        "padding": "replicate",  # the teacher outlines a white pad's edge; see engine.PADDINGS
     }
     save_style(args.out, half, half, metadata)
     print(f"wrote {args.out}: {info['step']} steps, {info['seconds'] / 60:.1f} min, val PSNR {info['val_psnr']} dB")

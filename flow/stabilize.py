@@ -21,7 +21,7 @@ import numpy as np
 
 from .estimate import DEFAULT_MAX_SIDE, FlowEstimator, consistency_error, sampling_grid, small_gray, warp
 
-DEFAULT_STRENGTH = 0.75
+DEFAULT_STRENGTH = 0.8
 CONSISTENCY_PX = 0.75
 """Forward-backward disagreement (small-image pixels) at which confidence falls to 1/e."""
 PHOTOMETRIC_LEVELS = 16.0

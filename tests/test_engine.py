@@ -97,3 +97,12 @@ def test_rejects_bad_frames():
     stylizer = Stylizer(small_weights(1), small_weights(2), device="cpu", mode=Mode.BACKGROUND)
     with pytest.raises(LiveToonError):
         stylizer.stylize(np.zeros((10, 10), np.uint8))
+
+
+def test_replicate_padding_for_styles_that_ask_for_it():
+    frame = np.random.default_rng(2).integers(0, 256, (100, 90, 3), dtype=np.uint8)
+    stylizer = Stylizer(small_weights(1), small_weights(2), device="cpu", mode="background", padding="replicate")
+    padded = np.pad(frame, ((0, 12), (0, 6), (0, 0)), mode="edge")
+    assert np.array_equal(stylizer.stylize(frame), stylizer.run_model("bg", padded[None])[0, :100, :90])
+    with pytest.raises(LiveToonError):
+        Stylizer(small_weights(1), small_weights(2), device="cpu", padding="mirror")

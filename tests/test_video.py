@@ -191,3 +191,21 @@ def test_ctrl_c_keeps_a_playable_partial_file(tmp_path, tiny_data_dir):
         kept = len(list(reader))
     assert 0 < kept < 240
     assert abs(probe(partial)["audio"][0][1] - probe(partial)["video_end"]) < 0.1, "audio cut where the video ends"
+
+
+def test_eval_temporal_reports_less_flicker_for_the_stabilized_conversion(tmp_path, tiny_data_dir):
+    import re
+
+    from benchmarks.talking_clip import head_motion_frames
+
+    src = write_clip(tmp_path / "head.mp4", size=(320, 180), images=head_motion_frames(24, 320, 180))
+    outputs = {}
+    for name, stability in (("per_frame", "0"), ("stable", "0.8")):
+        outputs[name] = tmp_path / f"{name}.mp4"
+        result = convert(src, outputs[name], tiny_data_dir, "--mode", "background", "--stability", stability)
+        assert result.returncode == 0, result.stderr
+    result = run_cli("eval-temporal", str(src), str(outputs["stable"]), str(outputs["per_frame"]), data_dir=tiny_data_dir)
+    assert result.returncode == 0, result.stderr
+    ratio = float(re.search(r"output/reference ratio ([\d.]+)", result.stdout).group(1))
+    fidelity = float(re.search(r"fidelity PSNR output vs reference: ([\d.]+) dB", result.stdout).group(1))
+    assert 0 < ratio < 0.9 and fidelity > 25, result.stdout
