@@ -8,6 +8,7 @@ face is the one a viewer would call the subject, large and near the centre.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -28,14 +29,22 @@ class FaceModelError(LiveToonError):
 
 @dataclass(frozen=True)
 class Face:
+    """One face: the five alignment points and the box of all its mesh landmarks.
+
+    There is no confidence score: MediaPipe's FaceMesh solution reports none per
+    face. Frozen, so a tracker can derive smoothed copies without aliasing.
+    """
+
     points: np.ndarray  # (5, 2) float32 pixel coordinates, image-left eye first
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 of all landmarks
 
     @property
     def size(self) -> float:
+        """The box's short side: what the official "skip faces <= 60 px" rule measures."""
         return min(self.box[2] - self.box[0], self.box[3] - self.box[1])
 
     def scaled(self, factor: float) -> Face:
+        """This face in a frame resized by ``factor`` (detection may run on a smaller frame)."""
         if factor == 1.0:
             return self
         return Face((self.points * factor).astype(np.float32), tuple(v * factor for v in self.box))
@@ -54,7 +63,18 @@ def main_face_score(face: Face, frame_shape: tuple[int, ...]) -> float:
     return (x1 - x0) * (y1 - y0) * float(np.exp(-CENTRALITY_FALLOFF * distance_sq))
 
 
+def main_face(faces: Sequence[Face], frame_shape: tuple[int, ...]) -> Face | None:
+    """The subject among ``faces`` (highest :func:`main_face_score`), None if there is none."""
+    return max(faces, key=lambda face: main_face_score(face, frame_shape), default=None)
+
+
 def face_from_landmarks(landmarks, width: int, height: int) -> Face:
+    """A :class:`Face` from one FaceMesh result (normalised coordinates) in a ``width`` x ``height`` frame.
+
+    The order is fixed by x in the image, not by MediaPipe's "left"/"right", so a
+    mirrored webcam frame still gives the image-left eye first, as the official
+    pipeline (and its reference points) expect.
+    """
     coords = np.array([(p.x * width, p.y * height) for p in landmarks.landmark], np.float32)
     points = coords[list(FIVE_POINT_IDS)]
     if points[0, 0] > points[1, 0]:  # keep the image-left eye (and mouth corner) first

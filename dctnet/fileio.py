@@ -35,6 +35,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as exc:
         raise LiveToonError(f"cannot write to {path.parent}: {exc.strerror}") from exc
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes owner-only files; outputs are ordinary files
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

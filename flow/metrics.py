@@ -2,10 +2,12 @@
 
 Warping error after Lai et al. 2018 ("Learning Blind Video Temporal Consistency"):
 for each t >= 1, warp output t-1 to frame t along the *input's* optical flow and take
-the mean squared RGB difference (0..1 scale, summed over channels) over pixels that
-are visible in both frames (forward-backward check); average over t; report x1000.
-The flow here is a higher-quality DIS than the stabilizer's own, computed at up to
-640 px, so a method is not judged by the flow it was built on.
+the mean squared difference (RGB in 0..1, averaged over pixels and channels) over
+pixels visible in both frames (forward-backward check); average over t; report x1000.
+
+The flow here is DIS's MEDIUM preset at full resolution up to 960 px and at half (or
+less) above, not the stabilizer's fast flow, so a method is not judged by the flow it
+was built on. Both metrics stream over the frames: memory holds one pair at a time.
 """
 
 from __future__ import annotations
@@ -15,51 +17,69 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from .estimate import FlowEstimator, small_gray, warp
+from .estimate import FlowEstimator, SequenceFlow, pull, sampling_grid, upsample_flow
 
-METRIC_MAX_SIDE = 640
+METRIC_MAX_SIDE = 960
 
 
 def visible_mask(backward: np.ndarray, forward_at_target: np.ndarray) -> np.ndarray:
-    """Lai/Ruder occlusion test: |b + f'|^2 < 0.01 (|b|^2 + |f'|^2) + 0.5."""
+    """Lai/Ruder occlusion test, in pixels: |b + f'|^2 < 0.01 (|b|^2 + |f'|^2) + 0.5."""
     total = backward + forward_at_target
     lhs = (total**2).sum(axis=2)
     rhs = 0.01 * ((backward**2).sum(axis=2) + (forward_at_target**2).sum(axis=2)) + 0.5
     return lhs < rhs
 
 
-def warping_errors(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray]) -> list[float]:
-    """Per-frame warping error (x1000) of ``outputs`` along the motion of ``inputs``."""
-    flow = FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+def warping_errors(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray],
+                   max_side: int = METRIC_MAX_SIDE) -> list[float]:
+    """Per-frame warping error (x1000) of ``outputs`` along the motion of ``inputs``.
+
+    Stops at the shorter sequence (a partial conversion is still measurable). Frames
+    with no visible pixel, the first one and those after a size change contribute none.
+    """
+    motion = SequenceFlow(max_side, FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM))
+    grid = np.empty((0, 0, 2), np.float32)
     errors: list[float] = []
-    prev_gray = prev_out = None
+    prev_out: np.ndarray | None = None
     for frame_in, frame_out in zip(inputs, outputs):
-        gray = small_gray(frame_in, METRIC_MAX_SIDE)
-        out = cv2.resize(frame_out, gray.shape[::-1], interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        if prev_gray is not None and prev_gray.shape == gray.shape:
-            backward = flow(gray, prev_gray)
-            forward = flow(prev_gray, gray)
-            mask = visible_mask(backward, warp(forward, backward))
+        out = frame_out.astype(np.float32) * np.float32(1.0 / 255.0)
+        pair = motion(frame_in)
+        if pair is not None and prev_out is not None and prev_out.shape == out.shape:
+            h, w = out.shape[:2]
+            if grid.shape[:2] != (h, w):
+                grid = sampling_grid(h, w)
+            backward = upsample_flow(pair.backward, h, w)
+            coords = grid + backward
+            forward_there = pull(upsample_flow(pair.forward, h, w), coords)
+            mask = visible_mask(backward, forward_there)
             if mask.any():
-                diff = ((out - warp(prev_out, backward)) ** 2).sum(axis=2)
-                errors.append(1000.0 * float(diff[mask].mean()))
-        prev_gray, prev_out = gray, out
+                warped = pull(prev_out, coords)
+                errors.append(1000.0 * float(np.mean((out[mask] - warped[mask]) ** 2)))
+        prev_out = out
     return errors
 
 
-def warping_error(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray]) -> float:
-    errors = warping_errors(inputs, outputs)
+def warping_error(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray],
+                  max_side: int = METRIC_MAX_SIDE) -> float:
+    """Mean of :func:`warping_errors` (x1000; lower is steadier), 0 for fewer than two frames."""
+    errors = warping_errors(inputs, outputs, max_side)
     return float(np.mean(errors)) if errors else 0.0
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images; ``inf`` when they are identical."""
     mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
 
 
-def fidelity_psnr(frames: Iterable[np.ndarray], references: Iterable[np.ndarray]) -> float:
-    """Mean PSNR (dB) of frames against references, e.g. stabilized vs per-frame output."""
-    scores = [psnr(a, b) for a, b in zip(frames, references)]
+def fidelity_psnr(a_frames: Iterable[np.ndarray], b_frames: Iterable[np.ndarray]) -> float:
+    """Mean PSNR (dB) over frames, e.g. stabilized vs per-frame output.
+
+    Identical frames (infinite PSNR, such as the first frame a stabilizer passes
+    through) are left out of the mean, or one of them would make it infinite; the
+    result is ``inf`` only when every frame is identical, ``nan`` for no frames.
+    """
+    scores = [psnr(a, b) for a, b in zip(a_frames, b_frames)]
     finite = [s for s in scores if np.isfinite(s)]
     if not scores:
         return float("nan")

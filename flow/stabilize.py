@@ -12,6 +12,9 @@ should be; blending it in suppresses flicker without smearing motion:
 well the warped previous *input* predicts the current input. Occlusions, fast
 motion and scene cuts get low confidence, so new content shows up at once. The
 history is the stabilizer's own output, which makes the filter recursive.
+
+Everything but the warp of the previous output and the blend runs on the small
+grid of :mod:`flow.estimate`; those two run on uint8 at full size.
 """
 
 from __future__ import annotations
@@ -19,83 +22,86 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .estimate import DEFAULT_MAX_SIDE, FlowEstimator, consistency_error, sampling_grid, small_gray, warp
+from .estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow, full_size_map, pull, sampling_grid
 
 DEFAULT_STRENGTH = 0.8
 CONSISTENCY_PX = 0.75
 """Forward-backward disagreement (small-image pixels) at which confidence falls to 1/e."""
 PHOTOMETRIC_LEVELS = 16.0
-"""Gray-level error of the warped previous input at which confidence falls to 1/e."""
+"""Gray-level error of the warped previous input (small image) at which confidence falls to 1/e."""
 CUT_MEAN_CONFIDENCE = 0.25
 """Below this mean confidence the frame is treated as a scene cut: history resets."""
 
 
 class Stabilizer:
-    """Feed it (input frame, per-frame output) pairs in order; it returns stable outputs."""
+    """Feed it (input frame, per-frame output) pairs in order; it returns stable outputs.
+
+    The returned array is also kept as the history for the next frame: callers must
+    not draw on it in place.
+    """
 
     def __init__(self, strength: float = DEFAULT_STRENGTH, max_side: int = DEFAULT_MAX_SIDE) -> None:
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"stability strength must be in [0, 1], got {strength}")
         self.strength = strength
-        self.max_side = max_side
-        self._flow = FlowEstimator()
-        self._grids: dict[tuple[int, int], np.ndarray] = {}
-        self.reset()
+        self._motion = SequenceFlow(max_side)
+        self._grid = np.empty((0, 0, 2), np.float32)
+        self.cuts = 0
+        """Scene cuts detected so far (history dropped because motion could not be trusted)."""
+        self._history: np.ndarray | None = None
 
     def reset(self) -> None:
-        """Forget the history (new clip, seek, size change)."""
-        self._prev_gray: np.ndarray | None = None
-        self._prev_out: np.ndarray | None = None
-        self.last_confidence: float | None = None
-        self.cuts = 0
-
-    def _grid(self, height: int, width: int) -> np.ndarray:
-        """Pixel grids are reused: building one per 720p frame would cost more than the warp."""
-        grid = self._grids.get((height, width))
-        if grid is None:
-            if len(self._grids) >= 4:
-                self._grids.clear()
-            grid = self._grids[(height, width)] = sampling_grid(height, width)
-        return grid
-
-    def confidence(self, gray: np.ndarray, prev_gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(backward flow, confidence in [0,1]) at the small size."""
-        grid = self._grid(*gray.shape)
-        backward = self._flow(gray, prev_gray)
-        forward = self._flow(prev_gray, gray)
-        fb_error = consistency_error(backward, forward, grid)
-        photo_error = cv2.absdiff(warp(prev_gray, backward, grid), gray).astype(np.float32)
-        score = (fb_error / CONSISTENCY_PX) ** 2 + (photo_error / PHOTOMETRIC_LEVELS) ** 2
-        confidence = np.exp(-score)
-        return backward, cv2.GaussianBlur(confidence, (5, 5), 0)
+        """Forget the history (new clip, seek)."""
+        self._motion.reset()
+        self._history = None
 
     def __call__(self, input_bgr: np.ndarray, styled_bgr: np.ndarray) -> np.ndarray:
         if self.strength == 0.0:
+            # Off means off: no flow, and no stale history if it is turned on again later.
+            self.reset()
             return styled_bgr
-        gray = small_gray(input_bgr, self.max_side)
-        prev_gray, prev_out = self._prev_gray, self._prev_out
-        self._prev_gray = gray
-        if prev_gray is None or prev_gray.shape != gray.shape or prev_out.shape != styled_bgr.shape:
-            self._prev_out = styled_bgr
+        pair = self._motion(input_bgr)
+        history, self._history = self._history, styled_bgr
+        if pair is None or history is None or history.shape != styled_bgr.shape:
             return styled_bgr
-        backward, confidence = self.confidence(gray, prev_gray)
-        self.last_confidence = float(confidence.mean())
-        if self.last_confidence < CUT_MEAN_CONFIDENCE:
+        confidence = self.confidence(pair)
+        if float(confidence.mean()) < CUT_MEAN_CONFIDENCE:
             self.cuts += 1
-            self._prev_out = styled_bgr
             return styled_bgr
-        out = self._blend(styled_bgr, prev_out, backward, confidence)
-        self._prev_out = out
-        return out
+        self._history = self._blend(styled_bgr, history, pair.backward, confidence)
+        return self._history
 
-    def _blend(self, styled: np.ndarray, prev_out: np.ndarray, flow_small: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    def _small_grid(self, height: int, width: int) -> np.ndarray:
+        """Kept between frames: the size rarely changes, and rebuilding it costs a pass."""
+        if self._grid.shape[:2] != (height, width):
+            self._grid = sampling_grid(height, width)
+        return self._grid
+
+    def confidence(self, pair: FlowPair) -> np.ndarray:
+        """Per-pixel trust in the backward flow, in [0, 1], on the small grid."""
+        coords = self._small_grid(*pair.gray.shape) + pair.backward
+        forward_there = pull(pair.forward, coords)
+        prev_there = pull(pair.prev_gray, coords)
+        round_trip = pair.backward + forward_there
+        photometric = cv2.absdiff(prev_there, pair.gray).astype(np.float32)
+        score = (round_trip[..., 0] ** 2 + round_trip[..., 1] ** 2) * np.float32(1.0 / CONSISTENCY_PX**2)
+        score += (photometric * np.float32(1.0 / PHOTOMETRIC_LEVELS)) ** 2
+        # Lightly smoothed: isolated trusted pixels inside distrusted areas are flow luck.
+        return cv2.GaussianBlur(cv2.exp(-score), (5, 5), 0)
+
+    def _blend(self, styled: np.ndarray, history: np.ndarray, backward: np.ndarray,
+               confidence: np.ndarray) -> np.ndarray:
+        """``styled*(1-w) + warp(history)*w`` with ``w = strength*confidence``, in uint8.
+
+        Weights quantized to 1/255 and two rounded products keep it within two levels
+        of a float blend, and faster than ``cv2.blendLinear``, which needs two
+        full-size float weight maps.
+        """
         h, w = styled.shape[:2]
-        sh, sw = flow_small.shape[:2]
-        # The sampling map is built at the small size and upsampled once: a bilinear
-        # resize of (grid + flow) is exact for the grid part, and saves two full-size passes.
-        scale = np.array([w / sw, h / sh], np.float32)
-        small_map = (self._grid(sh, sw) + 0.5) * scale - 0.5 + flow_small * scale
-        full_map = cv2.resize(small_map, (w, h), interpolation=cv2.INTER_LINEAR)
-        warped = cv2.remap(prev_out, full_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        weight = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(self.strength)
-        return cv2.blendLinear(styled, warped, 1.0 - weight, weight)
+        coords = full_size_map(backward, self._small_grid(*backward.shape[:2]), h, w)
+        warped = pull(history, coords)
+        weight = np.rint(confidence * np.float32(255.0 * self.strength)).astype(np.uint8)
+        weight = cv2.resize(cv2.merge([weight] * 3), (w, h), interpolation=cv2.INTER_LINEAR)
+        kept = cv2.multiply(warped, weight, scale=1.0 / 255.0)
+        fresh = cv2.multiply(styled, cv2.bitwise_not(weight), scale=1.0 / 255.0)
+        return cv2.add(kept, fresh)
