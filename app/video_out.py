@@ -2,18 +2,24 @@
 
 * Video: H.264 (libx264) or H.265 (libx265), yuv420p, ``crf``/``preset``; each frame
   keeps the source's timestamp in the source's time base, so variable frame rate and
-  A/V sync survive. Odd sizes are padded by one replicated row/column (yuv420p needs
-  even sizes; nothing of the picture is lost).
+  A/V sync survive. (The muxer may pick a finer time base, e.g. MP4 turns 1/24 into
+  1/12288; times stay exact. Matroska counts milliseconds, so there they round to
+  the nearest ms.) Odd sizes are *padded* by one replicated row/column (yuv420p
+  needs even sizes; padding loses no picture, cropping would).
 * Audio: every audio stream is copied packet by packet when the output container
-  accepts its codec (no quality loss), else transcoded to AAC (Opus for WebM).
-  Audio is muxed as the video advances, so memory stays bounded on long files.
-* Safety: everything goes to a hidden temporary file beside the target; ``close``
-  renames it into place, ``abort_partial`` keeps a playable ``NAME.partial.EXT``,
-  ``discard`` deletes it. Nothing half-written ever sits under the final name.
+  takes its codec (``COPYABLE_AUDIO``; no quality loss), else decoded and encoded
+  to AAC. Both keep the source's timestamps (PyAV rescales each packet to its output
+  stream's time base), which is what keeps audio and video in sync. Audio is muxed
+  as the video advances, so memory stays bounded on long files.
+* Safety: everything goes to a hidden ``.NAME.tmp.EXT`` beside the target (the real
+  extension so FFmpeg picks the right muxer); ``close`` renames it into place,
+  ``abort_partial`` keeps a playable ``NAME.partial.EXT``, ``discard`` deletes it.
+  Nothing half-written ever sits under the final name.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -24,63 +30,85 @@ import numpy as np
 from dctnet.errors import LiveToonError
 
 VIDEO_CODECS = {"h264": "libx264", "h265": "libx265"}
-COPYABLE_AUDIO = {
-    ".mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"},
-    ".m4v": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"},
-    ".mov": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac", "pcm_s16le", "pcm_s24le"},
-    ".webm": {"opus", "vorbis"},
+MP4_FAMILY_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
+COPYABLE_AUDIO: dict[str, frozenset[str] | None] = {
+    ".mp4": MP4_FAMILY_AUDIO,
+    ".m4v": MP4_FAMILY_AUDIO,
+    # QuickTime plays PCM natively (MP4 players mostly do not: there it is transcoded).
+    ".mov": MP4_FAMILY_AUDIO | {"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be"},
+    ".mkv": None,  # Matroska takes any codec
 }
-"""Audio codecs each container takes as they are; ``.mkv`` takes any."""
+"""Audio codecs each container takes as they are (None: any); other containers get AAC.
+
+WebM has no row: it takes only VP8/VP9/AV1 video, so it is refused for H.264/H.265."""
 STANDARD_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 def audio_is_copyable(suffix: str, codec_name: str) -> bool:
-    return suffix == ".mkv" or codec_name in COPYABLE_AUDIO.get(suffix, set())
+    """Whether a ``codec_name`` audio stream goes into a ``suffix`` file unchanged."""
+    if suffix not in COPYABLE_AUDIO:
+        return False
+    accepted = COPYABLE_AUDIO[suffix]
+    return accepted is None or codec_name in accepted
 
 
 def even(n: int) -> int:
     return n + (n % 2)
 
 
+def same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
 class AudioCarrier:
-    """Moves every audio stream of a source file into the output, copy or transcode."""
+    """Moves every audio stream of a source file into the output, copied or transcoded."""
 
     def __init__(self, source: Path, output: av.container.OutputContainer, suffix: str) -> None:
-        self.input = av.open(str(source))
-        self.output = output
+        try:
+            self.input = av.open(str(source))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise LiveToonError(f"{source}: cannot read its audio ({exc})") from exc
         self.routes: dict[int, tuple[av.stream.Stream, bool]] = {}
-        for stream in self.input.streams.audio:
-            if audio_is_copyable(suffix, stream.codec_context.name):
-                out = output.add_stream_from_template(stream)
-                self.routes[stream.index] = (out, True)
-            else:
-                self.routes[stream.index] = (self._transcoded_stream(stream, suffix), False)
+        try:
+            for stream in self.input.streams.audio:
+                if audio_is_copyable(suffix, stream.codec_context.name):
+                    out = output.add_stream_from_template(stream)
+                    self.routes[stream.index] = (out, True)
+                else:
+                    self.routes[stream.index] = (self._aac_stream(output, stream), False)
+        except BaseException:
+            self.input.close()
+            raise
+        self.output = output
         self.packets: Iterator[av.Packet] | None = (
             self.input.demux(*self.input.streams.audio) if self.routes else None
         )
         self.pending: av.Packet | None = None
 
-    def _transcoded_stream(self, stream: av.stream.Stream, suffix: str) -> av.stream.Stream:
-        """AAC (Opus for WebM) with the source's channel count in a standard layout
-        (PCM sources often carry an unordered "2 channels" layout encoders refuse)."""
-        codec = "libopus" if suffix == ".webm" else "aac"
-        channels = min(stream.codec_context.layout.nb_channels or 2, 2 if codec == "libopus" else 8)
-        out = self.output.add_stream(codec, rate=48000 if codec == "libopus" else stream.codec_context.sample_rate or 48000)
-        out.layout = STANDARD_LAYOUTS.get(channels, "stereo")
+    @staticmethod
+    def _aac_stream(output: av.container.OutputContainer, stream: av.stream.Stream) -> av.stream.Stream:
+        """AAC with the source's rate and channel count in a standard layout (PCM
+        sources often carry an unordered "2 channels" layout the encoder refuses)."""
+        source = stream.codec_context
+        out = output.add_stream("aac", rate=source.sample_rate or 48000)
+        out.layout = STANDARD_LAYOUTS.get(min(source.layout.nb_channels or 2, 8), "stereo")
         return out
 
     def mux_until(self, seconds: float | None) -> None:
-        """Mux audio up to ``seconds`` (all of it when None)."""
+        """Mux the source's audio that starts before ``seconds`` (all of it when None)."""
         while self.packets is not None:
             packet = self.pending or next(self.packets, None)
             self.pending = None
             if packet is None:
                 self.packets = None
-                break
+                return
             if packet.dts is None and packet.size == 0:
-                continue  # demuxer flush packet
-            time = float(packet.pts * packet.time_base) if packet.pts is not None else None
-            if seconds is not None and time is not None and time > seconds:
+                continue  # the demuxer's end-of-stream marker
+            start = float(packet.pts * packet.time_base) if packet.pts is not None else None
+            if seconds is not None and start is not None and start >= seconds:
                 self.pending = packet
                 return
             self._route(packet)
@@ -88,17 +116,25 @@ class AudioCarrier:
     def _route(self, packet: av.Packet) -> None:
         out, copy = self.routes[packet.stream.index]
         if copy:
-            packet.stream = out
+            packet.stream = out  # mux rescales pts/dts from the source's time base
             self.output.mux(packet)
             return
-        for frame in packet.decode():
-            frame.pts = None  # the encoder counts samples; streams start together
+        try:
+            frames = packet.decode()  # frames keep the source pts and time base
+        except av.error.InvalidDataError as exc:
+            at = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
+            raise LiveToonError(f"{self.input.name}: audio damaged at {at:.2f} s ({exc})") from exc
+        for frame in frames:
             self.output.mux(out.encode(frame))
 
     def finish(self) -> None:
+        """Flush the AAC encoders and close the source."""
         for out, copy in self.routes.values():
             if not copy:
                 self.output.mux(out.encode(None))
+        self.input.close()
+
+    def close(self) -> None:
         self.input.close()
 
 
@@ -118,73 +154,94 @@ class VideoWriter:
         audio_source: Path | None = None,
     ) -> None:
         self.path = Path(path)
-        self.suffix = self.path.suffix.lower()
+        suffix = self.path.suffix.lower()
         if codec not in VIDEO_CODECS:
             raise LiveToonError(f"unknown video codec {codec!r}; choose one of {', '.join(VIDEO_CODECS)}")
+        if suffix == ".webm":
+            raise LiveToonError(f"{self.path}: WebM takes only VP8/VP9/AV1 video; write .mp4, .mkv or .mov")
+        if audio_source is not None and same_file(self.path, Path(audio_source)):
+            raise LiveToonError(f"{self.path}: the output would overwrite its own input")
         self.temp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
         self.width, self.height = width, height
+        self.time_base = time_base
+        self.frames = 0
+        self.last_end = 0.0  # seconds: where the last written frame ends
+        self.step = float(1 / rate)
         try:
+            self.temp.open("wb").close()  # PyAV opens the file only at the first write: fail now
             self.container = av.open(str(self.temp), mode="w")
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise LiveToonError(f"cannot write {self.path}: {exc}") from exc
+            with contextlib.suppress(OSError):  # the folder may not even exist
+                self.temp.unlink(missing_ok=True)
+            raise LiveToonError(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
+        self.audio: AudioCarrier | None = None
         try:
             self.stream = self.container.add_stream(VIDEO_CODECS[codec], rate=rate)
             self.stream.width, self.stream.height = even(width), even(height)
             self.stream.pix_fmt = "yuv420p"
-            self.stream.time_base = time_base
-            self.stream.codec_context.time_base = time_base
+            self.stream.time_base = self.stream.codec_context.time_base = time_base
             self.stream.options = {"crf": str(crf), "preset": preset}
-            self.audio = AudioCarrier(audio_source, self.container, self.suffix) if audio_source else None
+            if audio_source is not None:
+                self.audio = AudioCarrier(Path(audio_source), self.container, suffix)
+        except ValueError as exc:  # the container refuses the codec
+            self.discard()
+            raise LiveToonError(f"cannot write {self.path}: {exc}") from exc
         except BaseException:
-            self.container.close()
-            self.temp.unlink(missing_ok=True)
+            self.discard()
             raise
-        self.time_base = time_base
-        self.frames = 0
-        self.last_time = 0.0
 
     def write(self, image_bgr: np.ndarray, pts: int) -> None:
+        """Encode one BGR frame shown at ``pts`` (in ``time_base``), and the audio before it."""
         if image_bgr.shape[:2] != (self.height, self.width):
-            raise LiveToonError(f"frame size {image_bgr.shape[1]}x{image_bgr.shape[0]} != video size {self.width}x{self.height}")
+            raise ValueError(f"frame {image_bgr.shape[1]}x{image_bgr.shape[0]} != video {self.width}x{self.height}")
         if self.width % 2 or self.height % 2:
             image_bgr = np.pad(image_bgr, ((0, self.height % 2), (0, self.width % 2), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(image_bgr, format="bgr24")
-        frame.pts = pts
-        frame.time_base = self.time_base
-        self.last_time = float(pts * self.time_base)
-        try:
+        frame.pts, frame.time_base = pts, self.time_base
+        start = float(pts * self.time_base)
+        with self._disk_errors():
             if self.audio:
-                self.audio.mux_until(self.last_time)  # the muxer interleaves; the encoder lags anyway
+                self.audio.mux_until(start)  # the muxer interleaves; the video encoder lags anyway
             self.container.mux(self.stream.encode(frame))
-        except OSError as exc:
-            raise LiveToonError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self.frames += 1
+        self.last_end = start + self.step
+
+    @contextlib.contextmanager
+    def _disk_errors(self) -> Iterator[None]:
+        """Turn a write failure (disk full, file too large) into one message, temp file removed."""
+        try:
+            yield
+        except OSError as exc:
+            self.discard()
+            raise LiveToonError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
     def _finalize(self, audio_until: float | None) -> None:
-        try:
+        with self._disk_errors():
             self.container.mux(self.stream.encode(None))
             if self.audio:
                 self.audio.mux_until(audio_until)
                 self.audio.finish()
             self.container.close()
-        except OSError as exc:
-            self.discard()
-            raise LiveToonError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
     def close(self) -> Path:
-        """Finish the file and move it to its final name."""
+        """Flush the encoders, mux the remaining audio, and move the file to its final name."""
         self._finalize(None)
-        self.temp.replace(self.path)
+        with self._disk_errors():
+            self.temp.replace(self.path)
         return self.path
 
     def abort_partial(self) -> Path:
-        """Finish what was written (audio cut at the last frame) as ``NAME.partial.EXT``."""
-        self._finalize(self.last_time)
+        """Finish what was written (audio cut where the last frame ends) as ``NAME.partial.EXT``."""
+        self._finalize(self.last_end)
         partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
-        self.temp.replace(partial)
+        with self._disk_errors():
+            self.temp.replace(partial)
         return partial
 
     def discard(self) -> None:
+        """Drop everything written; nothing is left on disk."""
+        if self.audio:
+            self.audio.close()
         try:
             self.container.close()
         except (av.error.FFmpegError, OSError, ValueError):

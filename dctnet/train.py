@@ -144,6 +144,8 @@ def load_checkpoint(path: Path, model: TTN, optimizer: torch.optim.Optimizer) ->
 
 
 def train(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(args.threads)  # the build machine is shared: leave the other cores free
+    cv2.setNumThreads(args.threads)
     torch.manual_seed(args.seed)
     device = choose_device(args.device).device
     rng = np.random.default_rng(args.seed)
@@ -215,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--face-share", type=float, default=0.35, help="fraction of crops taken from aligned faces")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and OpenCV")
     parser.add_argument("--resume", type=Path)
     parser.add_argument("--report-seconds", type=float, default=120.0)
     parser.add_argument("--checkpoint-seconds", type=float, default=300.0)

@@ -2,12 +2,15 @@
 
 The motion is known (``position(i)``), audio is a sine tone per stream, timestamps
 can be irregular (VFR) and a display rotation can be set, so tests can check what
-comes out against what went in.
+comes out against what went in. ``displayed_corner`` reads the MP4 display matrix
+straight from the file's bytes, so orientation is checked against the format's own
+definition rather than against the code under test.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
+import struct
 from pathlib import Path
 
 import av
@@ -114,3 +117,51 @@ def probe(path: Path) -> dict:
         info["audio"] = [(codecs[i], ends[i]) for i in sorted(ends)]
         info["video_end"] = float((info["pts"][-1] * info["time_base"])) + float(1 / info["rate"]) if info["pts"] else 0.0
     return info
+
+
+def write_tone_file(path: Path, seconds: float = 0.5) -> Path:
+    """An audio-only file (AAC sine tone), for "has no video stream"."""
+    with av.open(str(path), "w") as container:
+        write_tone(container, container.add_stream("aac", rate=44100), 440.0, seconds)
+    return path
+
+
+def red_corner(image: np.ndarray) -> str:
+    """Which corner of a BGR frame holds the red marker ``moving_photo_frames`` draws."""
+    corners = {"top-left": image[1:7, 1:7], "top-right": image[1:7, -7:-1],
+               "bottom-left": image[-7:-1, 1:7], "bottom-right": image[-7:-1, -7:-1]}
+    red = [name for name, patch in corners.items() if patch[..., 2].mean() > 180 and patch[..., :2].mean() < 80]
+    assert len(red) == 1, red
+    return red[0]
+
+
+def displayed_corner(path: Path, corner: str = "top-left") -> str:
+    """Where a player shows the stored frame's ``corner``, from the video track's ``tkhd`` matrix.
+
+    ISO/IEC 14496-12 (and QuickTime) map a stored point (x, y), y pointing down, to
+    (a*x + c*y + tx, b*x + d*y + ty); the shown picture is the bounding box of the
+    mapped frame.
+    """
+    data = Path(path).read_bytes()
+    at = 0
+    while (at := data.find(b"tkhd", at + 1)) > 0:
+        body = at + 4
+        version = data[body]
+        matrix_at = body + 4 + (32 if version == 1 else 20) + 16
+        a, b, _, c, d, _, tx, ty, _ = struct.unpack(">9i", data[matrix_at:matrix_at + 36])
+        width, height = struct.unpack(">2I", data[matrix_at + 36:matrix_at + 44])
+        if width and height:  # the video track (audio tracks have no size)
+            break
+    else:
+        raise AssertionError(f"{path}: no video tkhd")
+    a, b, c, d, tx, ty = (v / 65536 for v in (a, b, c, d, tx, ty))
+    w, h = width / 65536, height / 65536
+
+    def shown(x: float, y: float) -> tuple[float, float]:
+        return a * x + c * y + tx, b * x + d * y + ty
+
+    mapped = [shown(x, y) for x, y in ((0, 0), (w, 0), (0, h), (w, h))]
+    xs, ys = [m[0] for m in mapped], [m[1] for m in mapped]
+    vertical, horizontal = corner.split("-")
+    x, y = shown(w if horizontal == "right" else 0, h if vertical == "bottom" else 0)
+    return f"{'top' if y < (min(ys) + max(ys)) / 2 else 'bottom'}-{'left' if x < (min(xs) + max(xs)) / 2 else 'right'}"
