@@ -1,10 +1,16 @@
-"""Source -> FaceTracker -> Stylizer -> Stabilizer -> Sink, on three threads.
+"""Source -> FaceTracker -> Stylizer -> Stabilizer -> Sink, in two modes.
 
 File mode: every frame, in order, nothing dropped, timestamps kept. Decoding runs on
 its own thread and encoding on another, so the model (the slow part) never waits
 for I/O; the queues between them are bounded, so memory stays flat on long files.
-Any stage's error stops all stages and is re-raised in the caller; so is Ctrl-C,
-after the threads have stopped, so the caller can finalize a partial file.
+
+Live mode: the capture thread keeps only the newest frame; the processor always
+takes the newest one and older ones are dropped, so latency stays about one
+processing time however slow the model is. Latency is measured from capture to the
+sink's return.
+
+In both, any stage's error stops all stages and is re-raised in the caller; so is
+Ctrl-C, after the threads have stopped, so the caller can finalize a partial file.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -25,6 +31,8 @@ from flow.stabilize import Stabilizer
 from .video_in import VideoFrame
 
 QUEUE_DEPTH = 4
+WINDOW = 4096
+"""Timing samples kept per stage: a rolling window, so a long live run stays flat."""
 POLL_SECONDS = 0.1
 END = object()
 
@@ -33,7 +41,7 @@ END = object()
 class StageTimes:
     """Milliseconds per stage per frame; medians and p95 for ``bench`` and the GUI."""
 
-    samples: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    samples: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(lambda: deque(maxlen=WINDOW)))
 
     def add(self, stage: str, seconds: float) -> None:
         self.samples[stage].append(seconds * 1000.0)
@@ -152,3 +160,79 @@ def run_file_pipeline(
     if errors:
         raise errors[0]
     return count
+
+
+class LatestFrame:
+    """A one-frame mailbox: ``put`` replaces what is there (and counts the drop)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: tuple[VideoFrame, float] | None = None
+        self._ended = False
+        self.dropped = 0
+
+    def put(self, item: tuple[VideoFrame, float]) -> None:
+        with self._cond:
+            self.dropped += self._item is not None
+            self._item = item
+            self._cond.notify()
+
+    def finish(self) -> None:
+        """The source has ended: a waiting frame is still delivered, then END."""
+        with self._cond:
+            self._ended = True
+            self._cond.notify()
+
+    def take(self, stop: threading.Event) -> tuple[VideoFrame, float] | object:
+        with self._cond:
+            while self._item is None and not self._ended and not stop.is_set():
+                self._cond.wait(POLL_SECONDS)
+            item, self._item = self._item, None
+            return END if item is None else item
+
+
+@dataclass
+class LiveStats:
+    processed: int
+    dropped: int
+
+
+def run_live_pipeline(
+    frames: Iterable[VideoFrame],
+    process: FrameProcessor,
+    sink: Callable[[Processed], None],
+    stop: threading.Event,
+) -> LiveStats:
+    """Newest frame wins until the source ends or ``stop`` is set; returns counts.
+
+    ``process.times`` gains ``latency`` (capture to sink) per processed frame.
+    """
+    mailbox = LatestFrame()
+    errors: list[BaseException] = []
+
+    def capture() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    break
+                mailbox.put((frame, time.perf_counter()))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+        finally:
+            mailbox.finish()
+
+    thread = threading.Thread(target=capture, name="capture", daemon=True)
+    thread.start()
+    processed = 0
+    try:
+        while not stop.is_set() and (item := mailbox.take(stop)) is not END:
+            frame, captured_at = item
+            sink(process(frame))
+            process.times.add("latency", time.perf_counter() - captured_at)
+            processed += 1
+    finally:
+        stop.set()
+        thread.join()
+    if errors:
+        raise errors[0]
+    return LiveStats(processed, mailbox.dropped)
