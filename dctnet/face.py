@@ -8,7 +8,6 @@ face is the one a viewer would call the subject, large and near the centre.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -61,11 +60,6 @@ def main_face_score(face: Face, frame_shape: tuple[int, ...]) -> float:
     dx, dy = ((x0 + x1) / 2 - w / 2) / (w / 2), ((y0 + y1) / 2 - h / 2) / (h / 2)
     distance_sq = (dx * dx + dy * dy) / 2.0
     return (x1 - x0) * (y1 - y0) * float(np.exp(-CENTRALITY_FALLOFF * distance_sq))
-
-
-def main_face(faces: Sequence[Face], frame_shape: tuple[int, ...]) -> Face | None:
-    """The subject among ``faces`` (highest :func:`main_face_score`), None if there is none."""
-    return max(faces, key=lambda face: main_face_score(face, frame_shape), default=None)
 
 
 def face_from_landmarks(landmarks, width: int, height: int) -> Face:

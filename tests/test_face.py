@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dctnet.face import Face, FaceDetector, main_face, main_face_score
+from dctnet.face import Face, FaceDetector, main_face_score
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,8 @@ def check_five_points(points: np.ndarray) -> None:
 def test_one_main_face_with_five_points_in_order(detector, astronaut_bgr):
     faces = detector.detect(astronaut_bgr)
     assert len(faces) == 1
-    face = main_face(faces, astronaut_bgr.shape)
-    assert face is faces[0] and face.points.shape == (5, 2) and face.points.dtype == np.float32
+    face = faces[0]
+    assert face.points.shape == (5, 2) and face.points.dtype == np.float32
     check_five_points(face.points)
     # Her pupils, read off the photo: about (203, 101) and (247, 103).
     assert np.allclose(face.points[:2], [(203, 101), (247, 103)], atol=6)
@@ -50,7 +50,7 @@ def test_upscaled_rotated_photo(detector, astronaut_bgr):
 
 def test_no_face(detector):
     blank = np.full((240, 320, 3), 128, np.uint8)
-    assert detector.detect(blank) == [] and main_face([], blank.shape) is None
+    assert detector.detect(blank) == []
 
 
 def test_a_face_of_60_px_or_less_is_skipped(detector, astronaut_bgr, monkeypatch):
@@ -66,4 +66,3 @@ def test_main_face_prefers_large_and_central():
     central = Face(points, (280, 200, 360, 280))
     edge_larger = Face(points, (0, 0, 100, 100))
     assert main_face_score(central, (480, 640)) > main_face_score(edge_larger, (480, 640))
-    assert main_face([edge_larger, central], (480, 640)) is central
