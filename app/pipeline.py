@@ -202,10 +202,12 @@ def run_live_pipeline(
     process: FrameProcessor,
     sink: Callable[[Processed], None],
     stop: threading.Event,
+    on_latency: Callable[[float], None] | None = None,
 ) -> LiveStats:
     """Newest frame wins until the source ends or ``stop`` is set; returns counts.
 
-    ``process.times`` gains ``latency`` (capture to sink) per processed frame.
+    ``process.times`` gains ``latency`` (capture to sink) per processed frame, and
+    ``on_latency`` hears each one in seconds (for once-a-second readouts).
     """
     mailbox = LatestFrame()
     errors: list[BaseException] = []
@@ -228,7 +230,10 @@ def run_live_pipeline(
         while not stop.is_set() and (item := mailbox.take(stop)) is not END:
             frame, captured_at = item
             sink(process(frame))
-            process.times.add("latency", time.perf_counter() - captured_at)
+            latency = time.perf_counter() - captured_at
+            process.times.add("latency", latency)
+            if on_latency:
+                on_latency(latency)
             processed += 1
     finally:
         stop.set()
