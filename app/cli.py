@@ -20,7 +20,7 @@ from dctnet.face import FaceDetector
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from flow.stabilize import DEFAULT_STRENGTH
 
-from . import convert, doctor, evaluate
+from . import convert, doctor, evaluate, live_command
 from .images import IMAGE_SUFFIXES, plan_image_outputs, read_image, write_image
 from .paths import ensure_folder, expand_inputs
 
@@ -99,14 +99,21 @@ def cmd_styles_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    raise LiveToonError("the LiveToon window is not built yet; use the command line (`livetoon --help`)")
+    from . import gui  # Qt loads only for the window
+
+    if args.input is not None and not args.input.is_file():
+        raise LiveToonError(f"{args.input}: no such file")
+    return gui.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livetoon", description="Cartoonize people in photos, videos and webcams (DCT-Net).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    gui = sub.add_parser("gui", help="open the window")
+    gui = sub.add_parser("gui", help="open the window (the default of `python main.py`)")
+    gui_source = gui.add_mutually_exclusive_group()
+    gui_source.add_argument("--input", type=Path, metavar="FILE", help="start on this video file (looped) instead of a camera")
+    gui_source.add_argument("--camera", type=int, metavar="INDEX", help="start on this camera")
     gui.set_defaults(func=cmd_gui)
 
     image = sub.add_parser("image", help="cartoonize still images")
@@ -138,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--crf", type=int, default=18, help="quality (lower is better; default 18)")
     conv.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
     conv.set_defaults(func=lambda a: convert.run(a, open_stylizer))
+
+    live = sub.add_parser("live", help="cartoonize a camera (or a looped file) live: virtual camera, stream, record")
+    live_command.add_arguments(live)
+    add_style_options(live)
+    live.set_defaults(func=live_command.run)
 
     ev = sub.add_parser("eval-temporal", help="warping error (flicker) of a converted video, and fidelity to a reference")
     ev.add_argument("input", type=Path, help="the original video")

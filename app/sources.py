@@ -79,14 +79,19 @@ def camera_api() -> int:
 
 def list_cameras() -> list[CameraInfo]:
     """Cameras by index and name (V4L2 names on Linux; elsewhere 'Camera N' for each that opens)."""
-    if SYSFS_VIDEO.is_dir():
-        return _sysfs_cameras(SYSFS_VIDEO)
+    if platform.system() == "Linux":
+        return _sysfs_cameras(SYSFS_VIDEO) if SYSFS_VIDEO.is_dir() else []
     found = []
-    for index in PROBE_INDICES:
-        cap = cv2.VideoCapture(index, camera_api())
-        if cap.isOpened():
-            found.append(CameraInfo(index, f"Camera {index}"))
-        cap.release()
+    previous = cv2.getLogLevel()
+    cv2.setLogLevel(0)  # silent: each missing index would print a warning
+    try:
+        for index in PROBE_INDICES:
+            cap = cv2.VideoCapture(index, camera_api())
+            if cap.isOpened():
+                found.append(CameraInfo(index, f"Camera {index}"))
+            cap.release()
+    finally:
+        cv2.setLogLevel(previous)
     return found
 
 
@@ -242,6 +247,7 @@ class WatchedSource:
         self._mailbox = Mailbox()
         self._arrivals: deque[float] = deque(maxlen=240)
         self._threads: list[threading.Thread] = []
+        self._halt = threading.Event()
 
     @property
     def fps(self) -> float:
@@ -321,11 +327,14 @@ class WatchedSource:
         thread.start()
 
     def frames(self, stop: threading.Event) -> Iterator[VideoFrame]:
-        """Newest frames until ``stop`` is set; device loss does not end it (it reconnects)."""
-        halt = threading.Event()
+        """Newest frames until ``stop`` is set; device loss does not end it (it reconnects).
+
+        A frame's ``time`` is the ``time.perf_counter()`` of its arrival, so anyone can
+        tell which frames were captured after a given moment.
+        """
+        halt = self._halt = threading.Event()
         self._set_state("connecting", "")
         self._start_connection(halt)
-        start = time.perf_counter()
         index = 0
         try:
             while not stop.is_set():
@@ -338,7 +347,7 @@ class WatchedSource:
                 if self.state == "lost":
                     self.reconnects += 1
                 self._set_state("live", self.label)
-                yield VideoFrame(image, index, arrived - start, index)
+                yield VideoFrame(image, index, arrived, index)  # time: perf_counter() at arrival
                 index += 1
         finally:
             halt.set()
@@ -353,8 +362,14 @@ class WatchedSource:
             return  # wait for the driver to give some of them back
         self._start_connection(halt)
 
-    def close_threads(self, timeout: float = 1.0) -> None:
-        """Wait briefly for connection threads; hung ones are daemons and die with the process."""
+    def close(self, timeout: float = 1.0) -> None:
+        """Stop reading and wait briefly for the connection threads.
+
+        Hung ones (stuck in a driver call) are daemons: they end when the call returns
+        or with the process. Explicit, because a paused generator's ``finally`` runs
+        only when the garbage collector gets to it.
+        """
+        self._halt.set()
         deadline = time.perf_counter() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.perf_counter()))

@@ -1,0 +1,43 @@
+"""Keyboard shortcuts: one table drives both the bindings and the help dialog.
+
+Single keys without modifiers, because streamers press them mid-show, often from a
+macro pad; they work anywhere in the window except while typing in a text field.
+"""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+
+HOTKEYS: tuple[tuple[str, str, str], ...] = (
+    ("B", "toggle_bypass", "bypass: show the camera picture unchanged"),
+    ("N", "next_style", "next style"),
+    ("P", "previous_style", "previous style"),
+    ("Up", "stability_up", "more temporal stability (+0.1)"),
+    ("Down", "stability_down", "less temporal stability (-0.1)"),
+    ("M", "toggle_mirror", "mirror the picture"),
+    ("R", "toggle_record", "start / stop recording"),
+    ("V", "toggle_virtual_camera", "start / stop the virtual camera"),
+    ("S", "toggle_stream", "start / stop the UDP stream"),
+    ("F", "toggle_full_screen", "full screen (Esc leaves it)"),
+    ("Tab", "next_preview_mode", "preview: output / side by side / split"),
+    ("F1", "show_help", "this list"),
+)
+
+
+def help_text() -> str:
+    rows = "".join(f"<tr><td><b>{key}</b></td><td>&nbsp;&nbsp;{text}</td></tr>" for key, _, text in HOTKEYS)
+    return f"<table>{rows}</table>"
+
+
+class HotkeyHelp(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("LiveToon hotkeys")
+        layout = QVBoxLayout(self)
+        label = QLabel(help_text())
+        label.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(label)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)

@@ -1,0 +1,118 @@
+"""The preview: the cartoon, the camera picture beside it, or both split, with an overlay.
+
+Painting is the only thing the GUI thread does per frame; frames arrive as numpy
+BGR arrays and are wrapped (not copied) into a QImage for the paint.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+from PyQt6.QtCore import QPointF, QRectF, Qt
+from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
+from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+
+class PreviewMode(str, enum.Enum):
+    OUTPUT = "output"
+    SIDE_BY_SIDE = "side by side"
+    SPLIT = "split"
+
+
+def to_qimage(bgr: np.ndarray) -> QImage:
+    """A QImage over the array's memory (BGR888 is native in Qt 6: no colour conversion)."""
+    bgr = np.ascontiguousarray(bgr)
+    height, width = bgr.shape[:2]
+    image = QImage(bgr.data, width, height, bgr.strides[0], QImage.Format.Format_BGR888)
+    image.keep_alive = bgr  # the buffer must outlive the QImage
+    return image
+
+
+def fit(width: int, height: int, box: QRectF) -> QRectF:
+    """The largest rectangle of this aspect centred in ``box``."""
+    scale = min(box.width() / width, box.height() / height)
+    w, h = width * scale, height * scale
+    return QRectF(box.x() + (box.width() - w) / 2, box.y() + (box.height() - h) / 2, w, h)
+
+
+class PreviewWidget(QWidget):
+    """Shows the latest (original, output) pair in the chosen mode."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.mode = PreviewMode.OUTPUT
+        self.original: np.ndarray | None = None
+        self.output: np.ndarray | None = None
+        self.overlay = ""
+        self.message = "No source: pick a camera, open a video file, or drop one here"
+        self.frames_shown = 0
+        self.setMinimumSize(480, 270)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAutoFillBackground(False)
+
+    def show_frame(self, original: np.ndarray, output: np.ndarray) -> None:
+        self.original, self.output = original, output
+        self.message = ""
+        self.frames_shown += 1
+        self.update()
+
+    def show_message(self, text: str) -> None:
+        """A line over the picture (camera lost, loading a style...); empty clears it."""
+        self.message = text
+        self.update()
+
+    def set_mode(self, mode: PreviewMode) -> None:
+        self.mode = PreviewMode(mode)
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(18, 18, 22))
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        if self.output is not None and self.original is not None:
+            self._paint_frames(painter, QRectF(self.rect()))
+        if self.overlay:
+            self._paint_text(painter, self.overlay, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, 11)
+        if self.message:
+            self._paint_text(painter, self.message, Qt.AlignmentFlag.AlignCenter, 15)
+        painter.end()
+
+    def _paint_frames(self, painter: QPainter, box: QRectF) -> None:
+        out, orig = self.output, self.original
+        height, width = out.shape[:2]
+        if self.mode is PreviewMode.SIDE_BY_SIDE:
+            half = box.width() / 2
+            left = fit(width, height, QRectF(box.x(), box.y(), half, box.height()))
+            right = fit(width, height, QRectF(box.x() + half, box.y(), half, box.height()))
+            painter.drawImage(left, to_qimage(orig))
+            painter.drawImage(right, to_qimage(out))
+            self._label(painter, left, "camera")
+            self._label(painter, right, "cartoon")
+            return
+        target = fit(width, height, box)
+        painter.drawImage(target, to_qimage(out))
+        if self.mode is PreviewMode.SPLIT and orig.shape == out.shape:
+            half = QRectF(target.x(), target.y(), target.width() / 2, target.height())
+            painter.drawImage(half, to_qimage(orig), QRectF(0, 0, width / 2, height))
+            painter.setPen(QPen(QColor(255, 255, 255, 200), 2))
+            middle = target.x() + target.width() / 2
+            painter.drawLine(QPointF(middle, target.top()), QPointF(middle, target.bottom()))
+            self._label(painter, half, "camera")
+            self._label(painter, half.translated(half.width(), 0), "cartoon")
+
+    def _label(self, painter: QPainter, area: QRectF, text: str) -> None:
+        """Which side is which, at the bottom of each picture."""
+        bounds = painter.boundingRect(area.adjusted(0, 0, 0, -10), int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom), text)
+        painter.fillRect(bounds.adjusted(-6, -2, 6, 2), QColor(0, 0, 0, 150))
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(bounds, int(Qt.AlignmentFlag.AlignCenter), text)
+
+    def _paint_text(self, painter: QPainter, text: str, align: Qt.AlignmentFlag, size: int) -> None:
+        font = QFont(self.font())
+        font.setPointSize(size)
+        painter.setFont(font)
+        bounds = painter.boundingRect(QRectF(self.rect()).adjusted(12, 12, -12, -12), int(align), text)
+        painter.fillRect(bounds.adjusted(-8, -5, 8, 5), QColor(0, 0, 0, 160))
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(bounds, int(align), text)

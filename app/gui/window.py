@@ -1,0 +1,465 @@
+"""The LiveToon window: source, preview, style and quality controls, outputs, status.
+
+The window never runs the model: a :class:`LiveWorker` thread does, and every control
+only records a wish (``LiveProcessor.update``) that applies to the next frame. Outputs
+(virtual camera, stream, recording) live in a :class:`SinkSet` owned here, so
+switching the camera does not close the virtual camera OBS is showing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PyQt6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PyQt6.QtWidgets import (
+    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMainWindow,
+    QPushButton, QScrollArea, QSlider, QVBoxLayout, QWidget,
+)
+
+from dctnet.device import DEVICE_CHOICES
+from dctnet.engine import Mode
+from dctnet.errors import LiveToonError
+from dctnet.styles import StyleRegistry
+
+from ..live import PROCESSING_SIZES, LiveProcessor, LiveSettings, SinkSet
+from ..record import RecordSink
+from ..sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
+from ..sources import LoopedFile, OpenCVCamera, WatchedSource, list_cameras
+from . import settings_store
+from .hotkeys import HOTKEYS, HotkeyHelp
+from .preview import PreviewMode, PreviewWidget
+from .worker import LiveWorker
+
+OUTPUT_SIZE = (1280, 720)
+OUTPUT_FPS = 30.0
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+STOP_TIMEOUT_MS = 2000
+CAMERA_MODES = ((640, 480, 30), (1280, 720, 30), (1280, 720, 60), (1920, 1080, 30))
+
+
+def slider(maximum: int, on_change: Callable[[int], None]) -> QSlider:
+    widget = QSlider(Qt.Orientation.Horizontal)
+    widget.setRange(0, maximum)
+    widget.valueChanged.connect(on_change)
+    return widget
+
+
+def recording_path() -> Path:
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or str(Path.home())
+    return Path(folder) / time.strftime("livetoon-%Y%m%d-%H%M%S.mp4")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, store: QSettings | None = None, registry: StyleRegistry | None = None,
+                 source: str | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("LiveToon")
+        self.setAcceptDrops(True)
+        self.store = store or settings_store.open_settings()
+        self.registry = registry or StyleRegistry()
+        self.processor = LiveProcessor(settings_store.load_live_settings(self.store), self.registry)
+        self.sinks = SinkSet()
+        self.worker: LiveWorker | None = None
+        self.output_note = ""
+        self.last_processed = None
+        self.source_spec = ""
+        self._build()
+        self._bind_hotkeys()
+        self._show_settings(self.processor.settings)
+        self.preview.set_mode(settings_store.load_preview_mode(self.store))
+        self._sync_preview_combo()
+        self.stats_timer = QTimer(self, interval=500, timeout=self._show_stats)
+        self.stats_timer.start()
+        self.start_source(source if source is not None else self._initial_source())
+
+    # -- building ---------------------------------------------------------------------
+    def _build(self) -> None:
+        self.preview = PreviewWidget()
+        panel = QWidget()
+        column = QVBoxLayout(panel)
+        column.addWidget(self._source_box())
+        column.addWidget(self._look_box())
+        column.addWidget(self._quality_box())
+        column.addWidget(self._output_box())
+        column.addStretch(1)
+        reset = QPushButton("Reset settings")
+        reset.clicked.connect(self.reset_settings)
+        help_button = QPushButton("Hotkeys (F1)")
+        help_button.clicked.connect(self.show_help)
+        row = QHBoxLayout()
+        row.addWidget(reset)
+        row.addWidget(help_button)
+        column.addLayout(row)
+        scroll = QScrollArea()
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFixedWidth(330)
+        self.panel = scroll
+        body = QWidget()
+        layout = QHBoxLayout(body)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.preview, 1)
+        layout.addWidget(scroll)
+        self.setCentralWidget(body)
+        self.device_label = QLabel("device: starting")
+        self.source_label = QLabel("")
+        self.rate_label = QLabel("")
+        for label in (self.device_label, self.source_label):
+            self.statusBar().addWidget(label)
+        self.statusBar().addPermanentWidget(self.rate_label)
+        self.resize(1280, 760)
+
+    def _source_box(self) -> QGroupBox:
+        box = QGroupBox("Source")
+        layout = QVBoxLayout(box)
+        self.source_combo = QComboBox()
+        for camera in list_cameras():
+            self.source_combo.addItem(f"Camera: {camera.label}", f"camera:{camera.index}")
+        self.source_combo.activated.connect(lambda _: self.start_source(self.source_combo.currentData()))
+        open_button = QPushButton("Open video file...")
+        open_button.clicked.connect(self.open_file)
+        self.camera_mode_combo = QComboBox()
+        for width, height, fps in CAMERA_MODES:
+            self.camera_mode_combo.addItem(f"camera {width}x{height} @ {fps} fps", (width, height, fps))
+        saved = self.camera_mode_combo.findText(str(self.store.value("camera/mode", "")))
+        self.camera_mode_combo.setCurrentIndex(saved if saved >= 0 else 1)
+        self.camera_mode_combo.activated.connect(self._camera_mode_changed)
+        layout.addWidget(self.source_combo)
+        layout.addWidget(open_button)
+        layout.addWidget(self.camera_mode_combo)
+        return box
+
+    def _camera_mode_changed(self) -> None:
+        self.store.setValue("camera/mode", self.camera_mode_combo.currentText())
+        if self.source_spec.startswith("camera:"):
+            self.start_source(self.source_spec)  # the driver takes a new mode only on opening
+
+    def _look_box(self) -> QGroupBox:
+        box = QGroupBox("Look")
+        form = QFormLayout(box)
+        self.style_combo = QComboBox()
+        self._fill_styles()
+        self.style_combo.currentTextChanged.connect(lambda name: name and self.change(style=name))
+        more = QPushButton("Get more styles...")
+        more.clicked.connect(self.get_more_styles)
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems([m.value for m in Mode])
+        self.mode_combo.currentTextChanged.connect(lambda mode: self.change(mode=mode))
+        self.strength_slider = slider(100, lambda v: self.change(strength=v / 100))
+        self.stability_slider = slider(100, lambda v: self.change(stability=v / 100))
+        self.bypass_check = QCheckBox("Bypass (B)")
+        self.bypass_check.toggled.connect(lambda on: self.change(bypass=on))
+        self.mirror_check = QCheckBox("Mirror (M)")
+        self.mirror_check.toggled.connect(lambda on: self.change(mirror=on))
+        self.preview_combo = QComboBox()
+        self.preview_combo.addItems([m.value for m in PreviewMode])
+        self.preview_combo.currentTextChanged.connect(self.set_preview_mode)
+        form.addRow("Style", self.style_combo)
+        form.addRow("", more)
+        form.addRow("Mode", self.mode_combo)
+        form.addRow("Strength", self.strength_slider)
+        form.addRow("Stability", self.stability_slider)
+        form.addRow("Preview", self.preview_combo)
+        form.addRow(self.mirror_check, self.bypass_check)
+        return box
+
+    def _quality_box(self) -> QGroupBox:
+        box = QGroupBox("Processing")
+        form = QFormLayout(box)
+        self.size_combo = QComboBox()
+        for size in PROCESSING_SIZES:
+            self.size_combo.addItem(f"{size}p", size)
+        self.size_combo.activated.connect(lambda _: self.change(max_size=self.size_combo.currentData()))
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICE_CHOICES)
+        self.device_combo.currentTextChanged.connect(lambda device: self.change(device=device))
+        self.device_status = QLabel("")
+        self.device_status.setWordWrap(True)
+        form.addRow("Size", self.size_combo)
+        form.addRow("Device", self.device_combo)
+        form.addRow(self.device_status)
+        return box
+
+    def _output_box(self) -> QGroupBox:
+        box = QGroupBox("Outputs")
+        layout = QVBoxLayout(box)
+        self.vcam_button = QPushButton("Virtual camera (V)", checkable=True)
+        self.vcam_button.toggled.connect(self._virtual_camera_toggled)
+        self.stream_url = QLineEdit(str(self.store.value("window/stream_url", DEFAULT_STREAM_URL)))
+        self.stream_button = QPushButton("Stream (S)", checkable=True)
+        self.stream_button.toggled.connect(self._stream_toggled)
+        self.record_button = QPushButton("Record (R)", checkable=True)
+        self.record_button.toggled.connect(self._record_toggled)
+        self.output_status = QLabel("outputs off")
+        self.output_status.setWordWrap(True)
+        self.output_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for widget in (self.vcam_button, self.stream_url, self.stream_button, self.record_button, self.output_status):
+            layout.addWidget(widget)
+        return box
+
+    def _fill_styles(self) -> None:
+        current = self.style_combo.currentText() or self.processor.settings.style
+        self.style_combo.blockSignals(True)
+        self.style_combo.clear()
+        self.style_combo.addItems([style.name for style in self.registry.all()])
+        self.style_combo.setCurrentText(current)
+        self.style_combo.blockSignals(False)
+
+    def _bind_hotkeys(self) -> None:
+        for key, action, _ in HOTKEYS:
+            QShortcut(QKeySequence(key), self, activated=getattr(self, action))
+        QShortcut(QKeySequence("Esc"), self, activated=self.leave_full_screen)
+
+    def _show_settings(self, settings: LiveSettings) -> None:
+        """Put settings into the controls without echoing them back as changes."""
+        widgets = (self.style_combo, self.mode_combo, self.strength_slider, self.stability_slider,
+                   self.bypass_check, self.mirror_check, self.size_combo, self.device_combo)
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.style_combo.setCurrentText(settings.style)
+        self.mode_combo.setCurrentText(settings.mode)
+        self.strength_slider.setValue(round(settings.strength * 100))
+        self.stability_slider.setValue(round(settings.stability * 100))
+        self.bypass_check.setChecked(settings.bypass)
+        self.mirror_check.setChecked(settings.mirror)
+        index = self.size_combo.findData(settings.max_size)
+        self.size_combo.setCurrentIndex(index if index >= 0 else PROCESSING_SIZES.index(720))
+        self.device_combo.setCurrentText(settings.device)
+        for widget in widgets:
+            widget.blockSignals(False)
+
+    # -- settings ---------------------------------------------------------------------
+    def change(self, **changes: object) -> None:
+        """Apply a control's change to the next frame, and remember it."""
+        try:
+            settings = self.processor.update(**changes)
+        except LiveToonError as exc:
+            self.statusBar().showMessage(str(exc), 5000)
+            return
+        settings_store.save_live_settings(self.store, settings)
+
+    def reset_settings(self) -> None:
+        settings_store.reset(self.store)
+        defaults = LiveSettings()
+        self.processor.update(**{k: getattr(defaults, k) for k in defaults.__dataclass_fields__})
+        self._show_settings(defaults)
+        self.set_preview_mode(PreviewMode.OUTPUT.value)
+        self._sync_preview_combo()
+        self.stream_url.setText(DEFAULT_STREAM_URL)
+
+    def set_preview_mode(self, mode: str) -> None:
+        self.preview.set_mode(PreviewMode(mode))
+        self.store.setValue("window/preview", mode)
+
+    def _sync_preview_combo(self) -> None:
+        self.preview_combo.blockSignals(True)
+        self.preview_combo.setCurrentText(self.preview.mode.value)
+        self.preview_combo.blockSignals(False)
+
+    # -- sources ----------------------------------------------------------------------
+    def _initial_source(self) -> str:
+        last = settings_store.load_source(self.store)
+        if last.startswith("file:") and Path(last[5:]).is_file():
+            return last
+        if last.startswith("camera:") and self.source_combo.findData(last) >= 0:
+            return last
+        return self.source_combo.itemData(0) if self.source_combo.count() else ""
+
+    def open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a video", "", "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v)")
+        if path:
+            self.start_source(f"file:{path}")
+
+    def _opener(self, spec: str) -> Callable[[], object]:
+        kind, _, value = spec.partition(":")
+        if kind == "file":
+            path = Path(value)
+            LoopedFile(path).close()  # a bad file is reported now, not as a lost camera
+            if self.source_combo.findData(spec) < 0:
+                self.source_combo.addItem(f"File: {path.name}", spec)
+            return lambda: LoopedFile(path)
+        index = int(value)
+        width, height, fps = self.camera_mode_combo.currentData()
+        return lambda: OpenCVCamera(index, width, height, fps)
+
+    def start_source(self, spec: str) -> None:
+        """Stop the running session (if any) and start one on ``spec`` (``camera:N``/``file:PATH``)."""
+        self.stop_session()
+        if not spec:
+            self.preview.show_message("No camera found: open a video file, or drop one here")
+            return
+        try:
+            opener = self._opener(spec)
+        except LiveToonError as exc:
+            self.preview.show_message(str(exc))
+            return
+        self.source_spec = spec
+        self.source_combo.setCurrentIndex(self.source_combo.findData(spec))
+        self.store.setValue("window/source", spec)
+        self.preview.show_message("starting...")
+        self.worker = LiveWorker(WatchedSource(opener), self.processor, self.sinks)
+        self.worker.frameReady.connect(self._frame_ready)
+        self.worker.sourceState.connect(self._source_state)
+        self.worker.notice.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.worker.failed.connect(self._failed)
+        self.worker.deviceChanged.connect(self._device_changed)
+        self.worker.start()
+
+    def stop_session(self) -> bool:
+        """Stop the pipeline thread; True when it ended within the time limit."""
+        worker, self.worker = self.worker, None
+        if worker is None:
+            return True
+        return worker.stop(STOP_TIMEOUT_MS)
+
+    # -- worker signals ---------------------------------------------------------------
+    def _frame_ready(self) -> None:
+        worker = self.sender()
+        processed = worker.take_frame() if isinstance(worker, LiveWorker) else None
+        if processed is None or worker is not self.worker:
+            return
+        self.last_processed = processed
+        self.preview.show_frame(processed.frame.image, processed.output)
+
+    def _source_state(self, state: str, detail: str) -> None:
+        self.source_label.setText(f"source: {state}" + (f" ({detail})" if detail else ""))
+        if state == "lost":
+            self.preview.show_message(f"camera lost: {detail}\nreconnecting...")
+        elif state == "live":
+            self.preview.show_message("")
+
+    def _failed(self, message: str) -> None:
+        self.preview.show_message(message)
+        self.statusBar().showMessage(message)
+
+    def _device_changed(self, text: str) -> None:
+        """Short in the status bar, the whole reason for a CPU fallback in the panel."""
+        self.device_label.setText(f"device: {text.split(';')[0]}")
+        self.device_label.setToolTip(text)
+        self.device_status.setText(text)
+
+    def _show_stats(self) -> None:
+        if self.worker is None:
+            self.preview.overlay = ""
+            return
+        fps, p50, p95 = self.worker.session.meter.read()
+        text = f"{fps:.1f} fps | latency {p50:.0f} ms (p95 {p95:.0f} ms)"
+        self.preview.overlay = text
+        self.rate_label.setText(f"{text} | source {self.worker.session.source.fps:.1f} fps")
+        self.preview.update()
+        self._show_outputs()
+
+    # -- outputs ----------------------------------------------------------------------
+    def _switch_output(self, name: str, on: bool, button: QPushButton, make: Callable[[], object]) -> None:
+        """Open or close one output; a failure unticks its button and says why (the app runs on)."""
+        if not on:
+            sink = self.sinks.get(name)
+            self.sinks.set(name, None)  # closes it: a recording is finished here
+            self.output_note = sink.status if sink is not None and name == "record" else f"{name} off"
+        else:
+            try:
+                self.sinks.set(name, make())
+                self.output_note = ""
+            except LiveToonError as exc:
+                button.blockSignals(True)
+                button.setChecked(False)
+                button.blockSignals(False)
+                self.output_note = f"{name}: {exc}"
+        self._show_outputs()
+
+    def _show_outputs(self) -> None:
+        """Each running output's own status (a recording that hit a full disk says so), then the last note."""
+        lines = [sink.status for sink in self.sinks.all()] + ([self.output_note] if self.output_note else [])
+        self.output_status.setText("\n".join(lines) or "outputs off")
+
+    def _virtual_camera_toggled(self, on: bool) -> None:
+        self._switch_output("virtual camera", on, self.vcam_button, lambda: VirtualCameraSink(*OUTPUT_SIZE, OUTPUT_FPS))
+
+    def _stream_toggled(self, on: bool) -> None:
+        url = self.stream_url.text().strip() or DEFAULT_STREAM_URL
+        self.store.setValue("window/stream_url", url)
+        self._switch_output("stream", on, self.stream_button, lambda: StreamSink(url, *OUTPUT_SIZE, OUTPUT_FPS))
+
+    def _record_toggled(self, on: bool) -> None:
+        self._switch_output("record", on, self.record_button, lambda: RecordSink(recording_path(), OUTPUT_FPS))
+
+    # -- hotkey actions ---------------------------------------------------------------
+    def toggle_bypass(self) -> None:
+        self.bypass_check.toggle()
+
+    def toggle_mirror(self) -> None:
+        self.mirror_check.toggle()
+
+    def _step_style(self, step: int) -> None:
+        count = self.style_combo.count()
+        if count:
+            self.style_combo.setCurrentIndex((self.style_combo.currentIndex() + step) % count)
+
+    def next_style(self) -> None:
+        self._step_style(1)
+
+    def previous_style(self) -> None:
+        self._step_style(-1)
+
+    def stability_up(self) -> None:
+        self.stability_slider.setValue(self.stability_slider.value() + 10)
+
+    def stability_down(self) -> None:
+        self.stability_slider.setValue(self.stability_slider.value() - 10)
+
+    def toggle_record(self) -> None:
+        self.record_button.toggle()
+
+    def toggle_virtual_camera(self) -> None:
+        self.vcam_button.toggle()
+
+    def toggle_stream(self) -> None:
+        self.stream_button.toggle()
+
+    def next_preview_mode(self) -> None:
+        modes = list(PreviewMode)
+        self.set_preview_mode(modes[(modes.index(self.preview.mode) + 1) % len(modes)].value)
+        self._sync_preview_combo()
+
+    def toggle_full_screen(self) -> None:
+        if self.isFullScreen():
+            self.leave_full_screen()
+            return
+        self.panel.hide()
+        self.statusBar().hide()
+        self.showFullScreen()
+
+    def leave_full_screen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        self.panel.show()
+        self.statusBar().show()
+
+    def show_help(self) -> None:
+        HotkeyHelp(self).open()
+
+    def get_more_styles(self) -> None:
+        from .get_styles_dialog import GetStylesDialog
+
+        dialog = GetStylesDialog(self.registry, parent=self)
+        dialog.styleInstalled.connect(lambda name: self._fill_styles())
+        dialog.open()
+
+    # -- drag and drop, closing -------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
+        urls = event.mimeData().urls()
+        if urls and Path(urls[0].toLocalFile()).suffix.lower() in VIDEO_SUFFIXES:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        self.start_source(f"file:{event.mimeData().urls()[0].toLocalFile()}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.stats_timer.stop()
+        self.stop_session()
+        self.sinks.close_all()
+        self.store.sync()
+        super().closeEvent(event)

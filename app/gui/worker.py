@@ -1,0 +1,70 @@
+"""The QThread that runs a live session, so a slow model never freezes the window.
+
+Frames cross to the GUI thread through a one-slot mailbox plus a signal that is only
+emitted when the GUI has taken the previous frame: if painting falls behind, frames
+are skipped instead of piling up in Qt's event queue (which would grow latency and
+memory without bound).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from PyQt6.QtCore import QThread, pyqtSignal
+
+from dctnet.errors import LiveToonError
+
+from ..live import LiveProcessor, LiveSession, SinkSet
+from ..pipeline import Processed
+from ..sources import WatchedSource
+
+log = logging.getLogger(__name__)
+
+
+class LiveWorker(QThread):
+    frameReady = pyqtSignal()
+    sourceState = pyqtSignal(str, str)
+    notice = pyqtSignal(str)
+    failed = pyqtSignal(str)
+    deviceChanged = pyqtSignal(str)
+
+    def __init__(self, source: WatchedSource, processor: LiveProcessor, sinks: SinkSet) -> None:
+        super().__init__()
+        self.setObjectName("live-pipeline")
+        source.on_status = self.sourceState.emit
+        processor.on_notice = self.notice.emit
+        self.processor = processor
+        self.session = LiveSession(source, processor, sinks, on_frame=self._on_frame)
+        self._latest: Processed | None = None
+        self._lock = threading.Lock()
+        self._device_text = ""
+
+    def _on_frame(self, processed: Processed) -> None:
+        if self.processor.device_text != self._device_text:
+            self._device_text = self.processor.device_text
+            self.deviceChanged.emit(self._device_text)
+        with self._lock:
+            waiting, self._latest = self._latest is not None, processed
+        if not waiting:
+            self.frameReady.emit()
+
+    def take_frame(self) -> Processed | None:
+        """The newest processed frame (GUI thread); None when it was already taken."""
+        with self._lock:
+            processed, self._latest = self._latest, None
+            return processed
+
+    def run(self) -> None:
+        try:
+            self.session.run()
+        except LiveToonError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug, but the window must survive it and say so
+            log.exception("live pipeline crashed")
+            self.failed.emit(f"the live pipeline stopped: {type(exc).__name__}: {exc}")
+
+    def stop(self, timeout_ms: int = 2000) -> bool:
+        """Ask the session to stop and wait for the thread; True when it ended in time."""
+        self.session.stop()
+        return self.wait(timeout_ms)

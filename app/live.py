@@ -1,0 +1,267 @@
+"""The live session: a watched source, a processor whose settings change mid-stream, sinks.
+
+Shared by ``livetoon live`` and the window, so both behave the same: the newest
+frame wins (latency stays about one processing time), settings changed from another
+thread apply to the next frame, a lost camera puts a "camera lost" slate on every
+sink instead of a frozen picture, and sinks can be switched on and off while running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from dctnet.engine import DEFAULT_MAX_SIZE, Mode, Stylizer
+from dctnet.errors import LiveToonError
+from dctnet.face import FaceDetector
+from dctnet.styles import DEFAULT_STYLE, StyleRegistry
+from dctnet.tracking import FaceTracker
+from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
+
+from .pipeline import FrameProcessor, LiveStats, Processed, run_live_pipeline
+from .sources import WatchedSource
+from .video_in import VideoFrame
+
+PROCESSING_SIZES = (360, 480, 720, 1080)
+"""Short-side presets for the model input; smaller is faster, 720 is the official size."""
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """Everything a user can change while the picture runs."""
+
+    style: str = DEFAULT_STYLE
+    mode: str = Mode.FULL.value
+    strength: float = 1.0
+    """1 = the full cartoon, 0 = the camera picture; blended in between."""
+    stability: float = DEFAULT_STRENGTH
+    max_size: int = DEFAULT_MAX_SIZE
+    device: str = "auto"
+    bypass: bool = False
+    mirror: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise LiveToonError(f"strength must be in [0, 1], got {self.strength}")
+        if not 0.0 <= self.stability <= 1.0:
+            raise LiveToonError(f"stability must be in [0, 1], got {self.stability}")
+        Mode(self.mode)
+
+
+class Sink(Protocol):
+    """Where output frames go (virtual camera, stream, recording); never blocks for long."""
+
+    status: str
+
+    def submit(self, frame_bgr: np.ndarray) -> None: ...
+
+    def show_lost(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LiveProcessor(FrameProcessor):
+    """The frame chain, rebuilt piecewise when settings change (on the processing thread).
+
+    ``update`` may be called from any thread; it only records the wish. A style that
+    fails to load keeps the previous one and reports through ``on_notice``.
+    """
+
+    def __init__(
+        self,
+        settings: LiveSettings,
+        registry: StyleRegistry | None = None,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(stylizer=None, tracker=None, stabilizer=Stabilizer(settings.stability))  # type: ignore[arg-type]
+        self.registry = registry or StyleRegistry()
+        self.on_notice = on_notice or (lambda message: None)
+        self._lock = threading.Lock()
+        self._wanted = settings
+        self._active: LiveSettings | None = None
+        self._detector: FaceDetector | None = None
+        self._tracker: FaceTracker | None = None
+        self.device_text = ""
+
+    @property
+    def settings(self) -> LiveSettings:
+        with self._lock:
+            return self._wanted
+
+    def update(self, **changes: object) -> LiveSettings:
+        with self._lock:
+            self._wanted = dataclasses.replace(self._wanted, **changes)
+            return self._wanted
+
+    def _load_stylizer(self, wanted: LiveSettings) -> None:
+        try:
+            stylizer = Stylizer.from_style(self.registry.get(wanted.style), device=wanted.device,
+                                           mode=wanted.mode, max_size=wanted.max_size)
+        except LiveToonError as exc:
+            if self.stylizer is None:
+                raise  # nothing to fall back on: the session cannot start
+            self.on_notice(f"style {wanted.style!r} not loaded: {exc}")
+            with self._lock:
+                self._wanted = dataclasses.replace(self._wanted, style=self._active.style, device=self._active.device)
+            return
+        self.stylizer = stylizer
+        self.device_text = stylizer.choice.describe()
+        if self.stabilizer:
+            self.stabilizer.reset()  # the old style's output is no history for the new one
+
+    def apply_settings(self) -> LiveSettings:
+        """Bring the chain in line with the wished settings (called before every frame)."""
+        with self._lock:
+            wanted = self._wanted
+        active = self._active
+        if active is None or (wanted.style, wanted.device, wanted.max_size) != (active.style, active.device, active.max_size):
+            self._load_stylizer(wanted)
+            wanted = self.settings
+        self.stylizer.mode = Mode(wanted.mode)
+        self.stabilizer.strength = wanted.stability
+        self.tracker = self._face_tracker() if self.stylizer.mode.needs_faces else None
+        self._active = wanted
+        return wanted
+
+    def _face_tracker(self) -> FaceTracker:
+        """MediaPipe starts on first need (a background-only session never loads it)."""
+        if self._tracker is None:
+            self._detector = FaceDetector(static_image_mode=False)
+            self._tracker = FaceTracker(self._detector)
+        return self._tracker
+
+    def __call__(self, frame: VideoFrame) -> Processed:
+        settings = self.apply_settings()
+        if settings.mirror:
+            frame = dataclasses.replace(frame, image=np.ascontiguousarray(frame.image[:, ::-1]))
+        if settings.bypass:
+            return Processed(frame, frame.image, frame.image)
+        processed = super().__call__(frame)
+        if settings.strength < 1.0:
+            blended = cv2.addWeighted(processed.output, settings.strength, frame.image, 1.0 - settings.strength, 0.0)
+            processed = Processed(frame, processed.styled, blended)
+        return processed
+
+    def close(self) -> None:
+        if self._detector:
+            self._detector.close()
+        self._detector = self._tracker = self.tracker = None
+
+
+class RateMeter:
+    """Frames per second and latency percentiles over the last second, thread-safe."""
+
+    def __init__(self, window: float = 1.0) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, float]] = deque()
+        self._lock = threading.Lock()
+
+    def add(self, latency: float) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            self._samples.append((now, latency))
+            while self._samples and self._samples[0][0] < now - self.window:
+                self._samples.popleft()
+
+    def read(self) -> tuple[float, float, float]:
+        """(fps, p50 latency ms, p95 latency ms); zeros when nothing arrived lately."""
+        now = time.perf_counter()
+        with self._lock:
+            recent = [(t, lat) for t, lat in self._samples if t >= now - self.window]
+        if not recent:
+            return 0.0, 0.0, 0.0
+        latencies = np.array([lat for _, lat in recent]) * 1000.0
+        return len(recent) / self.window, float(np.percentile(latencies, 50)), float(np.percentile(latencies, 95))
+
+
+class SinkSet:
+    """The sinks that are on, by name; switched from any thread, outliving sessions.
+
+    Owned by the front end, not by a session: changing the camera must not close the
+    virtual camera that OBS is showing.
+    """
+
+    def __init__(self) -> None:
+        self._sinks: dict[str, Sink] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Sink | None:
+        with self._lock:
+            return self._sinks.get(name)
+
+    def all(self) -> list[Sink]:
+        with self._lock:
+            return list(self._sinks.values())
+
+    def set(self, name: str, sink: Sink | None) -> None:
+        """Install (or with None remove and close) the sink called ``name``."""
+        with self._lock:
+            old = self._sinks.pop(name, None)
+            if sink is not None:
+                self._sinks[name] = sink
+        if old is not None:
+            old.close()
+
+    def submit(self, frame_bgr: np.ndarray) -> None:
+        for sink in self.all():
+            sink.submit(frame_bgr)
+
+    def show_lost(self) -> None:
+        for sink in self.all():
+            sink.show_lost()
+
+    def close_all(self) -> None:
+        with self._lock:
+            names = list(self._sinks)
+        for name in names:
+            self.set(name, None)
+
+
+class LiveSession:
+    """Runs source -> processor -> sinks until stopped; safe to drive from a GUI thread."""
+
+    def __init__(
+        self,
+        source: WatchedSource,
+        processor: LiveProcessor,
+        sinks: SinkSet | None = None,
+        on_frame: Callable[[Processed], None] | None = None,
+    ) -> None:
+        self.source, self.processor = source, processor
+        self.sinks = sinks if sinks is not None else SinkSet()
+        self.on_frame = on_frame
+        self.meter = RateMeter()
+        self.stop_event = threading.Event()
+        self._user_status = source.on_status
+        source.on_status = self._source_status
+
+    def _source_status(self, state: str, detail: str) -> None:
+        if state == "lost":
+            self.sinks.show_lost()
+        self._user_status(state, detail)
+
+    def _deliver(self, processed: Processed) -> None:
+        self.sinks.submit(processed.output)
+        if self.on_frame:
+            self.on_frame(processed)
+
+    def run(self) -> LiveStats:
+        """Block until ``stop()`` (or a file source without looping ends); sinks stay open."""
+        self.processor.reset()
+        try:
+            return run_live_pipeline(self.source.frames(self.stop_event), self.processor, self._deliver,
+                                     self.stop_event, on_latency=self.meter.add)
+        finally:
+            self.processor.close()
+            self.source.close()
+
+    def stop(self) -> None:
+        self.stop_event.set()

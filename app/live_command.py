@@ -1,0 +1,117 @@
+"""``livetoon live``: the live pipeline without a window (servers, scripts, OBS rigs).
+
+Ctrl-C is the normal way to end a run without ``--duration``: it stops the threads,
+finishes the recording under its name, and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from pathlib import Path
+
+from flow.stabilize import DEFAULT_STRENGTH
+
+from .live import LiveProcessor, LiveSession, LiveSettings, SinkSet
+from .record import RecordSink
+from .sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
+from .sources import LoopedFile, OpenCVCamera, WatchedSource, resolve_camera
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}") from None
+    if width < 16 or height < 16 or width % 2 or height % 2:
+        raise argparse.ArgumentTypeError(f"size must be even and at least 16x16, got {text!r}")
+    return width, height
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--camera", metavar="NAME|INDEX", help="camera index or part of its name (default: 0)")
+    source.add_argument("--input", type=Path, metavar="FILE", help="a video file standing in for a camera (looped)")
+    parser.add_argument("--camera-size", type=parse_size, default=(1280, 720), metavar="WxH", help="camera capture size (default 1280x720)")
+    parser.add_argument("--camera-fps", type=float, default=30.0, help="camera frame rate to ask for (default 30)")
+    parser.add_argument("--virtual-cam", action="store_true", help="send the cartoon to the virtual camera (OBS, Zoom...)")
+    parser.add_argument("--stream", nargs="?", const=DEFAULT_STREAM_URL, metavar="URL",
+                        help=f"send an MPEG-TS stream for OBS's Media Source (default URL {DEFAULT_STREAM_URL})")
+    parser.add_argument("--output-size", type=parse_size, default=(1280, 720), metavar="WxH",
+                        help="virtual camera and stream size, letterboxed (default 1280x720)")
+    parser.add_argument("--output-fps", type=float, default=30.0, help="virtual camera and stream frame rate (default 30)")
+    parser.add_argument("--record", type=Path, metavar="OUT", help="also record the cartoon to this video file")
+    parser.add_argument("--stability", type=float, default=DEFAULT_STRENGTH, help=f"temporal stability 0..1 (default {DEFAULT_STRENGTH})")
+    parser.add_argument("--strength", type=float, default=1.0, help="cartoon strength 0..1, blended with the camera picture (default 1)")
+    parser.add_argument("--mirror", action="store_true", help="mirror the picture")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: run until Ctrl-C)")
+
+
+def open_source(args: argparse.Namespace) -> WatchedSource:
+    if args.input is not None:
+        path = args.input
+        LoopedFile(path).close()  # a missing or broken file is a usage error, not a "lost camera"
+        return WatchedSource(lambda: LoopedFile(path))
+    camera = resolve_camera(args.camera or "0")
+    width, height = args.camera_size
+    return WatchedSource(lambda: OpenCVCamera(camera.index, width, height, args.camera_fps))
+
+
+def open_sinks(args: argparse.Namespace, sinks: SinkSet) -> None:
+    """Every asked-for output, or none: a failure closes those already opened."""
+    width, height = args.output_size
+    try:
+        if args.virtual_cam:
+            sinks.set("virtual camera", VirtualCameraSink(width, height, args.output_fps))
+        if args.stream:
+            sinks.set("stream", StreamSink(args.stream, width, height, args.output_fps))
+        if args.record:
+            sinks.set("record", RecordSink(args.record, args.output_fps))
+    except BaseException:
+        sinks.close_all()
+        raise
+
+
+def report_every_second(session: LiveSession, done: threading.Event) -> None:
+    """One line a second: what a streamer needs to set OBS's audio delay and spot trouble."""
+    while not done.wait(1.0):
+        fps, p50, p95 = session.meter.read()
+        source = session.source
+        state = source.state if source.state != "live" else f"source {source.fps:.1f} fps"
+        print(f"fps {fps:5.1f} | latency p50 {p50:4.0f} ms p95 {p95:4.0f} ms | {state}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = LiveSettings(style=args.style, mode=args.mode, strength=args.strength, stability=args.stability,
+                            max_size=args.max_size, device=args.device, mirror=args.mirror)
+    source = open_source(args)
+    source.on_status = lambda state, detail: print(f"source: {state}{': ' + detail if detail else ''}", flush=True)
+    processor = LiveProcessor(settings, on_notice=lambda message: print(f"note: {message}", flush=True))
+    processor.apply_settings()  # load the style now: a bad style name fails before any device opens
+    print(f"device: {processor.device_text}", flush=True)
+    sinks = SinkSet()
+    open_sinks(args, sinks)
+    opened = sinks.all()
+    for sink in opened:
+        print(sink.status, flush=True)
+    session = LiveSession(source, processor, sinks)
+    done = threading.Event()
+    reporter = threading.Thread(target=report_every_second, args=(session, done), daemon=True)
+    reporter.start()
+    timer = threading.Timer(args.duration, session.stop) if args.duration else None
+    if timer:
+        timer.start()
+    try:
+        stats = session.run()
+    except KeyboardInterrupt:
+        stats = None
+    finally:
+        done.set()
+        if timer:
+            timer.cancel()
+        sinks.close_all()
+    if stats:
+        print(f"processed {stats.processed} frames, dropped {stats.dropped} (newest frame wins)")
+    for sink in opened:
+        print(sink.status)
+    return 0
