@@ -17,6 +17,7 @@ from dctnet.device import DEVICE_CHOICES
 from dctnet.engine import DEFAULT_MAX_SIZE, Mode, Stylizer
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
+from dctnet.hub import OFFICIAL_STYLES, HubClient, download_style, official_style
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from flow.stabilize import DEFAULT_STRENGTH
 
@@ -98,6 +99,39 @@ def cmd_styles_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_styles_available(args: argparse.Namespace) -> int:
+    installed = {style.name for style in StyleRegistry().all()}
+    for name, official in OFFICIAL_STYLES.items():
+        state = "installed" if name in installed else "-"
+        print(f"{name:13s} {state:9s} {official.model_id()} (revision {official.revision})")
+    print("install with `livetoon styles download NAME...` (Apache-2.0 models from ModelScope)")
+    return 0
+
+
+def cmd_styles_download(args: argparse.Namespace) -> int:
+    registry, client = StyleRegistry(), HubClient(args.endpoint)
+    names = list(dict.fromkeys(args.names))
+    for name in names:  # an unknown or taken name fails before anything is downloaded
+        official_style(name)
+        registry.check_new_name(name, args.replace)
+    tty = sys.stderr.isatty()  # a redrawn line only where someone watches; logs get the result lines
+
+    def show(name: str, done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        print(f"\r{name}: {done / 1e6:6.1f} / {total / 1e6:.1f} MB {share:4.0%}", end="", file=sys.stderr, flush=True)
+
+    print(f"downloading from {client.endpoint}")
+    for name in names:
+        progress = (lambda done, total, n=name: show(n, done, total)) if tty else None
+        try:
+            style = download_style(name, registry, client, replace=args.replace, progress=progress)
+        finally:
+            if tty:
+                print(file=sys.stderr)  # end the progress line, also before an error message
+        print(f"installed style {style.name!r} -> {style.path}")
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from . import gui  # Qt loads only for the window
 
@@ -122,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_style_options(image)
     image.set_defaults(func=cmd_image)
 
-    styles = sub.add_parser("styles", help="list, import or remove styles")
+    styles = sub.add_parser("styles", help="list, download, import or remove styles")
     styles_sub = styles.add_subparsers(dest="styles_command", required=True, metavar="ACTION")
     styles_sub.add_parser("list", help="installed styles").set_defaults(func=cmd_styles_list)
     imp = styles_sub.add_parser("import", help="import a folder holding a head and a bg model (.pb or .tflite)")
@@ -133,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     rm = styles_sub.add_parser("remove", help="remove a user style")
     rm.add_argument("name")
     rm.set_defaults(func=cmd_styles_remove)
+    styles_sub.add_parser("available", help="the official DCT-Net styles and whether each is installed").set_defaults(
+        func=cmd_styles_available)
+    dl = styles_sub.add_parser("download", help="download official DCT-Net styles from ModelScope and install them")
+    dl.add_argument("names", nargs="+", metavar="NAME", help="official style names (see `livetoon styles available`)")
+    dl.add_argument("--endpoint", metavar="URL",
+                    help="hub or mirror to download from (default: $LIVETOON_HUB_ENDPOINT, else https://www.modelscope.cn)")
+    dl.add_argument("--replace", action="store_true", help="replace user styles of the same names")
+    dl.set_defaults(func=cmd_styles_download)
 
     conv = sub.add_parser("convert", help="cartoonize video files (audio kept)")
     conv.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="video files or folders")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -72,24 +73,31 @@ class StyleRegistry:
         known = ", ".join(s.name for s in self.all()) or "none installed"
         raise LiveToonError(f"unknown style {name!r} (available: {known}); see `livetoon styles list`")
 
-    def import_folder(self, folder: Path, name: str | None = None, replace: bool = False) -> Style:
-        """Convert a folder's head and bg model files (``.pb``, ``.tflite``) into a user style."""
+    def import_folder(
+        self, folder: Path, name: str | None = None, replace: bool = False, metadata: Mapping[str, str] | None = None
+    ) -> Style:
+        """Convert a folder's head and bg model files (``.pb``, ``.tflite``) into a user style.
+
+        ``metadata`` adds to (or overrides, e.g. ``origin``) what is recorded, so a caller
+        that fetched the files from somewhere can say where from.
+        """
         folder = Path(folder)
         if not folder.is_dir():
             raise LiveToonError(f"{folder}: not a folder (expected one holding a head and a bg model file)")
         name = name or folder.name
-        self._check_new_name(name, replace)
+        self.check_new_name(name, replace)
         head_path, bg_path = find_head_and_bg(folder)
         head, head_sha = import_model_file(head_path)
         bg, bg_sha = import_model_file(bg_path)
-        metadata = {
+        recorded = {
             "name": name,
             "origin": f"imported from {folder.resolve()}",
             "source_sha256": json.dumps({head_path.name: head_sha, bg_path.name: bg_sha}),
             "head_channels": str(head["Conv.weight"].shape[0]),
             "bg_channels": str(bg["Conv.weight"].shape[0]),
+            **(metadata or {}),
         }
-        return self.install(name, head, bg, metadata)
+        return self.install(name, head, bg, recorded)
 
     def install(self, name: str, head: dict, bg: dict, metadata: dict[str, str]) -> Style:
         target = self.user_dir / f"{name}{STYLE_SUFFIX}"
@@ -106,7 +114,9 @@ class StyleRegistry:
             raise LiveToonError(f"{name!r} is a built-in style and cannot be removed")
         style.path.unlink()
 
-    def _check_new_name(self, name: str, replace: bool) -> None:
+    def check_new_name(self, name: str, replace: bool) -> None:
+        """Refuse a name that is invalid, built-in, or taken (unless ``replace``): callers
+        that must fetch files first check here so a refusal costs no download."""
         if not NAME_PATTERN.match(name):
             raise LiveToonError(f"invalid style name {name!r}: use letters, digits, '-', '_' or '.'")
         existing = {s.name: s for s in self.all()}

@@ -41,8 +41,8 @@ def store(tmp_path) -> QSettings:
     return settings
 
 
-def open_window(qtbot, store: QSettings, source: str) -> MainWindow:
-    window = MainWindow(store=store, source=source)
+def open_window(qtbot, store: QSettings, source: str, registry: StyleRegistry | None = None) -> MainWindow:
+    window = MainWindow(store=store, source=source, registry=registry)
     qtbot.addWidget(window)
     window.show()
     return window
@@ -228,5 +228,22 @@ def test_a_vanishing_source_shows_camera_lost_and_comes_back(qtbot, store, clip,
         hidden.rename(moving)
         qtbot.waitUntil(lambda: window.preview.message == "", timeout=TIMEOUT_MS)
         next_frame(qtbot, window)
+    finally:
+        window.close()
+
+
+def test_get_more_styles_adds_what_it_installs_to_the_picker(qtbot, store, clip, tmp_path):
+    from app.gui.get_styles_dialog import GetStylesDialog
+
+    window = open_window(qtbot, store, f"file:{clip}", registry=StyleRegistry(user=tmp_path / "styles"))
+    try:
+        window.get_more_styles()
+        dialog = window.findChild(GetStylesDialog)
+        assert dialog is not None and dialog.isVisible()
+        head, bg, _ = window.registry.get("toon-lite").load()
+        window.registry.install("fresh", head, bg, {"origin": "test"})  # what a finished download does
+        dialog.styleInstalled.emit("fresh")
+        assert "fresh" in [window.style_combo.itemText(i) for i in range(window.style_combo.count())]
+        dialog.close()
     finally:
         window.close()

@@ -1,0 +1,164 @@
+"""The "Get styles" dialog: download the official DCT-Net styles with one click.
+
+Downloads run in a :class:`QThread` because a style is megabytes over a network that
+may be slow or gone, and the window's preview must keep running meanwhile. The
+thread talks to the dialog only through queued signals; cancelling sets an event the
+download polls between chunks, so it stops within one chunk and, like any failure,
+leaves the styles folder untouched (partial downloads stay in the cache to resume).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+
+from PyQt6.QtCore import Qt, QThread, pyqtSignal
+from PyQt6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dctnet.errors import LiveToonError
+from dctnet.hub import OFFICIAL_STYLES, DownloadCancelled, HubClient, download_style
+from dctnet.styles import StyleRegistry
+
+log = logging.getLogger(__name__)
+PROGRESS_STEPS = 1000
+
+
+class DownloadThread(QThread):
+    """Downloads and installs styles one after another, reporting through signals."""
+
+    progressed = pyqtSignal(str, "qint64", "qint64")  # style, bytes done, bytes in all
+    installed = pyqtSignal(str)
+    failed = pyqtSignal(str)
+
+    def __init__(self, registry: StyleRegistry, names: list[str], endpoint: str | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.registry, self.names, self.endpoint = registry, names, endpoint
+        self.cancel_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            client = HubClient(self.endpoint, cancel=self.cancel_event)
+            for name in self.names:
+                download_style(name, self.registry, client, progress=functools.partial(self.progressed.emit, name))
+                self.installed.emit(name)
+        except DownloadCancelled:
+            self.failed.emit("Download cancelled; nothing half-written was installed.")
+        except LiveToonError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # a bug: report it in the dialog rather than abort the whole app
+            log.exception("style download failed")
+            self.failed.emit(f"unexpected error ({type(exc).__name__}: {exc}); please report it")
+
+
+class GetStylesDialog(QDialog):
+    """Lists the official styles (installed ones marked) and downloads the checked ones."""
+
+    styleInstalled = pyqtSignal(str)  # noqa: N815 - Qt's naming, as the window connects to it
+
+    def __init__(self, registry: StyleRegistry, endpoint: str | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.registry, self.endpoint = registry, endpoint
+        self.worker: DownloadThread | None = None
+        self._close_when_done = False
+        self.setWindowTitle("Get styles")
+        self.list = QListWidget()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.status = QLabel("Official DCT-Net styles (Apache-2.0), downloaded from ModelScope.")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.download_button = QPushButton("Download")
+        self.cancel_button = QPushButton("Cancel download")
+        for button, slot in ((self.download_button, self.start_download), (self.cancel_button, self.cancel_download)):
+            self.buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
+            button.clicked.connect(slot)
+        self.cancel_button.setEnabled(False)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        for widget in (self.list, self.progress, self.status, self.buttons):
+            layout.addWidget(widget)
+        self._fill_list()
+
+    def _fill_list(self) -> None:
+        installed = {style.name for style in self.registry.all()}
+        self.list.clear()
+        for name, official in OFFICIAL_STYLES.items():
+            item = QListWidgetItem(f"{name} (installed)" if name in installed else name)
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            item.setToolTip(f"{official.model_id()} @ {official.revision}")
+            if name in installed:
+                item.setFlags(item.flags() & ~(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled))
+            else:
+                item.setCheckState(Qt.CheckState.Unchecked)
+            self.list.addItem(item)
+
+    def checked_names(self) -> list[str]:
+        items = (self.list.item(row) for row in range(self.list.count()))
+        return [item.data(Qt.ItemDataRole.UserRole) for item in items if item.checkState() == Qt.CheckState.Checked]
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None and self.worker.isRunning()
+
+    def start_download(self) -> None:
+        if self.busy:
+            return
+        names = self.checked_names()
+        if not names:
+            self.status.setText("Tick the styles to download first.")
+            return
+        self.progress.setValue(0)
+        self.worker = DownloadThread(self.registry, names, self.endpoint, self)
+        self.worker.progressed.connect(self._on_progress)
+        self.worker.installed.connect(self._on_installed)
+        self.worker.failed.connect(self.status.setText)
+        self.worker.finished.connect(self._on_finished)
+        self._set_busy(True)
+        self.worker.start()
+
+    def cancel_download(self) -> None:
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.cancel_event.set()
+            self.status.setText("Cancelling...")
+
+    def _set_busy(self, busy: bool) -> None:
+        self.download_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        self.list.setEnabled(not busy)
+
+    def _on_progress(self, name: str, done: int, total: int) -> None:
+        self.progress.setValue(done * PROGRESS_STEPS // total if total else 0)
+        self.status.setText(f"Downloading {name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+    def _on_installed(self, name: str) -> None:
+        self.status.setText(f"Installed {name!r}.")
+        self._fill_list()
+        self.styleInstalled.emit(name)
+
+    def _on_finished(self) -> None:
+        self._set_busy(False)
+        if self.worker is not None:
+            self.worker.deleteLater()
+            self.worker = None
+        if self._close_when_done:
+            super().reject()
+
+    def reject(self) -> None:
+        """Close, or while downloading, cancel first and close once the thread has stopped."""
+        if self.busy:
+            self._close_when_done = True
+            self.cancel_download()
+            return
+        super().reject()

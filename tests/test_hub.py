@@ -1,0 +1,430 @@
+"""Downloading official styles: a real HTTP server on 127.0.0.1 plays ModelScope.
+
+The server speaks the two endpoints LiveToon uses (file listing, file download with
+``Range``) and serves GraphDef files written here with random weights, so every test
+goes through real sockets, real files and the real importer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app.cli import main
+from dctnet.align import CROP_SIZE, REFERENCE_POINTS
+from dctnet.engine import Stylizer
+from dctnet.errors import LiveToonError
+from dctnet.face import Face
+from dctnet.hub import CHUNK_BYTES, OFFICIAL_STYLES, DownloadCancelled, HubClient, HubUnreachable, download_style
+from dctnet.styles import StyleRegistry
+from dctnet.weights import WeightsError, load_style
+from tests.graphdef import graphdef_bytes
+from tests.test_weights import official_pb_constants
+
+ANIME = OFFICIAL_STYLES["anime"]
+DESIGN = OFFICIAL_STYLES["design"]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def pb_file(seed: int, channels: int = 8) -> bytes:
+    """A small official-format graph; weights scaled down so activations stay tame."""
+    constants = official_pb_constants(seed, channels)
+    return graphdef_bytes({name: (array * np.float32(0.2), "content") for name, array in constants.items()})
+
+
+HEAD, BG, MASK = pb_file(1), pb_file(2), b"\xff\xd8 not really a jpeg \xff\xd9"
+REPO_FILES = {"cartoon_h.pb": HEAD, "cartoon_bg.pb": BG, "alpha.jpg": MASK, "configuration.json": b"{}"}
+
+
+@dataclass
+class Request:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeHub:
+    """What the server holds, how it misbehaves, and what it was asked."""
+
+    repos: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)  # (model id, revision) -> files
+    listed_sha: dict[str, str] = field(default_factory=dict)  # file path -> the hash the listing claims
+    cut_after: dict[str, int] = field(default_factory=dict)  # file path -> bytes sent before hanging up, once
+    seconds_per_chunk: float = 0.0
+    requests: list[Request] = field(default_factory=list)
+    url: str = ""
+
+    def downloads(self, path: str) -> list[Request]:
+        return [r for r in self.requests if r.query.get("FilePath") == path]
+
+
+class HubHandler(BaseHTTPRequestHandler):
+    ROUTE = re.compile(r"/api/v1/models/([^/]+/[^/]+)/repo(/files)?")
+
+    @property
+    def hub(self) -> FakeHub:
+        return self.server.hub  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        url = urllib.parse.urlsplit(self.path)
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+        self.hub.requests.append(Request(url.path, query, dict(self.headers)))
+        route = self.ROUTE.fullmatch(url.path)
+        files = self.hub.repos.get((route[1], query.get("Revision", "master"))) if route else None
+        if files is None:
+            self.send_error(404)
+        elif route[2]:
+            self.send_listing(files)
+        elif query.get("FilePath") in files:
+            self.send_file(query["FilePath"], files[query["FilePath"]])
+        else:
+            self.send_error(404)
+
+    def send_listing(self, files: dict[str, bytes]) -> None:
+        entries = [{"Name": "sub", "Path": "sub", "Type": "tree", "Size": 0, "Sha256": ""}]
+        for path, data in files.items():
+            sha = self.hub.listed_sha.get(path, sha256(data))
+            entries.append({"Name": path.rpartition("/")[2], "Path": path, "Type": "blob", "Size": len(data), "Sha256": sha})
+        self.send_body(200, json.dumps({"Code": 200, "Data": {"Files": entries}, "Success": True}).encode(), {})
+
+    def send_file(self, path: str, data: bytes) -> None:
+        wanted = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+        start = int(wanted[1]) if wanted else 0
+        headers = {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"} if wanted else {}
+        cut = self.hub.cut_after.pop(path, None)
+        self.send_body(206 if wanted else 200, data[start:], headers, cut)
+
+    def send_body(self, status: int, body: bytes, headers: dict[str, str], cut: int | None = None) -> None:
+        self.send_response(status)
+        for name, value in {"Content-Length": str(len(body)), **headers}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        sent = body[:cut] if cut is not None else body
+        self.close_connection = True
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a cancelled client hangs up
+            for at in range(0, len(sent), 16384):
+                self.wfile.write(sent[at:at + 16384])
+                time.sleep(self.hub.seconds_per_chunk)
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeHub]:
+    state = FakeHub(repos={(ANIME.model_id("damo"), "master"): dict(REPO_FILES)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HubHandler)
+    server.daemon_threads = True
+    server.hub = state  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def dirs(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """(styles folder, download cache), both under tmp_path, also for StyleRegistry()."""
+    monkeypatch.setenv("LIVETOON_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LIVETOON_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("LIVETOON_HUB_ENDPOINT", raising=False)
+    return tmp_path / "data" / "styles", tmp_path / "cache" / "hub"
+
+
+def registry() -> StyleRegistry:
+    return StyleRegistry()
+
+
+def client(url: str, **options) -> HubClient:
+    return HubClient(url, **{"attempts": 3, "backoff": 0.01, "timeout": 5.0, **options})
+
+
+def assert_only_complete_styles(styles_dir: Path, names: set[str]) -> None:
+    """The styles folder holds exactly these styles, each loadable: no temp or partial file."""
+    present = {p.name for p in styles_dir.iterdir()} if styles_dir.exists() else set()
+    assert present == {f"{n}.safetensors" for n in names}
+    for name in names:
+        load_style(styles_dir / f"{name}.safetensors")
+
+
+def small_image_and_face() -> tuple[np.ndarray, Face]:
+    """A 128x128 picture with a face placed where alignment maps it onto the crop's points."""
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    points = (REFERENCE_POINTS * (96 / CROP_SIZE) + 16).astype(np.float32)
+    return image, Face(points, (16.0, 16.0, 112.0, 112.0))
+
+
+def test_download_installs_what_a_manual_import_installs(hub, dirs, tmp_path):
+    styles_dir, cache = dirs
+    seen: list[tuple[int, int]] = []
+    style = download_style("anime", registry(), client(hub.url), progress=lambda done, total: seen.append((done, total)))
+
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    for name in ("cartoon_h.pb", "cartoon_bg.pb"):
+        (manual / name).write_bytes(REPO_FILES[name])
+    assert main(["styles", "import", str(manual), "--name", "by-hand"]) == 0
+    by_hand = registry().get("by-hand")
+
+    head, bg, meta = style.load()
+    head_ref, bg_ref, meta_ref = by_hand.load()
+    for got, want in ((head, head_ref), (bg, bg_ref)):
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    image, face = small_image_and_face()
+    outputs = [Stylizer.from_style(s, device="cpu").stylize(image, [face]) for s in (style, by_hand)]
+    assert np.array_equal(outputs[0], outputs[1])
+    assert not np.array_equal(outputs[0], Stylizer.from_style(style, device="cpu", mode="background").stylize(image)), \
+        "the head pass took part"
+
+    total = len(HEAD) + len(BG) + len(MASK)
+    assert seen[-1] == (total, total) and all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+    assert meta["hub_model"] == ANIME.model_id("damo") and meta["hub_revision"] == "master"
+    assert meta["hub_endpoint"] == hub.url and "Apache-2.0" in meta["license"]
+    fetched = ("cartoon_h.pb", "cartoon_bg.pb", "alpha.jpg")
+    assert json.loads(meta["hub_sha256"]) == {p: sha256(REPO_FILES[p]) for p in fetched}
+    assert meta["source_sha256"] == meta_ref["source_sha256"]
+    assert not hub.downloads("configuration.json"), "only the style's files are fetched"
+    assert_only_complete_styles(styles_dir, {"anime", "by-hand"})
+    assert list(cache.iterdir()) == [], "verified downloads leave the cache once installed"
+
+
+def test_wrong_hash_installs_nothing(hub, dirs):
+    styles_dir, cache = dirs
+    hub.listed_sha["cartoon_bg.pb"] = "0" * 64
+    with pytest.raises(LiveToonError, match=r"cartoon_bg\.pb: SHA-256 mismatch .*nothing was installed"):
+        download_style("anime", registry(), client(hub.url))
+    assert_only_complete_styles(styles_dir, set())
+    assert not list(cache.glob("*.part")), "a file that failed verification is not kept for resuming"
+
+    hub.listed_sha["cartoon_bg.pb"] = ""
+    with pytest.raises(LiveToonError, match=r"no valid SHA-256 for cartoon_bg\.pb"):
+        download_style("anime", registry(), client(hub.url))
+    assert_only_complete_styles(styles_dir, set())
+
+
+def test_corrupt_partial_in_the_cache_is_discarded(hub, dirs):
+    styles_dir, cache = dirs
+    cache.mkdir(parents=True)
+    (cache / f"{sha256(HEAD)}.part").write_bytes(b"x" * 1000)
+    with pytest.raises(LiveToonError, match=r"cartoon_h\.pb: SHA-256 mismatch"):
+        download_style("anime", registry(), client(hub.url))
+    assert hub.downloads("cartoon_h.pb")[0].headers["Range"] == "bytes=1000-"
+    assert_only_complete_styles(styles_dir, set())
+
+    download_style("anime", registry(), client(hub.url))
+    assert "Range" not in hub.downloads("cartoon_h.pb")[-1].headers, "the next run starts that file over"
+    assert_only_complete_styles(styles_dir, {"anime"})
+
+
+def test_cut_connection_resumes_with_range(hub, dirs):
+    styles_dir, _ = dirs
+    hub.cut_after["cartoon_h.pb"] = 50_000
+    style = download_style("anime", registry(), client(hub.url))
+
+    first, retry = hub.downloads("cartoon_h.pb")
+    assert "Range" not in first.headers and retry.headers["Range"] == "bytes=50000-"
+    assert json.loads(style.load()[2]["source_sha256"])["cartoon_h.pb"] == sha256(HEAD)
+    assert_only_complete_styles(styles_dir, {"anime"})
+
+
+def test_interrupted_run_leaves_no_style_and_the_next_run_resumes(hub, dirs):
+    styles_dir, cache = dirs
+
+    def ctrl_c(done: int, total: int) -> None:
+        if done > len(HEAD) + 20_000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        download_style("anime", registry(), client(hub.url), progress=ctrl_c)
+    assert_only_complete_styles(styles_dir, set())
+    assert (cache / f"{sha256(BG)}.part").stat().st_size > 0
+
+    download_style("anime", registry(), client(hub.url))
+    assert hub.downloads("cartoon_bg.pb")[-1].headers["Range"] == f"bytes={CHUNK_BYTES}-"
+    assert len(hub.downloads("cartoon_h.pb")) == 1, "the verified head came from the cache"
+    assert_only_complete_styles(styles_dir, {"anime"})
+
+
+def test_cancel_stops_between_chunks(hub, dirs):
+    styles_dir, _ = dirs
+    stop = threading.Event()
+    with pytest.raises(DownloadCancelled):
+        download_style("anime", registry(), client(hub.url, cancel=stop), progress=lambda done, total: stop.set())
+    assert_only_complete_styles(styles_dir, set())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and never answers: a hung server."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("case, reason", [("refused", "connection refused"), ("silent", "timed out")])
+def test_unreachable_hub_says_what_to_download_by_hand(dirs, case, reason):
+    styles_dir, _ = dirs
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(silent_server()) if case == "silent" else free_port()
+        with pytest.raises(HubUnreachable) as caught:
+            download_style("design", registry(), client(f"http://127.0.0.1:{port}", attempts=2, timeout=0.3))
+    message = str(caught.value)
+    assert "\n" not in message and reason in message
+    for part in (DESIGN.page_url(), "v1.0.0", "cartoon_h.pb", "cartoon_bg.pb", "livetoon styles import FOLDER --name design"):
+        assert part in message
+    assert_only_complete_styles(styles_dir, set())
+
+
+def test_namespace_falls_back_to_iic_and_revision_is_per_style(hub, dirs):
+    styles_dir, _ = dirs
+    hub.repos = {(DESIGN.model_id("iic"), "v1.0.0"): dict(REPO_FILES)}
+    style = download_style("design", registry(), client(hub.url))
+
+    listings = [r for r in hub.requests if r.path.endswith("/repo/files")]
+    assert [r.path.split("/")[4] for r in listings] == ["damo", "iic"]
+    assert {r.query["Revision"] for r in hub.requests} == {"v1.0.0"}
+    assert style.load()[2]["hub_model"] == DESIGN.model_id("iic")
+    assert_only_complete_styles(styles_dir, {"design"})
+
+
+def test_missing_model_and_unusable_files_install_nothing(hub, dirs):
+    styles_dir, _ = dirs
+    with pytest.raises(LiveToonError, match="has neither damo/.* nor iic/.* at revision master"):
+        download_style("sketch", registry(), client(hub.url))
+    hub.repos[(ANIME.model_id("damo"), "master")]["cartoon_bg.pb"] = b"\x0a\x03abc not a graph"
+    with pytest.raises(WeightsError, match="cartoon_bg.pb"):
+        download_style("anime", registry(), client(hub.url))
+    assert_only_complete_styles(styles_dir, set())
+
+
+def test_existing_style_is_refused_before_any_request_unless_replaced(hub, dirs):
+    styles_dir, _ = dirs
+    download_style("anime", registry(), client(hub.url))
+    asked = len(hub.requests)
+    with pytest.raises(LiveToonError, match="exists; remove it first or pass --replace"):
+        download_style("anime", registry(), client(hub.url))
+    assert len(hub.requests) == asked
+    download_style("anime", registry(), client(hub.url), replace=True)
+    assert_only_complete_styles(styles_dir, {"anime"})
+
+
+# --- command line ---------------------------------------------------------------------
+def test_cli_available_and_download(hub, dirs, capsys, monkeypatch):
+    styles_dir, _ = dirs
+    assert main(["styles", "available"]) == 0
+    listed = capsys.readouterr().out
+    for name, official in OFFICIAL_STYLES.items():
+        assert re.search(rf"^{re.escape(name)}\s+-\s+{re.escape(official.model_id())} ", listed, re.M)
+
+    assert main(["styles", "download", "anime", "anime", "--endpoint", hub.url]) == 0
+    assert capsys.readouterr().out.count("installed style 'anime'") == 1
+    asked = len(hub.requests)
+    assert main(["styles", "download", "design", "anime", "--endpoint", hub.url]) == 1
+    assert "'anime' exists" in capsys.readouterr().err and len(hub.requests) == asked, "refused before downloading"
+    hub.repos[(DESIGN.model_id("damo"), "v1.0.0")] = dict(REPO_FILES)
+    monkeypatch.setenv("LIVETOON_HUB_ENDPOINT", hub.url)
+    assert main(["styles", "download", "design"]) == 0
+    assert f"downloading from {hub.url}" in capsys.readouterr().out
+
+    assert main(["styles", "available"]) == 0
+    listed = capsys.readouterr().out
+    assert re.search(r"^anime\s+installed\s", listed, re.M) and re.search(r"^design\s+installed\s", listed, re.M)
+    assert_only_complete_styles(styles_dir, {"anime", "design"})
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["styles", "download", "anime", "nope"], "no official style named 'nope'"),
+    (["styles", "download", "anime", "--endpoint", "ftp://mirror"], "invalid hub endpoint 'ftp://mirror'"),
+])
+def test_cli_bad_input_is_one_line(dirs, capsys, argv, message):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"livetoon: error: {message}") and err.count("\n") == 1
+
+
+# --- the dialog -------------------------------------------------------------------------
+def checked_dialog(qtbot, url: str, name: str):
+    from PyQt6.QtCore import Qt
+
+    from app.gui.get_styles_dialog import GetStylesDialog
+
+    dialog = GetStylesDialog(registry(), endpoint=url)
+    qtbot.addWidget(dialog)
+    items = [dialog.list.item(row) for row in range(dialog.list.count())]
+    next(i for i in items if i.data(Qt.ItemDataRole.UserRole) == name).setCheckState(Qt.CheckState.Checked)
+    return dialog
+
+
+def test_dialog_downloads_in_the_background_and_announces_the_style(qtbot, hub, dirs):
+    styles_dir, _ = dirs
+    hub.seconds_per_chunk = 0.02
+    dialog = checked_dialog(qtbot, hub.url, "anime")
+    with qtbot.waitSignal(dialog.styleInstalled, timeout=30_000) as installed:
+        dialog.download_button.click()
+        assert dialog.busy, "the click returns while the download runs"
+    assert installed.args == ["anime"]
+    qtbot.waitUntil(lambda: dialog.worker is None, timeout=5000)
+    assert "anime (installed)" in [dialog.list.item(r).text() for r in range(dialog.list.count())]
+    assert_only_complete_styles(styles_dir, {"anime"})
+
+
+def test_dialog_cancel_and_errors_leave_nothing_behind(qtbot, hub, dirs):
+    styles_dir, _ = dirs
+    hub.seconds_per_chunk = 0.05
+    dialog = checked_dialog(qtbot, hub.url, "anime")
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=10_000)
+    with qtbot.assertNotEmitted(dialog.styleInstalled):
+        dialog.cancel_button.click()
+        qtbot.waitUntil(lambda: dialog.worker is None, timeout=10_000)
+    assert "cancelled" in dialog.status.text()
+    assert_only_complete_styles(styles_dir, set())
+
+    hub.seconds_per_chunk = 0.0
+    hub.listed_sha["cartoon_h.pb"] = "0" * 64
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: dialog.worker is None, timeout=10_000)
+    assert "SHA-256 mismatch" in dialog.status.text()
+    assert_only_complete_styles(styles_dir, set())
+
+
+def test_closing_the_dialog_mid_download_cancels_first(qtbot, hub, dirs):
+    styles_dir, _ = dirs
+    hub.seconds_per_chunk = 0.05
+    dialog = checked_dialog(qtbot, hub.url, "anime")
+    dialog.show()
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=10_000)
+    dialog.close()
+    assert dialog.isVisible(), "the dialog waits for the download thread to stop"
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10_000)
+    assert dialog.worker is None
+    assert_only_complete_styles(styles_dir, set())
