@@ -21,7 +21,7 @@ from dctnet.hub import OFFICIAL_STYLES, HubClient, download_style, official_styl
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from flow.stabilize import DEFAULT_STRENGTH
 
-from . import convert, doctor, evaluate, live_command
+from . import bench, convert, doctor, evaluate, live_command
 from .images import IMAGE_SUFFIXES, plan_image_outputs, read_image, write_image
 from .paths import ensure_folder, expand_inputs
 
@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="check Python, torch/CUDA, MediaPipe, styles and the virtual camera")
     doc.set_defaults(func=doctor.run)
+    add_style_options(bench.register(sub))
     return parser
 
 

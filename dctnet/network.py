@@ -12,6 +12,14 @@ costs when it is wrong):
 
 Module attribute names mirror the official layer names (``Conv_3``, ``block_2/conv1``)
 so importers map ``generator/<layer>/...`` onto ``<layer>.weight`` with no lookup table.
+
+Speed on the CPU (measured in ``docs/benchmarks.md``): for fp32 inference each
+convolution is one oneDNN call with its leaky ReLU or residual add fused in (the
+kernels ``torch.compile`` picks, without its compile time), on channels-last tensors,
+so the 720x720x32 maps are not re-read by separate activation and add passes; and the
+3-channel output convolution runs on 2x2 pixel blocks (:func:`to_rgb`). Training
+(autograd) and other devices take the plain modules. Only the order of float sums
+differs between the two (about 1e-5 before the uint8 cast).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ RESIDUAL_BLOCKS = 4
 DEFAULT_CHANNELS = 32
 SIZE_MULTIPLE = 4
 """H and W must be multiples of this: two stride-2 levels feed skip additions."""
+BLOCK = 2
+"""Pixel block side for :func:`to_rgb` (H and W are multiples of it: see SIZE_MULTIPLE)."""
 
 
 def tf_same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -43,17 +53,22 @@ def upsample2x_tf1(x: torch.Tensor) -> torch.Tensor:
     """TF1 ``resize_bilinear(align_corners=False, half_pixel_centers=False)`` by 2.
 
     Output pixel 2i copies input i; 2i+1 is the mean of inputs i and i+1 (the last
-    input repeats at the edge). This is not ``F.interpolate(mode="bilinear")``.
+    input repeats at the edge). This is not ``F.interpolate(mode="bilinear")`` as is;
+    but sampling at i/2 is exactly ``align_corners=True`` from n+1 to 2n+1 points once
+    the edge is replicated, and that is one vectorised kernel instead of four copies.
     """
-    n, c, h, w = x.shape
-    below = torch.cat([x[:, :, 1:], x[:, :, -1:]], dim=2)
-    x = torch.stack([x, (x + below) * 0.5], dim=3).reshape(n, c, 2 * h, w)
-    right = torch.cat([x[:, :, :, 1:], x[:, :, :, -1:]], dim=3)
-    return torch.stack([x, (x + right) * 0.5], dim=4).reshape(n, c, 2 * h, 2 * w)
+    h, w = x.shape[-2:]
+    edged = F.pad(x, (0, 1, 0, 1), mode="replicate")
+    up = F.interpolate(edged, size=(2 * h + 1, 2 * w + 1), mode="bilinear", align_corners=True)
+    return up[..., : 2 * h, : 2 * w]
 
 
 def box_mean(x: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
-    """3x3 mean over in-bounds pixels only (zero padding divided by the true count)."""
+    """3x3 mean over in-bounds pixels only (zero padding divided by the true count).
+
+    A depthwise convolution rather than ``avg_pool2d``: on channels-last CPU tensors
+    oneDNN's depthwise kernel is several times faster than the pooling one.
+    """
     channels = x.shape[1]
     kernel = x.new_ones(channels, 1, 3, 3)
     return F.conv2d(x, kernel, padding=1, groups=channels) / count
@@ -77,6 +92,86 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, eps: float = GUIDED_FI
     return box_mean(a, count) * guide + box_mean(b, count)
 
 
+HAS_FUSED_CONV = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+"""oneDNN's conv-plus-pointwise op (what ``torch.compile`` emits on CPUs); builds without it take the plain path."""
+
+
+def fused_cpu(x: torch.Tensor) -> bool:
+    """Whether :func:`conv` may use oneDNN's fused kernels (CPU fp32 inference only)."""
+    return HAS_FUSED_CONV and x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
+
+
+def conv(layer: nn.Conv2d, x: torch.Tensor, activate: bool = True, residual: torch.Tensor | None = None) -> torch.Tensor:
+    """``layer(x)``, then ``+ residual`` or the leaky ReLU (or nothing), in one pass where possible."""
+    if fused_cpu(x):
+        args = (layer.weight, layer.bias, list(layer.padding), list(layer.stride), list(layer.dilation), layer.groups)
+        if residual is not None:
+            return torch.ops.mkldnn._convolution_pointwise.binary(x, residual, *args, "add", None, None, [], None)
+        unary = ("leaky_relu", [LEAKY_SLOPE]) if activate else ("none", [])
+        return torch.ops.mkldnn._convolution_pointwise(x, *args, *unary, None)
+    y = layer(x)
+    if residual is not None:
+        return y + residual
+    return F.leaky_relu(y, LEAKY_SLOPE) if activate else y
+
+
+def to_blocks(x: torch.Tensor, r: int) -> torch.Tensor:
+    """``[N,C,H,W]`` -> ``[N,r*r*C,H/r,W/r]``: each r x r block of pixels becomes one pixel.
+
+    Channel order is (row in block, column in block, channel) so that on channels-last
+    memory the copy moves whole C-float runs.
+    """
+    n, c, h, w = x.shape
+    blocks = x.permute(0, 2, 3, 1).reshape(n, h // r, r, w // r, r, c).permute(0, 1, 3, 2, 4, 5)
+    return blocks.reshape(n, h // r, w // r, r * r * c).permute(0, 3, 1, 2)
+
+
+def from_blocks(y: torch.Tensor, r: int) -> torch.Tensor:
+    """The inverse of :func:`to_blocks`."""
+    n, rrc, h, w = y.shape
+    c = rrc // (r * r)
+    pixels = y.permute(0, 2, 3, 1).reshape(n, h, w, r, r, c).permute(0, 1, 3, 2, 4, 5)
+    return pixels.reshape(n, h * r, w * r, c).permute(0, 3, 1, 2)
+
+
+def block_kernel(weight: torch.Tensor, r: int) -> tuple[torch.Tensor, int]:
+    """The kernel and padding that do ``weight``'s stride-1 'same' convolution on r x r blocks.
+
+    Output pixel ``r*i+a`` needs input ``r*i+a+d-p`` for taps ``d``; written as block
+    ``i+q`` and offset ``s`` in the block, every (a, s) pair is a small kernel over ``q``.
+    Each phase's taps are placed in a zero kernel spanning whole blocks and the block
+    rows/columns are split out.
+    """
+    out_ch, in_ch, k, _ = weight.shape
+    p = k // 2
+    q_min = -p // r
+    taps = (r - 1 + k - 1 - p) // r - q_min + 1
+    span = taps * r
+    spread = weight.new_zeros(r, r, out_ch, in_ch, span, span)
+    for a in range(r):
+        for b in range(r):
+            top, left = a - p - r * q_min, b - p - r * q_min
+            spread[a, b, :, :, top:top + k, left:left + k] = weight
+    # [a, b, o, c, (qy, sy), (qx, sx)] -> [(a, b, o), (sy, sx, c), qy, qx]
+    kernel = spread.reshape(r, r, out_ch, in_ch, taps, r, taps, r).permute(0, 1, 2, 5, 7, 3, 4, 6)
+    return kernel.reshape(r * r * out_ch, r * r * in_ch, taps, taps).contiguous(memory_format=torch.channels_last), -q_min
+
+
+def to_rgb(layer: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """The last convolution (to 3 channels, 7x7), run on 2x2 pixel blocks on the CPU.
+
+    oneDNN computes output channels 16 at a time, so with 3 of them most of the work is
+    padding; on blocks the same sums have 12 outputs (a 5x5 kernel over 4x the inputs)
+    and take about 60% of the time. The block kernel is rebuilt per call: it is tiny.
+    """
+    if not fused_cpu(x):
+        return conv(layer, x, activate=False)
+    kernel, pad = block_kernel(layer.weight, BLOCK)
+    y = torch.ops.mkldnn._convolution_pointwise(to_blocks(x, BLOCK), kernel, layer.bias.repeat(BLOCK * BLOCK),
+                                                [pad, pad], [1, 1], [1, 1], 1, "none", [], None)
+    return from_blocks(y, BLOCK)
+
+
 class ResBlock(nn.Module):
     """conv-LReLU-conv plus identity; the official graph has no activation after the add."""
 
@@ -86,7 +181,7 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv2(F.leaky_relu(self.conv1(x), LEAKY_SLOPE)) + x
+        return conv(self.conv2, conv(self.conv1, x), residual=x)
 
 
 class TTN(nn.Module):
@@ -117,26 +212,22 @@ class TTN(nn.Module):
 
     def generator(self, x: torch.Tensor) -> torch.Tensor:
         """The U-Net body on the normalised input (no guided filter)."""
-
-        def act(t: torch.Tensor) -> torch.Tensor:
-            return F.leaky_relu(t, LEAKY_SLOPE)
-
-        x0 = act(self.Conv(x))
-        x1 = act(self.Conv_2(act(self.Conv_1(tf_same_pad(x0, 3, 2)))))
-        h = act(self.Conv_4(act(self.Conv_3(tf_same_pad(x1, 3, 2)))))
+        x0 = conv(self.Conv, x)
+        x1 = conv(self.Conv_2, conv(self.Conv_1, tf_same_pad(x0, 3, 2)))
+        h = conv(self.Conv_4, conv(self.Conv_3, tf_same_pad(x1, 3, 2)))
         for i in range(RESIDUAL_BLOCKS):
             h = getattr(self, f"block_{i}")(h)
-        h = act(self.Conv_5(h))
-        h = upsample2x_tf1(h) + x1
-        h = act(self.Conv_7(act(self.Conv_6(h))))
-        h = upsample2x_tf1(h) + x0
-        return self.Conv_9(act(self.Conv_8(h)))
+        h = upsample2x_tf1(conv(self.Conv_5, h)) + x1
+        h = upsample2x_tf1(conv(self.Conv_7, conv(self.Conv_6, h))) + x0
+        return to_rgb(self.Conv_9, conv(self.Conv_8, h))
 
     def forward(self, bgr: torch.Tensor) -> torch.Tensor:
         h, w = bgr.shape[-2:]
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
             raise ValueError(f"TTN input must be a multiple of {SIZE_MULTIPLE} in H and W, got {h}x{w}")
         x = bgr / 127.5 - 1.0
+        if fused_cpu(x):  # oneDNN's fast kernels want NHWC; a no-op for frames from numpy HWC
+            x = x.contiguous(memory_format=torch.channels_last)
         return guided_filter(x, self.generator(x))
 
 

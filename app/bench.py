@@ -1,0 +1,347 @@
+"""``livetoon bench``: where the time of a frame goes, and how our engine compares to LiteRT.
+
+Two questions users and reviewers ask, answered with one command each:
+
+* *How fast is the whole pipeline here?* The real file pipeline (PyAV decode, face
+  tracking, Stylizer, flow stabilization, x264 encode, each on the threads it uses in
+  ``convert``) runs on a clip, and every stage reports its median and p95 with the
+  throughput and the end-to-end latency (decoded to encoded, so with the file
+  pipeline's queues; ``frame`` is the same without them). Without ``--input`` a
+  synthetic clip is encoded first (not timed); it has no real face, so one fixed face
+  position is stylized to keep the head pass and the blend in the numbers.
+* *Is the engine as fast as the official graphs?* ``--compare litert`` runs the
+  reference ``.tflite`` graphs in LiteRT (XNNPACK, 2 threads) and our engine with the
+  same weights on the same images at the graphs' native sizes, interleaved so both see
+  the same machine load, and reports the ratio ours/LiteRT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from dctnet.align import CROP_SIZE, REFERENCE_POINTS
+from dctnet.engine import STAGES, Stylizer
+from dctnet.errors import LiveToonError
+from dctnet.face import Face, FaceDetector
+from dctnet.styles import StyleRegistry
+from dctnet.tracking import FaceTracker
+from dctnet.weights import official_state_dict, read_tflite_tensors
+from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
+
+from .pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
+from .video_in import VideoFrame, VideoReader
+from .video_out import VideoWriter
+
+SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
+STAGE_ORDER = ("decode", "face", *STAGES, "stylize", "flow", "stabilize", "encode", "frame")
+"""``stylize`` is bg pass + head pass + blend; ``flow`` is part of ``stabilize``; ``frame`` is one
+frame's face + stylize + stabilize, the part of the latency that does not depend on queues."""
+REFERENCE_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "dctnet-reference"
+REFERENCE_PARTS = (("head", CROP_SIZE), ("bg", 720))
+"""The official graphs' native input sizes: the aligned head crop and the bg model's 720x720."""
+LITERT_THREADS = 2
+SYNTHETIC_RATE = Fraction(30)
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``bench``; returns its parser so the caller adds the shared style options."""
+    bench = subparsers.add_parser("bench", help="per-stage timings of the pipeline; --compare litert: engine vs the official graphs")
+    bench.add_argument("--input", type=Path, metavar="CLIP", help="a video to time (default: a synthetic clip)")
+    bench.add_argument("--size", default="720p", help="comma-separated frame sizes: 360p, 720p, 1080p (default 720p; "
+                                                      "with --input, 'native' keeps the clip's size)")
+    bench.add_argument("--frames", type=int, default=30, help="frames per size, or repetitions per model with --compare (default 30)")
+    bench.add_argument("--warmup", type=int, default=2, help="untimed frames first (model and kernel set-up; default 2)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    bench.add_argument("--compare", choices=["litert"], help="time our engine against LiteRT on the reference .tflite graphs")
+    bench.add_argument("--reference", type=Path, metavar="DIR",
+                       help="folder holding head.tflite and bg.tflite (default: ../shared/dctnet-reference/<style>)")
+    bench.set_defaults(func=run)
+    return bench
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.frames < 1 or args.warmup < 0:
+        raise LiveToonError("--frames must be at least 1 and --warmup at least 0")
+    report = compare_litert(args) if args.compare else bench_pipeline(args)
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
+
+
+# -- shared ---------------------------------------------------------------------------
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def environment(stylizer: Stylizer) -> dict:
+    """What a timing means nothing without: device, precision, library versions, the CPU."""
+    return {"device": stylizer.choice.describe(), "dtype": str(stylizer.dtype).removeprefix("torch."),
+            "torch": torch.__version__, "cuda": torch.version.cuda, "torch_threads": torch.get_num_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),  # decides CPU numbers under load
+            "cpu": f"{cpu_model()}, {os.cpu_count()} cores"}
+
+
+def stats_ms(samples_ms: list[float]) -> dict[str, float]:
+    return {"median_ms": round(float(np.median(samples_ms)), 2), "p95_ms": round(float(np.percentile(samples_ms, 95)), 2)}
+
+
+def parse_sizes(text: str, has_input: bool) -> list[str]:
+    sizes = [s.strip() for s in text.split(",") if s.strip()]
+    allowed = [*SIZES, "native"] if has_input else list(SIZES)
+    bad = [s for s in sizes if s not in allowed]
+    if bad or not sizes:
+        raise LiveToonError(f"unknown --size {','.join(bad) or text!r}; choose from {', '.join(allowed)}")
+    return sizes
+
+
+# -- the pipeline -----------------------------------------------------------------------
+def synthetic_images(count: int, width: int, height: int) -> Iterator[np.ndarray]:
+    """Smooth colour fields plus fixed fine noise, panning: work for the encoder and the flow."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    noise = rng.normal(0, 12, (height, width, 1)).astype(np.float32)
+    for i in range(count):
+        phase = 0.08 * i
+        channels = [np.sin(xx / (37 + 11 * c) + phase + c) + np.cos(yy / (53 - 7 * c) - phase) for c in range(3)]
+        yield np.clip(np.stack(channels, axis=-1) * 60 + 128 + noise, 0, 255).astype(np.uint8)
+
+
+def write_synthetic_clip(path: Path, count: int, width: int, height: int) -> Path:
+    writer = VideoWriter(path, width, height, SYNTHETIC_RATE, 1 / SYNTHETIC_RATE, preset="ultrafast")
+    for pts, image in enumerate(synthetic_images(count, width, height)):
+        writer.write(image, pts)
+    return writer.close()
+
+
+def fixed_face(width: int, height: int) -> Face:
+    """The official crop's five points, centred, at a scale where the crop spans 2/3 of the height."""
+    scale = height / (1.5 * CROP_SIZE)
+    points = ((REFERENCE_POINTS - REFERENCE_POINTS.mean(axis=0)) * scale + (width / 2, height / 2)).astype(np.float32)
+    return Face(points, (*points.min(axis=0), *points.max(axis=0)))
+
+
+class SyntheticFaces:
+    """Runs the real tracker (its time is real), then stylizes a fixed face when it finds none."""
+
+    def __init__(self, tracker: FaceTracker) -> None:
+        self.tracker = tracker
+
+    def update(self, frame_bgr: np.ndarray, t: float) -> list[Face]:
+        return self.tracker.update(frame_bgr, t) or [fixed_face(frame_bgr.shape[1], frame_bgr.shape[0])]
+
+    def reset(self) -> None:
+        self.tracker.reset()
+
+
+class TimedCall:
+    """A callable that reports its own time, delegating everything else to what it wraps."""
+
+    def __init__(self, inner: Callable[..., Any], times: StageTimes, stage: str) -> None:
+        self.inner, self.times, self.stage = inner, times, stage
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        result = self.inner(*args, **kwargs)
+        self.times.add(self.stage, time.perf_counter() - started)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def resized_frames(reader: VideoReader, size: tuple[int, int] | None, limit: int) -> Iterator[VideoFrame]:
+    """The reader's frames, at most ``limit``, scaled to ``size`` (the scaling counts as decode)."""
+    for frame in itertools.islice(reader, limit):
+        if size and frame.image.shape[1::-1] != size:
+            image = cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA)
+            frame = VideoFrame(image, frame.pts, frame.time, frame.index)
+        yield frame
+
+
+def target_size(label: str, reader: VideoReader) -> tuple[int, int]:
+    """(width, height) for a size label; a clip keeps its aspect ratio at the label's height."""
+    if label == "native":
+        return reader.width, reader.height
+    height = SIZES[label][1]
+    width = 2 * round(reader.width * height / reader.height / 2)
+    return width, height
+
+
+def timed_processor(stylizer: Stylizer, detector: FaceDetector | None, synthetic: bool, times: StageTimes) -> FrameProcessor:
+    """The ``convert`` chain, with the flow estimate's share of ``stabilize`` timed on its own."""
+    tracker = FaceTracker(detector) if detector is not None else None
+    if tracker is not None and synthetic:
+        tracker = SyntheticFaces(tracker)
+    stabilizer = Stabilizer(DEFAULT_STRENGTH)
+    stabilizer._motion = TimedCall(stabilizer._motion, times, "flow")  # the flow estimator is private to it
+    return FrameProcessor(stylizer, tracker, stabilizer, times)
+
+
+def time_clip(clip: Path, label: str, args: argparse.Namespace, processor: FrameProcessor, out_dir: Path) -> dict:
+    """One timed run of the file pipeline over ``clip`` at one size, after untimed warm-up frames."""
+    times = processor.times
+    with VideoReader(clip) as reader:
+        size = target_size(label, reader)
+        warmup = list(resized_frames(reader, size, args.warmup))
+    for frame in warmup:  # kernels and caches are set up outside the timed run
+        processor(frame)
+    processor.reset()
+    times.samples.clear()
+    decoded_at: dict[int, float] = {}
+    with VideoReader(clip) as reader:
+        writer = VideoWriter(out_dir / f"bench-{label}.mp4", *size, reader.rate, reader.time_base)
+
+        def source() -> Iterator[VideoFrame]:
+            for frame in resized_frames(reader, size, args.frames):
+                decoded_at[frame.index] = time.perf_counter()
+                yield frame
+
+        def sink(item: Processed) -> None:
+            writer.write(item.output, item.frame.pts)
+            times.add("latency", time.perf_counter() - decoded_at.pop(item.frame.index))
+
+        processor.stylizer.on_stage = times.add
+        started = time.perf_counter()
+        try:
+            count = run_file_pipeline(source(), TimedCall(processor, times, "frame"), sink)
+            writer.close()  # the encoder's buffered frames are part of the work
+        except BaseException:
+            writer.discard()
+            raise
+        finally:
+            processor.stylizer.on_stage = None
+        wall = time.perf_counter() - started
+    samples = {k: list(v) for k, v in times.samples.items()}
+    return {"size": label, "width": size[0], "height": size[1], "frames": count, "fps": round(count / wall, 2),
+            "latency": stats_ms(samples.pop("latency")),
+            "stages": {k: stats_ms(samples[k]) for k in STAGE_ORDER if samples.get(k)}}
+
+
+def bench_pipeline(args: argparse.Namespace) -> dict:
+    sizes = parse_sizes(args.size, args.input is not None)
+    if args.input is not None:
+        VideoReader(args.input).close()  # a bad clip fails now, in one line, before the slow set-up
+    stylizer = Stylizer.from_style(StyleRegistry().get(args.style), device=args.device, mode=args.mode,
+                                   max_size=args.max_size)
+    runs = []
+    with contextlib.ExitStack() as stack:
+        out_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="livetoon-bench-")))
+        detector = stack.enter_context(FaceDetector(static_image_mode=False)) if stylizer.mode.needs_faces else None
+        synthetic = args.input is None
+        for label in sizes:
+            clip = args.input
+            if synthetic:
+                clip = write_synthetic_clip(out_dir / f"synthetic-{label}.mp4", args.frames + args.warmup, *SIZES[label])
+            processor = timed_processor(stylizer, detector, synthetic, StageTimes())
+            runs.append(time_clip(clip, label, args, processor, out_dir))
+    source = "synthetic clip (no real face: one fixed face position stylized)" if synthetic else str(args.input)
+    return {"environment": environment(stylizer), "style": args.style, "mode": stylizer.mode.value, "input": source,
+            "runs": runs}
+
+
+# -- against LiteRT ---------------------------------------------------------------------
+def reference_folder(args: argparse.Namespace) -> Path:
+    folder = args.reference or REFERENCE_ROOT / args.style
+    missing = [f"{part}.tflite" for part, _ in REFERENCE_PARTS if not (folder / f"{part}.tflite").is_file()]
+    if missing:
+        raise LiveToonError(f"{folder}: no reference graphs there (missing {', '.join(missing)}); "
+                            "pass --reference DIR or a --style that has a folder in ../shared/dctnet-reference")
+    return folder
+
+
+def litert_runner(model_path: Path):
+    """A function image -> uint8 image running the official graph, clip and cast included."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise LiveToonError("--compare litert needs the ai-edge-litert package: pip install ai-edge-litert") from exc
+    interpreter = Interpreter(str(model_path), num_threads=LITERT_THREADS)
+    interpreter.allocate_tensors()
+    source = interpreter.get_input_details()[0]["index"]
+    result = interpreter.get_output_details()[0]["index"]
+
+    def invoke(image: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(source, image.astype(np.float32))
+        interpreter.invoke()
+        y = interpreter.get_tensor(result)
+        return ((np.clip(y, -0.999999, 0.999999) + 1.0) * 127.5).astype(np.uint8).reshape(image.shape)
+
+    return invoke
+
+
+def comparison_image(args: argparse.Namespace, side: int) -> np.ndarray:
+    """The first frame of ``--input``, or a synthetic frame, squared to the graph's size."""
+    if args.input is not None:
+        with VideoReader(args.input) as reader:
+            image = next(iter(reader)).image
+    else:
+        image = next(synthetic_images(1, 1280, 720))
+    h, w = image.shape[:2]
+    short = min(h, w)
+    square = image[(h - short) // 2:(h + short) // 2, (w - short) // 2:(w + short) // 2]
+    return cv2.resize(square, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def compare_litert(args: argparse.Namespace) -> dict:
+    folder = reference_folder(args)
+    runners = {part: litert_runner(folder / f"{part}.tflite") for part, _ in REFERENCE_PARTS}
+    weights = {part: official_state_dict(read_tflite_tensors((folder / f"{part}.tflite").read_bytes()), "tflite")
+               for part, _ in REFERENCE_PARTS}
+    stylizer = Stylizer(weights["head"], weights["bg"], device=args.device, mode="background")
+    parts = {}
+    for part, side in REFERENCE_PARTS:
+        image = comparison_image(args, side)
+        contenders = {"litert": runners[part], "ours": lambda im, p=part: stylizer.run_model(p, im[None])[0]}
+        samples: dict[str, list[float]] = {name: [] for name in contenders}
+        outputs = {}
+        for repeat in range(args.warmup + args.frames):  # alternate, so both see the same load
+            for name, contender in contenders.items():
+                started = time.perf_counter()
+                outputs[name] = contender(image)
+                if repeat >= args.warmup:
+                    samples[name].append((time.perf_counter() - started) * 1000.0)
+        medians = {name: float(np.median(s)) for name, s in samples.items()}
+        diff = np.abs(outputs["ours"].astype(int) - outputs["litert"].astype(int)).max()
+        parts[part] = {"size": f"{side}x{side}", "repeats": args.frames,
+                       **{f"{name}_ms": stats_ms(s) for name, s in samples.items()},
+                       "ratio_ours_over_litert": round(medians["ours"] / medians["litert"], 3),
+                       "max_abs_diff_lsb": int(diff)}
+    return {"environment": environment(stylizer), "reference": str(folder),
+            "litert": {"threads": LITERT_THREADS, "delegate": "XNNPACK (default CPU)"}, "compare": parts}
+
+
+# -- text -------------------------------------------------------------------------------
+def render(report: dict) -> str:
+    env = report["environment"]
+    lines = [f"device: {env['device']} | {env['dtype']} | torch {env['torch']} | CUDA {env['cuda'] or 'none'} | "
+             f"{env['torch_threads']} torch threads (OMP_WAIT_POLICY {env['omp_wait_policy']}) | {env['cpu']}"]
+    for part, row in report.get("compare", {}).items():
+        lines.append(f"{part:5s} {row['size']:>8s}: ours {row['ours_ms']['median_ms']:8.1f} ms   "
+                     f"LiteRT {row['litert_ms']['median_ms']:8.1f} ms   ours/LiteRT {row['ratio_ours_over_litert']:.2f}x   "
+                     f"(medians of {row['repeats']}, interleaved; max |diff| {row['max_abs_diff_lsb']} LSB)")
+    for run in report.get("runs", []):
+        lines.append(f"\n{run['size']} {run['width']}x{run['height']}, {run['frames']} frames of {report['input']}: "
+                     f"{run['fps']:.2f} fps; latency decoded->encoded (file mode, queues included) "
+                     f"p50 {run['latency']['median_ms']:.0f} ms p95 {run['latency']['p95_ms']:.0f} ms")
+        lines.append(f"  {'stage':12s} {'median ms':>10s} {'p95 ms':>10s}")
+        for stage, row in run["stages"].items():
+            lines.append(f"  {stage:12s} {row['median_ms']:10.1f} {row['p95_ms']:10.1f}")
+    return "\n".join(lines)
