@@ -7,6 +7,9 @@ and pyvirtualcam does not pace frames itself on Linux and macOS. So the pacer
 letterboxes every frame to the output size, repeats the last one when processing is
 slow, shows a "camera lost" slate while the source is gone, and the caller's
 ``submit`` only swaps a reference: it never waits for an encoder or a driver.
+
+Each output device is used by its pacer's thread only, from the first frame to its
+release: closing never races a frame in flight, even when a driver hangs.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
 import av
@@ -25,10 +29,16 @@ from dctnet.errors import LiveToonError
 
 from .doctor import virtual_camera_fix
 
+if TYPE_CHECKING:
+    import pyvirtualcam
+
 DEFAULT_STREAM_URL = "udp://127.0.0.1:9999"
 UDP_PACKET = 1316
 """Seven 188-byte TS packets: fits an Ethernet MTU, the size OBS/FFmpeg readers expect."""
 SLATE_TEXT = "camera lost - reconnecting"
+SLATE_GRAY = 32
+CLOSE_SECONDS = 1.0
+MAX_FPS = 240
 
 
 def letterbox(frame: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -47,7 +57,7 @@ def letterbox(frame: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def lost_slate(width: int, height: int) -> np.ndarray:
     """A dark frame that says the camera is gone, so viewers do not see a frozen face."""
-    slate = np.full((height, width, 3), 32, np.uint8)
+    slate = np.full((height, width, 3), SLATE_GRAY, np.uint8)
     scale = max(0.5, width / 900)
     thickness = max(1, round(scale * 2))
     (text_w, text_h), _ = cv2.getTextSize(SLATE_TEXT, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
@@ -56,27 +66,46 @@ def lost_slate(width: int, height: int) -> np.ndarray:
     return slate
 
 
+def check_output(width: int, height: int, fps: float) -> None:
+    """Refuse a size or rate no device takes before anything is opened (``--output-fps 0``)."""
+    if not (0 < fps <= MAX_FPS and width >= 2 and height >= 2):
+        wanted = f"at least 2x2 pixels and 0 < fps <= {MAX_FPS}"
+        raise LiveToonError(f"output needs {wanted}, got {width}x{height} @ {fps:g} fps")
+
+
+def first_line(exc: BaseException) -> str:
+    """Backends put multi-line dumps in their messages; a status line needs one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class FramePacer:
     """Calls ``output`` with a ``width x height`` BGR frame ``fps`` times a second.
 
     The newest submitted frame wins; with none new, the last one repeats. A failing
-    ``output`` stops the pacer and leaves its message in ``error``.
+    ``output`` stops the pacer and leaves its message in ``error``. ``release`` runs
+    on the pacer's thread once it stops, so the device is never touched from two
+    threads.
     """
 
     def __init__(self, output: Callable[[np.ndarray], None], width: int, height: int, fps: float,
-                 name: str = "pacer") -> None:
+                 name: str = "pacer", release: Callable[[], None] | None = None) -> None:
+        check_output(width, height, fps)
         self.output, self.width, self.height, self.fps = output, width, height, fps
+        self.release = release
         self.frames_out = 0
         self.error: str | None = None
         self._lock = threading.Lock()
         self._pending: np.ndarray | None = None
-        self._current = np.zeros((height, width, 3), np.uint8)
+        self._current = np.zeros((height, width, 3), np.uint8)  # black until the first frame: OBS sees a source at once
         self._lost = False
+        self._slate: np.ndarray | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, frame_bgr: np.ndarray) -> None:
+        """Hand over a frame (not copied: do not draw on it afterwards); clears the slate."""
         with self._lock:
             self._pending, self._lost = frame_bgr, False
 
@@ -87,20 +116,28 @@ class FramePacer:
     def _next_frame(self) -> np.ndarray:
         with self._lock:
             pending, self._pending, lost = self._pending, None, self._lost
-        if lost:
-            return lost_slate(self.width, self.height)
         if pending is not None:
             self._current = letterbox(pending, self.width, self.height)  # on this thread, not the caller's
-        return self._current
+        if not lost:
+            return self._current
+        if self._slate is None:
+            self._slate = lost_slate(self.width, self.height)
+        return self._slate
 
     def _run(self) -> None:
+        try:
+            self._emit_until_stopped()
+        finally:
+            self._release()
+
+    def _emit_until_stopped(self) -> None:
         period = 1.0 / self.fps
         due = time.perf_counter()
         while not self._stop.is_set():
             try:
                 self.output(self._next_frame())
-            except (LiveToonError, av.error.FFmpegError, OSError, RuntimeError) as exc:
-                self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            except Exception as exc:  # noqa: BLE001 - every backend raises its own types; the status shows it
+                self.error = first_line(exc)
                 return
             self.frames_out += 1
             due += period
@@ -109,28 +146,41 @@ class FramePacer:
                 due += late // period * period  # skip the missed ticks instead of bursting to catch up
             self._stop.wait(max(0.0, due - time.perf_counter()))
 
-    def close(self, timeout: float = 1.0) -> None:
+    def _release(self) -> None:
+        if self.release is None:
+            return
+        try:
+            self.release()
+        except Exception as exc:  # noqa: BLE001 - the output is going away; keep the first error if any
+            self.error = self.error or first_line(exc)
+
+    def close(self, timeout: float = CLOSE_SECONDS) -> None:
+        """Stop emitting; returns within ``timeout`` even if the output hangs (it is released later)."""
         self._stop.set()
         self._thread.join(timeout)
 
 
-class VirtualCameraSink:
-    """The cartoon as a webcam for other programs (OBS Virtual Camera or v4l2loopback)."""
+class PacedSink:
+    """What the virtual camera and the stream share: a pacer in front of one device."""
 
-    def __init__(self, width: int = 1280, height: int = 720, fps: float = 30.0) -> None:
-        import pyvirtualcam
+    kind = "output"
 
-        try:
-            self.camera = pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.BGR)
-        except Exception as exc:  # noqa: BLE001 - each backend raises its own type (RuntimeError, ValueError, OSError)
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise LiveToonError(f"virtual camera unavailable ({reason}); to fix it: {virtual_camera_fix()}") from exc
-        self._status = f"virtual camera: {self.camera.device} ({self.camera.backend}) {width}x{height} @ {fps:g} fps"
-        self.pacer = FramePacer(self.camera.send, width, height, fps, name="virtual-camera")
+    def __init__(self, width: int, height: int, fps: float, description: str) -> None:
+        self.description = description
+        self.pacer = FramePacer(self._send, width, height, fps, name=self.kind, release=self._release)
+
+    def _send(self, frame_bgr: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
 
     @property
     def status(self) -> str:
-        return f"virtual camera stopped: {self.pacer.error}" if self.pacer.error else self._status
+        """One line for the window and the CLI; says why when the output has stopped."""
+        if self.pacer.error:
+            return f"{self.kind} stopped: {self.pacer.error}"
+        return f"{self.kind}: {self.description}"
 
     def submit(self, frame_bgr: np.ndarray) -> None:
         self.pacer.submit(frame_bgr)
@@ -140,74 +190,119 @@ class VirtualCameraSink:
 
     def close(self) -> None:
         self.pacer.close()
-        self.camera.close()
 
-    def __enter__(self) -> VirtualCameraSink:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def open_virtual_camera(width: int, height: int, fps: float) -> pyvirtualcam.Camera:
+    """pyvirtualcam's first available backend, or one message that says how to get one."""
+    try:
+        import pyvirtualcam
+    except ImportError as exc:
+        raise LiveToonError("virtual camera unavailable: pip install pyvirtualcam") from exc
+    try:
+        # BGR in: pyvirtualcam converts to the backend's native format in C++, on the calling (pacer) thread.
+        return pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.BGR)
+    except Exception as exc:  # noqa: BLE001 - each backend raises its own type (RuntimeError, ValueError, OSError)
+        reason = first_line(exc)
+        raise LiveToonError(f"virtual camera unavailable ({reason}); to fix it: {virtual_camera_fix()}") from exc
+
+
+class VirtualCameraSink(PacedSink):
+    """The cartoon as a webcam for other programs (OBS Virtual Camera or v4l2loopback)."""
+
+    kind = "virtual camera"
+
+    def __init__(self, width: int = 1280, height: int = 720, fps: float = 30.0) -> None:
+        check_output(width, height, fps)
+        self.camera = open_virtual_camera(width, height, fps)
+        device = f"{self.camera.device} ({self.camera.backend})"
+        super().__init__(width, height, fps, f"{device} {width}x{height} @ {fps:g} fps")
+
+    def _send(self, frame_bgr: np.ndarray) -> None:
+        self.camera.send(frame_bgr)
+
+    def _release(self) -> None:
+        self.camera.close()
 
 
 def stream_target(url: str) -> str:
     """Check a ``udp://HOST:PORT`` URL and give it the TS-sized packets."""
     parts = urlsplit(url)
-    if parts.scheme != "udp" or not parts.hostname or not parts.port:
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = None
+    if parts.scheme != "udp" or not parts.hostname or not port:
         raise LiveToonError(f"stream URL must look like udp://HOST:PORT (e.g. {DEFAULT_STREAM_URL}), got {url!r}")
     return url if "pkt_size=" in parts.query else f"{url}{'&' if parts.query else '?'}pkt_size={UDP_PACKET}"
 
 
-class StreamSink:
+def open_mpegts(url: str, width: int, height: int,
+                rate: Fraction) -> tuple[av.container.OutputContainer, av.VideoStream]:
+    """An H.264 MPEG-TS output tuned for latency, opened now so a bad host fails here.
+
+    x264 ``zerolatency`` (no lookahead, no B-frames, sliced threads) and a one-second
+    GOP, so a receiver that joins late shows a picture within a second. PyAV would
+    otherwise open the network only at the first frame, on the pacer's thread.
+    """
+    if width % 2 or height % 2:
+        raise LiveToonError(f"stream size must be even (H.264 4:2:0), got {width}x{height}")
+    try:
+        container = av.open(stream_target(url), mode="w", format="mpegts")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise LiveToonError(f"cannot open the stream {url}: {first_line(exc)}") from exc
+    try:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = 1 / rate
+        stream.codec_context.gop_size = max(1, round(rate))
+        stream.codec_context.max_b_frames = 0
+        stream.options = {"preset": "veryfast", "tune": "zerolatency", "crf": "21"}
+        container.start_encoding()
+    except OSError as exc:  # FFmpeg's network errors are OSErrors too: the host did not resolve or is unreachable
+        container.close()
+        raise LiveToonError(f"cannot stream to {url}: {exc.strerror or first_line(exc)} (is the host right?)") from exc
+    except (av.error.FFmpegError, ValueError) as exc:
+        container.close()
+        raise LiveToonError(f"cannot stream to {url}: {first_line(exc)}") from exc
+    return container, stream
+
+
+class StreamSink(PacedSink):
     """MPEG-TS over UDP, H.264 tuned for latency: what OBS's Media Source reads.
 
-    x264 with ``zerolatency`` (no lookahead, no B-frames, sliced threads) and a
-    one-second GOP, so a receiver that joins late shows a picture within a second.
+    Frame timestamps follow the wall clock, not the frame count: when the encoder
+    falls behind and the pacer skips ticks, a receiver still plays in real time
+    instead of drifting late.
     """
 
+    kind = "stream"
+
     def __init__(self, url: str = DEFAULT_STREAM_URL, width: int = 1280, height: int = 720, fps: float = 30.0) -> None:
+        check_output(width, height, fps)
         self.url = url
-        target = stream_target(url)
         rate = Fraction(fps).limit_denominator(1001)
-        try:
-            self.container = av.open(target, mode="w", format="mpegts")
-        except (av.error.FFmpegError, OSError) as exc:
-            raise LiveToonError(f"cannot open the stream {url}: {exc}") from exc
-        self.stream = self.container.add_stream("libx264", rate=rate)
-        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
-        self.stream.codec_context.time_base = 1 / rate
-        self.stream.options = {"preset": "veryfast", "tune": "zerolatency", "g": str(max(1, round(fps))),
-                               "bf": "0", "crf": "21"}
-        self._next_pts = 0
-        self._status = f"streaming to {url} ({width}x{height} @ {fps:g} fps, MPEG-TS H.264)"
-        self.pacer = FramePacer(self._encode, width, height, fps, name="stream")
+        self.container, self.stream = open_mpegts(url, width, height, rate)
+        self._rate = float(rate)
+        self._start: float | None = None
+        self._last_pts = -1
+        super().__init__(width, height, fps, f"{url} ({width}x{height} @ {fps:g} fps, MPEG-TS H.264)")
 
-    @property
-    def status(self) -> str:
-        return f"stream stopped: {self.pacer.error}" if self.pacer.error else self._status
-
-    def _encode(self, frame_bgr: np.ndarray) -> None:
+    def _send(self, frame_bgr: np.ndarray) -> None:
+        now = time.perf_counter()
+        self._start = now if self._start is None else self._start
         frame = av.VideoFrame.from_ndarray(frame_bgr, format="bgr24")
-        frame.pts = self._next_pts
-        self._next_pts += 1
+        frame.pts = self._last_pts = max(self._last_pts + 1, round((now - self._start) * self._rate))
         self.container.mux(self.stream.encode(frame))
 
-    def submit(self, frame_bgr: np.ndarray) -> None:
-        self.pacer.submit(frame_bgr)
-
-    def show_lost(self) -> None:
-        self.pacer.show_lost()
-
-    def close(self) -> None:
-        """Stop the pacer, then flush the encoder on this thread (the pacer no longer touches it)."""
-        self.pacer.close()
+    def _release(self) -> None:
+        """Flush what the encoder still holds, then close (the pacer keeps the first error)."""
         try:
             self.container.mux(self.stream.encode(None))
+        finally:
             self.container.close()
-        except (av.error.FFmpegError, OSError):
-            pass  # the receiver side is not ours to fail over; the stream is ending anyway
-
-    def __enter__(self) -> StreamSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -1,29 +1,39 @@
-"""Outputs for other programs: letterboxing, steady pacing through stalls, the lost slate,
-the virtual camera's missing-backend message, a real v4l2loopback device where one exists."""
+"""Outputs for other programs, with real components only: letterboxing, steady pacing
+through a stalling source, the lost slate, the virtual camera's fix-it message (and a
+real v4l2loopback device where one exists), and an MPEG-TS/UDP stream received and
+decoded by a real PyAV reader on another thread."""
 
 from __future__ import annotations
 
-import glob
+import errno
 import platform
+import socket
+import threading
 import time
 
+import av
 import cv2
 import numpy as np
 import pytest
 
+from app.doctor import virtual_camera_fix
 from app.sinks import FramePacer, StreamSink, VirtualCameraSink, letterbox, lost_slate, stream_target
 from dctnet.errors import LiveToonError
 
-
-def photo() -> np.ndarray:
-    from skimage import data
-
-    return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+FPS = 30
+PERIOD = 1 / FPS
 
 
-@pytest.mark.parametrize("shape", [(512, 256), (256, 512), (720, 1280)])
-def test_letterbox_keeps_aspect_with_black_bars(shape):
-    frame = cv2.resize(photo(), shape[::-1])
+def with_bar(image: np.ndarray, position: int) -> np.ndarray:
+    """A recognisable frame: the picture with a coloured bar at ``position`` (pixels from the left)."""
+    out = image.copy()
+    out[:, position:position + 16] = (0, 200, 255)
+    return out
+
+
+@pytest.mark.parametrize("shape", [(512, 256), (256, 512), (720, 1280)], ids=["portrait", "landscape", "16:9-down"])
+def test_letterbox_keeps_aspect_with_black_bars(shape, astronaut_bgr):
+    frame = cv2.resize(astronaut_bgr, shape[::-1])
     boxed = letterbox(frame, 640, 360)
     assert boxed.shape == (360, 640, 3)
     h, w = shape
@@ -44,37 +54,56 @@ class Recorder:
         self.frames: list[np.ndarray] = []
 
     def __call__(self, frame: np.ndarray) -> None:
-        self.times.append(time.perf_counter())
+        self.times.append(time.monotonic())
         self.frames.append(frame)
 
 
-def test_pacer_keeps_a_steady_rate_through_a_stalling_source():
+def test_pacer_keeps_a_steady_rate_through_a_stalling_source(astronaut_bgr):
     out = Recorder()
-    pacer = FramePacer(out, 320, 180, fps=30)
+    pacer = FramePacer(out, 320, 180, fps=FPS)
     try:
-        first = cv2.resize(photo(), (320, 320))
-        for _ in range(5):  # a source that delivers briefly...
-            pacer.submit(first)
-            time.sleep(0.03)
+        frames = [with_bar(astronaut_bgr, 40 * i) for i in range(5)]
+        for frame in frames:  # a source that delivers briefly...
+            pacer.submit(frame)
+            time.sleep(PERIOD)
         stalled_from = len(out.times)
         time.sleep(1.0)  # ...then stalls for a second
-        stalled = out.frames[stalled_from:]
-        assert len(stalled) >= 20, f"only {len(stalled)} frames in a 1 s stall at 30 fps"
-        assert all(np.array_equal(f, stalled[0]) for f in stalled), "the last frame repeats"
-        gaps = np.diff(out.times)
-        assert np.median(gaps) == pytest.approx(1 / 30, rel=0.25) and gaps.max() < 3 / 30, gaps.max()
+        stalled, times = out.frames[stalled_from:], np.array(out.times[stalled_from:])
+        last = letterbox(frames[-1], 320, 180)
+        assert len(stalled) >= 20, f"only {len(stalled)} frames in a 1 s stall at {FPS} fps"
+        assert all(np.array_equal(f, last) for f in stalled), "the last frame repeats"
+        gaps = np.diff(times)
+        print(f"\npacer during a stall: median interval {np.median(gaps) * 1e3:.1f} ms, max {gaps.max() * 1e3:.1f} ms")
+        assert np.median(gaps) == pytest.approx(PERIOD, rel=0.2)
+        assert gaps.max() < 3 * PERIOD, f"a {gaps.max() * 1e3:.0f} ms hole in the output"
+        assert pacer.frames_out == len(out.frames)
 
         pacer.show_lost()
         time.sleep(0.2)
         slate = out.frames[-1]
-        assert not np.array_equal(slate, stalled[0]) and (slate > 200).sum() > 100, "light slate text on dark"
-        pacer.submit(first)
+        assert not np.array_equal(slate, last) and (slate > 200).sum() > 100, "light slate text on dark"
+        pacer.submit(frames[0])
         time.sleep(0.2)
-        assert np.array_equal(out.frames[-1], stalled[0]), "the next frame clears the slate"
+        assert np.array_equal(out.frames[-1], letterbox(frames[0], 320, 180)), "the next frame clears the slate"
     finally:
-        started = time.perf_counter()
+        started = time.monotonic()
         pacer.close()
-        assert time.perf_counter() - started < 1.0
+        assert time.monotonic() - started < 1.0
+
+
+def test_pacer_stops_on_a_failing_output_and_releases_it_on_its_thread():
+    released_on: list[str] = []
+
+    def broken(frame: np.ndarray) -> None:
+        raise OSError("device unplugged\nwith a backend dump")
+
+    pacer = FramePacer(broken, 64, 48, fps=FPS, release=lambda: released_on.append(threading.current_thread().name))
+    deadline = time.monotonic() + 5
+    while not released_on and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pacer.close()
+    assert pacer.error == "device unplugged" and pacer.frames_out == 0
+    assert released_on == ["pacer"], "the device is released by the thread that used it"
 
 
 def test_slate_says_camera_lost():
@@ -83,37 +112,152 @@ def test_slate_says_camera_lost():
 
 
 def test_missing_virtual_camera_backend_gives_the_fix():
-    if glob.glob("/dev/video*"):
-        pytest.skip("a video device exists here: the missing-backend path cannot be shown")
-    with pytest.raises(LiveToonError) as info:
-        VirtualCameraSink(640, 360, 30)
+    try:
+        VirtualCameraSink(640, 360, FPS).close()
+    except LiveToonError as exc:
+        message = str(exc)
+    else:
+        pytest.skip("a virtual camera backend exists here: the missing-backend path cannot be shown")
+    assert virtual_camera_fix() in message, "the exact per-OS fix from `livetoon doctor`"
     if platform.system() == "Linux":
-        assert "modprobe v4l2loopback" in str(info.value) and "video" in str(info.value)
+        assert "modprobe v4l2loopback" in message and "video` group" in message
 
 
 def test_frames_reach_a_real_v4l2loopback_device():
     try:
-        sink = VirtualCameraSink(640, 360, 30)
+        sink = VirtualCameraSink(640, 360, FPS)
     except LiveToonError as exc:
         pytest.skip(f"no virtual camera backend on this machine ({str(exc)[:80]}...)")
-    device = sink.camera.device
-    try:
-        sink.submit(photo())
+    orange = np.full((360, 640, 3), (0, 128, 255), np.uint8)
+    with sink:
+        if sink.camera.backend != "v4l2loopback":
+            pytest.skip(f"reading back needs v4l2loopback, this is {sink.camera.backend}")
+        sink.submit(orange)
         time.sleep(0.3)
-        capture = cv2.VideoCapture(device)
-        ok, frame = capture.read()
+        capture = cv2.VideoCapture(sink.camera.device, cv2.CAP_V4L2)
+        frames = [capture.read() for _ in range(3)]
         capture.release()
-    finally:
-        sink.close()
+        assert "v4l2loopback" in sink.status and "640x360" in sink.status
+    ok, frame = frames[-1]
     assert ok and frame.shape[:2] == (360, 640)
+    assert np.abs(frame.reshape(-1, 3).mean(0) - (0, 128, 255)).max() < 12, "the colour survives the device"
 
 
-@pytest.mark.parametrize("url", ["rtmp://example.org/live", "udp://127.0.0.1", "127.0.0.1:9999"])
+@pytest.mark.parametrize("url", ["rtmp://example.org/live", "udp://127.0.0.1", "127.0.0.1:9999",
+                                 "udp://127.0.0.1:99999", "udp://127.0.0.1:port"])
 def test_stream_url_must_be_udp_host_port(url):
     with pytest.raises(LiveToonError, match="udp://HOST:PORT"):
-        StreamSink(url, 320, 240, 30)
+        StreamSink(url, 320, 240, FPS)
+
+
+def test_stream_to_an_unknown_host_fails_at_once():
+    with pytest.raises(LiveToonError, match="cannot stream to udp://no-such-host.invalid:9999"):
+        StreamSink("udp://no-such-host.invalid:9999", 320, 240, FPS)
+
+
+def test_stream_size_must_be_even():
+    with pytest.raises(LiveToonError, match="even"):
+        StreamSink("udp://127.0.0.1:9", 321, 240, FPS)
 
 
 def test_stream_url_gets_ts_sized_packets():
     assert stream_target("udp://127.0.0.1:9999") == "udp://127.0.0.1:9999?pkt_size=1316"
     assert stream_target("udp://10.0.0.2:5000?ttl=4") == "udp://10.0.0.2:5000?ttl=4&pkt_size=1316"
+
+
+# -- the stream, end to end ------------------------------------------------------------
+W, H = 640, 360
+BITS, BLOCK = 10, 32
+"""The frame number, drawn as black/white blocks along the top edge: survives x264 easily."""
+
+
+def stamp(image: np.ndarray, number: int) -> np.ndarray:
+    out = image.copy()
+    for bit in range(BITS):
+        out[:BLOCK, bit * BLOCK:(bit + 1) * BLOCK] = 255 if number >> bit & 1 else 0
+    return out
+
+
+def read_stamp(image: np.ndarray) -> int:
+    inset = BLOCK // 4
+    cells = [image[inset:BLOCK - inset, bit * BLOCK + inset:(bit + 1) * BLOCK - inset] for bit in range(BITS)]
+    return sum(1 << bit for bit, cell in enumerate(cells) if cell.mean() > 128)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_taken(port: int) -> bool:
+    """Whether someone listens on ``port`` (FFmpeg binds unicast UDP without SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+class StreamReader(threading.Thread):
+    """What OBS's Media Source does with "Network Buffering" 0: FFmpeg reads and decodes the TS."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(name="reader", daemon=True)
+        self.url = f"udp://127.0.0.1:{port}?overrun_nonfatal=1"
+        self.frames: list[tuple[float, av.VideoFrame, np.ndarray]] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        options = {"probesize": "32768", "analyzeduration": "0", "fflags": "nobuffer"}
+        try:
+            with av.open(self.url, format="mpegts", options=options, timeout=(15.0, 1.0)) as container:
+                for frame in container.decode(video=0):
+                    self.frames.append((time.monotonic(), frame, frame.to_ndarray(format="bgr24")))
+        except av.error.FFmpegError as exc:  # the read timeout after the sender stops ends the stream
+            self.error = exc
+
+
+def test_stream_reaches_a_real_reader_intact_and_fast(astronaut_bgr):
+    port = free_udp_port()
+    reader = StreamReader(port)
+    reader.start()
+    deadline = time.monotonic() + 10
+    while not port_taken(port) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert port_taken(port), "the reader never bound its port"
+
+    picture = letterbox(astronaut_bgr, W, H)
+    sent: dict[int, tuple[float, np.ndarray]] = {}
+    with StreamSink(f"udp://127.0.0.1:{port}", W, H, FPS) as sink:
+        assert sink.status.startswith(f"stream: udp://127.0.0.1:{port}")
+        for number in range(1, round(3.0 * FPS)):  # 3 s: the reader joins at a key frame, one a second
+            frame = stamp(with_bar(picture, (number * 8) % (W - 16)), number)
+            sink.submit(frame)
+            sent[number] = (time.monotonic(), frame)
+            time.sleep(PERIOD)
+        sender_done = time.monotonic()
+        frames_out = sink.pacer.frames_out
+    reader.join(15)
+    assert not reader.is_alive(), "the reader did not end after the stream stopped"
+    assert reader.frames, f"nothing decoded ({reader.error!r}); {frames_out} frames sent"
+
+    first_seen: dict[int, tuple[float, np.ndarray]] = {}
+    for seen_at, frame, image in reader.frames:
+        assert (frame.width, frame.height) == (W, H)
+        first_seen.setdefault(read_stamp(image), (seen_at, image))
+    matched = sorted(set(first_seen) & set(sent))
+    assert len(matched) >= 20, f"only {len(matched)} distinct frames recognised of {len(sent)}"
+
+    psnr = [cv2.PSNR(first_seen[n][1], sent[n][1]) for n in matched]
+    colour_error = max(np.abs(first_seen[n][1].mean((0, 1)) - sent[n][1].mean((0, 1))).max() for n in matched)
+    assert min(psnr) > 30 and colour_error < 4, f"PSNR {min(psnr):.1f} dB, mean colour off by {colour_error:.1f}"
+
+    live = [first_seen[n][0] - sent[n][0] for n in matched if first_seen[n][0] < sender_done]
+    latency = np.median(live)
+    keys = [frame.time for _, frame, _ in reader.frames if frame.key_frame]
+    print(f"\nstream: {len(matched)} frames decoded, PSNR >= {min(psnr):.1f} dB, submit->decoded latency "
+          f"median {latency * 1e3:.0f} ms, p90 {np.percentile(live, 90) * 1e3:.0f} ms; key frames at {keys}")
+    assert latency < 1.0, f"median latency {latency:.2f} s"
+    assert len(keys) >= 2 and max(np.diff(keys)) <= 1.05, f"key frames at {keys}: a late joiner waits too long"
