@@ -78,12 +78,9 @@ def cmd_image(args: argparse.Namespace) -> int:
 
 
 def cmd_styles_list(args: argparse.Namespace) -> int:
-    registry = StyleRegistry()
-    for style in registry.all():
+    for style in StyleRegistry().all():
         kind = "built-in" if style.builtin else "user"
-        print(f"{style.name:16s} {kind:9s} {style.path}")
-    if not registry.all():
-        print("no styles installed; import one with `livetoon styles import FOLDER`")
+        print(f"{style.name:16s} {kind:9s} {style.path or 'procedural renderer, no weights'}")
     return 0
 
 

@@ -18,7 +18,7 @@ import torch
 
 from dctnet.device import cuda_unavailable_reason
 from dctnet.errors import LiveToonError
-from dctnet.styles import StyleRegistry
+from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 
 Check = tuple[bool, str]
 FACE_MODEL_FILES = (
@@ -56,8 +56,8 @@ def check_mediapipe() -> Check:
 def check_styles() -> Check:
     registry = StyleRegistry()
     styles = registry.all()
-    if not styles:
-        return False, f"no styles found (built-in folder {registry.builtin_dir}, user folder {registry.user_dir})"
+    if DEFAULT_STYLE not in {s.name for s in styles}:
+        return False, f"the built-in style {DEFAULT_STYLE!r} is missing from {registry.builtin_dir}: reinstall livetoon"
     broken = []
     for style in styles:
         try:

@@ -1,8 +1,9 @@
-"""Before/after sheets for the README: ``python -m benchmarks.example_sheet OUT.png [--styles toon,toon-lite]``.
+"""Before/after sheets for the README: ``python -m benchmarks.example_sheet OUT.png [--photo-dir DIR]``.
 
-Inputs are scikit-image's bundled photos (astronaut: NASA, public domain; coffee and
-chelsea: CC0), run through the full pipeline (bg pass + aligned head pass) with the
-built-in styles. Only the project's own styles are used, so the sheet may be committed.
+Inputs are the openly licensed training and held-out photos of ``dctnet.train_photos``
+(by default three never trained on and one that was), run through the full pipeline
+(bg pass + aligned head pass) with the built-in styles, the teacher (``toon-filter``)
+first. Only the project's own styles are used, so the sheet may be committed.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ import numpy as np
 from app.images import write_image
 from dctnet.engine import Stylizer
 from dctnet.face import FaceDetector
-from dctnet.styles import StyleRegistry
+from dctnet.styles import FILTER_STYLE, StyleRegistry
+from dctnet.train_photos import load_photos
 
-PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png")
+PHOTOS = ("biden2.jpg", "two_people.jpg", "coffee.png", "astronaut.png")
 ROW_HEIGHT = 300
 
 
-def load(name: str) -> np.ndarray:
-    from skimage import data
-
-    return cv2.imread(str(Path(data.__file__).parent / name), cv2.IMREAD_COLOR)
+def to_row_height(image: np.ndarray) -> np.ndarray:
+    scale = ROW_HEIGHT / image.shape[0]
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
 def label(image: np.ndarray, text: str) -> np.ndarray:
@@ -38,21 +39,25 @@ def label(image: np.ndarray, text: str) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output", type=Path)
-    parser.add_argument("--styles", default="toon,toon-lite")
+    parser.add_argument("--styles", default=f"{FILTER_STYLE},toon,toon-lite")
     parser.add_argument("--photos", default=",".join(PHOTOS))
+    parser.add_argument("--photo-dir", type=Path, help="a folder holding the downloadable photos (offline machines)")
     args = parser.parse_args()
+    names = tuple(args.photos.split(","))
+    held_out = load_photos(True, names, args.photo_dir)
+    photos = {**load_photos(False, names, args.photo_dir), **held_out}
     registry = StyleRegistry()
     stylizers = {}
     for name in args.styles.split(","):
         stylizers[name] = Stylizer.from_style(registry.get(name), device="auto")
     rows = []
     with FaceDetector(static_image_mode=True) as detector:
-        for photo_name in args.photos.split(","):
-            photo = load(photo_name)
+        for photo_name in names:
+            photo = photos[photo_name]
             faces = detector.detect(photo)
-            cells = [label(photo, "photo")] + [label(s.stylize(photo, faces), name) for name, s in stylizers.items()]
-            scale = ROW_HEIGHT / photo.shape[0]
-            rows.append(np.hstack([cv2.resize(c, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for c in cells]))
+            cells = {f"photo{'' if photo_name in held_out else ' (trained on)'}": photo}
+            cells |= {name: s.stylize(photo, faces) for name, s in stylizers.items()}
+            rows.append(np.hstack([label(to_row_height(image), title) for title, image in cells.items()]))
     width = max(r.shape[1] for r in rows)
     sheet = np.vstack([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
     write_image(args.output, sheet)

@@ -41,7 +41,7 @@ from .device import DeviceChoice, choose_device
 from .errors import LiveToonError
 from .face import Face
 from .network import TTN, to_uint8
-from .styles import Style
+from .styles import Style, StylePart
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +99,13 @@ def processing_scale(height: int, width: int, max_size: int) -> float:
     return max_size / short if short > max_size else 1.0
 
 
-def build_model(state_dict: dict[str, torch.Tensor], choice: DeviceChoice, dtype: torch.dtype) -> TTN:
-    channels = state_dict["Conv.weight"].shape[0]
-    model = TTN(channels)
-    model.load_state_dict(state_dict)
+def build_model(part: StylePart, choice: DeviceChoice, dtype: torch.dtype) -> torch.nn.Module:
+    """A TTN with the part's weights, or the part itself when it is a ready module."""
+    if isinstance(part, torch.nn.Module):
+        model = part
+    else:
+        model = TTN(part["Conv.weight"].shape[0])
+        model.load_state_dict(part)
     model = model.to(device=choice.device, dtype=dtype).eval()
     return model.to(memory_format=torch.channels_last)
 
@@ -255,8 +258,8 @@ class Stylizer:
 
     def __init__(
         self,
-        head: dict[str, torch.Tensor],
-        bg: dict[str, torch.Tensor],
+        head: StylePart,
+        bg: StylePart,
         device: str | DeviceChoice = "auto",
         mode: Mode | str = Mode.FULL,
         max_size: int = DEFAULT_MAX_SIZE,

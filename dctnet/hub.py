@@ -268,7 +268,12 @@ class HubClient:
         raise LiveToonError(f"{self.endpoint} has neither {tried} at revision {style.revision}")
 
     def fetch(self, model_id: str, revision: str, remote: RemoteFile, report: Callable[[int], None]) -> Path:
-        """A verified local copy of ``remote`` in the cache, resuming any partial download."""
+        """A verified local copy of one file of a model repo (see :meth:`fetch_url`)."""
+        url = self._url(model_id, "repo", Revision=revision, FilePath=remote.path)
+        return self.fetch_url(url, remote, report, f"{model_id}/{remote.path}")
+
+    def fetch_url(self, url: str, remote: RemoteFile, report: Callable[[int], None], label: str) -> Path:
+        """A verified local copy of ``remote`` from ``url`` in the cache, resuming any partial download."""
         final = self.cache / remote.sha256
         if final.is_file() and file_sha256(final) == remote.sha256:
             report(remote.size)
@@ -278,18 +283,17 @@ class HubClient:
         except OSError as exc:
             raise LiveToonError(f"cannot create the download cache {self.cache}: {exc.strerror}") from exc
         part = final.with_name(f"{remote.sha256}.part")
-        url = self._url(model_id, "repo", Revision=revision, FilePath=remote.path)
         try:
             self._retrying(lambda: self._download_once(url, part, remote, report))
         except _NotFound as exc:
-            raise LiveToonError(f"{model_id}: {remote.path} is listed but the server has no such file") from exc
+            raise LiveToonError(f"{label}: the server has no such file") from exc
         except OSError as exc:  # network errors were turned into retries: this is the local disk
             raise LiveToonError(f"cannot write the download cache {self.cache}: {exc.strerror or exc}") from exc
         actual = file_sha256(part)
         if actual != remote.sha256:
             part.unlink(missing_ok=True)
             raise LiveToonError(
-                f"{model_id}/{remote.path}: SHA-256 mismatch (listed {remote.sha256}, got {actual}); "
+                f"{label}: SHA-256 mismatch (listed {remote.sha256}, got {actual}); "
                 "the download is corrupt or the server sent another file, so nothing was installed"
             )
         os.replace(part, final)

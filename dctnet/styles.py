@@ -19,10 +19,13 @@ import platformdirs
 import torch
 
 from .errors import LiveToonError
+from .toon_teacher import ToonRenderer
 from .weights import import_model_file, load_style, save_style
 
 STYLE_SUFFIX = ".safetensors"
 DEFAULT_STYLE = "toon"
+FILTER_STYLE = "toon-filter"
+"""The procedural renderer the built-in styles learned from, offered as a style itself."""
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 HEAD_HINTS = ("head", "_h")
 BG_HINTS = ("bg",)
@@ -38,14 +41,22 @@ def builtin_dir() -> Path:
     return Path(str(resources.files("weights")))
 
 
+StylePart = dict[str, torch.Tensor] | torch.nn.Module
+"""A TTN's weights, or a module that needs none (the procedural renderer)."""
+
+
 @dataclass(frozen=True)
 class Style:
     name: str
-    path: Path
+    path: Path | None
+    """None for the procedural style, which has no file."""
     builtin: bool
 
-    def load(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, str]]:
-        """(head state dict, bg state dict, metadata); raises WeightsError on a bad file."""
+    def load(self) -> tuple[StylePart, StylePart, dict[str, str]]:
+        """(head, bg, metadata); raises WeightsError on a bad file."""
+        if self.path is None:
+            renderer = ToonRenderer()
+            return renderer, renderer, {"name": self.name, "origin": "procedural: dctnet.toon_teacher", "padding": "replicate"}
         return load_style(self.path)
 
 
@@ -64,6 +75,7 @@ class StyleRegistry:
     def all(self) -> list[Style]:
         styles = self._scan(self.user_dir, builtin=False)
         styles.update(self._scan(self.builtin_dir, builtin=True))
+        styles[FILTER_STYLE] = Style(FILTER_STYLE, None, builtin=True)
         return sorted(styles.values(), key=lambda s: (not s.builtin, s.name))
 
     def get(self, name: str) -> Style:

@@ -12,7 +12,9 @@ the same on a 288 px face crop and on a 1280x720 frame:
 3. dark outlines from a difference of Gaussians on the smoothed luminance (XDoG-like,
    thresholded softly) draw the strong edges only.
 
-Works on any device; input and output are BGR floats in 0..255, NCHW.
+Works on any device; input and output are BGR floats in 0..255, NCHW. It is also a
+style of its own (``toon-filter``): :class:`ToonRenderer` gives it a trained model's
+interface, so the engine runs it with no weights at all.
 """
 
 from __future__ import annotations
@@ -95,3 +97,14 @@ def render_toon(bgr: torch.Tensor) -> torch.Tensor:
     luma_q = soft_quantize(luma.clamp(0, 1), LUMA_BANDS, BAND_SHARPNESS)
     toon = (luma_q + chroma) * (1.0 - LINE_DARKNESS * outline_strength(luma))
     return (toon.clamp(0, 1) * 255.0).contiguous()
+
+
+class ToonRenderer(torch.nn.Module):
+    """The renderer in a TTN's place: BGR 0..255 in, about [-1, 1] out.
+
+    Computed in float32 whatever the engine's dtype, because the guided filter's
+    variance (``eps`` = 0.004) underflows fp16's resolution in flat areas.
+    """
+
+    def forward(self, bgr: torch.Tensor) -> torch.Tensor:
+        return render_toon(bgr.float()) / 127.5 - 1.0

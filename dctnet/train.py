@@ -4,10 +4,12 @@
 
 The student is the real TTN (generator + in-graph guided filter), so a trained style
 runs through exactly the inference path of the official styles. Training data is
-scikit-image's bundled photos (open licences, see weights/MODEL_CARD.md) with heavy
-augmentation, plus aligned face crops made exactly as at inference. ``coffee`` is
-held out for validation. Checkpoints are safetensors plus a
-JSON side file (no pickles), written atomically; ``--resume`` continues one.
+openly licensed photos (``train_photos``, see weights/MODEL_CARD.md) with heavy
+augmentation, plus aligned face crops made exactly as at inference; held-out photos
+validate. ``--part head`` specializes the head model on face crops and ``--part bg``
+the bg model on whole frames; each replaces only its own part of an existing style
+file. Checkpoints are safetensors plus a JSON side file (no pickles), written
+atomically; ``--resume`` continues one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,29 +30,18 @@ import torch.nn.functional as F
 
 from .align import align_face
 from .device import choose_device
+from .errors import LiveToonError
 from .face import FaceDetector
 from .fileio import atomic_write_bytes
 from .network import TTN, to_uint8
 from .toon_teacher import render_toon
-from .weights import save_style
+from .train_photos import SKIMAGE_ONLY, load_photos
+from .weights import PARTS, load_style, save_style
 
-TRAIN_IMAGES = ("astronaut.png", "chelsea.png", "rocket.jpg")
-"""NASA (public domain), Stefan van der Walt (CC0), SpaceX (public domain)."""
-VALIDATION_IMAGES = ("coffee.png",)
-"""Rachel Michetti (CC0); never trained on."""
+PHOTO_SETS = {"all": None, "skimage": SKIMAGE_ONLY}
 CROP = 128
 MARGIN = 16
 """Context around each crop so the teacher's and student's borders do not enter the loss."""
-
-
-def load_photo(name: str) -> np.ndarray:
-    """A photo bundled with scikit-image (a training-only dependency), as BGR."""
-    from skimage import data
-
-    image = cv2.imread(str(Path(data.__file__).parent / name), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"scikit-image does not bundle {name}")
-    return image
 
 
 def face_crops(photos: list[np.ndarray]) -> list[np.ndarray]:
@@ -105,19 +97,58 @@ def psnr_uint8(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def validate(model: TTN, images: list[np.ndarray], device: torch.device) -> float:
-    """Mean PSNR (dB) of student vs teacher, uint8, on whole held-out photos."""
+def validate(model: TTN, images: dict[str, np.ndarray], device: torch.device) -> dict[str, float]:
+    """PSNR (dB) of student vs teacher, uint8, per held-out image (whole photo or face crop)."""
     model.eval()
-    scores = []
-    for image in images:
+    scores = {}
+    for name, image in images.items():
         h, w = image.shape[:2]
         padded = cv2.copyMakeBorder(image, 0, -h % 4, 0, -w % 4, cv2.BORDER_REPLICATE)
         x = torch.from_numpy(padded).permute(2, 0, 1)[None].float().to(device)
         student = to_uint8(model(x))[..., :h, :w]
         teacher = render_toon(x)[..., :h, :w].to(torch.uint8)
-        scores.append(psnr_uint8(student, teacher))
+        scores[name] = round(psnr_uint8(student, teacher), 2)
     model.train()
-    return float(np.mean(scores))
+    return scores
+
+
+def mean_psnr(scores: dict[str, float]) -> float:
+    return round(float(np.mean(list(scores.values()))), 2)
+
+
+def validation_set(part: str, held_out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What a part sees at inference: aligned faces for the head, whole frames otherwise."""
+    if part != "head":
+        return held_out
+    crops = {}
+    for name, photo in held_out.items():
+        for index, crop in enumerate(face_crops([photo])):
+            crops[f"{name} face {index}"] = crop
+    if not crops:
+        raise LiveToonError("no face in the held-out photos to validate the head model on: use --photos all")
+    return crops
+
+
+def write_style(args: argparse.Namespace, model: TTN, info: dict) -> None:
+    """The trained part(s) into ``--out``; a single part keeps the file's other part."""
+    half = {k: v.detach().half() for k, v in model.state_dict().items()}
+    models = {"head": half, "bg": half}
+    metadata = {
+        "name": args.name,
+        "origin": "trained by LiveToon: dctnet.train, teacher dctnet.toon_teacher",
+        "source_sha256": "{}",
+        "padding": "replicate",  # the teacher outlines a white pad's edge; see engine.PADDINGS
+    }
+    if args.part != "both" and args.out.is_file():
+        head, bg, old = load_style(args.out)
+        models = {"head": head, "bg": bg, args.part: half}
+        models = {k: {n: t.half() for n, t in v.items()} for k, v in models.items()}
+        other = "bg" if args.part == "head" else "head"
+        metadata |= {k: v for k, v in old.items() if k.startswith(f"{other}_")}
+    for part in PARTS if args.part == "both" else (args.part,):
+        metadata[f"{part}_steps"] = str(info["step"])
+        metadata[f"{part}_validation_psnr_db"] = json.dumps(info["val_scores"])
+    save_style(args.out, models["head"], models["bg"], metadata)
 
 
 def save_checkpoint(path: Path, model: TTN, optimizer: torch.optim.Optimizer, info: dict) -> None:
@@ -143,19 +174,27 @@ def load_checkpoint(path: Path, model: TTN, optimizer: torch.optim.Optimizer) ->
     return json.loads(path.with_suffix(".json").read_text())
 
 
+def checkpoint_path(out: Path, part: str) -> Path:
+    """Beside the style but in a subfolder: the styles folder must only hold loadable styles."""
+    return out.parent / "checkpoints" / (out.stem + ("" if part == "both" else f".{part}") + ".ckpt.safetensors")
+
+
 def train(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)  # the build machine is shared: leave the other cores free
     cv2.setNumThreads(args.threads)
     torch.manual_seed(args.seed)
     device = choose_device(args.device).device
     rng = np.random.default_rng(args.seed)
-    photos = [load_photo(n) for n in TRAIN_IMAGES]
+    names = PHOTO_SETS[args.photos]
+    photos = list(load_photos(False, names, args.photo_dir).values())
     faces = face_crops(photos)
-    held_out = [load_photo(n) for n in VALIDATION_IMAGES]
+    held_out = validation_set(args.part, load_photos(True, names, args.photo_dir))
+    face_share = 1.0 if args.part == "head" else args.face_share
     model = TTN(args.channels).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.99))
     info = {"step": 0, "seconds": 0.0, "history": []}
-    checkpoint = args.out.with_suffix(".ckpt.safetensors")
+    checkpoint = checkpoint_path(args.out, args.part)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if args.resume:
         info = load_checkpoint(args.resume, model, optimizer)
     augment = Augmenter(rng)
@@ -166,7 +205,7 @@ def train(args: argparse.Namespace) -> dict:
     while (elapsed := time.perf_counter() - started) < budget and info["step"] < args.max_steps:
         for group in optimizer.param_groups:  # cosine decay over the time budget
             group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * min(elapsed / budget, 1.0)))
-        pool = [faces[i % len(faces)] if rng.random() < args.face_share else photos[rng.integers(len(photos))] for i in range(args.batch)]
+        pool = [faces[rng.integers(len(faces))] if rng.random() < face_share else photos[rng.integers(len(photos))] for i in range(args.batch)]
         batch = torch.from_numpy(np.stack([augment.sample(p, size) for p in pool])).permute(0, 3, 1, 2).to(device)
         target = render_toon(batch)[..., MARGIN:-MARGIN, MARGIN:-MARGIN] / 127.5 - 1
         output = model(batch)[..., MARGIN:-MARGIN, MARGIN:-MARGIN]
@@ -177,30 +216,24 @@ def train(args: argparse.Namespace) -> dict:
         info["step"] += 1
         now = time.perf_counter()
         if now - last_report > args.report_seconds or info["step"] == 1:
-            val = validate(model, held_out, device)
-            info["history"].append({"step": info["step"], "seconds": round(elapsed), "loss": round(loss.item(), 5), "val_psnr": round(val, 2)})
-            print(f"step {info['step']:6d}  loss {loss.item():.4f}  val PSNR {val:5.2f} dB  {elapsed / 60:5.1f} min", flush=True)
+            scores = validate(model, held_out, device)
+            val = mean_psnr(scores)
+            info["history"].append({"step": info["step"], "seconds": round(elapsed), "loss": round(loss.item(), 5), "val_psnr": val})
+            worst = min(scores, key=scores.get)
+            print(f"step {info['step']:6d}  loss {loss.item():.4f}  val PSNR mean {val:5.2f} dB, lowest {scores[worst]:5.2f} "
+                  f"({worst})  {elapsed / 60:5.1f} min", flush=True)
             last_report = now
         if now - last_save > args.checkpoint_seconds:
             info["seconds"] = time.perf_counter() - started
             save_checkpoint(checkpoint, model, optimizer, info)
             last_save = now
     info["seconds"] = time.perf_counter() - started
-    info["val_psnr"] = round(validate(model, held_out, device), 2)
+    info["val_scores"] = validate(model, held_out, device)
+    info["val_psnr"] = mean_psnr(info["val_scores"])
     save_checkpoint(checkpoint, model, optimizer, info)
-    half = {k: v.detach().half() for k, v in model.state_dict().items()}
-    metadata = {
-        "name": args.name,
-        "origin": "trained by LiveToon: dctnet.train, teacher dctnet.toon_teacher",
-        "source_sha256": "{}",
-        "head_channels": str(args.channels),
-        "bg_channels": str(args.channels),
-        "steps": str(info["step"]),
-        "validation_psnr_db": str(info["val_psnr"]),
-        "padding": "replicate",  # the teacher outlines a white pad's edge; see engine.PADDINGS
-    }
-    save_style(args.out, half, half, metadata)
-    print(f"wrote {args.out}: {info['step']} steps, {info['seconds'] / 60:.1f} min, val PSNR {info['val_psnr']} dB")
+    write_style(args, model, info)
+    print(f"wrote the {args.part} model{'s' if args.part == 'both' else ''} of {args.out}: {info['step']} steps, "
+          f"{info['seconds'] / 60:.1f} min, val PSNR mean {info['val_psnr']} dB {info['val_scores']}")
     return info
 
 
@@ -214,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--edge-weight", type=float, default=0.5)
+    parser.add_argument("--part", choices=("both", "head", "bg"), default="both",
+                        help="train one generator for both parts, or specialize one part of --out")
+    parser.add_argument("--photos", choices=tuple(PHOTO_SETS), default="all",
+                        help="skimage: only the photos scikit-image bundles (the first version's data)")
+    parser.add_argument("--photo-dir", type=Path, help="a folder holding the downloadable photos (offline machines)")
     parser.add_argument("--face-share", type=float, default=0.35, help="fraction of crops taken from aligned faces")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
@@ -224,5 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def main() -> int:
+    """Missing photos, an offline machine or a bad checkpoint: one line, not a traceback."""
+    try:
+        train(build_parser().parse_args())
+    except LiveToonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    train(build_parser().parse_args())
+    sys.exit(main())

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from dctnet.styles import StyleRegistry
-from dctnet.toon_teacher import render_toon
-from dctnet.train import build_parser, load_checkpoint, train
+from dctnet.engine import Stylizer
+from dctnet.errors import LiveToonError
 from dctnet.network import TTN
+from dctnet.styles import FILTER_STYLE, StyleRegistry
+from dctnet.toon_teacher import render_toon
+from dctnet.train import build_parser, checkpoint_path, load_checkpoint, train, write_style
+from dctnet.weights import load_style
 
 
 def teacher(bgr: np.ndarray) -> np.ndarray:
@@ -41,19 +45,19 @@ def test_training_lowers_the_loss_and_resumes(tmp_path):
     out = tmp_path / "tiny.safetensors"
     args = build_parser().parse_args(
         ["--out", str(out), "--channels", "4", "--max-steps", "30", "--minutes", "5", "--batch", "2",
-         "--lr", "2e-3", "--report-seconds", "1e9", "--device", "cpu"]
+         "--lr", "2e-3", "--report-seconds", "1e9", "--device", "cpu", "--photos", "skimage"]
     )
     info = train(args)
     first_validation = info["history"][0]
     assert first_validation["step"] == 1
     assert info["step"] == 30 and info["val_psnr"] > first_validation["val_psnr"] + 1.0
     head, bg, meta = StyleRegistry(builtin=tmp_path, user=tmp_path / "none").get("tiny").load()
-    assert head["Conv.weight"].shape == (4, 3, 7, 7) and meta["steps"] == "30"
-    resumed = argparse.Namespace(**{**vars(args), "resume": out.with_suffix(".ckpt.safetensors"), "max_steps": 35})
+    assert head["Conv.weight"].shape == (4, 3, 7, 7) and meta["head_steps"] == meta["bg_steps"] == "30"
+    resumed = argparse.Namespace(**{**vars(args), "resume": checkpoint_path(out, "both"), "max_steps": 35})
     assert train(resumed)["step"] == 35
     model = TTN(4)
     optimizer = torch.optim.Adam(model.parameters())
-    assert load_checkpoint(out.with_suffix(".ckpt.safetensors"), model, optimizer)["step"] == 35
+    assert load_checkpoint(checkpoint_path(out, "both"), model, optimizer)["step"] == 35
     assert optimizer.state_dict()["state"], "optimizer moments were restored"
 
 
@@ -63,3 +67,35 @@ def test_builtin_styles_ship_and_load(name, channels):
     assert style.builtin
     head, bg, meta = style.load()
     assert head["Conv.weight"].shape[0] == channels and meta["origin"].startswith("trained by LiveToon")
+
+
+def test_the_teacher_is_a_style_of_its_own(astronaut_bgr):
+    registry = StyleRegistry()
+    style = registry.get(FILTER_STYLE)
+    assert style.builtin and style.path is None
+    with pytest.raises(LiveToonError, match="built-in"):
+        registry.remove(FILTER_STYLE)
+    stylized = Stylizer.from_style(style, device="cpu", mode="background").stylize(astronaut_bgr)
+    assert np.abs(stylized.astype(int) - teacher(astronaut_bgr)).max() <= 1
+
+
+def test_specializing_one_part_keeps_the_other(tmp_path):
+    out = tmp_path / "two.safetensors"
+    args = build_parser().parse_args(["--out", str(out), "--channels", "4"])
+    first, second = TTN(4), TTN(4)
+    write_style(args, first, {"step": 7, "val_scores": {"coffee.png": 20.0}})
+    head_args = argparse.Namespace(**{**vars(args), "part": "head"})
+    write_style(head_args, second, {"step": 3, "val_scores": {"biden2.jpg face 0": 25.0}})
+    head, bg, meta = load_style(out)
+    for name, tensor in second.state_dict().items():
+        assert torch.equal(head[name], tensor.half().float())
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(bg[name], tensor.half().float())
+    assert (meta["head_steps"], meta["bg_steps"]) == ("3", "7")
+    assert json.loads(meta["bg_validation_psnr_db"]) == {"coffee.png": 20.0}
+
+
+def test_head_training_needs_held_out_faces(tmp_path):
+    args = ["--out", str(tmp_path / "h.safetensors"), "--part", "head", "--photos", "skimage", "--max-steps", "1"]
+    with pytest.raises(LiveToonError, match="no face in the held-out photos"):
+        train(build_parser().parse_args(args))
