@@ -8,7 +8,6 @@ reference such as the per-frame (``--stability 0``) conversion, the fidelity PSN
 from __future__ import annotations
 
 import argparse
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -4,7 +4,7 @@ GPU time is scarce and often borrowed, so one command does it all and leaves a
 JSON and a Markdown result behind:
 
 1. CUDA (fp16, channels-last, on-device crop and paste) against the CPU path on real
-   photos, for the built-in ``toon`` style and, when ``../shared/dctnet-reference``
+   photos, for the built-in ``toon`` and ``toon-filter`` styles and, when ``../shared/dctnet-reference``
    exists, the official styles: no NaN fallback, and differences of fp16 size only;
 2. model time of a 720p frame (bg 1280x720 + one 288 head), CUDA events, target 3 ms;
 3. the same for a plain fp32 eager port (NCHW, no cudnn.benchmark): the speed-up;
@@ -31,7 +31,7 @@ from dctnet.device import cuda_unavailable_reason
 from dctnet.engine import Stylizer
 from dctnet.face import FaceDetector
 from dctnet.network import TTN
-from dctnet.styles import DEFAULT_STYLE, StyleRegistry
+from dctnet.styles import DEFAULT_STYLE, FILTER_STYLE, StyleRegistry, StylePart
 from dctnet.weights import official_state_dict, read_tflite_tensors
 
 EXIT_NO_CUDA = 2
@@ -54,10 +54,12 @@ def photos() -> dict[str, np.ndarray]:
             "1080p": cv2.resize(frame, (1920, 1080), interpolation=cv2.INTER_CUBIC)}
 
 
-def styles(reference: Path) -> dict[str, tuple[dict, dict, str]]:
-    """(head weights, bg weights, padding) per style: ``toon`` and every official one present."""
-    head, bg, meta = StyleRegistry().get(DEFAULT_STYLE).load()
-    found = {DEFAULT_STYLE: (head, bg, meta.get("padding", "white"))}
+def styles(reference: Path) -> dict[str, tuple[StylePart, StylePart, str]]:
+    """(head, bg, padding) per style: the built-in ones and every official one present."""
+    found = {}
+    for name in (DEFAULT_STYLE, FILTER_STYLE):
+        head, bg, meta = StyleRegistry().get(name).load()
+        found[name] = (head, bg, meta.get("padding", "white"))
     for folder in sorted(p for p in reference.glob("*") if (p / "bg.tflite").is_file()):
         head, bg = (official_state_dict(read_tflite_tensors((folder / f"{part}.tflite").read_bytes()), "tflite")
                     for part in ("head", "bg"))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REFERENCE_DIR, REPO_ROOT, needs_reference
+from tests.looks import median_texture
 
 
 def run_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
@@ -86,6 +87,7 @@ def test_builtin_style_is_the_default(tmp_path, portrait, astronaut_bgr):
     image = cv2.imread(str(out))
     assert image.shape == astronaut_bgr.shape
     assert np.abs(image.astype(int) - astronaut_bgr.astype(int)).mean() > 3, "output looks like the input"
+    assert median_texture(image) < 0.7 * median_texture(astronaut_bgr), "flat cartoon regions, not photo texture"
 
 
 def test_folder_in_folder_out(tmp_path, portrait):

@@ -17,6 +17,7 @@ from dctnet.styles import FILTER_STYLE, StyleRegistry
 from dctnet.toon_teacher import render_toon
 from dctnet.train import build_parser, checkpoint_path, load_checkpoint, train, write_style
 from dctnet.weights import load_style
+from tests.looks import median_texture
 
 
 def teacher(bgr: np.ndarray) -> np.ndarray:
@@ -28,10 +29,7 @@ def test_teacher_flattens_colours_and_draws_outlines(astronaut_bgr):
     toon = teacher(astronaut_bgr)
     assert toon.shape == astronaut_bgr.shape and toon.dtype == np.uint8
     # Flat regions: far less local texture than the photo.
-    def local_std(img):
-        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        return np.sqrt(np.maximum(cv2.blur(gray * gray, (5, 5)) - cv2.blur(gray, (5, 5)) ** 2, 0))
-    assert np.median(local_std(toon)) < 0.6 * np.median(local_std(astronaut_bgr))
+    assert median_texture(toon) < 0.6 * median_texture(astronaut_bgr)
     # Outlines: along the strongest edges of the photo the toon is darker than the photo.
     gray = cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2GRAY)
     edges = cv2.Canny(gray, 100, 200) > 0
