@@ -9,7 +9,9 @@ JSON and a Markdown result behind:
 2. model time of a 720p frame (bg 1280x720 + one 288 head), CUDA events, target 3 ms;
 3. the same for a plain fp32 eager port (NCHW, no cudnn.benchmark): the speed-up;
 4. the whole pipeline (``livetoon bench``) at 720p and 1080p: fps and p95 latency;
-5. GPU memory over 10,000 stylized frames: allocated memory must not grow.
+5. GPU memory over 10,000 stylized frames: allocated memory must not grow;
+6. the toon trainer on CUDA (``python -m dctnet.train --device cuda``): steps a second
+   and the held-out PSNR it reaches in a fixed number of steps.
 
 Without a usable CUDA device it says why in one line and exits with 2.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +35,7 @@ from dctnet.engine import Stylizer
 from dctnet.face import FaceDetector
 from dctnet.network import TTN
 from dctnet.styles import DEFAULT_STYLE, FILTER_STYLE, StyleRegistry, StylePart
+from dctnet.train import build_parser, train
 from dctnet.weights import official_state_dict, read_tflite_tensors
 
 EXIT_NO_CUDA = 2
@@ -145,6 +149,17 @@ def memory(frames: int, every: int = 1000) -> dict:
             "fps": round(frames / (time.perf_counter() - started), 1), "ok": growth <= MEMORY_SLACK_BYTES}
 
 
+def training(steps: int) -> dict:
+    """A short ``toon-lite``-sized run of the real trainer on CUDA, on the bundled photos."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = build_parser().parse_args(["--out", str(Path(tmp) / "t.safetensors"), "--channels", "16",
+                                          "--max-steps", str(steps), "--minutes", "30", "--lr", "5e-4",
+                                          "--photos", "skimage", "--device", "cuda", "--report-seconds", "1e9"])
+        info = train(args)
+    return {"steps": info["step"], "seconds": round(info["seconds"], 1),
+            "steps_per_second": round(info["step"] / info["seconds"], 2), "val_psnr": info["val_psnr"]}
+
+
 def markdown(result: dict) -> str:
     env = result["environment"]
     lines = [f"# GPU checks: {env['device']}", "",
@@ -160,6 +175,9 @@ def markdown(result: dict) -> str:
     mem = result["memory"]
     lines.append(f"{mem['frames']} frames at {mem['fps']} fps: allocated growth {mem['growth_bytes']} bytes, "
                  f"peak reserved {mem['peak_reserved_bytes'] / 2**20:.0f} MiB, ok: {mem['ok']}")
+    t = result["training"]
+    lines += ["", "## Training (16 channels, batch 4, 160 px crops)", "",
+              f"{t['steps']} steps in {t['seconds']} s ({t['steps_per_second']} steps/s), held-out PSNR {t['val_psnr']} dB"]
     return "\n".join(lines) + "\n"
 
 
@@ -169,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", type=Path, default=bench.REFERENCE_ROOT)
     parser.add_argument("--pipeline-frames", type=int, default=300)
     parser.add_argument("--memory-frames", type=int, default=10_000)
+    parser.add_argument("--training-steps", type=int, default=2_000)
     args = parser.parse_args(argv)
     reason = cuda_unavailable_reason()
     if reason is not None:
@@ -180,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     result["model_720p"] = model_times()
     result["pipeline"] = pipeline(args.pipeline_frames)
     result["memory"] = memory(args.memory_frames)
+    result["training"] = training(args.training_steps)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu_checks.json").write_text(json.dumps(result, indent=2))
     (args.out / "gpu_checks.md").write_text(markdown(result))

@@ -232,7 +232,8 @@ def train(args: argparse.Namespace) -> dict:
     info["val_psnr"] = mean_psnr(info["val_scores"])
     save_checkpoint(checkpoint, model, optimizer, info)
     write_style(args, model, info)
-    print(f"wrote the {args.part} model{'s' if args.part == 'both' else ''} of {args.out}: {info['step']} steps, "
+    what = "both models" if args.part == "both" else f"the {args.part} model"
+    print(f"wrote {what} of {args.out}: {info['step']} steps, "
           f"{info['seconds'] / 60:.1f} min, val PSNR mean {info['val_psnr']} dB {info['val_scores']}")
     return info
 
