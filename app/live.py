@@ -101,21 +101,28 @@ class LiveProcessor(FrameProcessor):
             self._wanted = dataclasses.replace(self._wanted, **changes)
             return self._wanted
 
-    def _load_stylizer(self, wanted: LiveSettings) -> None:
+    def _load_stylizer(self, wanted: LiveSettings) -> LiveSettings:
+        """Load ``wanted``'s style; returns the settings now in force (the previous style
+        and device if loading failed). A wish made while loading is left for the next frame."""
         try:
             stylizer = Stylizer.from_style(self.registry.get(wanted.style), device=wanted.device,
                                            mode=wanted.mode, max_size=wanted.max_size)
         except LiveToonError as exc:
-            if self.stylizer is None:
+            if self.stylizer is None or self._active is None:
                 raise  # nothing to fall back on: the session cannot start
             self.on_notice(f"style {wanted.style!r} not loaded: {exc}")
+            kept = dataclasses.replace(wanted, style=self._active.style, device=self._active.device,
+                                       max_size=self._active.max_size)
             with self._lock:
-                self._wanted = dataclasses.replace(self._wanted, style=self._active.style, device=self._active.device)
-            return
+                if (self._wanted.style, self._wanted.device) == (wanted.style, wanted.device):
+                    self._wanted = dataclasses.replace(self._wanted, style=kept.style, device=kept.device,
+                                                       max_size=kept.max_size)
+            return kept
         self.stylizer = stylizer
         self.device_text = stylizer.choice.describe()
         if self.stabilizer:
             self.stabilizer.reset()  # the old style's output is no history for the new one
+        return wanted
 
     def apply_settings(self) -> LiveSettings:
         """Bring the chain in line with the wished settings (called before every frame)."""
@@ -123,8 +130,7 @@ class LiveProcessor(FrameProcessor):
             wanted = self._wanted
         active = self._active
         if active is None or (wanted.style, wanted.device, wanted.max_size) != (active.style, active.device, active.max_size):
-            self._load_stylizer(wanted)
-            wanted = self.settings
+            wanted = self._load_stylizer(wanted)
         self.stylizer.mode = Mode(wanted.mode)
         self.stabilizer.strength = wanted.stability
         self.tracker = self._face_tracker() if self.stylizer.mode.needs_faces else None

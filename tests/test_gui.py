@@ -21,7 +21,7 @@ from PyQt6.QtCore import QSettings, Qt
 from app.gui.preview import PreviewMode
 from app.gui.window import MainWindow
 from dctnet.engine import Stylizer
-from dctnet.styles import StyleRegistry
+from dctnet.styles import FILTER_STYLE, StyleRegistry
 from tests.clips import write_clip
 
 TIMEOUT_MS = 60_000
@@ -86,6 +86,16 @@ def test_frames_reach_the_preview(qtbot, window):
         assert "CUDA not used" in window.device_status.text(), "the reason for the CPU fallback is shown"
     qtbot.waitUntil(lambda: "latency" in window.rate_label.text(), timeout=5000)
     assert "latency" in window.preview.overlay, "fps and latency are drawn over the preview"
+
+
+def test_the_filter_style_runs_live_and_every_style_explains_itself(qtbot, window):
+    combo = window.style_combo
+    tips = {combo.itemText(i): combo.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(combo.count())}
+    assert {"toon", "toon-lite", FILTER_STYLE} <= set(tips) and all(tips.values())
+    combo.setCurrentText(FILTER_STYLE)
+    assert combo.toolTip() == tips[FILTER_STYLE]
+    processed = next_frame(qtbot, window, after=time.perf_counter() + 0.5)
+    assert np.array_equal(processed.output, engine_output(FILTER_STYLE, "background", processed.frame.image))
 
 
 def test_style_strength_mode_and_stability_take_effect(qtbot, window):

@@ -14,9 +14,12 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from app.live import LiveProcessor, LiveSettings
 from app.video_in import VideoReader
 from dctnet.engine import Stylizer
-from dctnet.styles import StyleRegistry
+from dctnet.network import TTN
+from dctnet.styles import FILTER_STYLE, Style, StyleRegistry
+from dctnet.toon_teacher import ToonRenderer
 from tests.clips import write_clip
 
 SIZE = (320, 240)
@@ -114,3 +117,40 @@ def test_missing_virtual_camera_gives_the_fix(clip, capsys):
     code = main(["live", "--input", str(clip), "--virtual-cam", "--duration", "1", *STYLE_ARGS])
     err = capsys.readouterr().err
     assert code == 1 and "modprobe v4l2loopback" in err, err
+
+
+class PickingRegistry(StyleRegistry):
+    """The real registry; while one style is being fetched the user picks another,
+    which is the window's race (a combo change lands while a style loads)."""
+
+    def __init__(self, loading: str, picked: str) -> None:
+        super().__init__()
+        self.loading, self.picked = loading, picked
+        self.processor: LiveProcessor | None = None
+
+    def get(self, name: str) -> Style:
+        if name == self.loading and self.processor is not None:
+            self.processor.update(style=self.picked)
+        return super().get(name)
+
+
+def test_a_style_picked_while_another_loads_takes_effect_next_frame():
+    registry = PickingRegistry(loading="toon-lite", picked=FILTER_STYLE)
+    processor = LiveProcessor(LiveSettings(style="toon-lite", mode="background", stability=0.0), registry=registry)
+    registry.processor = processor
+    assert processor.apply_settings().style == "toon-lite", "what is loaded is what is reported"
+    assert isinstance(processor.stylizer._models["bg"], TTN)
+    assert processor.apply_settings().style == FILTER_STYLE
+    assert isinstance(processor.stylizer._models["bg"], ToonRenderer)
+
+
+def test_a_style_that_fails_to_load_keeps_the_previous_one(tmp_path):
+    (tmp_path / "broken.safetensors").write_bytes(b"not a style")
+    notices: list[str] = []
+    registry = StyleRegistry(user=tmp_path)
+    processor = LiveProcessor(LiveSettings(style="toon-lite", mode="background"), registry=registry,
+                              on_notice=notices.append)
+    processor.apply_settings()
+    processor.update(style="broken")
+    assert processor.apply_settings().style == "toon-lite" and processor.settings.style == "toon-lite"
+    assert len(notices) == 1 and "broken" in notices[0]

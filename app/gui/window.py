@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
         self.style_combo = QComboBox()
         self._fill_styles()
         self.style_combo.currentTextChanged.connect(lambda name: name and self.change(style=name))
+        self.style_combo.currentIndexChanged.connect(self._show_style_summary)
         more = QPushButton("Get more styles...")
         more.clicked.connect(self.get_more_styles)
         self.mode_combo = QComboBox()
@@ -204,9 +205,15 @@ class MainWindow(QMainWindow):
         current = self.style_combo.currentText() or self.processor.settings.style
         self.style_combo.blockSignals(True)
         self.style_combo.clear()
-        self.style_combo.addItems([style.name for style in self.registry.all()])
+        for style in self.registry.all():
+            self.style_combo.addItem(style.name)
+            self.style_combo.setItemData(self.style_combo.count() - 1, style.summary, Qt.ItemDataRole.ToolTipRole)
         self.style_combo.setCurrentText(current)
         self.style_combo.blockSignals(False)
+        self._show_style_summary(self.style_combo.currentIndex())
+
+    def _show_style_summary(self, index: int) -> None:
+        self.style_combo.setToolTip(self.style_combo.itemData(index, Qt.ItemDataRole.ToolTipRole) or "")
 
     def _bind_hotkeys(self) -> None:
         for key, action, _ in HOTKEYS:
