@@ -48,10 +48,16 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_SIZE = 720
 """The official rule: frames whose short side exceeds this are processed smaller."""
 PAD_MULTIPLE = 16
-PADDINGS = ("white", "replicate")
-"""How the bg pass fills the frame up to a multiple of 16: the official pipeline pads
-white; styles trained with edge-drawing teachers ask for ``replicate`` (their style
-metadata says so), or the white border would be outlined along the bottom/right edge."""
+PADDINGS = ("white", "replicate", "context")
+"""How the bg pass fills the frame up to a multiple of 16 (the style's metadata says
+which): the official pipeline pads white at the bottom/right; the toon renderer
+replicates the edge there (a white pad would be outlined); styles trained by LiveToon
+take ``context``: the edge replicated by CONTEXT_MARGIN pixels on every side too."""
+CONTEXT_MARGIN = 8
+"""LiveToon's trainer never scores a crop's outer pixels, so its students are unsure at
+an image edge; 8 replicated pixels on every side move that edge out of the picture
+(held-out PSNR to the teacher: coffee 28.5 -> 29.5 dB, two_people 30.9 -> 32.8 dB)
+for 3.5% more work at 720p."""
 WHITE = 255.0
 STAGES = ("bg pass", "head pass", "blend")
 """What ``on_stage`` reports, each at most once per frame."""
@@ -110,8 +116,18 @@ def build_model(part: StylePart, choice: DeviceChoice, dtype: torch.dtype) -> to
     return model.to(memory_format=torch.channels_last)
 
 
-def bottom_right_padding(height: int, width: int) -> tuple[int, int]:
-    return -height % PAD_MULTIPLE, -width % PAD_MULTIPLE
+def frame_padding(height: int, width: int, padding: str) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) pixels that bring a frame to the bg pass's size."""
+    margin = CONTEXT_MARGIN if padding == "context" else 0
+    return (margin, margin + -(height + 2 * margin) % PAD_MULTIPLE,
+            margin, margin + -(width + 2 * margin) % PAD_MULTIPLE)
+
+
+def pad_frame(image: np.ndarray, padding: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """The frame as the bg pass takes it, and where the picture starts (row, column) in it."""
+    top, bottom, left, right = frame_padding(*image.shape[:2], padding)
+    border = cv2.BORDER_CONSTANT if padding == "white" else cv2.BORDER_REPLICATE
+    return cv2.copyMakeBorder(image, top, bottom, left, right, border, value=(WHITE,) * 3), (top, left)
 
 
 # -- the GPU's warps ------------------------------------------------------------------
@@ -159,13 +175,10 @@ class FrameOps:
         return image.shape[:2]
 
     def background(self, image: np.ndarray) -> np.ndarray:
-        """The bg model on the whole frame, padded bottom/right to a multiple of 16."""
+        """The bg model on the whole frame, padded to a multiple of 16 (see PADDINGS)."""
         h, w = image.shape[:2]
-        pad_h, pad_w = bottom_right_padding(h, w)
-        if pad_h or pad_w:
-            border = cv2.BORDER_REPLICATE if self.stylizer.padding == "replicate" else cv2.BORDER_CONSTANT
-            image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, border, value=(WHITE,) * 3)
-        return self.stylizer.run_model("bg", image[None])[0, :h, :w]
+        padded, (top, left) = pad_frame(image, self.stylizer.padding)
+        return self.stylizer.run_model("bg", padded[None])[0, top:top + h, left:left + w]
 
     def heads(self, image: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Aligned crops through the head model in one batch; returns (cartoons, crop matrices)."""
@@ -221,12 +234,12 @@ class TensorOps:
 
     def background(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]
-        pad_h, pad_w = bottom_right_padding(h, w)
-        if self.stylizer.padding == "replicate":
-            padded = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
+        top, bottom, left, right = frame_padding(h, w, self.stylizer.padding)
+        if self.stylizer.padding == "white":
+            padded = F.pad(image, (left, right, top, bottom), value=WHITE)
         else:
-            padded = F.pad(image, (0, pad_w, 0, pad_h), value=WHITE)
-        return self.stylizer.infer("bg", padded)[..., :h, :w].float()
+            padded = F.pad(image, (left, right, top, bottom), mode="replicate")
+        return self.stylizer.infer("bg", padded)[..., top:top + h, left:left + w].float()
 
     def heads(self, image: torch.Tensor, faces: list[Face]) -> tuple[torch.Tensor, list[np.ndarray]]:
         """As :func:`align_face` (same matrix, white border, rounded crop), then the head model."""

@@ -28,8 +28,9 @@ import safetensors.torch
 import torch
 import torch.nn.functional as F
 
-from .align import align_face
+from .align import CROP_SIZE, align_face
 from .device import choose_device
+from .engine import pad_frame
 from .errors import LiveToonError
 from .face import FaceDetector
 from .fileio import atomic_write_bytes
@@ -98,15 +99,19 @@ def psnr_uint8(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @torch.no_grad()
 def validate(model: TTN, images: dict[str, np.ndarray], device: torch.device) -> dict[str, float]:
-    """PSNR (dB) of student vs teacher, uint8, per held-out image (whole photo or face crop)."""
+    """PSNR (dB) of student vs teacher, uint8, per held-out image (whole photo or face crop).
+
+    The student gets its input as the engine gives it: whole frames padded as the bg
+    pass pads them, face crops (already 288x288) as they are.
+    """
     model.eval()
     scores = {}
     for name, image in images.items():
         h, w = image.shape[:2]
-        padded = cv2.copyMakeBorder(image, 0, -h % 4, 0, -w % 4, cv2.BORDER_REPLICATE)
+        padded, (top, left) = pad_frame(image, "context") if (h, w) != (CROP_SIZE, CROP_SIZE) else (image, (0, 0))
         x = torch.from_numpy(padded).permute(2, 0, 1)[None].float().to(device)
-        student = to_uint8(model(x))[..., :h, :w]
-        teacher = render_toon(x)[..., :h, :w].to(torch.uint8)
+        student = to_uint8(model(x))[..., top:top + h, left:left + w]
+        teacher = render_toon(torch.from_numpy(image).permute(2, 0, 1)[None].float().to(device)).to(torch.uint8)
         scores[name] = round(psnr_uint8(student, teacher), 2)
     model.train()
     return scores
@@ -137,7 +142,7 @@ def write_style(args: argparse.Namespace, model: TTN, info: dict) -> None:
         "name": args.name,
         "origin": "trained by LiveToon: dctnet.train, teacher dctnet.toon_teacher",
         "source_sha256": "{}",
-        "padding": "replicate",  # the teacher outlines a white pad's edge; see engine.PADDINGS
+        "padding": "context",  # the student never learned image edges; see engine.PADDINGS
     }
     if args.part != "both" and args.out.is_file():
         head, bg, old = load_style(args.out)

@@ -99,10 +99,14 @@ def test_rejects_bad_frames():
         stylizer.stylize(np.zeros((10, 10), np.uint8))
 
 
-def test_replicate_padding_for_styles_that_ask_for_it():
+def test_replicate_and_context_padding_for_styles_that_ask_for_them():
     frame = np.random.default_rng(2).integers(0, 256, (100, 90, 3), dtype=np.uint8)
     stylizer = Stylizer(small_weights(1), small_weights(2), device="cpu", mode="background", padding="replicate")
     padded = np.pad(frame, ((0, 12), (0, 6), (0, 0)), mode="edge")
     assert np.array_equal(stylizer.stylize(frame), stylizer.run_model("bg", padded[None])[0, :100, :90])
+    # LiveToon's trained styles: 8 replicated pixels of context on every side, then up to a multiple of 16.
+    stylizer = Stylizer(small_weights(1), small_weights(2), device="cpu", mode="background", padding="context")
+    padded = np.pad(frame, ((8, 8 + 12), (8, 8 + 6), (0, 0)), mode="edge")
+    assert np.array_equal(stylizer.stylize(frame), stylizer.run_model("bg", padded[None])[0, 8:108, 8:98])
     with pytest.raises(LiveToonError):
         Stylizer(small_weights(1), small_weights(2), device="cpu", padding="mirror")
