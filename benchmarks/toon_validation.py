@@ -41,7 +41,7 @@ def main() -> None:
     for name in args.styles.split(","):
         head, bg, _ = registry.get(name).load()
         for part, state in (("bg", bg), ("head", head)):
-            scores = validate(part_model(state), images[part], cpu)
+            scores = validate(part_model(state), images[part], cpu, frames=part == "bg")
             for image, score in scores.items():
                 print(f"| {name} | {part} | {image} | {score:.2f} |")
             values = list(scores.values())

@@ -28,7 +28,7 @@ import safetensors.torch
 import torch
 import torch.nn.functional as F
 
-from .align import CROP_SIZE, align_face
+from .align import align_face
 from .device import choose_device
 from .engine import pad_frame
 from .errors import LiveToonError
@@ -98,17 +98,17 @@ def psnr_uint8(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def validate(model: TTN, images: dict[str, np.ndarray], device: torch.device) -> dict[str, float]:
-    """PSNR (dB) of student vs teacher, uint8, per held-out image (whole photo or face crop).
+def validate(model: TTN, images: dict[str, np.ndarray], device: torch.device, frames: bool) -> dict[str, float]:
+    """PSNR (dB) of student vs teacher, uint8, per held-out image.
 
-    The student gets its input as the engine gives it: whole frames padded as the bg
-    pass pads them, face crops (already 288x288) as they are.
+    The student gets its input as the engine gives it: whole ``frames`` padded as the
+    bg pass pads them, aligned face crops (288x288) as they are.
     """
     model.eval()
     scores = {}
     for name, image in images.items():
         h, w = image.shape[:2]
-        padded, (top, left) = pad_frame(image, "context") if (h, w) != (CROP_SIZE, CROP_SIZE) else (image, (0, 0))
+        padded, (top, left) = pad_frame(image, "context") if frames else (image, (0, 0))
         x = torch.from_numpy(padded).permute(2, 0, 1)[None].float().to(device)
         student = to_uint8(model(x))[..., top:top + h, left:left + w]
         teacher = render_toon(torch.from_numpy(image).permute(2, 0, 1)[None].float().to(device)).to(torch.uint8)
@@ -179,6 +179,31 @@ def load_checkpoint(path: Path, model: TTN, optimizer: torch.optim.Optimizer) ->
     return json.loads(path.with_suffix(".json").read_text())
 
 
+class ProgressBar:
+    """One self-rewriting line on a terminal (budget used, steps, speed, time left);
+    silent when the output is a log file, which gets the validation lines only."""
+
+    WIDTH = 30
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+
+    def show(self, fraction: float, step: int, steps_per_second: float, seconds_left: float, loss: float) -> None:
+        if not self.enabled:
+            return
+        filled = round(self.WIDTH * min(max(fraction, 0.0), 1.0))
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self.stream.write(f"\r[{bar}] {fraction:4.0%}  step {step}  {steps_per_second:.2f} steps/s  "
+                          f"loss {loss:.4f}  {seconds_left / 60:.0f} min left ")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
 def checkpoint_path(out: Path, part: str) -> Path:
     """Beside the style but in a subfolder: the styles folder must only hold loadable styles."""
     return out.parent / "checkpoints" / (out.stem + ("" if part == "both" else f".{part}") + ".ckpt.safetensors")
@@ -195,6 +220,7 @@ def train(args: argparse.Namespace) -> dict:
     faces = face_crops(photos)
     held_out = validation_set(args.part, load_photos(True, names, args.photo_dir))
     face_share = 1.0 if args.part == "head" else args.face_share
+    frames = args.part != "head"
     model = TTN(args.channels).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.99))
     info = {"step": 0, "seconds": 0.0, "history": []}
@@ -207,10 +233,12 @@ def train(args: argparse.Namespace) -> dict:
     started = time.perf_counter() - info["seconds"]
     last_report = last_save = time.perf_counter()
     size = CROP + 2 * MARGIN
+    progress, first_step, first_time = ProgressBar(), info["step"], time.perf_counter()
     while (elapsed := time.perf_counter() - started) < budget and info["step"] < args.max_steps:
         for group in optimizer.param_groups:  # cosine decay over the time budget
             group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * min(elapsed / budget, 1.0)))
-        pool = [faces[rng.integers(len(faces))] if rng.random() < face_share else photos[rng.integers(len(photos))] for i in range(args.batch)]
+        pool = [faces[rng.integers(len(faces))] if rng.random() < face_share else photos[rng.integers(len(photos))]
+                for _ in range(args.batch)]
         batch = torch.from_numpy(np.stack([augment.sample(p, size) for p in pool])).permute(0, 3, 1, 2).to(device)
         target = render_toon(batch)[..., MARGIN:-MARGIN, MARGIN:-MARGIN] / 127.5 - 1
         output = model(batch)[..., MARGIN:-MARGIN, MARGIN:-MARGIN]
@@ -220,8 +248,13 @@ def train(args: argparse.Namespace) -> dict:
         optimizer.step()
         info["step"] += 1
         now = time.perf_counter()
+        done = max(elapsed / budget, info["step"] / args.max_steps)
+        speed = (info["step"] - first_step) / max(now - first_time, 1e-9)
+        steps_left = (args.max_steps - info["step"]) / max(speed, 1e-9)
+        progress.show(done, info["step"], speed, min(budget - elapsed, steps_left), loss.item())
         if now - last_report > args.report_seconds or info["step"] == 1:
-            scores = validate(model, held_out, device)
+            progress.clear()
+            scores = validate(model, held_out, device, frames)
             val = mean_psnr(scores)
             info["history"].append({"step": info["step"], "seconds": round(elapsed), "loss": round(loss.item(), 5), "val_psnr": val})
             worst = min(scores, key=scores.get)
@@ -232,8 +265,9 @@ def train(args: argparse.Namespace) -> dict:
             info["seconds"] = time.perf_counter() - started
             save_checkpoint(checkpoint, model, optimizer, info)
             last_save = now
+    progress.clear()
     info["seconds"] = time.perf_counter() - started
-    info["val_scores"] = validate(model, held_out, device)
+    info["val_scores"] = validate(model, held_out, device, frames)
     info["val_psnr"] = mean_psnr(info["val_scores"])
     save_checkpoint(checkpoint, model, optimizer, info)
     write_style(args, model, info)
