@@ -9,7 +9,9 @@ augmentation, plus aligned face crops made exactly as at inference; held-out pho
 validate. ``--part head`` specializes the head model on face crops and ``--part bg``
 the bg model on whole frames; each replaces only its own part of an existing style
 file. Checkpoints are safetensors plus a JSON side file (no pickles), written
-atomically; ``--resume`` continues one.
+atomically; ``--resume`` continues one. ``--init`` starts from a trained style's
+weights with a fresh optimizer and schedule: how a style follows a changed teacher
+without training from scratch.
 """
 
 from __future__ import annotations
@@ -179,6 +181,16 @@ def load_checkpoint(path: Path, model: TTN, optimizer: torch.optim.Optimizer) ->
     return json.loads(path.with_suffix(".json").read_text())
 
 
+def init_from_style(model: TTN, style: Path, part: str) -> None:
+    """Load the part of ``style`` that is being trained (``both`` starts from its bg)."""
+    head, bg, _ = load_style(style)
+    try:
+        model.load_state_dict(head if part == "head" else bg)
+    except RuntimeError as exc:
+        raise LiveToonError(f"{style} does not fit a {model.Conv.out_channels}-channel generator "
+                            f"(--channels): {str(exc).splitlines()[0]}") from None
+
+
 class ProgressBar:
     """One self-rewriting line on a terminal (budget used, steps, speed, time left);
     silent when the output is a log file, which gets the validation lines only."""
@@ -228,6 +240,8 @@ def train(args: argparse.Namespace) -> dict:
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if args.resume:
         info = load_checkpoint(args.resume, model, optimizer)
+    elif args.init:
+        init_from_style(model, args.init, args.part)
     augment = Augmenter(rng)
     budget = args.minutes * 60.0
     started = time.perf_counter() - info["seconds"]
@@ -296,7 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and OpenCV")
-    parser.add_argument("--resume", type=Path)
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", type=Path, help="a checkpoint to continue (weights, optimizer, schedule)")
+    start.add_argument("--init", type=Path, help="a style file whose weights to start from (fine-tuning)")
     parser.add_argument("--report-seconds", type=float, default=120.0)
     parser.add_argument("--checkpoint-seconds", type=float, default=300.0)
     return parser

@@ -57,6 +57,11 @@ def test_training_lowers_the_loss_and_resumes(tmp_path):
     optimizer = torch.optim.Adam(model.parameters())
     assert load_checkpoint(checkpoint_path(out, "both"), model, optimizer)["step"] == 35
     assert optimizer.state_dict()["state"], "optimizer moments were restored"
+    # Fine-tuning starts from the trained style, not from scratch.
+    tuned = argparse.Namespace(**{**vars(args), "init": out, "max_steps": 1, "out": tmp_path / "tuned.safetensors"})
+    assert train(tuned)["history"][0]["val_psnr"] > first_validation["val_psnr"] + 1.0
+    with pytest.raises(LiveToonError, match="does not fit a 8-channel generator"):
+        train(argparse.Namespace(**{**vars(tuned), "channels": 8}))
 
 
 @pytest.mark.parametrize("name,channels", [("toon", 32), ("toon-lite", 16)])
