@@ -5,12 +5,18 @@ generator to imitate this renderer. Every step is local (fixed-radius filters, n
 global statistics), so the small convolutional student can learn it and it behaves
 the same on a 288 px face crop and on a 1280x720 frame:
 
-1. edge-preserving smoothing (two passes of a self-guided filter) flattens skin and
-   texture while keeping edges;
-2. soft luminance quantization (a steep sigmoid between bands) gives cel-shading
+1. edge-preserving smoothing (two passes of a self-guided filter) flattens texture
+   while keeping edges;
+2. skin (found by its colour, which clusters tightly in CbCr whatever the skin's
+   brightness) is smoothed further and shaded with softer bands: on a cheek, where
+   the light changes slowly, hard bands break into blotches, so skin gets an even
+   tone and smooth shading while eyes, brows and lips, which are not skin-coloured,
+   keep the crisp treatment;
+3. soft luminance quantization (a steep sigmoid between bands) gives cel-shading
    bands without the hard contours of posterization; chroma is kept, a little richer;
-3. dark outlines from a difference of Gaussians on the smoothed luminance (XDoG-like,
-   thresholded softly) draw the strong edges only.
+4. dark outlines from a difference of Gaussians on the luminance before the skin pass
+   (XDoG-like, thresholded softly) draw the strong edges only, so facial features
+   keep their lines.
 
 Works on any device; input and output are BGR floats in 0..255, NCHW. It is also a
 style of its own (``toon-filter``): :class:`ToonRenderer` gives it a trained model's
@@ -29,6 +35,11 @@ SMOOTH_EPS = 0.004
 SMOOTH_PASSES = 2
 LUMA_BANDS = 6
 BAND_SHARPNESS = 5.0
+SKIN_RADIUS = 8
+SKIN_EPS = 0.01
+SKIN_BAND_SHARPNESS = 2.0
+# Centre and spread of skin colour in 0-centred BT.601 (Cr, Cb), over light to dark skin.
+SKIN_CR, SKIN_CB, SKIN_SPREAD = 0.095, -0.07, 0.055
 SATURATION = 1.25
 LINE_SIGMA = 1.2
 LINE_K = 1.6
@@ -87,6 +98,21 @@ def soft_quantize(y: torch.Tensor, bands: int, sharpness: float) -> torch.Tensor
     return (base + step) / bands
 
 
+def skin_likelihood(bgr: torch.Tensor) -> torch.Tensor:
+    """0..1 per pixel: how skin-coloured a BGR 0..1 image is.
+
+    A Gaussian around the skin cluster in (Cr, Cb), which holds for light and dark
+    skin alike; near-black and near-white pixels (pupils, hair, teeth, highlights)
+    are excluded whatever their hue. Smoothed a little so the mask has no speckle.
+    """
+    b, g, r = bgr[:, 0:1], bgr[:, 1:2], bgr[:, 2:3]
+    luma = LUMA_BGR[0] * b + LUMA_BGR[1] * g + LUMA_BGR[2] * r
+    cr, cb = (r - luma) * 0.713, (b - luma) * 0.564
+    distance = ((cr - SKIN_CR) ** 2 + (cb - SKIN_CB) ** 2) / SKIN_SPREAD**2
+    exposed = ((luma - 0.12) / 0.08).clamp(0, 1) * ((0.97 - luma) / 0.1).clamp(0, 1)
+    return box_mean(torch.exp(-0.5 * distance) * exposed, 3)
+
+
 def outline_strength(luma: torch.Tensor) -> torch.Tensor:
     """0..1 line strength where the luminance has a strong dark-side edge."""
     dog = gaussian_blur(luma, LINE_SIGMA) - gaussian_blur(luma, LINE_SIGMA * LINE_K)
@@ -94,16 +120,25 @@ def outline_strength(luma: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def render_toon(bgr: torch.Tensor) -> torch.Tensor:
-    """Cartoonize BGR 0..255 NCHW floats; returns the same layout and range."""
+def render_toon(bgr: torch.Tensor, skin_pass: bool = True) -> torch.Tensor:
+    """Cartoonize BGR 0..255 NCHW floats; returns the same layout and range.
+
+    ``skin_pass=False`` treats skin like everything else (the first version's look,
+    kept so the skin pass's effect can be measured).
+    """
     x = bgr / 255.0
     for _ in range(SMOOTH_PASSES):
         x = self_guided_filter(x, SMOOTH_RADIUS, SMOOTH_EPS)
     weights = x.new_tensor(LUMA_BGR).view(1, 3, 1, 1)
+    lines = outline_strength((x * weights).sum(1, keepdim=True))
+    skin = skin_likelihood(x) if skin_pass else torch.zeros_like(lines)
+    x = torch.lerp(x, self_guided_filter(x, SKIN_RADIUS, SKIN_EPS), skin)
     luma = (x * weights).sum(1, keepdim=True)
     chroma = (x - luma) * SATURATION
-    luma_q = soft_quantize(luma.clamp(0, 1), LUMA_BANDS, BAND_SHARPNESS)
-    toon = (luma_q + chroma) * (1.0 - LINE_DARKNESS * outline_strength(luma))
+    luma = luma.clamp(0, 1)
+    luma_q = torch.lerp(soft_quantize(luma, LUMA_BANDS, BAND_SHARPNESS),
+                        soft_quantize(luma, LUMA_BANDS, SKIN_BAND_SHARPNESS), skin)
+    toon = (luma_q + chroma) * (1.0 - LINE_DARKNESS * lines)
     return (toon.clamp(0, 1) * 255.0).contiguous()
 
 

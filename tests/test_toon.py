@@ -14,14 +14,15 @@ from dctnet.engine import Stylizer
 from dctnet.errors import LiveToonError
 from dctnet.network import TTN
 from dctnet.styles import FILTER_STYLE, StyleRegistry
-from dctnet.toon_teacher import render_toon
+from dctnet.face import FaceDetector
+from dctnet.toon_teacher import render_toon, skin_likelihood
 from dctnet.train import build_parser, checkpoint_path, load_checkpoint, train, write_style
 from dctnet.weights import load_style
 from tests.looks import median_texture
 
 
-def teacher(bgr: np.ndarray) -> np.ndarray:
-    out = render_toon(torch.from_numpy(bgr).permute(2, 0, 1)[None].float())
+def teacher(bgr: np.ndarray, skin_pass: bool = True) -> np.ndarray:
+    out = render_toon(torch.from_numpy(bgr).permute(2, 0, 1)[None].float(), skin_pass)
     return out[0].permute(1, 2, 0).round().to(torch.uint8).numpy()
 
 
@@ -37,6 +38,25 @@ def test_teacher_flattens_colours_and_draws_outlines(astronaut_bgr):
     assert darker[cv2.dilate(edges.astype(np.uint8), np.ones((3, 3))) > 0].mean() > 3 * darker.mean() * 0.5
     # Colours kept: the orange suit stays orange.
     assert np.abs(toon[350:450, 50:150].mean((0, 1)) - astronaut_bgr[350:450, 50:150].mean((0, 1))).max() < 40
+
+
+def test_teacher_evens_skin_and_only_skin(astronaut_bgr):
+    with FaceDetector(static_image_mode=True) as detector:
+        x0, y0, x1, y1 = map(int, detector.detect(astronaut_bgr)[0].box)
+    photo = torch.from_numpy(astronaut_bgr).permute(2, 0, 1)[None].float()
+    skin = skin_likelihood(photo / 255)[0, 0].numpy()
+    assert skin[y0:y1, x0:x1].mean() > 0.6, "the face is found by its colour"
+    assert skin[350:450, 50:150].mean() < 0.1 and skin[:, 480:].mean() < 0.2, "the suit and the flag are not skin"
+    on_face_skin = np.zeros(skin.shape, bool)
+    on_face_skin[y0:y1, x0:x1] = skin[y0:y1, x0:x1] > 0.6
+
+    def skin_gradient(skin_pass: bool) -> float:
+        gray = cv2.cvtColor(teacher(astronaut_bgr, skin_pass), cv2.COLOR_BGR2GRAY).astype(np.float32)
+        magnitude = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+        return float(np.median(magnitude[on_face_skin]))
+
+    # Even tone: band edges and leftover texture on the face's skin drop by a third.
+    assert skin_gradient(True) < 0.8 * skin_gradient(False)
 
 
 def test_training_lowers_the_loss_and_resumes(tmp_path):
