@@ -182,13 +182,24 @@ def load_checkpoint(path: Path, model: TTN, optimizer: torch.optim.Optimizer) ->
 
 
 def init_from_style(model: TTN, style: Path, part: str) -> None:
-    """Load the part of ``style`` that is being trained (``both`` starts from its bg)."""
+    """Load the part of ``style`` that is being trained (``both`` starts from its bg).
+
+    A wider style is cut down to the model's width by keeping the first channels of
+    every layer: skip connections and residual adds pair channel i with channel i, so
+    that is a consistent sub-network, and a narrower student starts from a trained
+    one instead of from noise.
+    """
     head, bg, _ = load_style(style)
+    state = head if part == "head" else bg
+    target = model.state_dict()
+    if any(state[k].shape[i] < n for k in target if k in state for i, n in enumerate(target[k].shape)):
+        raise LiveToonError(f"{style} is narrower than a {model.channels}-channel generator (--channels)")
     try:
-        model.load_state_dict(head if part == "head" else bg)
+        model.load_state_dict({k: v[tuple(slice(0, n) for n in target[k].shape)] if k in target else v
+                               for k, v in state.items()})
     except RuntimeError as exc:
-        raise LiveToonError(f"{style} does not fit a {model.Conv.out_channels}-channel generator "
-                            f"(--channels): {str(exc).splitlines()[0]}") from None
+        raise LiveToonError(f"{style} does not fit a {model.channels}-channel generator: "
+                            f"{str(exc).splitlines()[0]}") from None
 
 
 class ProgressBar:
