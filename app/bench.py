@@ -44,7 +44,8 @@ from dctnet.weights import official_state_dict, read_tflite_tensors
 from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
 
 from .pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
-from .video_in import VideoFrame, VideoReader
+from .frames import VideoFrame
+from .video_in import VideoReader
 from .video_out import VideoWriter
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}

@@ -28,7 +28,7 @@ from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
 
 from .pipeline import FrameProcessor, LiveStats, Processed, run_live_pipeline
 from .sources import WatchedSource
-from .video_in import VideoFrame
+from .frames import VideoFrame
 
 PROCESSING_SIZES = (360, 480, 720, 1080)
 """Short-side presets for the model input; smaller is faster, 720 is the official size."""

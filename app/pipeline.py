@@ -28,7 +28,7 @@ from dctnet.engine import Stylizer
 from dctnet.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
-from .video_in import VideoFrame
+from .frames import VideoFrame
 
 QUEUE_DEPTH = 4
 WINDOW = 4096

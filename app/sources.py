@@ -33,7 +33,8 @@ import numpy as np
 
 from dctnet.errors import LiveToonError
 
-from .video_in import VideoFrame, VideoReader
+from .frames import VideoFrame
+from .video_in import VideoReader
 
 SYSFS_VIDEO = Path("/sys/class/video4linux")
 PROBE_INDICES = range(6)

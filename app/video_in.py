@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,18 +27,10 @@ import numpy as np
 
 from dctnet.errors import LiveToonError
 
+from .frames import VideoFrame
+
 DAMAGE_MARGIN_SECONDS = 1.0
 """Frames ending this much (and 10 %) before the declared duration mean the file was cut."""
-
-
-@dataclass(frozen=True)
-class VideoFrame:
-    """One decoded frame: ``pts`` is in the reader's ``time_base``, ``time`` in seconds."""
-
-    image: np.ndarray  # uint8 HxWx3 BGR, upright
-    pts: int
-    time: float
-    index: int
 
 
 def quarter_turns(rotation: float) -> int:

@@ -1,42 +1,60 @@
-"""Every GPU check and benchmark in one call: ``python -m benchmarks.gpu_checks [--out DIR]``.
+"""Every GPU check and benchmark in one call, on the GPU machine's own image.
 
-GPU time is scarce and often borrowed, so one command does it all and leaves a
-JSON and a Markdown result behind:
+    python -m benchmarks.gpu_kit --out gpu-kit               # here, once: faces, clip, reference
+    python -m benchmarks.gpu_checks --rehearse --kit gpu-kit # here: every step on the CPU, tiny
+    python3 -m benchmarks.gpu_checks --kit gpu-kit --out DIR # there (the rehearsal prints the call)
 
-1. CUDA (fp16, channels-last, on-device crop and paste) against the CPU path on real
-   photos, for the built-in ``toon`` and ``toon-filter`` styles and, when ``../shared/dctnet-reference``
-   exists, the official styles: no NaN fallback, and differences of fp16 size only;
-2. model time of a 720p frame (bg 1280x720 + one 288 head), CUDA events, target 3 ms;
-3. the same for a plain fp32 eager port (NCHW, no cudnn.benchmark): the speed-up;
-4. the whole pipeline (``livetoon bench``) at 720p and 1080p: fps and p95 latency;
-5. GPU memory over 10,000 stylized frames: allocated memory must not grow;
-6. the toon trainer on CUDA (``python -m dctnet.train --device cuda``): steps a second
-   and the held-out PSNR it reaches in a fixed number of steps.
+GPU time is scarce (about 15 minutes, start-up included) and the machine's image has
+torch, numpy 2, headless OpenCV, safetensors and scikit-image, but no MediaPipe, PyAV,
+PyQt6, pyvirtualcam or platformdirs. So this module imports none of those: faces,
+the clip's frames and the official graph's outputs come from the kit
+(``benchmarks.gpu_kit``). Steps, each under its own time cap, each recorded whether
+it passes, fails or hangs:
 
-Without a usable CUDA device it says why in one line and exits with 2.
+1. ``equality``: CUDA (fp16, channels-last, on-device crop and paste) against the CPU
+   on real photos with real face points, for every built-in style and the kit's
+   official style: fp16-sized differences only, no fallback to fp32;
+2. ``litert``: the kit's official style on CUDA (and on the CPU, as a control)
+   against the official LiteRT graph's own output;
+3. ``model_720p``: model time of a 720p frame (bg 1280x720 + one 288 head) by CUDA
+   events, target 3 ms, against a plain fp32 eager port;
+4. ``pipeline``: the real threaded file pipeline (face tracker over the recorded
+   faces, Stylizer, optical-flow stabilizer) on a real clip at 720p and 1080p;
+5. ``memory``: allocated GPU memory over 10,000 stylized frames must not grow;
+6. ``training``: the toon trainer on CUDA: steps a second and held-out PSNR.
+
+Results (JSON and Markdown) are rewritten after every step into ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from app import bench
+from app.frames import VideoFrame
+from app.pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
+from benchmarks.capped_steps import CappedStep, run_all
+from benchmarks.gpu_kit import Kit, ReplayedFaces, photos
 from dctnet.device import cuda_unavailable_reason
 from dctnet.engine import Stylizer
-from dctnet.face import FaceDetector
 from dctnet.network import TTN
-from dctnet.styles import DEFAULT_STYLE, FILTER_STYLE, StyleRegistry, StylePart
+from dctnet.styles import DEFAULT_STYLE, StyleRegistry, StylePart
+from dctnet.tracking import FaceTracker
 from dctnet.train import build_parser, train
 from dctnet.weights import official_state_dict, read_tflite_tensors
+from flow.stabilize import Stabilizer
 
 EXIT_NO_CUDA = 2
 MODEL_TARGET_MS = 3.0
@@ -45,167 +63,344 @@ P999_DIFF_LIMIT = 4
 """fp16 against fp32 through a 20-layer net and a truncating uint8 cast: single pixels
 move a few levels where a value sits on a rounding edge; the mean must stay tiny."""
 MEMORY_SLACK_BYTES = 1 << 20
+CARRY_LIMIT_BYTES = 48 << 20
+"""What travels (repository and kit) must leave room under the machine's 64 MiB limit."""
 
 
-def photos() -> dict[str, np.ndarray]:
-    """A real portrait (NASA, public domain) as is, inside a 720p frame, and at 1080p."""
-    from skimage import data
+@dataclass(frozen=True)
+class Plan:
+    """How big each step is: the real check, or its rehearsal on the CPU."""
 
-    portrait = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
-    frame = np.full((720, 1280, 3), 90, np.uint8)  # the face large enough for MediaPipe's short-range detector
-    frame[:, 280:1000] = cv2.resize(portrait, (720, 720), interpolation=cv2.INTER_CUBIC)
-    return {"portrait 512": portrait, "720p": frame,
-            "1080p": cv2.resize(frame, (1920, 1080), interpolation=cv2.INTER_CUBIC)}
+    device: str
+    photos: tuple[str, ...]
+    photo_scale: float
+    pipeline_heights: tuple[int, ...]
+    pipeline_frames: int
+    warmup: int
+    model_frame_hw: tuple[int, int]
+    repeats: int
+    memory_frames: int
+    memory_every: int
+    training_steps: int
+    caps: dict[str, float] = field(default_factory=dict)
 
 
-def styles(reference: Path) -> dict[str, tuple[StylePart, StylePart, str]]:
-    """(head, bg, padding) per style: the built-in ones and every official one present."""
+FULL = Plan("cuda", ("portrait 512", "720p", "1080p"), 1.0, (720, 1080), 300, 10, (720, 1280), 200, 10_000, 1000, 2000,
+            {"equality": 90, "litert": 30, "model_720p": 45, "pipeline": 120, "memory": 75, "training": 120})
+REHEARSAL = Plan("cpu", ("portrait 512",), 0.5, (144,), 8, 2, (144, 256), 3, 6, 2, 3,
+                 {"equality": 300, "litert": 120, "model_720p": 120, "pipeline": 300, "memory": 120, "training": 300})
+
+
+def diff_stats(a: np.ndarray, b: np.ndarray) -> dict:
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    return {"max": int(diff.max()), "mean": round(float(diff.mean()), 4), "p99.9": float(np.percentile(diff, 99.9))}
+
+
+def small_enough(stats: dict) -> bool:
+    return stats["mean"] <= MEAN_DIFF_LIMIT and stats["p99.9"] <= P999_DIFF_LIMIT
+
+
+def kit_style(kit: Kit) -> tuple[str, StylePart, StylePart] | None:
+    """The official style the kit carries, read from its ``.tflite`` files with our own decoder."""
+    if "litert" not in kit.manifest:
+        return None
+    name = kit.manifest["litert"]["style"]
+    head, bg = (official_state_dict(read_tflite_tensors((kit.folder / name / f"{part}.tflite").read_bytes()), "tflite")
+                for part in ("head", "bg"))
+    return name, head, bg
+
+
+def all_styles(kit: Kit) -> dict[str, tuple[StylePart, StylePart, str]]:
+    """(head, bg, padding): every built-in style and the kit's official one."""
     found = {}
-    for name in (DEFAULT_STYLE, FILTER_STYLE):
-        head, bg, meta = StyleRegistry().get(name).load()
-        found[name] = (head, bg, meta.get("padding", "white"))
-    for folder in sorted(p for p in reference.glob("*") if (p / "bg.tflite").is_file()):
-        head, bg = (official_state_dict(read_tflite_tensors((folder / f"{part}.tflite").read_bytes()), "tflite")
-                    for part in ("head", "bg"))
-        found[folder.name] = (head, bg, "white")
+    for style in StyleRegistry().all():
+        if style.builtin:
+            head, bg, meta = style.load()
+            found[style.name] = (head, bg, meta.get("padding", "white"))
+    official = kit_style(kit)
+    if official is not None:
+        found[official[0]] = (official[1], official[2], "white")
     return found
 
 
-def equality(reference: Path) -> list[dict]:
+def equality(kit: Kit, plan: Plan, deadline: float) -> dict:
     images = photos()
-    with FaceDetector(static_image_mode=True) as detector:
-        faces = {name: detector.detect(image) for name, image in images.items()}
     rows = []
-    for style, (head, bg, padding) in styles(reference).items():
-        cpu = Stylizer(head, bg, device="cpu", padding=padding)
-        gpu = Stylizer(head, bg, device="cuda", padding=padding)
-        for name, image in images.items():
-            diff = np.abs(cpu.stylize(image, faces[name]).astype(int) - gpu.stylize(image, faces[name]).astype(int))
-            row = {"style": style, "image": name, "faces": len(faces[name]), "max": int(diff.max()),
-                   "mean": round(float(diff.mean()), 4), "p99.9": float(np.percentile(diff, 99.9)),
-                   "stayed_fp16": gpu.dtype == torch.float16}
-            row["ok"] = row["stayed_fp16"] and row["mean"] <= MEAN_DIFF_LIMIT and row["p99.9"] <= P999_DIFF_LIMIT
-            rows.append(row)
-    return rows
+    for style, (head, bg, padding) in all_styles(kit).items():
+        reference = Stylizer(head, bg, device="cpu", padding=padding)
+        tested = Stylizer(head, bg, device=plan.device, padding=padding)
+        for name in plan.photos:
+            image = cv2.resize(images[name], None, fx=plan.photo_scale, fy=plan.photo_scale, interpolation=cv2.INTER_AREA)
+            faces = [f.scaled(plan.photo_scale) for f in kit.photo_faces(name)]
+            stats = diff_stats(reference.stylize(image, faces), tested.stylize(image, faces))
+            expected = torch.float16 if plan.device == "cuda" else torch.float32
+            rows.append({"style": style, "image": name, "faces": len(faces), **stats,
+                         "dtype": str(tested.dtype).removeprefix("torch."),
+                         "ok": tested.dtype == expected and small_enough(stats)})
+    return {"rows": rows, "ok": bool(rows) and all(r["ok"] for r in rows)}
 
 
-def cuda_ms(run, repeats: int = 200, warmup: int = 20) -> float:
-    """Median milliseconds of ``run`` by CUDA events (GPU time, not Python's)."""
+def litert(kit: Kit, plan: Plan, deadline: float) -> dict:
+    official = kit_style(kit)
+    if official is None:
+        return {"ok": True, "skipped": "the kit has no official style (../shared/dctnet-reference was absent)"}
+    name, head, bg = official
+    rows = []
+    for device in dict.fromkeys(("cpu", plan.device)):
+        stylizer = Stylizer(head, bg, device=device, mode="background")
+        for part, item in kit.manifest["litert"]["parts"].items():
+            ours = stylizer.run_model(part, kit.image(item["input"])[None])[0]
+            stats = diff_stats(ours, kit.image(item["output"]))
+            limit_ok = stats["max"] <= 1 if device == "cpu" else small_enough(stats)
+            rows.append({"style": name, "part": part, "size": item["size"], "device": device, **stats, "ok": limit_ok})
+    return {"rows": rows, "ok": all(r["ok"] for r in rows)}
+
+
+def device_ms(run: Callable[[], object], device: str, repeats: int, warmup: int = 10) -> float:
+    """Median milliseconds of ``run``: CUDA events on the GPU (its time, not Python's), else the wall clock."""
     for _ in range(warmup):
         run()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     samples = []
     for _ in range(repeats):
-        start.record()
-        run()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end))
+        if device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            run()
+            end.record()
+            end.synchronize()
+            samples.append(start.elapsed_time(end))
+        else:
+            started = time.perf_counter()
+            run()
+            samples.append((time.perf_counter() - started) * 1000.0)
     return float(np.median(samples))
 
 
 @torch.inference_mode()
-def model_times() -> dict:
-    """One 720p frame's model work (bg 1280x720 + one 288 head): our engine against a plain fp32 port."""
+def model_times(kit: Kit, plan: Plan, deadline: float) -> dict:
+    """One frame's model work (bg on the whole frame + one 288 head): our engine against a plain fp32 port."""
     head, bg, _ = StyleRegistry().get(DEFAULT_STYLE).load()
-    engine = Stylizer(head, bg, device="cuda")
-    frame = (torch.rand(1, 720, 1280, 3, device="cuda") * 255).round().permute(0, 3, 1, 2)
-    crop = (torch.rand(1, 288, 288, 3, device="cuda") * 255).round().permute(0, 3, 1, 2)
-    ours = cuda_ms(lambda: (engine.infer("bg", frame), engine.infer("head", crop)))
+    engine = Stylizer(head, bg, device=plan.device)
+    h, w = plan.model_frame_hw
+    device = engine.choice.device
+    frame = (torch.rand(1, h, w, 3, device=device) * 255).round().permute(0, 3, 1, 2)
+    crop = (torch.rand(1, 288, 288, 3, device=device) * 255).round().permute(0, 3, 1, 2)
+    ours = device_ms(lambda: (engine.infer("bg", frame), engine.infer("head", crop)), plan.device, plan.repeats)
+    benchmark_was = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = False
     plain = {}
     for part, weights in (("bg", bg), ("head", head)):
-        plain[part] = TTN(weights["Conv.weight"].shape[0]).cuda().eval()
+        plain[part] = TTN(weights["Conv.weight"].shape[0]).to(device).eval()
         plain[part].load_state_dict(weights)
     frame32, crop32 = frame.contiguous(), crop.contiguous()
-    baseline = cuda_ms(lambda: (plain["bg"](frame32), plain["head"](crop32)))
-    torch.backends.cudnn.benchmark = True
-    return {"ours_ms": round(ours, 3), "plain_fp32_eager_ms": round(baseline, 3),
-            "speedup": round(baseline / ours, 2), "target_ms": MODEL_TARGET_MS, "ok": ours <= MODEL_TARGET_MS}
+    baseline = device_ms(lambda: (plain["bg"](frame32), plain["head"](crop32)), plan.device, plan.repeats)
+    torch.backends.cudnn.benchmark = benchmark_was
+    return {"frame": f"{w}x{h}", "ours_ms": round(ours, 3), "plain_fp32_eager_ms": round(baseline, 3),
+            "speedup": round(baseline / ours, 2), "target_ms": MODEL_TARGET_MS,
+            "ok": plan.device != "cuda" or ours <= MODEL_TARGET_MS}
 
 
-def pipeline(frames: int) -> dict:
-    args = argparse.Namespace(input=None, size="720p,1080p", frames=frames, warmup=10, style=DEFAULT_STYLE,
-                              device="cuda", mode="full", max_size=720)
-    return bench.bench_pipeline(args)
+def ping_pong(count: int, length: int) -> Iterator[int]:
+    """Clip frame indices forward then backward, so a long run has no cut where the clip loops."""
+    period = max(2 * length - 2, 1)
+    for i in range(count):
+        k = i % period
+        yield k if k < length else period - k
 
 
-def memory(frames: int, every: int = 1000) -> dict:
-    """Allocated GPU memory every ``every`` frames of a 720p stylization with one face."""
-    head, bg, _ = StyleRegistry().get(DEFAULT_STYLE).load()
-    engine = Stylizer(head, bg, device="cuda")
-    image = photos()["720p"]
-    face = [bench.fixed_face(1280, 720)]
-    samples = []
+def stats_ms(samples: list[float]) -> dict:
+    return {"median_ms": round(float(np.median(samples)), 2), "p95_ms": round(float(np.percentile(samples, 95)), 2)}
+
+
+def pipeline_run(kit: Kit, plan: Plan, height: int, stop_at: float) -> dict:
+    """The real file pipeline over the kit's clip at one height.
+
+    PyAV is not on the GPU image, so "decode" times the resize of frames decoded
+    beforehand and "encode" a sink that only takes the latency.
+    """
+    clip = kit.manifest["clip"]
+    native = list(kit.clip_frames())
+    scale = height / clip["height"]
+    size = (2 * round(clip["width"] * scale / 2), height)
+    stylizer = Stylizer.from_style(StyleRegistry().get(DEFAULT_STYLE), device=plan.device)
+    replay = ReplayedFaces(clip["faces"], scale)
+    times = StageTimes()
+    processor = FrameProcessor(stylizer, FaceTracker(replay), Stabilizer(), times)
+
+    def frames(count: int) -> Iterator[VideoFrame]:
+        for i, k in enumerate(ping_pong(count, len(native))):
+            if time.monotonic() > stop_at:
+                return
+            image = cv2.resize(native[k], size, interpolation=cv2.INTER_CUBIC)
+            produced[i] = time.perf_counter()
+            yield VideoFrame(image, i, i / clip["fps"], i)
+
+    produced: dict[int, float] = {}
+    for frame in frames(plan.warmup):  # kernels and caches are set up outside the timed run
+        processor(frame)
+    processor.reset()
+    replay.next = 0
+    times.samples.clear()
+    latency: list[float] = []
+
+    def sink(item: Processed) -> None:
+        latency.append((time.perf_counter() - produced.pop(item.frame.index)) * 1000.0)
+
+    stylizer.on_stage = times.add
     started = time.perf_counter()
-    for i in range(1, frames + 1):
-        engine.stylize(image, face)
-        if i % every == 0:
-            torch.cuda.synchronize()
-            samples.append(torch.cuda.memory_allocated())
-    growth = samples[-1] - samples[0]
-    return {"frames": frames, "every": every, "allocated_bytes": samples, "growth_bytes": growth,
-            "peak_reserved_bytes": torch.cuda.max_memory_reserved(),
-            "fps": round(frames / (time.perf_counter() - started), 1), "ok": growth <= MEMORY_SLACK_BYTES}
+    count = run_file_pipeline(frames(plan.pipeline_frames), processor, sink)
+    wall = time.perf_counter() - started
+    return {"size": f"{size[0]}x{size[1]}", "frames": count, "fps": round(count / wall, 2), "latency": stats_ms(latency),
+            "stages": {k: stats_ms(list(v)) for k, v in times.samples.items() if v}, "ok": count > 0}
 
 
-def training(steps: int) -> dict:
-    """A short ``toon-lite``-sized run of the real trainer on CUDA, on the bundled photos."""
+def pipeline(kit: Kit, plan: Plan, deadline: float) -> dict:
+    clip = kit.manifest["clip"]
+    runs = []
+    for i, height in enumerate(plan.pipeline_heights):
+        share = (deadline - time.monotonic()) / (len(plan.pipeline_heights) - i)
+        runs.append(pipeline_run(kit, plan, height, time.monotonic() + 0.8 * share))
+    return {"clip": f"{clip['source']} ({clip['width']}x{clip['height']}, {clip['frames']} frames, played back and forth)",
+            "style": DEFAULT_STYLE, "runs": runs, "ok": all(r["ok"] for r in runs)}
+
+
+def memory(kit: Kit, plan: Plan, deadline: float) -> dict:
+    """Allocated GPU memory every ``memory_every`` frames of a 720p stylization with one real face."""
+    head, bg, _ = StyleRegistry().get(DEFAULT_STYLE).load()
+    engine = Stylizer(head, bg, device=plan.device)
+    image = cv2.resize(photos()["720p"], None, fx=plan.photo_scale, fy=plan.photo_scale, interpolation=cv2.INTER_AREA)
+    faces = [f.scaled(plan.photo_scale) for f in kit.photo_faces("720p")]
+    cuda = plan.device == "cuda"
+    samples, done = [], 0
+    started = time.perf_counter()
+    while done < plan.memory_frames and time.monotonic() < deadline - 5:
+        engine.stylize(image, faces)
+        done += 1
+        if done % plan.memory_every == 0:
+            if cuda:
+                torch.cuda.synchronize()
+            samples.append(torch.cuda.memory_allocated() if cuda else 0)
+    growth = samples[-1] - samples[0] if samples else None
+    return {"frames": done, "planned": plan.memory_frames, "every": plan.memory_every, "allocated_bytes": samples,
+            "growth_bytes": growth, "peak_reserved_bytes": torch.cuda.max_memory_reserved() if cuda else None,
+            "fps": round(done / (time.perf_counter() - started), 1),
+            "ok": growth is not None and growth <= MEMORY_SLACK_BYTES and len(samples) >= 2}
+
+
+def training(kit: Kit, plan: Plan, deadline: float) -> dict:
+    """A short ``toon-lite``-sized run of the real trainer, its head crops from the kit's faces."""
+    minutes = max((deadline - time.monotonic() - 20) / 60, 0.1)
     with tempfile.TemporaryDirectory() as tmp:
         args = build_parser().parse_args(["--out", str(Path(tmp) / "t.safetensors"), "--channels", "16",
-                                          "--max-steps", str(steps), "--minutes", "30", "--lr", "5e-4",
-                                          "--photos", "skimage", "--device", "cuda", "--report-seconds", "1e9"])
-        info = train(args)
+                                          "--max-steps", str(plan.training_steps), "--minutes", f"{minutes:.2f}",
+                                          "--lr", "5e-4", "--photos", "skimage", "--device", plan.device,
+                                          "--report-seconds", "1e9"])
+        info = train(args, kit.training_faces())
     return {"steps": info["step"], "seconds": round(info["seconds"], 1),
-            "steps_per_second": round(info["step"] / info["seconds"], 2), "val_psnr": info["val_psnr"]}
+            "steps_per_second": round(info["step"] / info["seconds"], 2), "val_psnr": info["val_psnr"],
+            "ok": info["step"] > 0}
+
+
+STEPS: dict[str, Callable[[Kit, Plan, float], dict]] = {
+    "equality": equality, "litert": litert, "model_720p": model_times, "pipeline": pipeline, "memory": memory,
+    "training": training}
+
+
+# -- results -----------------------------------------------------------------------------
+def environment(plan: Plan) -> dict:
+    cuda = plan.device == "cuda"
+    return {"device": torch.cuda.get_device_name(0) if cuda else "cpu (rehearsal)", "torch": torch.__version__,
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
+            "numpy": np.__version__, "opencv": cv2.__version__, "python": sys.version.split()[0]}
+
+
+def table(rows: list[dict], columns: list[str]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows)]
 
 
 def markdown(result: dict) -> str:
     env = result["environment"]
     lines = [f"# GPU checks: {env['device']}", "",
-             f"torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}", "", "## CUDA vs CPU (LSB)", "",
-             "| style | image | faces | max | mean | p99.9 | stayed fp16 | ok |", "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['style']} | {r['image']} | {r['faces']} | {r['max']} | {r['mean']} | {r['p99.9']} | {r['stayed_fp16']} | {r['ok']} |"
-              for r in result["equality"]]
-    m = result["model_720p"]
-    lines += ["", "## Model time, 720p frame (bg 1280x720 + one 288 head)", "",
-              f"ours {m['ours_ms']} ms (target {m['target_ms']} ms, ok: {m['ok']}); plain fp32 eager "
-              f"{m['plain_fp32_eager_ms']} ms; speed-up {m['speedup']}x", "", "## Pipeline", "", "```",
-              bench.render(result["pipeline"]), "```", "", "## Memory", ""]
-    mem = result["memory"]
-    lines.append(f"{mem['frames']} frames at {mem['fps']} fps: allocated growth {mem['growth_bytes']} bytes, "
-                 f"peak reserved {mem['peak_reserved_bytes'] / 2**20:.0f} MiB, ok: {mem['ok']}")
-    t = result["training"]
-    lines += ["", "## Training (16 channels, batch 4, 160 px crops)", "",
-              f"{t['steps']} steps in {t['seconds']} s ({t['steps_per_second']} steps/s), held-out PSNR {t['val_psnr']} dB"]
-    return "\n".join(lines) + "\n"
+             f"torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, numpy {env['numpy']}, "
+             f"OpenCV {env['opencv']}, Python {env['python']}", ""]
+    for name, step in result["steps"].items():
+        lines += [f"## {name}: {'ok' if step['ok'] else 'FAILED'} ({step['seconds']} s)", ""]
+        if "error" in step:
+            lines += [f"error: `{step['error']}`", ""]
+        if "rows" in step:
+            lines += [*table(step["rows"], [c for c in step["rows"][0] if c != "ok"] + ["ok"]), ""]
+        if "runs" in step:
+            lines += [f"{step['clip']}, style {step['style']}", ""]
+            for run in step["runs"]:
+                stages = ", ".join(f"{k} {v['median_ms']}/{v['p95_ms']}" for k, v in run["stages"].items())
+                lines += [f"- {run['size']}: {run['frames']} frames, {run['fps']} fps, latency p50 "
+                          f"{run['latency']['median_ms']} ms p95 {run['latency']['p95_ms']} ms; stages ms (p50/p95): {stages}"]
+            lines.append("")
+        flat = {k: v for k, v in step.items() if k not in ("rows", "runs", "ok", "seconds", "error", "traceback", "clip", "style")}
+        if flat:
+            lines += [", ".join(f"{k}: {v}" for k, v in flat.items()), ""]
+    return "\n".join(lines)
+
+
+def carry_list(repo: Path, kit: Path) -> tuple[int, int]:
+    """Bytes that travel: the working tree (tracked and untracked-not-ignored files) and the kit."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=repo, capture_output=True,
+                            check=True).stdout.decode().split("\0")
+    tree = sum((repo / p).stat().st_size for p in listed if p and (repo / p).is_file())
+    return tree, sum(p.stat().st_size for p in kit.rglob("*") if p.is_file())
+
+
+def device_command(kit: Path) -> str:
+    return ("export LIVETOON_DATA_DIR=/tmp/livetoon PYTHONUNBUFFERED=1; nvidia-smi -L; "
+            f"python3 -m benchmarks.gpu_checks --kit {kit.as_posix()} --out $OUT/gpu-checks")
+
+
+def print_travel_plan(kit: Path) -> bool:
+    repo = Path(__file__).resolve().parents[1]
+    kit_rel = kit.resolve().relative_to(repo) if kit.resolve().is_relative_to(repo) else kit
+    tree, kit_bytes = carry_list(repo, kit)
+    total = tree + kit_bytes
+    print(f"\ndevice command ({len(device_command(kit_rel))} characters):\n  {device_command(kit_rel)}")
+    print(f"carry: {kit_rel.as_posix()} ({kit_bytes / 2**20:.1f} MiB); carried wheels: none")
+    print(f"travels: repository {tree / 2**20:.1f} MiB + kit {kit_bytes / 2**20:.1f} MiB = {total / 2**20:.1f} MiB "
+          f"(limit {CARRY_LIMIT_BYTES / 2**20:.0f} MiB)")
+    return total <= CARRY_LIMIT_BYTES and len(device_command(kit_rel)) <= 2000
 
 
 def main(argv: list[str] | None = None) -> int:
+    """2 without CUDA (outside a rehearsal); otherwise it ends the process itself, 0 when every step passed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kit", type=Path, default=Path("gpu-kit"), help="made by python -m benchmarks.gpu_kit")
     parser.add_argument("--out", type=Path, default=Path("gpu-checks"), help="folder for gpu_checks.json and .md")
-    parser.add_argument("--reference", type=Path, default=bench.REFERENCE_ROOT)
-    parser.add_argument("--pipeline-frames", type=int, default=300)
-    parser.add_argument("--memory-frames", type=int, default=10_000)
-    parser.add_argument("--training-steps", type=int, default=2_000)
+    parser.add_argument("--rehearse", action="store_true", help="every step on the CPU at tiny sizes, then the travel plan")
+    parser.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset of: " + ", ".join(STEPS))
     args = parser.parse_args(argv)
-    reason = cuda_unavailable_reason()
-    if reason is not None:
+    plan = REHEARSAL if args.rehearse else FULL
+    if not args.rehearse and (reason := cuda_unavailable_reason()) is not None:
         print(f"gpu_checks: no usable CUDA GPU: {reason}", file=sys.stderr)
         return EXIT_NO_CUDA
-    result = {"environment": {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-                              "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}}
-    result["equality"] = equality(args.reference)
-    result["model_720p"] = model_times()
-    result["pipeline"] = pipeline(args.pipeline_frames)
-    result["memory"] = memory(args.memory_frames)
-    result["training"] = training(args.training_steps)
+    os.environ.setdefault("LIVETOON_DATA_DIR", tempfile.mkdtemp(prefix="livetoon-gpu-"))  # no platformdirs there
+    kit = Kit.open(args.kit)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_checks.json").write_text(json.dumps(result, indent=2))
-    (args.out / "gpu_checks.md").write_text(markdown(result))
+    result = {"plan": "rehearsal" if args.rehearse else "full", "environment": environment(plan), "steps": {}}
+
+    def record(name: str, step: dict) -> None:
+        result["steps"][name] = step
+        (args.out / "gpu_checks.json").write_text(json.dumps(result, indent=1, default=str))
+        (args.out / "gpu_checks.md").write_text(markdown(result))
+
+    chosen = [s.strip() for s in args.steps.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in STEPS]
+    if unknown:
+        parser.error(f"unknown step(s): {', '.join(unknown)}")
+    steps = [CappedStep(name, plan.caps[name], lambda deadline, f=STEPS[name]: f(kit, plan, deadline)) for name in chosen]
+    passed = run_all(steps, record)
     print(markdown(result))
-    passed = all(r["ok"] for r in result["equality"]) and result["model_720p"]["ok"] and result["memory"]["ok"]
-    return 0 if passed else 1
+    if args.rehearse:
+        passed = print_travel_plan(args.kit) and passed
+    sys.stdout.flush()
+    os._exit(0 if passed else 1)  # a step left behind past its cap must not keep the process alive
 
 
 if __name__ == "__main__":

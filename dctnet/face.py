@@ -9,6 +9,7 @@ face is the one a viewer would call the subject, large and near the centre.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -76,6 +77,15 @@ def face_from_landmarks(landmarks, width: int, height: int) -> Face:
     x0, y0 = coords.min(axis=0)
     x1, y1 = coords.max(axis=0)
     return Face(points, (float(x0), float(y0), float(x1), float(y1)))
+
+
+class FaceFinder(Protocol):
+    """Anything that finds faces in a frame: MediaPipe's :class:`FaceDetector`, or
+    faces found earlier and replayed where MediaPipe cannot run (the GPU check)."""
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Face]:
+        """All faces in the frame, main face first."""
+        ...
 
 
 class FaceDetector:

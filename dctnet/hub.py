@@ -37,8 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import platformdirs
-
 from .errors import LiveToonError
 from .styles import Style, StyleRegistry
 
@@ -126,8 +124,11 @@ def is_http_url(url: str) -> bool:
 
 def cache_dir() -> Path:
     override = os.environ.get(CACHE_ENV)
-    base = Path(override) if override else Path(platformdirs.user_cache_dir("livetoon", appauthor=False))
-    return base / "hub"
+    if override:
+        return Path(override) / "hub"
+    import platformdirs  # here only, as in styles.user_data_dir: the GPU image lacks it
+
+    return Path(platformdirs.user_cache_dir("livetoon", appauthor=False)) / "hub"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import platformdirs
 import torch
 
 from .errors import LiveToonError
@@ -38,8 +37,17 @@ IMPORTABLE_SUFFIXES = (".pb", ".tflite", STYLE_SUFFIX)
 
 
 def user_data_dir() -> Path:
+    """``LIVETOON_DATA_DIR``, else the platform's user data folder.
+
+    platformdirs is imported only here: the GPU benchmark image lacks it, and a run
+    that sets the variable needs nothing more.
+    """
     override = os.environ.get("LIVETOON_DATA_DIR")
-    return Path(override) if override else Path(platformdirs.user_data_dir("livetoon", appauthor=False))
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("livetoon", appauthor=False))
 
 
 def builtin_dir() -> Path:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .face import Face, FaceDetector, main_face_score
+from .face import Face, FaceFinder, main_face_score
 
 SWITCH_MARGIN = 1.5
 """A rival must score this many times the tracked face's score to count towards a switch."""
@@ -78,7 +78,7 @@ class FaceTracker:
 
     def __init__(
         self,
-        detector: FaceDetector,
+        detector: FaceFinder,
         switch_frames: int = 12,
         hold_frames: int = 6,
         min_cutoff: float = 0.8,

@@ -17,6 +17,7 @@ without training from scratch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -34,7 +35,7 @@ from .align import align_face
 from .device import choose_device
 from .engine import pad_frame
 from .errors import LiveToonError
-from .face import FaceDetector
+from .face import FaceDetector, FaceFinder
 from .fileio import atomic_write_bytes
 from .network import TTN, to_uint8
 from .toon_teacher import render_toon
@@ -47,13 +48,15 @@ MARGIN = 16
 """Context around each crop so the teacher's and student's borders do not enter the loss."""
 
 
-def face_crops(photos: list[np.ndarray]) -> list[np.ndarray]:
-    """288x288 aligned faces, as the head model sees them at inference."""
-    crops = []
-    with FaceDetector(static_image_mode=True) as detector:
-        for photo in photos:
-            crops += [align_face(photo, face.points)[0] for face in detector.detect(photo)]
-    return crops
+def face_crops(photos: list[np.ndarray], finder: FaceFinder | None = None) -> list[np.ndarray]:
+    """288x288 aligned faces, as the head model sees them at inference.
+
+    ``finder`` defaults to MediaPipe; the GPU check passes faces found ahead of time,
+    since its machine has no MediaPipe.
+    """
+    with contextlib.ExitStack() as stack:
+        finder = finder or stack.enter_context(FaceDetector(static_image_mode=True))
+        return [align_face(photo, face.points)[0] for photo in photos for face in finder.detect(photo)]
 
 
 @dataclass
@@ -123,13 +126,13 @@ def mean_psnr(scores: dict[str, float]) -> float:
     return round(float(np.mean(list(scores.values()))), 2)
 
 
-def validation_set(part: str, held_out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def validation_set(part: str, held_out: dict[str, np.ndarray], finder: FaceFinder | None = None) -> dict[str, np.ndarray]:
     """What a part sees at inference: aligned faces for the head, whole frames otherwise."""
     if part != "head":
         return held_out
     crops = {}
     for name, photo in held_out.items():
-        for index, crop in enumerate(face_crops([photo])):
+        for index, crop in enumerate(face_crops([photo], finder)):
             crops[f"{name} face {index}"] = crop
     if not crops:
         raise LiveToonError("no face in the held-out photos to validate the head model on: use --photos all")
@@ -232,7 +235,8 @@ def checkpoint_path(out: Path, part: str) -> Path:
     return out.parent / "checkpoints" / (out.stem + ("" if part == "both" else f".{part}") + ".ckpt.safetensors")
 
 
-def train(args: argparse.Namespace) -> dict:
+def train(args: argparse.Namespace, finder: FaceFinder | None = None) -> dict:
+    """Train per ``args``; ``finder`` finds the faces for head crops (MediaPipe by default)."""
     torch.set_num_threads(args.threads)  # the build machine is shared: leave the other cores free
     cv2.setNumThreads(args.threads)
     torch.manual_seed(args.seed)
@@ -240,8 +244,8 @@ def train(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
     names = PHOTO_SETS[args.photos]
     photos = list(load_photos(False, names, args.photo_dir).values())
-    faces = face_crops(photos)
-    held_out = validation_set(args.part, load_photos(True, names, args.photo_dir))
+    faces = face_crops(photos, finder)
+    held_out = validation_set(args.part, load_photos(True, names, args.photo_dir), finder)
     face_share = 1.0 if args.part == "head" else args.face_share
     frames = args.part != "head"
     model = TTN(args.channels).to(device).train()

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from app.pipeline import FrameProcessor, run_live_pipeline
-from app.video_in import VideoFrame
+from app.frames import VideoFrame
 from dctnet.engine import Stylizer
 from dctnet.network import TTN
 
