@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from .align import CROP_SIZE, REFERENCE_POINTS, align_face, crop_footprint, head_mask, paste_back, similarity_transform
+from .cuda_graphs import GraphedModel
 from .device import DeviceChoice, choose_device
 from .errors import LiveToonError
 from .face import Face
@@ -277,6 +278,7 @@ class Stylizer:
         mode: Mode | str = Mode.FULL,
         max_size: int = DEFAULT_MAX_SIZE,
         padding: str = "white",
+        cuda_graphs: bool = True,
     ) -> None:
         self.choice = device if isinstance(device, DeviceChoice) else choose_device(device)
         self.mode = Mode(mode)
@@ -288,11 +290,12 @@ class Stylizer:
         self.padding = padding
         self._weights = {"head": head, "bg": bg}
         self.dtype = torch.float16 if self.choice.is_cuda else torch.float32
+        self.cuda_graphs = cuda_graphs and self.choice.is_cuda
         if self.choice.is_cuda:
             torch.backends.cudnn.benchmark = True  # frame sizes repeat: pick the fastest kernels once
         else:
             keep_freed_memory()
-        self._models = {part: build_model(sd, self.choice, self.dtype) for part, sd in self._weights.items()}
+        self._models = self._build_models()
         self.ops: FrameOps | TensorOps = TensorOps(self) if self.choice.is_cuda else FrameOps(self)
         self.on_stage: StageHook | None = None
         """Called with (stage, seconds) per stage of each frame; on CUDA it synchronises, so leave it unset unless timing."""
@@ -304,10 +307,15 @@ class Stylizer:
         return cls(head, bg, padding=meta.get("padding", "white"), **options)
 
     # -- model passes -------------------------------------------------------------
+    def _build_models(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+        """Each part on the device in the current dtype; on CUDA replayed as graphs (see :mod:`dctnet.cuda_graphs`)."""
+        models = {part: build_model(sd, self.choice, self.dtype) for part, sd in self._weights.items()}
+        return {part: GraphedModel(m) for part, m in models.items()} if self.cuda_graphs else models
+
     def _fall_back_to_fp32(self) -> None:
         log.warning("fp16 produced non-finite values on %s; using fp32 from now on", self.choice.name)
         self.dtype = torch.float32
-        self._models = {part: build_model(sd, self.choice, self.dtype) for part, sd in self._weights.items()}
+        self._models = self._build_models()
 
     @torch.inference_mode()
     def infer(self, part: str, batch: torch.Tensor) -> torch.Tensor:
