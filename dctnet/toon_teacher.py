@@ -98,6 +98,12 @@ def soft_quantize(y: torch.Tensor, bands: int, sharpness: float) -> torch.Tensor
     return (base + step) / bands
 
 
+def luma_of(bgr: torch.Tensor) -> torch.Tensor:
+    """``[N,1,H,W]`` luma of a BGR image, weighted with Python floats: no constant tensor is
+    copied to the device, so the renderer can be captured as a CUDA graph."""
+    return LUMA_BGR[0] * bgr[:, 0:1] + LUMA_BGR[1] * bgr[:, 1:2] + LUMA_BGR[2] * bgr[:, 2:3]
+
+
 def skin_likelihood(bgr: torch.Tensor) -> torch.Tensor:
     """0..1 per pixel: how skin-coloured a BGR 0..1 image is.
 
@@ -105,8 +111,8 @@ def skin_likelihood(bgr: torch.Tensor) -> torch.Tensor:
     skin alike; near-black and near-white pixels (pupils, hair, teeth, highlights)
     are excluded whatever their hue. Smoothed a little so the mask has no speckle.
     """
-    b, g, r = bgr[:, 0:1], bgr[:, 1:2], bgr[:, 2:3]
-    luma = LUMA_BGR[0] * b + LUMA_BGR[1] * g + LUMA_BGR[2] * r
+    b, r = bgr[:, 0:1], bgr[:, 2:3]
+    luma = luma_of(bgr)
     cr, cb = (r - luma) * 0.713, (b - luma) * 0.564
     distance = ((cr - SKIN_CR) ** 2 + (cb - SKIN_CB) ** 2) / SKIN_SPREAD**2
     exposed = ((luma - 0.12) / 0.08).clamp(0, 1) * ((0.97 - luma) / 0.1).clamp(0, 1)
@@ -129,11 +135,10 @@ def render_toon(bgr: torch.Tensor, skin_pass: bool = True) -> torch.Tensor:
     x = bgr / 255.0
     for _ in range(SMOOTH_PASSES):
         x = self_guided_filter(x, SMOOTH_RADIUS, SMOOTH_EPS)
-    weights = x.new_tensor(LUMA_BGR).view(1, 3, 1, 1)
-    lines = outline_strength((x * weights).sum(1, keepdim=True))
+    lines = outline_strength(luma_of(x))
     skin = skin_likelihood(x) if skin_pass else torch.zeros_like(lines)
     x = torch.lerp(x, self_guided_filter(x, SKIN_RADIUS, SKIN_EPS), skin)
-    luma = (x * weights).sum(1, keepdim=True)
+    luma = luma_of(x)
     chroma = (x - luma) * SATURATION
     luma = luma.clamp(0, 1)
     luma_q = torch.lerp(soft_quantize(luma, LUMA_BANDS, BAND_SHARPNESS),

@@ -26,6 +26,7 @@ def similarity(angle_deg: float, scale: float, tx: float, ty: float, center=(256
 
 @pytest.fixture(scope="module")
 def astronaut_points(astronaut_bgr) -> np.ndarray:
+    pytest.importorskip("mediapipe", reason="MediaPipe is not installed (the numpy-2 GPU-image venv)")
     with FaceDetector(static_image_mode=True) as detector:
         return detector.detect(astronaut_bgr)[0].points
 

@@ -1,0 +1,99 @@
+"""The one-call GPU check, rehearsed on the CPU in a venv shaped like the GPU machine's image.
+
+That image has torch, numpy 2, headless OpenCV, safetensors, scikit-image, pillow and
+protobuf, and lacks MediaPipe, PyAV, PyQt6, pyvirtualcam and platformdirs. GPU time
+is scarce, so every step of the check must already have run end to end here, under
+numpy 2 and without those packages, before it is spent. The same venv runs the
+``dctnet``/``flow`` unit tests under numpy 2 (the app itself pins numpy<2 for
+MediaPipe, and the rest of the suite covers that).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+IMAGE_PACKAGES = ("numpy>=2", "opencv-python-headless", "safetensors", "scikit-image", "pillow", "protobuf", "pytest")
+TORCH = "torch==2.13.0"
+"""The CPU build on this project's machines (the image has a CUDA build of torch 2.11)."""
+ABSENT_THERE = ("mediapipe", "av", "PyQt6", "platformdirs", "pyvirtualcam")
+NUMPY_2_TESTS = ("tests/test_flow.py", "tests/test_align.py", "tests/test_engine.py", "tests/test_weights.py")
+CARRY_LIMIT_MIB = 48
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def image_venv(tmp_path_factory) -> Path:
+    """A venv with the image's packages only; ``LIVETOON_IMAGE_VENV`` names one to reuse."""
+    reuse = os.environ.get("LIVETOON_IMAGE_VENV")
+    if reuse:
+        return Path(reuse)
+    venv = tmp_path_factory.mktemp("image-venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    for packages in ([TORCH], list(IMAGE_PACKAGES)):
+        done = subprocess.run(pip + packages, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            if os.environ.get("CI"):
+                pytest.fail(f"cannot build the image-like venv: {done.stderr[-2000:]}")
+            pytest.skip(f"cannot build the image-like venv here (offline?): {done.stderr.strip().splitlines()[-1]}")
+    return venv
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory) -> Path:
+    """Faces, clip frames and (with ../shared) the LiteRT reference, made here with MediaPipe."""
+    out = tmp_path_factory.mktemp("gpu-kit")
+    subprocess.run([sys.executable, "-m", "benchmarks.gpu_kit", "--out", str(out)], cwd=REPO_ROOT, check=True,
+                   capture_output=True, timeout=600)
+    return out
+
+
+def run_in(venv: Path, *args: str, data_dir: Path | None = None, timeout: float = 1200) -> subprocess.CompletedProcess:
+    """``args`` in the venv on this checkout; without ``data_dir`` the code must find its own (no platformdirs there)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("LIVETOON_DATA_DIR", None)
+    if data_dir is not None:
+        env["LIVETOON_DATA_DIR"] = str(data_dir)
+    return subprocess.run([str(venv_python(venv)), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_the_venv_is_shaped_like_the_gpu_image(image_venv):
+    probe = ("import importlib.util, numpy; print(numpy.__version__); "
+             f"print([m for m in {ABSENT_THERE!r} if importlib.util.find_spec(m)])")
+    numpy_version, present = run_in(image_venv, "-c", probe).stdout.split("\n")[:2]
+    assert numpy_version.startswith("2."), numpy_version
+    assert present == "[]", f"the image lacks these, the rehearsal venv must too: {present}"
+
+
+def test_rehearsal_runs_every_step_and_fits_the_carry_limit(image_venv, kit, tmp_path):
+    out = tmp_path / "checks"
+    done = run_in(image_venv, "-m", "benchmarks.gpu_checks", "--rehearse", "--kit", str(kit), "--out", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((out / "gpu_checks.json").read_text())
+    assert result["environment"]["numpy"].startswith("2.")
+    steps = result["steps"]
+    assert set(steps) == {"equality", "litert", "model_720p", "pipeline", "memory", "training"}
+    assert all(step["ok"] for step in steps.values()), {k: v.get("error") for k, v in steps.items()}
+    assert steps["pipeline"]["runs"][0]["frames"] > 0 and steps["training"]["steps"] > 0
+    command_chars = int(re.search(r"device command \((\d+) characters\)", done.stdout).group(1))
+    travels_mib = float(re.search(r"travels: .* = ([\d.]+) MiB", done.stdout).group(1))
+    assert command_chars <= 2000 and travels_mib <= CARRY_LIMIT_MIB, done.stdout[-1500:]
+
+
+def test_dctnet_and_flow_tests_pass_under_numpy_2(image_venv, tmp_path):
+    done = run_in(image_venv, "-m", "pytest", "-q", "-p", "no:cacheprovider", *NUMPY_2_TESTS, data_dir=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert re.search(r"\d+ passed", done.stdout)
