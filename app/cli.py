@@ -106,25 +106,37 @@ def cmd_styles_available(args: argparse.Namespace) -> int:
 
 
 def cmd_styles_download(args: argparse.Namespace) -> int:
-    registry, client = StyleRegistry(), HubClient(args.endpoint)
+    tty = sys.stderr.isatty()  # a redrawn line only where someone watches; logs get the result lines
+    progress_line_open = False
+
+    def show(name: str, done: int, total: int) -> None:
+        nonlocal progress_line_open
+        share = done / total if total else 1.0
+        print(f"\r{name}: {done / 1e6:6.1f} / {total / 1e6:.1f} MB {share:4.0%}", end="", file=sys.stderr, flush=True)
+        progress_line_open = True
+
+    def end_progress_line() -> None:
+        nonlocal progress_line_open
+        if progress_line_open:
+            print(file=sys.stderr)
+            progress_line_open = False
+
+    def notify(message: str) -> None:  # waits and checks the user should know of; stdout, as errors own stderr
+        end_progress_line()
+        print(message, flush=True)
+
+    registry, client = StyleRegistry(), HubClient(args.endpoint, deadline=args.timeout, notify=notify)
     names = list(dict.fromkeys(args.names))
     for name in names:  # an unknown or taken name fails before anything is downloaded
         official_style(name)
         registry.check_new_name(name, args.replace)
-    tty = sys.stderr.isatty()  # a redrawn line only where someone watches; logs get the result lines
-
-    def show(name: str, done: int, total: int) -> None:
-        share = done / total if total else 1.0
-        print(f"\r{name}: {done / 1e6:6.1f} / {total / 1e6:.1f} MB {share:4.0%}", end="", file=sys.stderr, flush=True)
-
     print(f"downloading from {client.endpoint}")
     for name in names:
         progress = (lambda done, total, n=name: show(n, done, total)) if tty else None
         try:
             style = download_style(name, registry, client, replace=args.replace, progress=progress)
         finally:
-            if tty:
-                print(file=sys.stderr)  # end the progress line, also before an error message
+            end_progress_line()  # also before an error message
         print(f"installed style {style.name!r} -> {style.path}")
     return 0
 
@@ -156,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     styles = sub.add_parser("styles", help="list, download, import or remove styles")
     styles_sub = styles.add_subparsers(dest="styles_command", required=True, metavar="ACTION")
     styles_sub.add_parser("list", help="installed styles").set_defaults(func=cmd_styles_list)
-    imp = styles_sub.add_parser("import", help="import a folder holding a head and a bg model (.pb or .tflite)")
+    imp = styles_sub.add_parser("import", help="import a folder holding a head and a bg model (.pb, .tflite or .safetensors)")
     imp.add_argument("path", type=Path)
     imp.add_argument("--name", help="style name (default: the folder's name)")
     imp.add_argument("--replace", action="store_true", help="replace a user style of the same name")
@@ -171,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--endpoint", metavar="URL",
                     help="hub or mirror to download from (default: $LIVETOON_HUB_ENDPOINT, else https://www.modelscope.cn)")
     dl.add_argument("--replace", action="store_true", help="replace user styles of the same names")
+    dl.add_argument("--timeout", metavar="SECONDS",
+                    help="give up when the server sends nothing for this long, all tries together "
+                         "(default: $LIVETOON_HUB_TIMEOUT, else 45)")
     dl.set_defaults(func=cmd_styles_download)
 
     conv = sub.add_parser("convert", help="cartoonize video files (audio kept)")

@@ -108,7 +108,7 @@ class StyleRegistry:
     def import_folder(
         self, folder: Path, name: str | None = None, replace: bool = False, metadata: Mapping[str, str] | None = None
     ) -> Style:
-        """Convert a folder's head and bg model files (``.pb``, ``.tflite``) into a user style.
+        """Convert a folder's head and bg model files (``.pb``, ``.tflite``, ``.safetensors``) into a user style.
 
         ``metadata`` adds to (or overrides, e.g. ``origin``) what is recorded, so a caller
         that fetched the files from somewhere can say where from.
@@ -159,18 +159,25 @@ class StyleRegistry:
 
 
 def find_head_and_bg(folder: Path) -> tuple[Path, Path]:
-    """Pick the head and bg model files by name (``head.tflite``, ``cartoon_h.pb``, ``bg.*``...)."""
-    files = [p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMPORTABLE_SUFFIXES]
+    """Pick the head and bg model files by name (``head.tflite``, ``cartoon_h.pb``, ``bg.safetensors``...).
+
+    Names choose the role; the importer then reads each file by its content, whatever
+    its extension claims. When a role has no candidate, the files that were passed over
+    are named, so a ``head.pth`` or a misspelt name is visible in the one error line.
+    """
+    entries = [p for p in sorted(folder.iterdir()) if p.is_file()]
+    files = [p for p in entries if p.suffix.lower() in IMPORTABLE_SUFFIXES]
+    skipped = [p.name for p in entries if p not in files]
 
     def pick(hints: tuple[str, ...], role: str) -> Path:
         found = [p for p in files if any(p.stem.lower().endswith(h) or p.stem.lower() == h.strip("_") for h in hints)]
         if len(found) != 1:
             what = "no" if not found else f"{len(found)} candidate"
+            ignored = f" (ignored, not {' / '.join(IMPORTABLE_SUFFIXES)}: {', '.join(skipped[:5])})" if skipped else ""
             raise LiveToonError(
                 f"{folder}: {what} {role} model file(s) found; expected exactly one named like "
-                f"{role}.tflite / {role}.pb / cartoon_{'h' if role == 'head' else 'bg'}.pb"
+                f"{role}.tflite / {role}.pb / {role}.safetensors / cartoon_{'h' if role == 'head' else 'bg'}.pb{ignored}"
             )
         return found[0]
 
     return pick(HEAD_HINTS, "head"), pick(BG_HINTS, "bg")
-

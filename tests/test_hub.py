@@ -2,7 +2,11 @@
 
 The server speaks the two endpoints LiveToon uses (file listing, file download with
 ``Range``) and serves GraphDef files written here with random weights, so every test
-goes through real sockets, real files and the real importer.
+goes through real sockets, real files and the real importer. It can also refuse
+(401/403, a listing ``Code`` other than 200), leave out hashes or sizes, or lie about
+sizes; a bare socket that accepts and never answers plays a hung server. Each user-facing
+case is also run through ``main.py`` in a subprocess, to check the promise: one
+``livetoon: error:`` line, a non-zero exit, no traceback, nothing under a final name.
 """
 
 from __future__ import annotations
@@ -10,8 +14,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -32,7 +39,9 @@ from dctnet.face import Face
 from dctnet.hub import CHUNK_BYTES, OFFICIAL_STYLES, DownloadCancelled, HubClient, HubUnreachable, download_style
 from dctnet.styles import StyleRegistry
 from dctnet.weights import WeightsError, load_style
+from tests.conftest import REPO_ROOT
 from tests.graphdef import graphdef_bytes
+from tests.test_cli_image import assert_clean_failure
 from tests.test_weights import official_pb_constants
 
 ANIME = OFFICIAL_STYLES["anime"]
@@ -53,6 +62,11 @@ HEAD, BG, MASK = pb_file(1), pb_file(2), b"\xff\xd8 not really a jpeg \xff\xd9"
 REPO_FILES = {"cartoon_h.pb": HEAD, "cartoon_bg.pb": BG, "alpha.jpg": MASK, "configuration.json": b"{}"}
 
 
+def commit_of(path: str) -> str:
+    """The commit id the fake listing gives a file (ModelScope's per-file ``Revision``)."""
+    return hashlib.sha1(f"commit of {path}".encode()).hexdigest()
+
+
 @dataclass
 class Request:
     path: str
@@ -65,7 +79,10 @@ class FakeHub:
     """What the server holds, how it misbehaves, and what it was asked."""
 
     repos: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)  # (model id, revision) -> files
-    listed_sha: dict[str, str] = field(default_factory=dict)  # file path -> the hash the listing claims
+    listed_sha: dict[str, str | None] = field(default_factory=dict)  # file path -> claimed hash (None: no key)
+    listed_size: dict[str, int | None] = field(default_factory=dict)  # file path -> claimed size (None: no key)
+    refuse: dict[str, int] = field(default_factory=dict)  # model id -> HTTP status its listing answers
+    listing_code: dict[str, int] = field(default_factory=dict)  # model id -> Code its listing says, with HTTP 200
     cut_after: dict[str, int] = field(default_factory=dict)  # file path -> bytes sent before hanging up, once
     seconds_per_chunk: float = 0.0
     requests: list[Request] = field(default_factory=list)
@@ -73,6 +90,9 @@ class FakeHub:
 
     def downloads(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.query.get("FilePath") == path]
+
+    def listed_namespaces(self) -> list[str]:
+        return [r.path.split("/")[4] for r in self.requests if r.path.endswith("/repo/files")]
 
 
 class HubHandler(BaseHTTPRequestHandler):
@@ -91,7 +111,13 @@ class HubHandler(BaseHTTPRequestHandler):
         self.hub.requests.append(Request(url.path, query, dict(self.headers)))
         route = self.ROUTE.fullmatch(url.path)
         files = self.hub.repos.get((route[1], query.get("Revision", "master"))) if route else None
-        if files is None:
+        if route and route[2] and route[1] in self.hub.refuse:
+            self.send_error(self.hub.refuse[route[1]])
+        elif route and route[2] and route[1] in self.hub.listing_code:
+            code = self.hub.listing_code[route[1]]
+            answer = {"Code": code, "Message": "get model info failed, err: unauthorized permission", "Success": False}
+            self.send_body(200, json.dumps(answer).encode(), {})
+        elif files is None:
             self.send_error(404)
         elif route[2]:
             self.send_listing(files)
@@ -103,8 +129,9 @@ class HubHandler(BaseHTTPRequestHandler):
     def send_listing(self, files: dict[str, bytes]) -> None:
         entries = [{"Name": "sub", "Path": "sub", "Type": "tree", "Size": 0, "Sha256": ""}]
         for path, data in files.items():
-            sha = self.hub.listed_sha.get(path, sha256(data))
-            entries.append({"Name": path.rpartition("/")[2], "Path": path, "Type": "blob", "Size": len(data), "Sha256": sha})
+            entry = {"Name": path.rpartition("/")[2], "Path": path, "Type": "blob", "Revision": commit_of(path),
+                     "Size": self.hub.listed_size.get(path, len(data)), "Sha256": self.hub.listed_sha.get(path, sha256(data))}
+            entries.append({k: v for k, v in entry.items() if v is not None})
         self.send_body(200, json.dumps({"Code": 200, "Data": {"Files": entries}, "Success": True}).encode(), {})
 
     def send_file(self, path: str, data: bytes) -> None:
@@ -129,7 +156,7 @@ class HubHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hub() -> Iterator[FakeHub]:
-    state = FakeHub(repos={(ANIME.model_id("damo"), "master"): dict(REPO_FILES)})
+    state = FakeHub(repos={(ANIME.model_id("iic"), "master"): dict(REPO_FILES)})
     server = ThreadingHTTPServer(("127.0.0.1", 0), HubHandler)
     server.daemon_threads = True
     server.hub = state  # type: ignore[attr-defined]
@@ -153,6 +180,20 @@ def dirs(tmp_path, monkeypatch) -> tuple[Path, Path]:
 
 def registry() -> StyleRegistry:
     return StyleRegistry()
+
+
+def livetoon(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """``main.py`` in a subprocess, with this test's data and cache folders (see ``dirs``)."""
+    keep = ("LIVETOON_DATA_DIR", "LIVETOON_CACHE_DIR", "HOME", "PATH")
+    environment = {**{k: os.environ[k] for k in keep if k in os.environ}, **env}
+    command = [sys.executable, str(REPO_ROOT / "main.py"), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=environment, timeout=120)
+
+
+def assert_no_finished_downloads(cache: Path) -> None:
+    """Only resumable ``.part`` files may stay in the cache after a failure."""
+    leftovers = [p.name for p in cache.glob("*") if not p.name.endswith(".part")]
+    assert not leftovers, leftovers
 
 
 def client(url: str, **options) -> HubClient:
@@ -197,14 +238,17 @@ def test_download_installs_what_a_manual_import_installs(hub, dirs, tmp_path):
     assert not np.array_equal(outputs[0], Stylizer.from_style(style, device="cpu", mode="background").stylize(image)), \
         "the head pass took part"
 
-    total = len(HEAD) + len(BG) + len(MASK)
+    total = len(HEAD) + len(BG)
     assert seen[-1] == (total, total) and all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
-    assert meta["hub_model"] == ANIME.model_id("damo") and meta["hub_revision"] == "master"
+    assert meta["hub_model"] == ANIME.model_id("iic") and meta["hub_revision"] == "master"
+    assert hub.listed_namespaces() == ["iic"], "the canonical namespace is asked first"
     assert meta["hub_endpoint"] == hub.url and "Apache-2.0" in meta["license"]
-    fetched = ("cartoon_h.pb", "cartoon_bg.pb", "alpha.jpg")
+    fetched = ("cartoon_h.pb", "cartoon_bg.pb")
     assert json.loads(meta["hub_sha256"]) == {p: sha256(REPO_FILES[p]) for p in fetched}
+    assert json.loads(meta["hub_commits"]) == {p: commit_of(p) for p in fetched}
+    assert json.loads(meta["hub_sha256_not_listed"]) == []
     assert meta["source_sha256"] == meta_ref["source_sha256"]
-    assert not hub.downloads("configuration.json"), "only the style's files are fetched"
+    assert not hub.downloads("configuration.json") and not hub.downloads("alpha.jpg"), "only the graphs are fetched"
     assert_only_complete_styles(styles_dir, {"anime", "by-hand"})
     assert list(cache.iterdir()) == [], "verified downloads leave the cache once installed"
 
@@ -217,8 +261,8 @@ def test_wrong_hash_installs_nothing(hub, dirs):
     assert_only_complete_styles(styles_dir, set())
     assert not list(cache.glob("*.part")), "a file that failed verification is not kept for resuming"
 
-    hub.listed_sha["cartoon_bg.pb"] = ""
-    with pytest.raises(LiveToonError, match=r"no valid SHA-256 for cartoon_bg\.pb"):
+    hub.listed_sha["cartoon_bg.pb"] = "abc"
+    with pytest.raises(LiveToonError, match=r"malformed SHA-256 for cartoon_bg\.pb \('abc'\)"):
         download_style("anime", registry(), client(hub.url))
     assert_only_complete_styles(styles_dir, set())
 
@@ -303,23 +347,127 @@ def test_unreachable_hub_says_what_to_download_by_hand(dirs, case, reason):
     assert_only_complete_styles(styles_dir, set())
 
 
-def test_namespace_falls_back_to_iic_and_revision_is_per_style(hub, dirs):
+def test_silent_server_is_announced_and_given_up_on_at_the_deadline(dirs):
+    styles_dir, cache = dirs
+    notices: list[str] = []
+    with silent_server() as port:
+        hung = client(f"http://127.0.0.1:{port}", attempts=4, timeout=30.0, deadline=1.0, notify=notices.append)
+        started = time.monotonic()
+        with pytest.raises(HubUnreachable, match=r"no answer for 1 s, last try: timed out"):
+            download_style("anime", registry(), hung)
+        waited = time.monotonic() - started
+    assert waited < 2.5, f"4 tries of 30 s each were cut to the 1 s deadline, but it took {waited:.1f} s"
+    assert notices == [f"waiting for 127.0.0.1:{port}: no answer after 0.3 s "
+                       "(giving up after 1 s of silence, LIVETOON_HUB_TIMEOUT to change)"], "said once, before giving up"
+    assert_only_complete_styles(styles_dir, set())
+    assert_no_finished_downloads(cache)
+
+
+def test_deadline_counts_silence_not_a_slow_download(hub, dirs):
     styles_dir, _ = dirs
-    hub.repos = {(DESIGN.model_id("iic"), "v1.0.0"): dict(REPO_FILES)}
+    hub.seconds_per_chunk = 0.05  # each graph takes over a second, in 16 KB pieces
+    started = time.monotonic()
+    download_style("anime", registry(), client(hub.url, deadline=0.5))
+    assert time.monotonic() - started > 1.0, "the download outlasted the deadline, as it should here"
+    assert len(hub.downloads("cartoon_h.pb")) == 1, "not cut and retried"
+    assert_only_complete_styles(styles_dir, {"anime"})
+
+
+@pytest.mark.parametrize("how", ["env", "option"])
+def test_cli_silent_server_gives_one_error_line_within_the_deadline(dirs, how):
+    styles_dir, cache = dirs
+    with silent_server() as port:
+        url = f"http://127.0.0.1:{port}"
+        if how == "env":
+            result = livetoon("styles", "download", "anime", "--endpoint", url, LIVETOON_HUB_TIMEOUT="2")
+        else:
+            result = livetoon("styles", "download", "anime", "--endpoint", url, "--timeout", "2")
+    assert_clean_failure(result, f"livetoon: error: cannot reach {url} (no answer for 2 s, last try: timed out)",
+                         "livetoon styles import FOLDER --name anime")
+    assert f"waiting for 127.0.0.1:{port}: no answer after" in result.stdout
+    assert_only_complete_styles(styles_dir, set())
+    assert_no_finished_downloads(cache)
+
+
+def test_blend_mask_is_not_fetched_so_its_missing_hash_does_not_matter(hub, dirs):
+    styles_dir, cache = dirs
+    hub.listed_sha["alpha.jpg"] = None
+    hub.listed_size["alpha.jpg"] = None
+    result = livetoon("styles", "download", "anime", "--endpoint", hub.url)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "installed style 'anime'" in result.stdout
+    assert not hub.downloads("alpha.jpg")
+    assert_only_complete_styles(styles_dir, {"anime"})
+    assert list(cache.iterdir()) == []
+
+
+def test_file_without_listed_hash_is_held_to_its_size_and_its_hash_recorded(hub, dirs):
+    styles_dir, cache = dirs
+    hub.listed_sha["cartoon_bg.pb"] = None
+    hub.cut_after["cartoon_bg.pb"] = 50_000
+    result = livetoon("styles", "download", "anime", "--endpoint", hub.url)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert (f"note: {ANIME.model_id('iic')} lists no SHA-256 for cartoon_bg.pb; its size was checked and the "
+            f"SHA-256 computed here ({sha256(BG)}) is recorded in style 'anime'") in result.stdout.splitlines()
+    assert hub.downloads("cartoon_bg.pb")[-1].headers["Range"] == "bytes=50000-", "it resumes like any file"
+    meta = registry().get("anime").load()[2]
+    assert json.loads(meta["hub_sha256"]) == {"cartoon_h.pb": sha256(HEAD), "cartoon_bg.pb": sha256(BG)}
+    assert json.loads(meta["hub_sha256_not_listed"]) == ["cartoon_bg.pb"]
+    assert_only_complete_styles(styles_dir, {"anime"})
+    assert list(cache.iterdir()) == []
+
+
+@pytest.mark.parametrize("listed_size, message", [
+    (None, "the listing gives neither a SHA-256 nor a size for cartoon_bg.pb, so it cannot be checked"),
+    (len(BG) + 10, f"the server sends {len(BG)} bytes where the listing says {len(BG) + 10}, so nothing was installed"),
+    (len(BG) - 10, f"the server sends {len(BG)} bytes where the listing says {len(BG) - 10}, so nothing was installed"),
+], ids=["no size", "listed bigger", "listed smaller"])
+def test_file_without_hash_and_a_wrong_or_missing_size_is_refused(hub, dirs, listed_size, message):
+    styles_dir, cache = dirs
+    hub.listed_sha["cartoon_bg.pb"] = None
+    hub.listed_size["cartoon_bg.pb"] = listed_size
+    result = livetoon("styles", "download", "anime", "--endpoint", hub.url)
+    assert_clean_failure(result, message)
+    assert len(hub.downloads("cartoon_bg.pb")) <= 1, "a wrong size is not retried"
+    assert_only_complete_styles(styles_dir, set())
+    assert not list(cache.glob("size-checked-*")), "a file of the wrong size is not kept to resume"
+
+
+@pytest.mark.parametrize("refusal", ["404", "401", "403", "listing Code"])
+def test_namespace_falls_back_from_iic_to_damo_and_revision_is_per_style(hub, dirs, refusal):
+    styles_dir, _ = dirs
+    hub.repos = {(DESIGN.model_id("damo"), "v1.0.0"): dict(REPO_FILES)}
+    if refusal == "listing Code":
+        hub.repos[(DESIGN.model_id("iic"), "v1.0.0")] = dict(REPO_FILES)  # there, but the listing refuses
+        hub.listing_code[DESIGN.model_id("iic")] = 10010101004
+    elif refusal != "404":
+        hub.refuse[DESIGN.model_id("iic")] = int(refusal)
     style = download_style("design", registry(), client(hub.url))
 
-    listings = [r for r in hub.requests if r.path.endswith("/repo/files")]
-    assert [r.path.split("/")[4] for r in listings] == ["damo", "iic"]
+    assert hub.listed_namespaces() == ["iic", "damo"]
     assert {r.query["Revision"] for r in hub.requests} == {"v1.0.0"}
-    assert style.load()[2]["hub_model"] == DESIGN.model_id("iic")
+    assert style.load()[2]["hub_model"] == DESIGN.model_id("damo")
     assert_only_complete_styles(styles_dir, {"design"})
+
+
+def test_refused_everywhere_is_one_line_naming_each_refusal(hub, dirs):
+    styles_dir, cache = dirs
+    hub.refuse[ANIME.model_id("iic")] = 403
+    hub.listing_code[ANIME.model_id("damo")] = 10010101004
+    result = livetoon("styles", "download", "anime", "--endpoint", hub.url)
+    assert_clean_failure(
+        result, f"serves no model for 'anime' at revision master ({ANIME.model_id('iic')}: HTTP 403 Forbidden; "
+        f"{ANIME.model_id('damo')}: listing Code 10010101004: get model info failed, err: unauthorized permission)")
+    assert hub.listed_namespaces() == ["iic", "damo"], "a refusal is an answer: not retried"
+    assert_only_complete_styles(styles_dir, set())
+    assert_no_finished_downloads(cache)
 
 
 def test_missing_model_and_unusable_files_install_nothing(hub, dirs):
     styles_dir, _ = dirs
-    with pytest.raises(LiveToonError, match="has neither damo/.* nor iic/.* at revision master"):
+    with pytest.raises(LiveToonError, match="serves no model for 'sketch' at revision master .*iic/.*404.*damo/.*404"):
         download_style("sketch", registry(), client(hub.url))
-    hub.repos[(ANIME.model_id("damo"), "master")]["cartoon_bg.pb"] = b"\x0a\x03abc not a graph"
+    hub.repos[(ANIME.model_id("iic"), "master")]["cartoon_bg.pb"] = b"\x0a\x03abc not a graph"
     with pytest.raises(WeightsError, match="cartoon_bg.pb"):
         download_style("anime", registry(), client(hub.url))
     assert_only_complete_styles(styles_dir, set())
@@ -349,7 +497,7 @@ def test_cli_available_and_download(hub, dirs, capsys, monkeypatch):
     asked = len(hub.requests)
     assert main(["styles", "download", "design", "anime", "--endpoint", hub.url]) == 1
     assert "'anime' exists" in capsys.readouterr().err and len(hub.requests) == asked, "refused before downloading"
-    hub.repos[(DESIGN.model_id("damo"), "v1.0.0")] = dict(REPO_FILES)
+    hub.repos[(DESIGN.model_id("iic"), "v1.0.0")] = dict(REPO_FILES)
     monkeypatch.setenv("LIVETOON_HUB_ENDPOINT", hub.url)
     assert main(["styles", "download", "design"]) == 0
     assert f"downloading from {hub.url}" in capsys.readouterr().out
@@ -363,6 +511,8 @@ def test_cli_available_and_download(hub, dirs, capsys, monkeypatch):
 @pytest.mark.parametrize("argv, message", [
     (["styles", "download", "anime", "nope"], "no official style named 'nope'"),
     (["styles", "download", "anime", "--endpoint", "ftp://mirror"], "invalid hub endpoint 'ftp://mirror'"),
+    (["styles", "download", "anime", "--timeout", "-3"], "invalid hub timeout '-3'"),
+    (["styles", "download", "anime", "--timeout", "nan"], "invalid hub timeout 'nan'"),
 ])
 def test_cli_bad_input_is_one_line(dirs, capsys, argv, message):
     assert main(argv) == 1
@@ -386,12 +536,15 @@ def checked_dialog(qtbot, url: str, name: str):
 def test_dialog_downloads_in_the_background_and_announces_the_style(qtbot, hub, dirs):
     styles_dir, _ = dirs
     hub.seconds_per_chunk = 0.02
+    hub.listed_sha["cartoon_bg.pb"] = None
     dialog = checked_dialog(qtbot, hub.url, "anime")
     with qtbot.waitSignal(dialog.styleInstalled, timeout=30_000) as installed:
         dialog.download_button.click()
         assert dialog.busy, "the click returns while the download runs"
     assert installed.args == ["anime"]
     qtbot.waitUntil(lambda: dialog.worker is None, timeout=5000)
+    assert "lists no SHA-256 for cartoon_bg.pb; its size was checked" in dialog.notes.text()
+    assert dialog.status.text() == "Installed 'anime'.", "the note has its own line, kept after the install"
     assert "anime (installed)" in [dialog.list.item(r).text() for r in range(dialog.list.count())]
     assert_only_complete_styles(styles_dir, {"anime"})
 
@@ -427,4 +580,18 @@ def test_closing_the_dialog_mid_download_cancels_first(qtbot, hub, dirs):
     assert dialog.isVisible(), "the dialog waits for the download thread to stop"
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10_000)
     assert dialog.worker is None
+    assert_only_complete_styles(styles_dir, set())
+
+
+def test_dialog_says_it_waits_for_a_silent_server_then_gives_up(qtbot, dirs, monkeypatch):
+    styles_dir, _ = dirs
+    monkeypatch.setenv("LIVETOON_HUB_TIMEOUT", "1.5")
+    with silent_server() as port:
+        dialog = checked_dialog(qtbot, f"http://127.0.0.1:{port}", "anime")
+        dialog.download_button.click()
+        qtbot.waitUntil(lambda: dialog.notes.text() != "", timeout=5000)
+        assert dialog.busy and f"waiting for 127.0.0.1:{port}" in dialog.notes.text()
+        qtbot.waitUntil(lambda: dialog.worker is None, timeout=10_000)
+    assert "cannot reach" in dialog.status.text() and "no answer for 1.5 s" in dialog.status.text()
+    assert dialog.download_button.isEnabled()
     assert_only_complete_styles(styles_dir, set())

@@ -5,6 +5,8 @@ may be slow or gone, and the window's preview must keep running meanwhile. The
 thread talks to the dialog only through queued signals; cancelling sets an event the
 download polls between chunks, so it stops within one chunk and, like any failure,
 leaves the styles folder untouched (partial downloads stay in the cache to resume).
+The hub's notices (a server that is slow to answer, a file checked by its size only)
+go to their own label, so the progress line that follows does not wipe them out.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class DownloadThread(QThread):
     progressed = pyqtSignal(str, "qint64", "qint64")  # style, bytes done, bytes in all
     installed = pyqtSignal(str)
     failed = pyqtSignal(str)
+    noticed = pyqtSignal(str)  # a line the user should see; emitted from the hub's timer thread too
 
     def __init__(self, registry: StyleRegistry, names: list[str], endpoint: str | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -48,7 +51,7 @@ class DownloadThread(QThread):
 
     def run(self) -> None:
         try:
-            client = HubClient(self.endpoint, cancel=self.cancel_event)
+            client = HubClient(self.endpoint, cancel=self.cancel_event, notify=self.noticed.emit)
             for name in self.names:
                 download_style(name, self.registry, client, progress=functools.partial(self.progressed.emit, name))
                 self.installed.emit(name)
@@ -78,6 +81,10 @@ class GetStylesDialog(QDialog):
         self.status = QLabel("Official DCT-Net styles (Apache-2.0), downloaded from ModelScope.")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notes = QLabel()
+        self.notes.setWordWrap(True)
+        self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notes.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.download_button = QPushButton("Download")
         self.cancel_button = QPushButton("Cancel download")
@@ -87,7 +94,7 @@ class GetStylesDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        for widget in (self.list, self.progress, self.status, self.buttons):
+        for widget in (self.list, self.progress, self.status, self.notes, self.buttons):
             layout.addWidget(widget)
         self._fill_list()
 
@@ -120,8 +127,11 @@ class GetStylesDialog(QDialog):
             self.status.setText("Tick the styles to download first.")
             return
         self.progress.setValue(0)
+        self.notes.clear()
+        self.notes.hide()
         self.worker = DownloadThread(self.registry, names, self.endpoint, self)
         self.worker.progressed.connect(self._on_progress)
+        self.worker.noticed.connect(self._on_notice)
         self.worker.installed.connect(self._on_installed)
         self.worker.failed.connect(self.status.setText)
         self.worker.finished.connect(self._on_finished)
@@ -141,6 +151,10 @@ class GetStylesDialog(QDialog):
     def _on_progress(self, name: str, done: int, total: int) -> None:
         self.progress.setValue(done * PROGRESS_STEPS // total if total else 0)
         self.status.setText(f"Downloading {name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+    def _on_notice(self, message: str) -> None:
+        self.notes.setText("\n".join(filter(None, (self.notes.text(), message))))
+        self.notes.show()
 
     def _on_installed(self, name: str) -> None:
         self.status.setText(f"Installed {name!r}.")
