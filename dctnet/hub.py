@@ -356,23 +356,22 @@ class HubClient:
             f"{self.endpoint} serves no model for {style.name!r} at revision {style.revision} ({'; '.join(refusals)})"
         )
 
-    def fetch(self, model_id: str, revision: str, remote: RemoteFile, report: Callable[[int], None]) -> tuple[Path, str]:
+    def fetch(self, model_id: str, revision: str, remote: RemoteFile, report: Callable[[int], None]) -> Path:
         """A checked local copy of one file of a model repo (see :meth:`fetch_url`)."""
         url = self._url(model_id, "repo", Revision=revision, FilePath=remote.path)
         return self.fetch_url(url, remote, report, f"{model_id}/{remote.path}")
 
-    def fetch_url(self, url: str, remote: RemoteFile, report: Callable[[int], None], label: str) -> tuple[Path, str]:
-        """(local copy, its SHA-256) of ``remote`` from ``url``, resuming any partial download.
+    def fetch_url(self, url: str, remote: RemoteFile, report: Callable[[int], None], label: str) -> Path:
+        """A checked local copy of ``remote`` from ``url`` in the cache, resuming any partial download.
 
         A file the listing gives a SHA-256 for must match it. One without (the SDK
-        tolerates that too) can only be held to its listed size; its hash is computed
-        here so the caller can record what was installed.
+        tolerates that too) can only be held to its listed size.
         """
         listed = bool(remote.sha256)
         final = self.cache / (remote.sha256 if listed else unlisted_cache_name(url, remote))
         if listed and final.is_file() and file_sha256(final) == remote.sha256:
             report(remote.size)
-            return final, remote.sha256
+            return final
         try:
             self.cache.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -395,7 +394,7 @@ class HubClient:
                 "the download is corrupt or the server sent another file, so nothing was installed"
             )
         os.replace(part, final)
-        return final, actual
+        return final
 
     def _download_once(self, url: str, part: Path, remote: RemoteFile, report: Callable[[int], None]) -> None:
         """One request: append to ``part`` from where it ends; short bodies are transient."""
@@ -560,12 +559,17 @@ def download_style(
 def download_selection(
     client: HubClient, model_id: str, revision: str, selection: Selection, progress: ProgressCallback
 ) -> list[tuple[Path, str]]:
-    """Every selected file, checked, as (local copy, SHA-256) in selection order; progress spans them all."""
+    """Every selected file, checked, as (local copy, SHA-256) in selection order; progress spans them all.
+
+    The SHA-256 is the listed one, or for a file listed without one, computed here so
+    the style can record what was installed.
+    """
     total = sum(f.size for f in selection.files)
     done_before = 0
     local = []
     for remote in selection.files:
-        local.append(client.fetch(model_id, revision, remote, lambda have, base=done_before: progress(base + have, total)))
+        path = client.fetch(model_id, revision, remote, lambda have, base=done_before: progress(base + have, total))
+        local.append((path, remote.sha256 or file_sha256(path)))
         done_before += remote.size
     return local
 
