@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from .align import align_face
 from .device import choose_device
-from .engine import pad_frame
+from .frame_ops import pad_frame
 from .errors import LiveToonError
 from .face import FaceDetector, FaceFinder
 from .fileio import atomic_write_bytes

@@ -18,7 +18,8 @@ import torch
 
 from app import bench
 from app.cli import main
-from dctnet.engine import FrameOps, Stylizer, TensorOps, warp
+from dctnet.engine import Stylizer
+from dctnet.frame_ops import FrameOps, TensorOps, warp
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
 from tests.clips import write_clip
