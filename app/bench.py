@@ -40,7 +40,8 @@ from dctnet.errors import LiveToonError
 from dctnet.face import Face, FaceDetector
 from dctnet.styles import StyleRegistry
 from dctnet.tracking import FaceTracker
-from dctnet.weights import official_state_dict, read_tflite_tensors
+from dctnet.network import official_state_dict
+from dctnet.tflite import read_tflite_tensors
 from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
 
 from .pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline

@@ -51,7 +51,8 @@ def contender(name: str, path: Path, rev: str) -> Callable[[np.ndarray], np.ndar
     import torch
 
     from dctnet.engine import Stylizer
-    from dctnet.weights import official_state_dict, read_tflite_tensors
+    from dctnet.network import official_state_dict
+    from dctnet.tflite import read_tflite_tensors
 
     weights = official_state_dict(read_tflite_tensors(path.read_bytes()), "tflite")
     if name in ("ours", SPINNING):

@@ -53,7 +53,8 @@ from dctnet.network import TTN
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry, StylePart
 from dctnet.tracking import FaceTracker
 from dctnet.train import build_parser, train
-from dctnet.weights import official_state_dict, read_tflite_tensors
+from dctnet.network import official_state_dict
+from dctnet.tflite import read_tflite_tensors
 from flow.stabilize import Stabilizer
 
 EXIT_NO_CUDA = 2

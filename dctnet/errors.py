@@ -7,3 +7,7 @@ else escaping is a bug and deserves its traceback.
 
 class LiveToonError(Exception):
     """A failure with a message meant for the user (bad input, missing device, ...)."""
+
+
+class WeightsError(LiveToonError):
+    """A model or style file that cannot be used, with the reason in one sentence."""

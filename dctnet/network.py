@@ -24,9 +24,14 @@ differs between the two (about 1e-5 before the uint8 cast).
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .errors import WeightsError
 
 LEAKY_SLOPE = 0.2
 GUIDED_FILTER_EPS = 0.01
@@ -234,3 +239,78 @@ class TTN(nn.Module):
 def to_uint8(y: torch.Tensor) -> torch.Tensor:
     """The graph's tail: clip to +-0.999999, scale to 0..255, truncate (so 0..254)."""
     return ((y.clamp(-CLIP_LIMIT, CLIP_LIMIT) + 1.0) * 127.5).to(torch.uint8)
+
+
+# -- the official files' names and layouts, onto this network's state dict ----------------
+STATE_DTYPES = (torch.float16, torch.float32)
+WEIGHT_LAYOUTS = {"pb": ("weights", (3, 2, 0, 1)), "tflite": ("Conv2D", (0, 3, 1, 2))}
+"""Per file kind: the leaf name of a conv's weights and the permutation to OIHW.
+
+A ``.pb`` stores HWIO ``generator/<layer>/weights``. The reference ``.tflite`` files
+store OHWI ``generator/<layer>/Conv2D`` in fp16 (their fp32 ``...Conv2D1`` twins are
+dequantized copies made at run time, so exact names only)."""
+
+
+def official_state_dict(tensors: dict[str, np.ndarray], kind: str) -> dict[str, torch.Tensor]:
+    """Map ``generator/<layer>/{weights|Conv2D,biases}`` onto TTN's keys (OIHW, float32).
+
+    ``kind`` is ``"pb"`` or ``"tflite"``; the result is checked against a TTN of the
+    width the file's first conv implies, so a loadable dict comes back or WeightsError.
+    """
+    if kind not in WEIGHT_LAYOUTS:
+        raise ValueError(f"kind must be 'pb' or 'tflite', not {kind!r}")
+    weight_leaf, axes = WEIGHT_LAYOUTS[kind]
+    state: dict[str, torch.Tensor] = {}
+    for name, array in tensors.items():
+        prefix, _, rest = name.partition("/")
+        layer, _, leaf = rest.rpartition("/")
+        if prefix != "generator" or not layer or leaf not in (weight_leaf, "biases"):
+            continue
+        if leaf == weight_leaf:
+            if array.ndim != 4:
+                raise WeightsError(f"{name} has shape {array.shape}, expected a 4-D convolution kernel")
+            key, array = f"{layer.replace('/', '.')}.weight", array.transpose(axes)
+        else:
+            key = f"{layer.replace('/', '.')}.bias"
+        state[key] = torch.from_numpy(np.ascontiguousarray(array, np.float32))
+    check_state_dict(state, "the model file")
+    return state
+
+
+@functools.lru_cache(maxsize=8)
+def expected_shapes(channels: int) -> dict[str, tuple[int, ...]]:
+    """TTN(channels)'s tensor shapes, built on the meta device so nothing is allocated."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in TTN(channels).state_dict().items()}
+
+
+def names(keys: list[str]) -> str:
+    """A short list for a message: the first few keys and how many there are."""
+    shown = ", ".join(keys[:4])
+    return f"{len(keys)} ({shown}{', ...' if len(keys) > 4 else ''})"
+
+
+def check_state_dict(state: dict[str, torch.Tensor], what: str) -> int:
+    """Check keys, shapes, dtypes and finiteness against a TTN; return its channel count."""
+    first = state.get("Conv.weight")
+    if first is None:
+        raise WeightsError(f"{what} holds no DCT-Net generator (no first convolution Conv.weight)")
+    if first.ndim != 4 or tuple(first.shape[1:]) != (3, 7, 7) or first.shape[0] < 1:
+        raise WeightsError(f"{what}: Conv.weight has shape {tuple(first.shape)}, expected (channels, 3, 7, 7)")
+    channels = int(first.shape[0])
+    expected = expected_shapes(channels)
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        found = (("missing", missing), ("unexpected", unexpected))
+        problems = [f"{label} {names(keys)}" for label, keys in found if keys]
+        raise WeightsError(f"{what} does not match a {channels}-channel DCT-Net generator: {'; '.join(problems)}")
+    for key, shape in expected.items():
+        tensor = state[key]
+        if tuple(tensor.shape) != shape:
+            raise WeightsError(f"{what}: {key} has shape {tuple(tensor.shape)}, expected {shape}")
+        if tensor.dtype not in STATE_DTYPES:
+            raise WeightsError(f"{what}: {key} is {tensor.dtype}, expected float16 or float32")
+        if not torch.isfinite(tensor).all():
+            raise WeightsError(f"{what}: {key} holds NaN or infinite values")
+    return channels

@@ -19,7 +19,8 @@ import torch
 
 from .errors import LiveToonError
 from .toon_teacher import ToonRenderer
-from .weights import import_model_file, load_style, save_style
+from .model_import import import_model_file
+from .weights import load_style, save_style
 
 STYLE_SUFFIX = ".safetensors"
 DEFAULT_STYLE = "toon"

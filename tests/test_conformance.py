@@ -16,7 +16,8 @@ import torch
 from dctnet.align import align_face
 from dctnet.face import FaceDetector
 from dctnet.network import TTN, to_uint8
-from dctnet.weights import official_state_dict, read_tflite_tensors
+from dctnet.network import official_state_dict
+from dctnet.tflite import read_tflite_tensors
 from tests.conftest import REFERENCE_DIR, needs_reference
 
 STYLES = ("3d", "anime", "artstyle", "design", "handdrawn", "illustration", "sketch")

@@ -38,7 +38,8 @@ from dctnet.errors import LiveToonError
 from dctnet.face import Face
 from dctnet.hub import CHUNK_BYTES, OFFICIAL_STYLES, DownloadCancelled, HubClient, HubUnreachable, download_style
 from dctnet.styles import StyleRegistry
-from dctnet.weights import WeightsError, load_style
+from dctnet.errors import WeightsError
+from dctnet.weights import load_style
 from tests.conftest import REPO_ROOT
 from tests.graphdef import graphdef_bytes
 from tests.test_cli_image import assert_clean_failure

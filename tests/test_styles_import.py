@@ -20,7 +20,8 @@ from app.cli import main
 from dctnet.network import TTN
 from dctnet.styles import StyleRegistry
 from dctnet.train import save_checkpoint
-from dctnet.weights import import_model_file, load_style, save_style
+from dctnet.model_import import import_model_file
+from dctnet.weights import load_style, save_style
 from tests.conftest import REPO_ROOT
 from tests.graphdef import graphdef_bytes
 from tests.test_cli_image import assert_clean_failure

@@ -12,16 +12,12 @@ import torch
 
 from dctnet.errors import LiveToonError
 from dctnet.network import TTN
-from dctnet.weights import (
-    STYLE_FORMAT,
-    WeightsError,
-    import_model_file,
-    load_style,
-    official_state_dict,
-    read_graphdef_constants,
-    read_tflite_tensors,
-    save_style,
-)
+from dctnet.errors import WeightsError
+from dctnet.graphdef import read_graphdef_constants
+from dctnet.model_import import import_model_file
+from dctnet.network import official_state_dict
+from dctnet.tflite import read_tflite_tensors
+from dctnet.weights import STYLE_FORMAT, load_style, save_style
 from tests.conftest import REFERENCE_DIR, needs_reference
 from tests.graphdef import CLASSES, graphdef_bytes
 
