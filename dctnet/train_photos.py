@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from .errors import LiveToonError
-from .hub import HubClient, RemoteFile, file_sha256
+from .downloads import Downloader, RemoteFile, file_sha256
 
 FACE_RECOGNITION = "https://raw.githubusercontent.com/ageitgey/face_recognition/2e2dccea9dd0ce730c8d464d0f67c6eebb40c9d1"
 WHITE_HOUSE = "White House photograph, US federal government work: public domain"
@@ -75,14 +75,14 @@ def bundled_path(name: str) -> Path:
     return Path(data.__file__).parent / name
 
 
-def fetched_path(photo: Photo, photo_dir: Path | None, client: HubClient | None) -> Path:
+def fetched_path(photo: Photo, photo_dir: Path | None, client: Downloader | None) -> Path:
     """A verified copy: from ``photo_dir`` when it has the right bytes, else downloaded."""
     if photo_dir is not None:
         local = photo_dir / photo.name
         if local.is_file() and file_sha256(local) == photo.sha256:
             return local
     remote = RemoteFile(photo.name, photo.size, photo.sha256)
-    return (client or HubClient()).fetch_url(photo.url, remote, lambda _: None, photo.name)
+    return (client or Downloader()).fetch_url(photo.url, remote, lambda _: None, photo.name)
 
 
 def read_photo(path: Path) -> np.ndarray:
@@ -97,7 +97,7 @@ def read_photo(path: Path) -> np.ndarray:
 
 
 def load_photos(held_out: bool, names: tuple[str, ...] | None = None, photo_dir: Path | None = None,
-                client: HubClient | None = None) -> dict[str, np.ndarray]:
+                client: Downloader | None = None) -> dict[str, np.ndarray]:
     """The training (or held-out) photos by name, restricted to ``names`` when given."""
     chosen = [p for p in PHOTOS if p.held_out == held_out and (names is None or p.name in names)]
     paths = {p.name: bundled_path(p.name) if p.bundled else fetched_path(p, photo_dir, client) for p in chosen}

@@ -36,7 +36,8 @@ from dctnet.align import CROP_SIZE, REFERENCE_POINTS
 from dctnet.engine import Stylizer
 from dctnet.errors import LiveToonError
 from dctnet.face import Face
-from dctnet.hub import CHUNK_BYTES, OFFICIAL_STYLES, DownloadCancelled, HubClient, HubUnreachable, download_style
+from dctnet.downloads import CHUNK_BYTES, DownloadCancelled
+from dctnet.hub import OFFICIAL_STYLES, HubClient, HubUnreachable, download_style
 from dctnet.styles import StyleRegistry
 from dctnet.errors import WeightsError
 from dctnet.weights import load_style

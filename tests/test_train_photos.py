@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dctnet.errors import LiveToonError
-from dctnet.hub import HubClient
+from dctnet.downloads import Downloader
 from dctnet.train_photos import MAX_SIDE, PHOTOS, Photo, fetched_path, load_photos, read_photo
 
 
@@ -52,8 +52,8 @@ def photo_for(data: bytes, url: str) -> Photo:
     return Photo("portrait.jpg", "test", "test", False, url, hashlib.sha256(data).hexdigest(), len(data))
 
 
-def client(tmp_path: Path) -> HubClient:
-    return HubClient(cache=tmp_path / "cache", attempts=1, timeout=5)
+def client(tmp_path: Path) -> Downloader:
+    return Downloader(cache=tmp_path / "cache", attempts=1, timeout=5)
 
 
 def test_download_is_verified_cached_and_shrunk_to_video_size(server, tmp_path):

@@ -29,7 +29,8 @@ from PyQt6.QtWidgets import (
 )
 
 from dctnet.errors import LiveToonError
-from dctnet.hub import OFFICIAL_STYLES, DownloadCancelled, HubClient, download_style
+from dctnet.downloads import DownloadCancelled
+from dctnet.hub import OFFICIAL_STYLES, HubClient, download_style
 from dctnet.styles import StyleRegistry
 
 log = logging.getLogger(__name__)
