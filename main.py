@@ -2,7 +2,7 @@
 
 import sys
 
-from app.cli import main
+from app.entry import window_or_command
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["gui"]))
+    sys.exit(window_or_command())

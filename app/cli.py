@@ -21,12 +21,12 @@ from dctnet.hub import OFFICIAL_STYLES, HubClient, download_style, official_styl
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from flow.stabilize import DEFAULT_STRENGTH
 
-from . import bench, convert, doctor, evaluate, live_command
+from . import bench, convert, doctor, evaluate, interrupts, live_command
 from .images import IMAGE_SUFFIXES, plan_image_outputs, read_image, write_image
 from .paths import ensure_folder, expand_inputs
 
 EXIT_FAILURE = 1
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = interrupts.EXIT_INTERRUPTED
 
 
 def fail(message: str) -> None:
@@ -220,7 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        if args.func is cmd_gui:  # Qt's event loop owns the window's lifetime
+            return args.func(args)
+        with interrupts.enabled():
+            return args.func(args)
     except LiveToonError as exc:
         fail(str(exc))
         return EXIT_FAILURE

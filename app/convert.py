@@ -21,14 +21,17 @@ from dctnet.face import FaceDetector
 from dctnet.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
-from .paths import ensure_folder, expand_inputs, refuse_overwriting_inputs
+from . import interrupts
+from .output_safety import check_outputs
+from .paths import ensure_folder, expand_inputs
 from .pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
 from .progress import Progress
 from .video_in import VideoReader
-from .video_out import VideoWriter
+from .video_out import WRITABLE_SUFFIXES, VideoWriter, check_encoder_options
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".mts", ".m2ts", ".ts", ".wmv", ".flv", ".3gp")
-WRITABLE_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v")
+AUDIO_SHORT_SECONDS = 0.5
+"""Audio ending this much before the video is worth a warning (codec padding is far less)."""
 
 
 def plan_video_outputs(inputs: list[Path], output: Path, many: bool) -> list[Path]:
@@ -41,7 +44,7 @@ def plan_video_outputs(inputs: list[Path], output: Path, many: bool) -> list[Pat
         outputs = [output]
     else:
         outputs = [output / (p.stem + (p.suffix.lower() if p.suffix.lower() in WRITABLE_SUFFIXES else ".mp4")) for p in inputs]
-    refuse_overwriting_inputs(zip(inputs, outputs))
+    check_outputs(list(zip(inputs, outputs)))
     return outputs
 
 
@@ -50,7 +53,8 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def convert_one(src: Path, dst: Path, processor: FrameProcessor, args: argparse.Namespace) -> tuple[int, float]:
-    """Convert one file; returns (frames, seconds). Ctrl-C leaves ``dst.partial``."""
+    """Convert one file; returns (frames, seconds). Ctrl-C leaves ``dst.partial``, or
+    nothing when pressed again while that is being finished."""
     started = time.perf_counter()
     with VideoReader(src) as reader:
         width = reader.width * (2 if args.side_by_side else 1)
@@ -68,19 +72,42 @@ def convert_one(src: Path, dst: Path, processor: FrameProcessor, args: argparse.
             frames = run_file_pipeline(reader, processor, sink, on_frame=progress.update)
         except KeyboardInterrupt:
             progress.close()
-            if writer.frames:
-                partial = writer.abort_partial()
-                print(f"interrupted: kept the first {writer.frames} frames as {partial}", file=sys.stderr)
-            else:
-                writer.discard()
+            keep_partial(writer)
             raise
         except BaseException:
             progress.close()
             writer.discard()
             raise
-        writer.close()
         progress.close()
+        try:
+            with interrupts.finishing():  # a Ctrl-C now waits until the file is complete
+                writer.close()
+        except KeyboardInterrupt:
+            print(f"interrupted: {dst} was complete and is kept", file=sys.stderr)
+            raise
+    warn_short_audio(src, writer)
     return frames, time.perf_counter() - started
+
+
+def keep_partial(writer: VideoWriter) -> None:
+    """After Ctrl-C: what was done as a playable ``NAME.partial.EXT`` (nothing if no frame)."""
+    if not writer.frames:
+        writer.discard()
+        return
+    try:
+        partial = writer.abort_partial()
+    except LiveToonError as exc:  # a second Ctrl-C while finishing, or the disk failed
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return
+    print(f"interrupted: kept the first {writer.frames} frames as {partial}", file=sys.stderr)
+
+
+def warn_short_audio(src: Path, writer: VideoWriter) -> None:
+    """An input whose audio stops early converts faithfully; say so, or it looks like our bug."""
+    shortfall = writer.audio_shortfall()
+    if shortfall > AUDIO_SHORT_SECONDS:
+        print(f"livetoon: warning: {src}: its audio ends {shortfall:.1f} s before its video; "
+              f"the output's audio is as short", file=sys.stderr)
 
 
 def report_failure(exc: LiveToonError, src: Path, failures: list[str]) -> None:
@@ -96,6 +123,7 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
         ensure_folder(folder)
     if not 0.0 <= args.stability <= 1.0:
         raise LiveToonError(f"--stability must be between 0 and 1, got {args.stability}")
+    check_encoder_options(args.codec, args.crf, args.preset)
     failures: list[str] = []
     jobs = []
     for src, dst in zip(inputs, outputs):  # check every input before the slow start-up

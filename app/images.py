@@ -10,7 +10,7 @@ import numpy as np
 from dctnet.errors import LiveToonError
 from dctnet.fileio import atomic_write_bytes, read_input_bytes
 
-from .paths import refuse_overwriting_inputs
+from .output_safety import check_outputs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -42,16 +42,19 @@ def plan_image_outputs(inputs: list[Path], output: Path, many: bool) -> list[Pat
 
     One input with an image-suffixed OUT that is not an existing folder writes that file;
     otherwise each input keeps its name inside the OUT folder. An output that would
-    overwrite its own input is refused.
+    overwrite an input, two inputs sharing one output name, and a new OUT whose suffix
+    is no image type (``o.xyz``: a typo, not a folder name) are refused.
     """
     output = Path(output)
     single_file = not many and output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir()
+    if not many and output.suffix and not single_file and not output.is_dir():
+        raise LiveToonError(f"{output}: cannot write {output.suffix} images; use one of {', '.join(IMAGE_SUFFIXES)}")
     if single_file:
         pairs = [(inputs[0], output)]
     else:
         if output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir():
             raise LiveToonError(f"{output}: several inputs need an output folder, not a file name")
         pairs = [(src, output / (src.stem + (src.suffix.lower() if src.suffix.lower() in IMAGE_SUFFIXES else ".png"))) for src in inputs]
-    refuse_overwriting_inputs(pairs)
+    check_outputs(pairs)
     return [dst for _, dst in pairs]
 

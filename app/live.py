@@ -60,6 +60,8 @@ class Sink(Protocol):
     """Where output frames go (virtual camera, stream, recording); never blocks for long."""
 
     status: str
+    error: str | None
+    """Why the output stopped on its own (one line), None while it works."""
 
     def submit(self, frame_bgr: np.ndarray) -> None: ...
 

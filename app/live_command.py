@@ -1,7 +1,10 @@
 """``livetoon live``: the live pipeline without a window (servers, scripts, OBS rigs).
 
 Ctrl-C is the normal way to end a run without ``--duration``: it stops the threads,
-finishes the recording under its name, and exits 0.
+finishes the recording under its name, and exits 0 (a second Ctrl-C while the
+recording finishes drops it). Every output is opened, and so checked, before the
+session goes live; one that fails midway stops the run, says why on stderr, and the
+run exits 1.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ import argparse
 import threading
 from pathlib import Path
 
+from dctnet.errors import LiveToonError
 from flow.stabilize import DEFAULT_STRENGTH
 
-from .live import LiveProcessor, LiveSession, LiveSettings, SinkSet
+from .live import LiveProcessor, LiveSession, LiveSettings, Sink, SinkSet
 from .record import RecordSink
 from .sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
-from .sources import LoopedFile, OpenCVCamera, WatchedSource, resolve_camera
+from .sources import LoopedFile, OpenCVCamera, WatchedSource, check_camera_opens, resolve_camera
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -54,6 +58,7 @@ def open_source(args: argparse.Namespace) -> WatchedSource:
         return WatchedSource(lambda: LoopedFile(path))
     camera = resolve_camera(args.camera or "0")
     width, height = args.camera_size
+    check_camera_opens(camera, width, height, args.camera_fps)  # never opened: a wrong index, not a lost camera
     return WatchedSource(lambda: OpenCVCamera(camera.index, width, height, args.camera_fps))
 
 
@@ -66,19 +71,25 @@ def open_sinks(args: argparse.Namespace, sinks: SinkSet) -> None:
         if args.stream:
             sinks.set("stream", StreamSink(args.stream, width, height, args.output_fps))
         if args.record:
-            sinks.set("record", RecordSink(args.record, args.output_fps))
+            sinks.set("record", RecordSink(args.record, width, height, args.output_fps,
+                                           protect=[args.input] if args.input is not None else []))
     except BaseException:
         sinks.close_all()
         raise
 
 
-def report_every_second(session: LiveSession, done: threading.Event) -> None:
-    """One line a second: what a streamer needs to set OBS's audio delay and spot trouble."""
+def report_every_second(session: LiveSession, outputs: list[Sink], done: threading.Event) -> None:
+    """One line a second: what a streamer needs to set OBS's audio delay and spot trouble.
+
+    An output that stopped on its own (disk full, device gone) ends the session.
+    """
     while not done.wait(1.0):
         fps, p50, p95 = session.meter.read()
         source = session.source
         state = source.state if source.state != "live" else f"source {source.fps:.1f} fps"
         print(f"fps {fps:5.1f} | latency p50 {p50:4.0f} ms p95 {p95:4.0f} ms | {state}", flush=True)
+        if any(sink.error for sink in outputs):
+            session.stop()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,16 +98,20 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args)
     source.on_status = lambda state, detail: print(f"source: {state}{': ' + detail if detail else ''}", flush=True)
     processor = LiveProcessor(settings, on_notice=lambda message: print(f"note: {message}", flush=True))
-    processor.apply_settings()  # load the style now: a bad style name fails before any device opens
-    print(f"device: {processor.device_text}", flush=True)
     sinks = SinkSet()
-    open_sinks(args, sinks)
+    try:
+        processor.apply_settings()  # load the style now: a bad style name fails before any device opens
+        print(f"device: {processor.device_text}", flush=True)
+        open_sinks(args, sinks)
+    except BaseException:
+        processor.close()
+        raise
     opened = sinks.all()
     for sink in opened:
         print(sink.status, flush=True)
     session = LiveSession(source, processor, sinks)
     done = threading.Event()
-    reporter = threading.Thread(target=report_every_second, args=(session, done), daemon=True)
+    reporter = threading.Thread(target=report_every_second, args=(session, opened, done), daemon=True)
     reporter.start()
     timer = threading.Timer(args.duration, session.stop) if args.duration else None
     if timer:
@@ -114,4 +129,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"processed {stats.processed} frames, dropped {stats.dropped} (newest frame wins)")
     for sink in opened:
         print(sink.status)
+    failed = next((sink.error for sink in opened if sink.error), None)
+    if failed:
+        raise LiveToonError(failed)
     return 0

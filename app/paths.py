@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 from dctnet.errors import LiveToonError
@@ -25,12 +24,6 @@ def expand_inputs(inputs: list[Path], suffixes: tuple[str, ...], what: str) -> l
         else:
             found.append(item)
     return found
-
-
-def refuse_overwriting_inputs(pairs: Iterable[tuple[Path, Path]]) -> None:
-    for src, dst in pairs:
-        if src.exists() and dst.exists() and src.resolve() == dst.resolve():
-            raise LiveToonError(f"{dst}: output would overwrite its own input; choose another -o")
 
 
 def ensure_folder(folder: Path) -> None:

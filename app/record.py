@@ -1,96 +1,79 @@
-"""Recording the live output to a video file, off the processing thread.
+"""Recording the live output to a video file, paced like the other outputs.
 
-Live frames arrive at an uneven rate (newest-wins drops some), so each frame is
-stamped with the wall-clock time it arrived, in milliseconds: playback then runs at
-real speed. The encoder runs on its own thread behind a short queue; if the disk or
-the encoder cannot keep up, frames are dropped (and counted) rather than stalling
-the live picture. The file appears under its name only when recording stops
-(``VideoWriter`` writes to a temporary file and renames it).
+A recording holds what the virtual camera and the stream show: the output size
+(letterboxed) at the output's steady frame rate, the newest cartoon frame repeated
+while the model works on the next, and the "camera lost" slate while the camera is
+gone. It starts at the first cartoon frame (no black lead-in). Timestamps follow the
+wall clock in milliseconds, so playback runs at real speed even when the encoder
+skips a tick.
+
+The file is opened when the sink is made, so a bad path (missing or read-only
+folder, ``/proc``, an unknown extension, the live input itself) fails before the
+session goes live, and it appears under its name only once finished
+(:class:`VideoWriter` writes to a unique temporary name). Closing waits for the
+encoder to finish, at most :data:`FINISH_SECONDS`; a second Ctrl-C meanwhile drops
+the recording instead (the writer checks between its finishing steps), so what is
+left is a complete file or nothing.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from dctnet.errors import LiveToonError
-
+from . import interrupts
+from .sinks import PacedSink, check_output
 from .video_out import VideoWriter
 
 MILLISECONDS = Fraction(1, 1000)
-QUEUE_DEPTH = 8
+FINISH_SECONDS = 20.0
+"""The longest a recording may take to finish (the encoder's flush, the audio-less mux)."""
 
 
-class RecordSink:
-    """A live sink that writes what it is given to ``path`` (H.264, fast preset)."""
+class RecordSink(PacedSink):
+    """A live output that records to ``path`` (H.264, fast preset) at a fixed size and rate."""
 
-    def __init__(self, path: Path, fps: float = 30.0) -> None:
+    kind = "recording"
+
+    def __init__(self, path: Path, width: int = 1280, height: int = 720, fps: float = 30.0,
+                 protect: Iterable[Path] = ()) -> None:
+        """``protect``: the session's inputs (a looped file), which the recording must never replace."""
+        check_output(width, height, fps)
         self.path = Path(path)
-        self.fps = fps
-        self.dropped = 0
-        self.error: str | None = None
-        self.status = f"recording to {self.path.name}"
-        self._queue: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(QUEUE_DEPTH)
-        self._writer: VideoWriter | None = None
+        self.saved: Path | None = None
         self._start: float | None = None
         self._last_pts = -1
-        self._thread = threading.Thread(target=self._run, name="record", daemon=True)
-        self._thread.start()
+        self.writer = VideoWriter(self.path, width, height, Fraction(fps).limit_denominator(1001), MILLISECONDS,
+                                  preset="veryfast", crf=20, protect=protect)
+        self._result = ""
+        super().__init__(width, height, fps, f"{self.path} ({width}x{height} @ {fps:g} fps)", hold_until_first=True)
 
-    def submit(self, frame_bgr: np.ndarray) -> None:
-        if self.error:
-            return
-        try:
-            self._queue.put_nowait((frame_bgr, time.perf_counter()))
-        except queue.Full:
-            self.dropped += 1
-
-    def show_lost(self) -> None:
-        """Nothing to write while the camera is gone: the gap shows as a held frame."""
-
-    def _open(self, frame: np.ndarray) -> VideoWriter:
-        height, width = frame.shape[:2]
-        return VideoWriter(self.path, width, height, Fraction(self.fps).limit_denominator(1001), MILLISECONDS,
-                           preset="veryfast", crf=20)
-
-    def _write(self, frame: np.ndarray, arrived: float) -> None:
-        if self._writer is None:
-            self._writer, self._start = self._open(frame), arrived
-        if frame.shape[:2] != (self._writer.height, self._writer.width):
-            frame = cv2.resize(frame, (self._writer.width, self._writer.height), interpolation=cv2.INTER_AREA)
-        pts = max(self._last_pts + 1, round((arrived - self._start) * 1000))
-        self._writer.write(frame, pts)
+    def _send(self, frame_bgr: np.ndarray) -> None:
+        now = time.perf_counter()
+        self._start = now if self._start is None else self._start
+        pts = max(self._last_pts + 1, round((now - self._start) * 1000))
+        self.writer.write(frame_bgr, pts)
         self._last_pts = pts
 
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self.error:
-                continue
-            try:
-                self._write(*item)
-            except LiveToonError as exc:
-                self.error = str(exc)
-                self.status = f"recording stopped: {exc}"
+    def _release(self) -> None:
+        """Finish the file (on the pacer's thread); a failed or abandoned one is deleted."""
+        if self.pacer.error or interrupts.hurry() or not self.writer.frames:
+            self.writer.discard()
+            self._result = "recording dropped (Ctrl-C pressed again)" if self.writer.frames else "nothing recorded"
+            return
+        self.saved = self.writer.close()
+        self._result = f"recorded {self.writer.frames} frames to {self.saved}"
 
-    def close(self) -> Path | None:
-        """Finish the file; returns its path, or None when nothing was recorded or it failed."""
-        self._queue.put(None)
-        self._thread.join()
-        if self._writer is None or self.error:
-            if self._writer is None and not self.error:
-                self.status = "nothing recorded"
-            return None
-        try:
-            path = self._writer.close()
-        except LiveToonError as exc:
-            self.error = str(exc)
-            self.status = f"recording failed: {exc}"
-            return None
-        self.status = f"recorded {self._writer.frames} frames to {path}" + (f" ({self.dropped} dropped)" if self.dropped else "")
-        return path
+    @property
+    def status(self) -> str:
+        return self.error or self._result or super().status
+
+    def close(self) -> None:
+        """Stop and finish the file; at most :data:`FINISH_SECONDS`, less after a second Ctrl-C."""
+        if not self.pacer.close(FINISH_SECONDS):
+            self.pacer.fail(f"did not finish within {FINISH_SECONDS:g} s; nothing kept")
+            self.writer.temp.unlink(missing_ok=True)

@@ -28,6 +28,7 @@ import numpy as np
 from dctnet.errors import LiveToonError
 
 from .doctor import virtual_camera_fix
+from .workers import Worker, first_line
 
 if TYPE_CHECKING:
     import pyvirtualcam
@@ -73,36 +74,35 @@ def check_output(width: int, height: int, fps: float) -> None:
         raise LiveToonError(f"output needs {wanted}, got {width}x{height} @ {fps:g} fps")
 
 
-def first_line(exc: BaseException) -> str:
-    """Backends put multi-line dumps in their messages; a status line needs one line."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 class FramePacer:
     """Calls ``output`` with a ``width x height`` BGR frame ``fps`` times a second.
 
-    The newest submitted frame wins; with none new, the last one repeats. A failing
+    The newest submitted frame wins; with none new, the last one repeats (before the
+    first one: black, so OBS sees a source at once, or nothing with
+    ``hold_until_first``, so a recording does not start with black). A failing
     ``output`` stops the pacer and leaves its message in ``error``. ``release`` runs
     on the pacer's thread once it stops, so the device is never touched from two
-    threads.
+    threads. The thread follows the project's one policy (:class:`Worker`).
     """
 
     def __init__(self, output: Callable[[np.ndarray], None], width: int, height: int, fps: float,
-                 name: str = "pacer", release: Callable[[], None] | None = None) -> None:
+                 name: str = "pacer", release: Callable[[], None] | None = None, hold_until_first: bool = False) -> None:
         check_output(width, height, fps)
         self.output, self.width, self.height, self.fps = output, width, height, fps
         self.release = release
         self.frames_out = 0
-        self.error: str | None = None
         self._lock = threading.Lock()
         self._pending: np.ndarray | None = None
-        self._current = np.zeros((height, width, 3), np.uint8)  # black until the first frame: OBS sees a source at once
+        self._current = None if hold_until_first else np.zeros((height, width, 3), np.uint8)
         self._lost = False
         self._slate: np.ndarray | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._worker = Worker(self._run, name)
+        self._worker.start()
+
+    @property
+    def error(self) -> str | None:
+        return self._worker.error
 
     def submit(self, frame_bgr: np.ndarray) -> None:
         """Hand over a frame (not copied: do not draw on it afterwards); clears the slate."""
@@ -113,12 +113,12 @@ class FramePacer:
         with self._lock:
             self._lost = True
 
-    def _next_frame(self) -> np.ndarray:
+    def _next_frame(self) -> np.ndarray | None:
         with self._lock:
             pending, self._pending, lost = self._pending, None, self._lost
         if pending is not None:
             self._current = letterbox(pending, self.width, self.height)  # on this thread, not the caller's
-        if not lost:
+        if not lost or self._current is None:
             return self._current
         if self._slate is None:
             self._slate = lost_slate(self.width, self.height)
@@ -127,6 +127,8 @@ class FramePacer:
     def _run(self) -> None:
         try:
             self._emit_until_stopped()
+        except Exception as exc:  # noqa: BLE001 - every backend raises its own types; the status shows it
+            self._worker.fail(first_line(exc))  # before the release's own error, if it has one
         finally:
             self._release()
 
@@ -134,12 +136,10 @@ class FramePacer:
         period = 1.0 / self.fps
         due = time.perf_counter()
         while not self._stop.is_set():
-            try:
-                self.output(self._next_frame())
-            except Exception as exc:  # noqa: BLE001 - every backend raises its own types; the status shows it
-                self.error = first_line(exc)
-                return
-            self.frames_out += 1
+            frame = self._next_frame()
+            if frame is not None:
+                self.output(frame)
+                self.frames_out += 1
             due += period
             late = time.perf_counter() - due
             if late > period:
@@ -152,12 +152,17 @@ class FramePacer:
         try:
             self.release()
         except Exception as exc:  # noqa: BLE001 - the output is going away; keep the first error if any
-            self.error = self.error or first_line(exc)
+            self._worker.fail(first_line(exc))
 
-    def close(self, timeout: float = CLOSE_SECONDS) -> None:
-        """Stop emitting; returns within ``timeout`` even if the output hangs (it is released later)."""
+    def fail(self, message: str) -> None:
+        """Record a failure seen from outside the thread (a release that never ended)."""
+        self._worker.fail(message)
+
+    def close(self, timeout: float = CLOSE_SECONDS) -> bool:
+        """Stop emitting; returns within ``timeout`` even if the output hangs (it is released
+        later). True when the thread has ended, release included."""
         self._stop.set()
-        self._thread.join(timeout)
+        return self._worker.join(timeout)
 
 
 class PacedSink:
@@ -165,9 +170,10 @@ class PacedSink:
 
     kind = "output"
 
-    def __init__(self, width: int, height: int, fps: float, description: str) -> None:
+    def __init__(self, width: int, height: int, fps: float, description: str, hold_until_first: bool = False) -> None:
         self.description = description
-        self.pacer = FramePacer(self._send, width, height, fps, name=self.kind, release=self._release)
+        self.pacer = FramePacer(self._send, width, height, fps, name=self.kind, release=self._release,
+                                hold_until_first=hold_until_first)
 
     def _send(self, frame_bgr: np.ndarray) -> None:
         raise NotImplementedError
@@ -176,11 +182,14 @@ class PacedSink:
         raise NotImplementedError
 
     @property
+    def error(self) -> str | None:
+        """Why the output stopped (one line), None while it works."""
+        return f"{self.kind} stopped: {self.pacer.error}" if self.pacer.error else None
+
+    @property
     def status(self) -> str:
         """One line for the window and the CLI; says why when the output has stopped."""
-        if self.pacer.error:
-            return f"{self.kind} stopped: {self.pacer.error}"
-        return f"{self.kind}: {self.description}"
+        return self.error or f"{self.kind}: {self.description}"
 
     def submit(self, frame_bgr: np.ndarray) -> None:
         self.pacer.submit(frame_bgr)

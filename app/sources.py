@@ -17,6 +17,7 @@ live source is two layers:
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import re
 import threading
@@ -35,6 +36,7 @@ from dctnet.errors import LiveToonError
 
 from .frames import VideoFrame
 from .video_in import VideoReader
+from .workers import first_line
 
 SYSFS_VIDEO = Path("/sys/class/video4linux")
 PROBE_INDICES = range(6)
@@ -78,22 +80,33 @@ def camera_api() -> int:
         platform.system(), cv2.CAP_ANY)
 
 
+@contextlib.contextmanager
+def opencv_quiet() -> Iterator[None]:
+    """OpenCV's own log silenced: each missing camera index would print a warning."""
+    previous = cv2.getLogLevel()
+    cv2.setLogLevel(0)
+    try:
+        yield
+    finally:
+        cv2.setLogLevel(previous)
+
+
 def list_cameras() -> list[CameraInfo]:
     """Cameras by index and name (V4L2 names on Linux; elsewhere 'Camera N' for each that opens)."""
     if platform.system() == "Linux":
         return _sysfs_cameras(SYSFS_VIDEO) if SYSFS_VIDEO.is_dir() else []
     found = []
-    previous = cv2.getLogLevel()
-    cv2.setLogLevel(0)  # silent: each missing index would print a warning
-    try:
+    with opencv_quiet():
         for index in PROBE_INDICES:
             cap = cv2.VideoCapture(index, camera_api())
             if cap.isOpened():
                 found.append(CameraInfo(index, f"Camera {index}"))
             cap.release()
-    finally:
-        cv2.setLogLevel(previous)
     return found
+
+
+def camera_list_text(cameras: list[CameraInfo]) -> str:
+    return ", ".join(c.label for c in cameras) or "none found"
 
 
 def resolve_camera(spec: str, cameras: list[CameraInfo] | None = None) -> CameraInfo:
@@ -105,10 +118,19 @@ def resolve_camera(spec: str, cameras: list[CameraInfo] | None = None) -> Camera
     matches = [c for c in cameras if spec.lower() in c.name.lower()]
     if len(matches) == 1:
         return matches[0]
-    known = ", ".join(c.label for c in cameras) or "none found"
+    known = camera_list_text(cameras)
     if not matches:
         raise SourceError(f"no camera named {spec!r} (cameras: {known})")
     raise SourceError(f"{spec!r} matches several cameras ({', '.join(c.label for c in matches)}); use the index")
+
+
+def check_camera_opens(camera: CameraInfo, width: int, height: int, fps: float) -> None:
+    """Open the camera once before going live. One that never opened is a wrong index
+    (fail with the cameras that exist); reconnecting is for a camera that was live."""
+    try:
+        OpenCVCamera(camera.index, width, height, fps).close()
+    except SourceError as exc:
+        raise SourceError(f"{exc} (cameras: {camera_list_text(list_cameras())})") from exc
 
 
 class Grabber(Protocol):
@@ -133,7 +155,8 @@ class OpenCVCamera:
     repeats_mean_frozen = True
 
     def __init__(self, index: int, width: int = 1280, height: int = 720, fps: float = 30.0) -> None:
-        self.cap = cv2.VideoCapture(index, camera_api())
+        with opencv_quiet():  # a missing index makes OpenCV print raw "[ WARN...]" lines
+            self.cap = cv2.VideoCapture(index, camera_api())
         if not self.cap.isOpened():
             self.cap.release()
             raise SourceError(f"cannot open camera {index} (unplugged, or in use by another program?)")
@@ -286,8 +309,8 @@ class WatchedSource:
             self._beat(generation)
             try:
                 grabber = self.open_grabber()
-            except LiveToonError as exc:
-                self._set_state("lost", str(exc), generation)
+            except Exception as exc:  # noqa: BLE001 - the worker policy: a driver's own error type is a lost camera too
+                self._set_state("lost", first_line(exc), generation)
                 self._beat(generation)
                 halt.wait(self.backoff[min(attempt, len(self.backoff) - 1)])
                 attempt += 1
@@ -296,8 +319,8 @@ class WatchedSource:
             self.label = grabber.label
             try:
                 self._read(grabber, generation, halt)
-            except LiveToonError as exc:
-                self._set_state("lost", str(exc), generation)
+            except Exception as exc:  # noqa: BLE001 - as above (cv2.error, av errors, bugs)
+                self._set_state("lost", first_line(exc), generation)
                 self._beat(generation)
                 halt.wait(self.backoff[0])
             finally:

@@ -11,8 +11,10 @@
   to AAC. Both keep the source's timestamps (PyAV rescales each packet to its output
   stream's time base), which is what keeps audio and video in sync. Audio is muxed
   as the video advances, so memory stays bounded on long files.
-* Safety: everything goes to a hidden ``.NAME.tmp.EXT`` beside the target (the real
-  extension so FFmpeg picks the right muxer); ``close`` renames it into place,
+* Safety: everything goes to a hidden ``.NAME.<unique>.tmp.EXT`` beside the target
+  (``output_safety``: unique per run, the real extension so FFmpeg picks the right
+  muxer); encoder options are checked when the writer opens, before any frame;
+  ``close`` renames it into place,
   ``abort_partial`` keeps a playable ``NAME.partial.EXT``, ``discard`` deletes it.
   Nothing half-written ever sits under the final name.
 """
@@ -20,7 +22,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,7 +31,15 @@ import numpy as np
 
 from dctnet.errors import LiveToonError
 
+from . import interrupts
+from .output_safety import refuse_overwriting, temporary_beside
+from .workers import first_line
+
 VIDEO_CODECS = {"h264": "libx264", "h265": "libx265"}
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+"""x264's and x265's speed presets (the same names in both)."""
+MIN_CRF, MAX_CRF = 0, 51
+WRITABLE_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v")
 MP4_FAMILY_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"})
 COPYABLE_AUDIO: dict[str, frozenset[str] | None] = {
     ".mp4": MP4_FAMILY_AUDIO,
@@ -56,11 +66,14 @@ def even(n: int) -> int:
     return n + (n % 2)
 
 
-def same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
-        return False
+def check_encoder_options(codec: str, crf: int, preset: str) -> None:
+    """Refuse a codec, quality or preset the encoder would refuse, before any work starts."""
+    if codec not in VIDEO_CODECS:
+        raise LiveToonError(f"unknown video codec {codec!r}; choose one of {', '.join(VIDEO_CODECS)}")
+    if not MIN_CRF <= crf <= MAX_CRF:
+        raise LiveToonError(f"--crf must be between {MIN_CRF} and {MAX_CRF}, got {crf}")
+    if preset not in PRESETS:
+        raise LiveToonError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
 
 
 class AudioCarrier:
@@ -87,6 +100,8 @@ class AudioCarrier:
             self.input.demux(*self.input.streams.audio) if self.routes else None
         )
         self.pending: av.Packet | None = None
+        self.ends: dict[int, float] = {index: 0.0 for index in self.routes}
+        """Per source audio stream: where the last muxed packet ends, in seconds."""
 
     @staticmethod
     def _aac_stream(output: av.container.OutputContainer, stream: av.stream.Stream) -> av.stream.Stream:
@@ -114,6 +129,9 @@ class AudioCarrier:
             self._route(packet)
 
     def _route(self, packet: av.Packet) -> None:
+        if packet.pts is not None:
+            end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+            self.ends[packet.stream.index] = max(self.ends[packet.stream.index], end)
         out, copy = self.routes[packet.stream.index]
         if copy:
             packet.stream = out  # mux rescales pts/dts from the source's time base
@@ -138,6 +156,10 @@ class AudioCarrier:
         self.input.close()
 
 
+class FinishAbandoned(LiveToonError):
+    """Ctrl-C pressed again while a file was being finished: it was deleted instead."""
+
+
 class VideoWriter:
     """Encode frames (with their timestamps) and the source's audio into ``path``."""
 
@@ -152,27 +174,28 @@ class VideoWriter:
         crf: int = 18,
         preset: str = "medium",
         audio_source: Path | None = None,
+        protect: Iterable[Path] = (),
     ) -> None:
+        """``protect``: the run's inputs, which this file must never replace (the audio source always is one)."""
         self.path = Path(path)
         suffix = self.path.suffix.lower()
-        if codec not in VIDEO_CODECS:
-            raise LiveToonError(f"unknown video codec {codec!r}; choose one of {', '.join(VIDEO_CODECS)}")
+        check_encoder_options(codec, crf, preset)
         if suffix == ".webm":
             raise LiveToonError(f"{self.path}: WebM takes only VP8/VP9/AV1 video; write .mp4, .mkv or .mov")
-        if audio_source is not None and same_file(self.path, Path(audio_source)):
-            raise LiveToonError(f"{self.path}: the output would overwrite its own input")
-        self.temp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")
+        if suffix not in WRITABLE_SUFFIXES:
+            raise LiveToonError(f"{self.path}: cannot write {suffix or 'extension-less'} videos; "
+                                f"use one of {', '.join(WRITABLE_SUFFIXES)}")
+        refuse_overwriting([self.path], [*protect, *([audio_source] if audio_source is not None else [])])
+        self.temp = temporary_beside(self.path)  # fails now for a missing or read-only folder
         self.width, self.height = width, height
         self.time_base = time_base
         self.frames = 0
         self.last_end = 0.0  # seconds: where the last written frame ends
         self.step = float(1 / rate)
         try:
-            self.temp.open("wb").close()  # PyAV opens the file only at the first write: fail now
             self.container = av.open(str(self.temp), mode="w")
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            with contextlib.suppress(OSError):  # the folder may not even exist
-                self.temp.unlink(missing_ok=True)
+            self.temp.unlink(missing_ok=True)
             raise LiveToonError(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
         self.audio: AudioCarrier | None = None
         try:
@@ -183,9 +206,10 @@ class VideoWriter:
             self.stream.options = {"crf": str(crf), "preset": preset}
             if audio_source is not None:
                 self.audio = AudioCarrier(Path(audio_source), self.container, suffix)
-        except ValueError as exc:  # the container refuses the codec
+            self.container.start_encoding()  # opens the encoders: bad options fail before the first frame
+        except (ValueError, av.error.FFmpegError) as exc:  # the container refuses the codec, the encoder an option
             self.discard()
-            raise LiveToonError(f"cannot write {self.path}: {exc}") from exc
+            raise LiveToonError(f"cannot write {self.path}: {first_line(exc)}") from exc
         except BaseException:
             self.discard()
             raise
@@ -215,28 +239,50 @@ class VideoWriter:
             self.discard()
             raise LiveToonError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
+    def _give_up_if_hurried(self) -> None:
+        if interrupts.hurry():
+            raise FinishAbandoned(f"interrupted again while finishing {self.path}: nothing kept")
+
     def _finalize(self, audio_until: float | None) -> None:
+        """Flush and close the file. Any failure, or a second Ctrl-C between the steps
+        (a flush is one uninterruptible call), deletes it instead: a file is either
+        complete or gone."""
+        try:
+            with self._disk_errors():
+                self._give_up_if_hurried()
+                self.container.mux(self.stream.encode(None))
+                if self.audio:
+                    self._give_up_if_hurried()
+                    self.audio.mux_until(audio_until)
+                    self.audio.finish()
+                self._give_up_if_hurried()
+                self.container.close()
+        except BaseException as exc:
+            self.discard()
+            if isinstance(exc, av.error.FFmpegError):
+                raise LiveToonError(f"cannot finish {self.path}: {first_line(exc)}") from exc
+            raise
+
+    def _move_to(self, target: Path) -> Path:
         with self._disk_errors():
-            self.container.mux(self.stream.encode(None))
-            if self.audio:
-                self.audio.mux_until(audio_until)
-                self.audio.finish()
-            self.container.close()
+            self.temp.replace(target)
+        return target
 
     def close(self) -> Path:
         """Flush the encoders, mux the remaining audio, and move the file to its final name."""
         self._finalize(None)
-        with self._disk_errors():
-            self.temp.replace(self.path)
-        return self.path
+        return self._move_to(self.path)
 
     def abort_partial(self) -> Path:
         """Finish what was written (audio cut where the last frame ends) as ``NAME.partial.EXT``."""
         self._finalize(self.last_end)
-        partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
-        with self._disk_errors():
-            self.temp.replace(partial)
-        return partial
+        return self._move_to(self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}"))
+
+    def audio_shortfall(self) -> float:
+        """Seconds by which the shortest audio stream ends before the video (0 when none does)."""
+        if not self.audio or not self.audio.ends:
+            return 0.0
+        return max(0.0, self.last_end - min(self.audio.ends.values()))
 
     def discard(self) -> None:
         """Drop everything written; nothing is left on disk."""

@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 
 DEFAULT_MAX_SIDE = 400
+DIS_MIN_SIDE = 12
+"""OpenCV's DIS needs at least one side this long."""
 FAST_ITERATIONS = 4
 """Gradient-descent steps per patch of the fast flow. ULTRAFAST's 12 were no more
 accurate on 720p pans (median error ~0.2 px either way) and warping error after
@@ -66,8 +68,18 @@ class FlowEstimator:
             self._dis.setGradientDescentIterations(iterations)
 
     def __call__(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """Flow ``f`` with ``source(x) ~ target(x + f(x))``, float32 ``[H,W,2]``."""
-        return self._dis.calc(source, target, None)
+        """Flow ``f`` with ``source(x) ~ target(x + f(x))``, float32 ``[H,W,2]``.
+
+        DIS refuses images under :data:`DIS_MIN_SIDE` pixels on both sides; those are
+        padded (edges replicated) and the flow is cropped back, so a tiny video has a
+        flow like any other instead of crashing the stabilizer and the metrics.
+        """
+        h, w = source.shape[:2]
+        if h >= DIS_MIN_SIDE or w >= DIS_MIN_SIDE:
+            return self._dis.calc(source, target, None)
+        pad = ((0, DIS_MIN_SIDE - h), (0, DIS_MIN_SIDE - w))
+        flow = self._dis.calc(np.pad(source, pad, mode="edge"), np.pad(target, pad, mode="edge"), None)
+        return np.ascontiguousarray(flow[:h, :w])
 
 
 def fast_flow() -> FlowEstimator:

@@ -7,11 +7,15 @@ BGR arrays and are wrapped (not copied) into a QImage for the paint.
 from __future__ import annotations
 
 import enum
+import time
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt
 from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+
+NOTICE_SECONDS = 8.0
 
 
 class PreviewMode(str, enum.Enum):
@@ -47,6 +51,8 @@ class PreviewWidget(QWidget):
         self.overlay = ""
         self.message = "No source: pick a camera, open a video file, or drop one here"
         self.frames_shown = 0
+        self.notice = ""
+        self.notice_until = 0.0
         self.setMinimumSize(480, 270)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAutoFillBackground(False)
@@ -60,6 +66,12 @@ class PreviewWidget(QWidget):
     def show_message(self, text: str) -> None:
         """A line over the picture (camera lost, loading a style...); empty clears it."""
         self.message = text
+        self.update()
+
+    def flash(self, text: str, seconds: float = NOTICE_SECONDS) -> None:
+        """A line at the bottom of the picture for a few seconds: where the user looks
+        when an output fails (the side panel may be scrolled away or hidden)."""
+        self.notice, self.notice_until = text, time.monotonic() + seconds
         self.update()
 
     def set_mode(self, mode: PreviewMode) -> None:
@@ -76,6 +88,8 @@ class PreviewWidget(QWidget):
             self._paint_text(painter, self.overlay, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, 11)
         if self.message:
             self._paint_text(painter, self.message, Qt.AlignmentFlag.AlignCenter, 15)
+        if self.notice and time.monotonic() < self.notice_until:
+            self._paint_text(painter, self.notice, Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter, 12)
         painter.end()
 
     def _paint_frames(self, painter: QPainter, box: QRectF) -> None:

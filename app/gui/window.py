@@ -25,6 +25,7 @@ from dctnet.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 
 from ..live import PROCESSING_SIZES, LiveProcessor, LiveSettings, SinkSet
+from ..paths import ensure_folder
 from ..record import RecordSink
 from ..sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
 from ..sources import LoopedFile, OpenCVCamera, WatchedSource, list_cameras
@@ -48,8 +49,15 @@ def slider(maximum: int, on_change: Callable[[int], None]) -> QSlider:
 
 
 def recording_path() -> Path:
-    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or str(Path.home())
-    return Path(folder) / time.strftime("livetoon-%Y%m%d-%H%M%S.mp4")
+    """A new file in the user's Videos folder, made if missing (a fresh account has none)."""
+    folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or Path.home())
+    ensure_folder(folder)
+    path = folder / time.strftime("livetoon-%Y%m%d-%H%M%S.mp4")
+    number = 1
+    while path.exists():  # two recordings within a second
+        number += 1
+        path = folder / time.strftime(f"livetoon-%Y%m%d-%H%M%S-{number}.mp4")
+    return path
 
 
 class MainWindow(QMainWindow):
@@ -293,16 +301,24 @@ class MainWindow(QMainWindow):
         return lambda: OpenCVCamera(index, width, height, fps)
 
     def start_source(self, spec: str) -> None:
-        """Stop the running session (if any) and start one on ``spec`` (``camera:N``/``file:PATH``)."""
-        self.stop_session()
+        """Start a session on ``spec`` (``camera:N``/``file:PATH``) in place of the running one.
+
+        The new source is checked first: a bad file leaves the running session (and every
+        output fed by it) as it was, and says why in the status bar.
+        """
         if not spec:
+            self.stop_session()
             self.preview.show_message("No camera found: open a video file, or drop one here")
             return
         try:
             opener = self._opener(spec)
         except LiveToonError as exc:
-            self.preview.show_message(str(exc))
+            if self.worker is None:
+                self.preview.show_message(str(exc))
+            self.statusBar().showMessage(f"not opened: {exc}", 10000)
+            self.source_combo.setCurrentIndex(self.source_combo.findData(self.source_spec))
             return
+        self.stop_session()
         self.source_spec = spec
         self.source_combo.setCurrentIndex(self.source_combo.findData(spec))
         self.store.setValue("window/source", spec)
@@ -366,19 +382,37 @@ class MainWindow(QMainWindow):
             sink = self.sinks.get(name)
             self.sinks.set(name, None)  # closes it: a recording is finished here
             self.output_note = sink.status if sink is not None and name == "record" else f"{name} off"
+            if sink is not None and sink.error:
+                self._output_failed(button, sink.error)
         else:
             try:
                 self.sinks.set(name, make())
                 self.output_note = ""
             except LiveToonError as exc:
-                button.blockSignals(True)
-                button.setChecked(False)
-                button.blockSignals(False)
-                self.output_note = f"{name}: {exc}"
+                self._output_failed(button, f"{name}: {exc}")
         self._show_outputs()
+
+    def _output_failed(self, button: QPushButton, message: str) -> None:
+        """Untick the output's button and say why where the user looks: the status bar and the preview."""
+        button.blockSignals(True)
+        button.setChecked(False)
+        button.blockSignals(False)
+        self.output_note = message
+        self.statusBar().showMessage(message, 15000)
+        self.preview.flash(message)
+
+    def _drop_failed_outputs(self) -> None:
+        """An output that stopped on its own (disk full, device gone) is switched off, and says so."""
+        buttons = {"virtual camera": self.vcam_button, "stream": self.stream_button, "record": self.record_button}
+        for name, button in buttons.items():
+            sink = self.sinks.get(name)
+            if sink is not None and sink.error:
+                self.sinks.set(name, None)
+                self._output_failed(button, sink.error)
 
     def _show_outputs(self) -> None:
         """Each running output's own status (a recording that hit a full disk says so), then the last note."""
+        self._drop_failed_outputs()
         lines = [sink.status for sink in self.sinks.all()] + ([self.output_note] if self.output_note else [])
         self.output_status.setText("\n".join(lines) or "outputs off")
 
@@ -391,7 +425,12 @@ class MainWindow(QMainWindow):
         self._switch_output("stream", on, self.stream_button, lambda: StreamSink(url, *OUTPUT_SIZE, OUTPUT_FPS))
 
     def _record_toggled(self, on: bool) -> None:
-        self._switch_output("record", on, self.record_button, lambda: RecordSink(recording_path(), OUTPUT_FPS))
+        self._switch_output("record", on, self.record_button, self._new_recording)
+
+    def _new_recording(self) -> RecordSink:
+        """What the other outputs show, at their size and rate; never over the file being played."""
+        playing = [Path(self.source_spec[5:])] if self.source_spec.startswith("file:") else []
+        return RecordSink(recording_path(), *OUTPUT_SIZE, OUTPUT_FPS, protect=playing)
 
     # -- hotkey actions ---------------------------------------------------------------
     def toggle_bypass(self) -> None:
