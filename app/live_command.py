@@ -2,7 +2,7 @@
 
 Ctrl-C is the normal way to end a run without ``--duration``: it stops the threads,
 finishes the recording under its name, and exits 0 (a second Ctrl-C while the
-recording finishes drops it). Every output is opened, and so checked, before the
+recording finishes drops it, and the run ends as interrupted, 130). Every output is opened, and so checked, before the
 session goes live; one that fails midway stops the run, says why on stderr, and the
 run exits 1.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 from dctnet.errors import LiveToonError
 from flow.stabilize import DEFAULT_STRENGTH
 
+from . import interrupts
 from .live import LiveProcessor, LiveSession, LiveSettings, Sink, SinkSet
 from .record import RecordSink
 from .sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
@@ -129,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"processed {stats.processed} frames, dropped {stats.dropped} (newest frame wins)")
     for sink in opened:
         print(sink.status)
+    if interrupts.hurry():  # Ctrl-C pressed again while finishing: the user wants out, not a clean end
+        raise KeyboardInterrupt
     failed = next((sink.error for sink in opened if sink.error), None)
     if failed:
         raise LiveToonError(failed)

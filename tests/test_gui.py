@@ -208,7 +208,7 @@ def test_recording_from_the_window(qtbot, window, tmp_path, monkeypatch):
     assert "recorded" in window.output_status.text() and target.is_file()
     with av.open(str(target)) as container:
         frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
-    assert len(frames) >= 3 and frames[0].shape == (240, 320, 3)
+    assert len(frames) >= 3 and frames[0].shape == (720, 1280, 3), "a recording holds the output size"
 
 
 def test_closing_stops_every_thread_within_2s(qtbot, window):

@@ -83,8 +83,10 @@ def test_stream_carries_the_stylized_frames(clip, expected, capsys):
 
 
 def test_recording_is_complete_and_under_its_name(clip, tmp_path, capsys):
+    """A recording holds what the other outputs show: the output size, at the output's steady rate."""
     target = tmp_path / "live.mp4"
-    assert main(["live", "--input", str(clip), "--record", str(target), "--duration", "3", *STYLE_ARGS]) == 0
+    assert main(["live", "--input", str(clip), "--record", str(target), "--duration", "3", "--output-size", "320x240",
+                 "--output-fps", "20", *STYLE_ARGS]) == 0
     out = capsys.readouterr().out
     recorded = re.search(r"recorded (\d+) frames to", out)
     assert recorded and target.is_file(), out
@@ -94,6 +96,8 @@ def test_recording_is_complete_and_under_its_name(clip, tmp_path, capsys):
     assert len(frames) == int(recorded.group(1)) >= 3 and (frames[0].width, frames[0].height) == SIZE
     times = [f.time for f in frames]
     assert times == sorted(times) and 1.0 < times[-1] - times[0] < 4.0, "wall-clock timestamps: real speed"
+    steps = np.diff(times)
+    assert 0.045 < float(np.median(steps)) < 0.055, f"paced at 20 fps, median step {np.median(steps):.3f} s"
 
 
 @pytest.mark.parametrize("args, message", [

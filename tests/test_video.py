@@ -177,15 +177,18 @@ def test_ctrl_c_keeps_a_playable_partial_file(tmp_path, tiny_data_dir):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     deadline = time.monotonic() + 120
-    partial_tmp = tmp_path / ".long_toon.tmp.mp4"
-    while time.monotonic() < deadline and not (partial_tmp.exists() and partial_tmp.stat().st_size > 20_000):
+
+    def temporary_size() -> int:  # the writer's temporary name is unique per run: .long_toon.<random>.tmp.mp4
+        return sum(p.stat().st_size for p in tmp_path.glob(".long_toon.*.tmp.mp4"))
+
+    while time.monotonic() < deadline and temporary_size() < 20_000:
         time.sleep(0.05)  # interrupt as soon as some frames are on disk, whatever the engine's speed
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     partial = tmp_path / "long_toon.partial.mp4"
     assert "interrupted" in stderr and str(partial) in stderr and "Traceback" not in stderr
-    assert not dst.exists() and not partial_tmp.exists()
+    assert not dst.exists() and not list(tmp_path.glob(".long_toon*"))
     with VideoReader(partial) as reader:
         kept = len(list(reader))
     assert 0 < kept < 1200

@@ -1,0 +1,663 @@
+"""The hostile-input suite: every way a user, a disk, a signal or a server can misbehave.
+
+Each case asserts the whole promise of the README: the exit code, exactly one
+``livetoon: error:`` line when it fails (none when it succeeds), no traceback, every
+input byte-for-byte unchanged, and no stray file in the folder (nothing
+half-written, no temporary file, no accidental folder). Inputs are real clips made
+once per session with PyAV. Cases that depend on the process itself (signals,
+concurrency, exit-time flushing, file-size limits) run ``main.py`` in a subprocess;
+the fast validation cases call the same ``main`` in-process, with file descriptors
+1 and 2 captured.
+
+Classes (``docs/reliability.md`` counts the cases of each):
+``same_file`` output = input for every writer; ``concurrent`` writers;
+``interrupt`` Ctrl-C at start-up, running, finishing, twice; ``degenerate`` sizes and
+lengths; ``options`` bad encoder and format options; ``threads`` errors raised in
+worker threads; ``server`` unresponsive servers; ``window`` the window's sources and
+outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from app.cli import main
+from app.record import RecordSink
+from app.video_in import VideoReader
+from dctnet.errors import LiveToonError
+from tests.clips import probe, write_clip
+from tests.conftest import REPO_ROOT
+
+FAST = ["--device", "cpu", "--style", "toon-lite", "--mode", "background", "--max-size", "64"]
+LIVE = [*FAST, "--output-size", "160x120"]
+ERROR = "livetoon: error:"
+
+
+# -- inputs, made once ---------------------------------------------------------------
+def write_raw_clip(path: Path, size: tuple[int, int], frames: int) -> Path:
+    """A clip no H.264 stream can hold (odd sizes down to 1x1): FFV1 in Matroska."""
+    width, height = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 30 * i % 255, np.uint8), format="bgr24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_short_audio_clip(path: Path) -> Path:
+    """2 s of video whose audio stops after 0.5 s (a recorder that lost its microphone)."""
+    from tests.clips import moving_photo_frames, write_tone
+
+    rate = Fraction(24)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        video.options = {"preset": "ultrafast"}
+        audio = container.add_stream("aac", rate=44100)
+        audio.layout = "stereo"
+        for i, image in enumerate(moving_photo_frames(48, 160, 120)):
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts, frame.time_base = i, 1 / rate
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        write_tone(container, audio, 440.0, 0.5)
+    return path
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("hostile-clips")
+    made = {
+        "a": write_clip(folder / "a.mp4", frames=32, size=(160, 120)),  # with AAC audio
+        "b": write_clip(folder / "b.mp4", frames=20, size=(160, 120)),
+        "long": write_clip(folder / "long.mp4", frames=480, size=(160, 120)),  # ~20 s: outlives every interrupt
+        "one": write_clip(folder / "one.mp4", frames=1, size=(160, 120), audio=()),
+        "px2": write_clip(folder / "px2.mp4", frames=6, size=(2, 2), audio=(),
+                          images=[np.full((2, 2, 3), 40 * i, np.uint8) for i in range(6)]),
+        "px1": write_raw_clip(folder / "px1.mkv", (1, 1), 6),
+        "px8": write_clip(folder / "px8.mp4", frames=6, size=(8, 8), audio=(),
+                          images=[np.full((8, 8, 3), 40 * i, np.uint8) for i in range(6)]),
+        "wide": write_clip(folder / "wide.mp4", frames=8, size=(320, 240), audio=()),
+        "short_audio": write_short_audio_clip(folder / "short_audio.mp4"),
+    }
+    (folder / "noise.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, np.uint8).tobytes())
+    (folder / "empty.mp4").write_bytes(b"")
+    made["noise"], made["empty"] = folder / "noise.mp4", folder / "empty.mp4"
+    import cv2
+
+    made["png"] = folder / "photo.png"
+    cv2.imwrite(str(made["png"]), np.full((48, 64, 3), 120, np.uint8))
+    made["dot"] = folder / "dot.png"
+    cv2.imwrite(str(made["dot"]), np.full((1, 1, 3), 200, np.uint8))
+    return made
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch) -> Path:
+    """An empty folder of one's own, the current directory, with a fresh account's HOME."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def place(clips: dict[str, Path], folder: Path, *names: str) -> list[Path]:
+    return [Path(shutil.copy(clips[name], folder / clips[name].name)) for name in names]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# -- running and judging -------------------------------------------------------------
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+    seconds: float = 0.0
+
+
+def child_env(home: Path) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
+            "LIVETOON_DATA_DIR": str(home / "data"), "PYTHONUNBUFFERED": "1"}
+
+
+def spawn(args: list[str], cwd: Path, file_limit: int | None = None) -> subprocess.Popen:
+    """``python main.py ARGS`` as a user runs it; ``file_limit`` caps the size of any file it writes (bytes)."""
+    def limit() -> None:
+        if file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
+    home = cwd.parent / "home"
+    home.mkdir(exist_ok=True)
+    return subprocess.Popen([sys.executable, str(REPO_ROOT / "main.py"), *args], cwd=cwd, env=child_env(home),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
+
+
+def run_process(args: list[str], cwd: Path, timeout: float = 180, file_limit: int | None = None) -> Outcome:
+    started = time.perf_counter()
+    proc = spawn(args, cwd, file_limit)
+    out, err = proc.communicate(timeout=timeout)
+    return Outcome(proc.returncode, out, err, time.perf_counter() - started)
+
+
+def run_inline(capfd, args: list[str]) -> Outcome:
+    """The same ``main`` in this process (no 3 s of imports): for cases that fail before any work."""
+    code = main(args)
+    out, err = capfd.readouterr()
+    return Outcome(code, out, err)
+
+
+def keeps_promise(outcome: Outcome, code: int, folder: Path, inputs: dict[Path, str], allowed: set[str],
+                  message: str | None = None) -> None:
+    """The whole promise: exit code, one error line (or none), no traceback, inputs intact, no stray file."""
+    assert outcome.code == code, f"exit {outcome.code}, wanted {code}\nstdout:\n{outcome.out}\nstderr:\n{outcome.err}"
+    assert "Traceback" not in outcome.err and "Traceback" not in outcome.out, outcome.err
+    errors = [line for line in outcome.err.splitlines() if ERROR in line]
+    if code == 0:
+        assert not errors, outcome.err
+    else:
+        assert len(errors) == 1 and errors[0].startswith(ERROR), f"wanted one error line:\n{outcome.err}"
+        if message is not None:
+            assert message in errors[0], errors[0]
+    for path, before in inputs.items():
+        assert digest(path) == before, f"{path} changed"
+    present = {p.name for p in folder.iterdir()}
+    assert present <= allowed | {p.name for p in inputs}, f"stray files: {sorted(present - allowed - {p.name for p in inputs})}"
+
+
+def hashes(*paths: Path) -> dict[Path, str]:
+    return {Path(p): digest(p) for p in paths}
+
+
+def frame_count(path: Path) -> int:
+    with VideoReader(path) as reader:
+        return sum(1 for _ in reader)
+
+
+# -- output = input, for every writer ------------------------------------------------
+def same_file_spellings(work: Path, original: Path) -> dict[str, Path]:
+    (work / "sub").mkdir()
+    os.symlink(original.name, work / f"link{original.suffix}")
+    os.link(original, work / f"hard{original.suffix}")
+    return {"itself": original, "dotdot": work / "sub" / ".." / original.name,
+            "symlink": work / f"link{original.suffix}", "hardlink": work / f"hard{original.suffix}"}
+
+
+SPELLINGS = ["itself", "dotdot", "symlink", "hardlink"]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_same_file_image(work, clips, capfd, spelling):
+    (photo,) = place(clips, work, "png")
+    target = same_file_spellings(work, photo)[spelling]
+    inputs = hashes(photo)
+    outcome = run_inline(capfd, ["image", str(photo), "-o", str(target), *FAST])
+    keeps_promise(outcome, 1, work, inputs, {"sub", "link.png", "hard.png"}, "would overwrite its own input")
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_same_file_convert(work, clips, capfd, spelling):
+    (clip,) = place(clips, work, "a")
+    target = same_file_spellings(work, clip)[spelling]
+    inputs = hashes(clip)
+    outcome = run_inline(capfd, ["convert", str(clip), "-o", str(target), *FAST])
+    keeps_promise(outcome, 1, work, inputs, {"sub", "link.mp4", "hard.mp4"}, "would overwrite its own input")
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_same_file_live_record(work, clips, capfd, spelling):
+    """Defect 1: ``live --record`` onto its own ``--input`` replaced the clip with a recording."""
+    (clip,) = place(clips, work, "a")
+    target = same_file_spellings(work, clip)[spelling]
+    inputs = hashes(clip)
+    outcome = run_inline(capfd, ["live", "--input", str(clip), "--record", str(target), "--duration", "5", *LIVE])
+    keeps_promise(outcome, 1, work, inputs, {"sub", "link.mp4", "hard.mp4"}, "would overwrite its own input")
+
+
+def test_same_file_live_record_as_written(work, clips):
+    """Defect 1 exactly as reported, in a real process."""
+    (clip,) = place(clips, work, "a")
+    inputs = hashes(clip)
+    outcome = run_process(["live", "--input", clip.name, "--record", clip.name, "--duration", "5", "--device", "cpu"], work)
+    keeps_promise(outcome, 1, work, inputs, set(), "would overwrite its own input")
+
+
+def test_same_file_any_recording(work, clips):
+    """The window's recording and any later writer go through the same check (here through a hard link)."""
+    (clip,) = place(clips, work, "a")
+    os.link(clip, work / "alias.mp4")
+    inputs = hashes(clip)
+    with pytest.raises(LiveToonError, match="would overwrite its own input"):
+        RecordSink(work / "alias.mp4", 160, 120, 30.0, protect=[clip])
+    assert digest(clip) == inputs[clip] and {p.name for p in work.iterdir()} == {"a.mp4", "alias.mp4"}
+
+
+def test_same_file_batch_output_over_another_input(work, clips, capfd):
+    """``convert x/a.mkv a.mp4 -o .``: the first input's output would replace the second input."""
+    (clip,) = place(clips, work, "a")
+    (work / "x").mkdir()
+    other = Path(shutil.copy(clips["px1"], work / "x" / "a.avi"))
+    inputs = hashes(clip, other)
+    outcome = run_inline(capfd, ["convert", str(other), str(clip), "-o", str(work), *FAST])
+    keeps_promise(outcome, 1, work, inputs, {"x"}, "would overwrite its own input")
+
+
+@pytest.mark.parametrize("command", ["image", "convert"])
+def test_same_file_two_inputs_one_output_name(work, clips, capfd, command):
+    """Defect 2b: two inputs mapping to one output name; the second silently replaced the first."""
+    (work / "one").mkdir()
+    (work / "two").mkdir()
+    key = "png" if command == "image" else "a"
+    first = Path(shutil.copy(clips[key], work / "one" / clips[key].name))
+    second = Path(shutil.copy(clips[key], work / "two" / clips[key].name))
+    inputs = hashes(first, second)
+    outcome = run_inline(capfd, [command, str(first), str(second), "-o", str(work / "out"), *FAST])
+    keeps_promise(outcome, 1, work, inputs, {"one", "two"}, "would both be written to")
+
+
+# -- concurrent writers --------------------------------------------------------------
+def reported_frames(outcome: Outcome) -> int:
+    found = re.search(r"-> \S+: (\d+) frames", outcome.out)
+    assert found, outcome.out
+    return int(found.group(1))
+
+
+def test_concurrent_converts_to_one_output(work, clips):
+    """Defect 2: two runs shared one temporary name; the one that said "20 frames" left the other's video."""
+    first, second = place(clips, work, "a", "b")
+    inputs = hashes(first, second)
+    runs = [spawn(["convert", first.name, "-o", "o.mp4", *FAST], work)]
+    time.sleep(0.5)
+    runs.append(spawn(["convert", second.name, "-o", "o.mp4", *FAST], work))
+    results = []
+    for proc in runs:
+        out, err = proc.communicate(timeout=240)
+        results.append((time.perf_counter(), Outcome(proc.returncode, out, err)))
+    for _, outcome in results:
+        keeps_promise(outcome, 0, work, inputs, {"o.mp4"})
+    counts = {reported_frames(outcome) for _, outcome in results}
+    assert counts == {32, 20}, counts
+    on_disk = frame_count(work / "o.mp4")
+    assert on_disk in counts, f"o.mp4 holds {on_disk} frames, which no run wrote"
+    assert probe(work / "o.mp4")["audio"], "the file on disk is one run's whole output, audio included"
+
+
+def test_concurrent_image_writers(work, clips):
+    (photo,) = place(clips, work, "png")
+    inputs = hashes(photo)
+    runs = [spawn(["image", photo.name, "-o", "o.png", *FAST], work) for _ in range(2)]
+    for proc in runs:
+        out, err = proc.communicate(timeout=240)
+        keeps_promise(Outcome(proc.returncode, out, err), 0, work, inputs, {"o.png"})
+    import cv2
+
+    assert cv2.imread(str(work / "o.png")).shape == (48, 64, 3)
+
+
+# -- interrupts ----------------------------------------------------------------------
+def temporary_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.glob(".*.tmp.*"))
+
+
+def interrupt(proc: subprocess.Popen, when: float | None = None, folder: Path | None = None,
+              again_after: float | None = None, settle: float = 0.0) -> Outcome:
+    """SIGINT ``when`` seconds after start, or ``settle`` seconds after ``folder`` holds
+    frames in a temporary file; ``again_after``: a second SIGINT that long after the first."""
+    started = time.perf_counter()
+    if when is not None:
+        time.sleep(when)
+    else:
+        while (not list(folder.glob(".*.tmp.*")) or temporary_bytes(folder) < (0 if settle else 2_000)) \
+                and proc.poll() is None and time.perf_counter() - started < 120:
+            time.sleep(0.02)
+        time.sleep(settle)
+    proc.send_signal(signal.SIGINT)
+    if again_after is not None:
+        time.sleep(again_after)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    return Outcome(proc.returncode, out, err, time.perf_counter() - started)
+
+
+@pytest.mark.parametrize("when", [0.3, 1.0, 2.0])
+def test_interrupt_at_start_up(work, clips, when):
+    """Defect 5: a traceback, a half-imported numpy, or a swallowed interrupt, depending on when."""
+    (clip,) = place(clips, work, "long")
+    inputs = hashes(clip)
+    outcome = interrupt(spawn(["convert", clip.name, "-o", "o.mp4", *FAST], work), when=when)
+    keeps_promise(outcome, 130, work, inputs, {"o.partial.mp4"}, "interrupted")
+    if (work / "o.partial.mp4").exists():  # a fast machine may already be converting
+        assert frame_count(work / "o.partial.mp4") > 0
+
+
+def test_interrupt_while_running_keeps_a_playable_partial(work, clips):
+    (clip,) = place(clips, work, "long")
+    inputs = hashes(clip)
+    outcome = interrupt(spawn(["convert", clip.name, "-o", "o.mp4", *FAST], work), folder=work)
+    keeps_promise(outcome, 130, work, inputs, {"o.partial.mp4"}, "interrupted")
+    assert 0 < frame_count(work / "o.partial.mp4") < 480
+
+
+@pytest.mark.parametrize("gap", [0.1, 0.01])
+def test_interrupt_twice_leaves_a_partial_or_nothing(work, clips, gap):
+    """Defect 6: a second Ctrl-C 0.1 s after the first left an undecodable temporary file."""
+    (clip,) = place(clips, work, "long")
+    inputs = hashes(clip)
+    outcome = interrupt(spawn(["convert", clip.name, "-o", "o.mp4", *FAST], work), folder=work, again_after=gap)
+    keeps_promise(outcome, 130, work, inputs, {"o.partial.mp4"}, "interrupted")
+    if (work / "o.partial.mp4").exists():
+        assert frame_count(work / "o.partial.mp4") > 0
+
+
+def test_interrupt_live_finishes_the_recording(work, clips):
+    (clip,) = place(clips, work, "a")
+    inputs = hashes(clip)
+    outcome = interrupt(spawn(["live", "--input", clip.name, "--record", "rec.mp4", *LIVE], work), folder=work,
+                        settle=3.0)
+    keeps_promise(outcome, 0, work, inputs, {"rec.mp4"})
+    assert frame_count(work / "rec.mp4") > 0
+
+
+def test_interrupt_live_twice_leaves_a_recording_or_nothing(work, clips):
+    (clip,) = place(clips, work, "a")
+    inputs = hashes(clip)
+    outcome = interrupt(spawn(["live", "--input", clip.name, "--record", "rec.mp4", *LIVE], work),
+                        folder=work, settle=3.0, again_after=0.05)
+    keeps_promise(outcome, 130, work, inputs, {"rec.mp4"}, "interrupted")
+    if (work / "rec.mp4").exists():
+        assert frame_count(work / "rec.mp4") > 0
+
+
+# -- degenerate sizes and lengths ----------------------------------------------------
+@pytest.mark.parametrize("name, size", [("px2", (2, 2)), ("px1", (2, 2)), ("px8", (8, 8))])
+def test_degenerate_tiny_frames_with_stabilization(work, clips, capfd, name, size):
+    """Defect 7: frames under 12 px crashed the optical flow of the stabilizer."""
+    (clip,) = place(clips, work, name)
+    inputs = hashes(clip)
+    outcome = run_inline(capfd, ["convert", clip.name, "-o", "o.mp4", *FAST, "--stability", "0.8"])
+    keeps_promise(outcome, 0, work, inputs, {"o.mp4"})
+    assert frame_count(work / "o.mp4") == 6 and probe(work / "o.mp4")["size"] == size
+
+
+def test_degenerate_tiny_frames_eval_temporal(work, clips, capfd):
+    (clip,) = place(clips, work, "px2")
+    outcome = run_inline(capfd, ["eval-temporal", clip.name, clip.name])
+    keeps_promise(outcome, 0, work, hashes(clip), set())
+    assert "warping error" in outcome.out
+
+
+def test_degenerate_one_frame_video(work, clips, capfd):
+    (clip,) = place(clips, work, "one")
+    outcome = run_inline(capfd, ["convert", clip.name, "-o", "o.mp4", *FAST])
+    keeps_promise(outcome, 0, work, hashes(clip), {"o.mp4"})
+    assert frame_count(work / "o.mp4") == 1
+
+
+def test_degenerate_one_pixel_image(work, clips, capfd):
+    (dot,) = place(clips, work, "dot")
+    outcome = run_inline(capfd, ["image", dot.name, "-o", "o.png", *FAST])
+    keeps_promise(outcome, 0, work, hashes(dot), {"o.png"})
+
+
+@pytest.mark.parametrize("name, message", [("empty", "empty"), ("noise", "noise.mp4")])
+def test_degenerate_not_a_video(work, clips, capfd, name, message):
+    (clip,) = place(clips, work, name)
+    outcome = run_inline(capfd, ["convert", clip.name, "-o", "o.mp4", *FAST])
+    keeps_promise(outcome, 1, work, hashes(clip), set(), message)
+
+
+def test_degenerate_eval_temporal_different_lengths_says_so(work, clips, capfd):
+    first, second = place(clips, work, "a", "b")
+    outcome = run_inline(capfd, ["eval-temporal", first.name, second.name])
+    keeps_promise(outcome, 0, work, hashes(first, second), set())
+    assert "differ in length" in outcome.err and "scored over the first 20" in outcome.err, outcome.err
+
+
+def test_degenerate_eval_temporal_different_sizes_refused(work, clips, capfd):
+    first, second = place(clips, work, "a", "wide")
+    outcome = run_inline(capfd, ["eval-temporal", first.name, second.name])
+    keeps_promise(outcome, 1, work, hashes(first, second), set(), "is 320x240 but")
+
+
+def test_degenerate_audio_cut_short_is_warned(work, clips, capfd):
+    (clip,) = place(clips, work, "short_audio")
+    outcome = run_inline(capfd, ["convert", clip.name, "-o", "o.mp4", *FAST])
+    keeps_promise(outcome, 0, work, hashes(clip), {"o.mp4"})
+    assert "audio ends 1.5 s before its video" in outcome.err, outcome.err
+
+
+# -- bad encoder and format options --------------------------------------------------
+@pytest.mark.parametrize("extra, message", [
+    (["--preset", "nonsense"], "unknown --preset 'nonsense'"),  # defect 8
+    (["--crf", "99"], "--crf must be between 0 and 51"),
+    (["--crf", "-1"], "--crf must be between 0 and 51"),
+    (["--codec", "h265", "--preset", "turbo"], "unknown --preset 'turbo'"),
+])
+def test_options_bad_encoder_settings(work, clips, capfd, extra, message):
+    (clip,) = place(clips, work, "a")
+    outcome = run_inline(capfd, ["convert", clip.name, "-o", "x.mp4", *FAST, *extra])
+    keeps_promise(outcome, 1, work, hashes(clip), set(), message)
+    assert "device:" not in outcome.out, "refused before the model was loaded"
+
+
+@pytest.mark.parametrize("target, message", [("o.xyz", "cannot write .xyz videos"), ("o.webm", "cannot write .webm videos")])
+def test_options_bad_convert_output(work, clips, capfd, target, message):
+    (clip,) = place(clips, work, "a")
+    outcome = run_inline(capfd, ["convert", clip.name, "-o", target, *FAST])
+    keeps_promise(outcome, 1, work, hashes(clip), set(), message)
+
+
+def test_options_image_unknown_extension_makes_no_folder(work, clips, capfd):
+    (photo,) = place(clips, work, "png")
+    outcome = run_inline(capfd, ["image", photo.name, "-o", "o.xyz", *FAST])
+    keeps_promise(outcome, 1, work, hashes(photo), set(), "cannot write .xyz images")
+
+
+@pytest.mark.parametrize("target, message", [
+    ("rec.xyz", "cannot write .xyz videos"),
+    ("missing/rec.mp4", "cannot write missing/rec.mp4"),
+    ("/proc/rec.mp4", "cannot write /proc/rec.mp4"),
+])
+def test_options_bad_record_target(work, clips, capfd, target, message):
+    """Defect 4: a recording that could never be written ran anyway and exited 0."""
+    (clip,) = place(clips, work, "a")
+    outcome = run_inline(capfd, ["live", "--input", clip.name, "--duration", "5", "--record", target, *LIVE])
+    keeps_promise(outcome, 1, work, hashes(clip), set(), message)
+    assert "source: live" not in outcome.out, "refused before going live"
+
+
+def test_options_bad_record_target_as_written(work, clips):
+    (clip,) = place(clips, work, "a")
+    outcome = run_process(["live", "--input", clip.name, "--duration", "5", "--record", "/proc/rec.mp4",
+                           "--device", "cpu"], work)
+    keeps_promise(outcome, 1, work, hashes(clip), set(), "cannot write /proc/rec.mp4")
+
+
+def test_options_camera_index_that_never_opened(work, capfd):
+    """Defect 9: ``--camera 99`` ran 5 s as "lost" with raw OpenCV warnings."""
+    outcome = run_inline(capfd, ["live", "--camera", "99", "--duration", "5", *LIVE])
+    keeps_promise(outcome, 1, work, {}, set(), "cannot open camera 99")
+    assert "(cameras: " in outcome.err and "WARN" not in outcome.err, outcome.err
+
+
+# -- errors raised inside threads ----------------------------------------------------
+@pytest.mark.parametrize("attempt", range(3))
+def test_threads_live_error_line_reaches_stderr(work, clips, attempt):
+    """Defect 3: in full mode the one error line was lost in 13 of 15 runs (MediaPipe's stderr relay)."""
+    (clip,) = place(clips, work, "b")
+    outcome = run_process(["live", "--input", clip.name, "--duration", "5", "--stream", "http://x",
+                           "--device", "cpu", "--max-size", "64"], work)
+    keeps_promise(outcome, 1, work, hashes(clip), set(), "stream URL must look like udp://")
+
+
+def test_threads_recording_that_fails_midway(work, clips):
+    """Defect 4 (midway): the disk fills up (a file-size limit) while recording."""
+    (clip,) = place(clips, work, "a")
+    outcome = run_process(["live", "--input", clip.name, "--record", "rec.mp4", "--duration", "60",
+                           *FAST, "--output-size", "640x480", "--stability", "0"], work, file_limit=8192)
+    keeps_promise(outcome, 1, work, hashes(clip), set(), "recording stopped: cannot write rec.mp4: File too large")
+    assert outcome.seconds < 50, "the run ended when the recording failed, not at --duration"
+
+
+def test_threads_conversion_that_fails_midway(work, clips):
+    (clip,) = place(clips, work, "long")
+    outcome = run_process(["convert", clip.name, "-o", "o.mp4", *FAST], work, file_limit=16384)
+    keeps_promise(outcome, 1, work, hashes(clip), set(), "cannot write o.mp4: File too large")
+
+
+def test_threads_recorder_raising_a_foreign_exception(work):
+    """Defect 10: an exception other than LiveToonError in the recorder's thread hung ``close``."""
+    sink = RecordSink(work / "rec.mp4", 64, 48, 30.0)
+    sink.submit(np.zeros((48, 64, 3), np.uint8))
+    time.sleep(0.2)
+    sink.submit(np.zeros((48, 64, 3), np.float64))  # the encoder raises TypeError/ValueError on it, not LiveToonError
+    deadline = time.perf_counter() + 5
+    while sink.error is None and time.perf_counter() < deadline:
+        time.sleep(0.02)
+    started = time.perf_counter()
+    sink.close()
+    assert time.perf_counter() - started < 2.0
+    assert sink.error and sink.status.startswith("recording stopped:"), sink.status
+    assert not list(work.iterdir()), "a failed recording leaves nothing"
+
+
+# -- unresponsive servers ------------------------------------------------------------
+def test_server_stream_receiver_that_never_reads(work, clips):
+    """A UDP socket bound but never read: the stream must neither block nor fail."""
+    (clip,) = place(clips, work, "b")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as deaf:
+        deaf.bind(("127.0.0.1", 0))
+        port = deaf.getsockname()[1]
+        outcome = run_process(["live", "--input", clip.name, "--duration", "3",
+                               "--stream", f"udp://127.0.0.1:{port}", *LIVE], work)
+    keeps_promise(outcome, 0, work, hashes(clip), set())
+    assert outcome.seconds < 30
+
+
+def test_server_tcp_that_accepts_and_never_answers(work, clips):
+    """A server that accepts and never answers must not hold the stream's start-up."""
+    (clip,) = place(clips, work, "b")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        held: list[socket.socket] = []
+        acceptor = threading.Thread(target=lambda: held.append(server.accept()[0]), daemon=True)
+        acceptor.start()
+        outcome = run_process(["live", "--input", clip.name, "--duration", "3",
+                               "--stream", f"tcp://127.0.0.1:{port}", *LIVE], work, timeout=60)
+        for connection in held:
+            connection.close()
+    keeps_promise(outcome, 1, work, hashes(clip), set(), "stream URL must look like udp://")
+    assert outcome.seconds < 30
+
+
+# -- the window ----------------------------------------------------------------------
+@pytest.fixture
+def fresh_account(tmp_path, monkeypatch) -> Path:
+    """A HOME with no Videos folder and no XDG settings, as on a new account."""
+    home = tmp_path / "account"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    return home
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, clips, fresh_account):
+    from PyQt6.QtCore import QSettings
+
+    from tests.test_gui import open_window
+
+    store = QSettings(str(tmp_path / "livetoon.ini"), QSettings.Format.IniFormat)
+    for key, value in {"live/style": "toon-lite", "live/mode": "background", "live/stability": 0.0,
+                       "live/max_size": 360}.items():
+        store.setValue(key, value)
+    window = open_window(qtbot, store, f"file:{clips['b']}")
+    yield window
+    window.close()
+
+
+def test_window_bad_file_while_live_keeps_the_old_source(qtbot, window, clips, work):
+    """Defect 11: opening a bad file while live froze the preview and the stream for good."""
+    from tests.test_gui import next_frame
+
+    next_frame(qtbot, window)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(("127.0.0.1", 0))
+        window.stream_url.setText(f"udp://127.0.0.1:{receiver.getsockname()[1]}")
+        window.stream_button.setChecked(True)
+        running = window.worker
+        (bad,) = place(clips, work, "noise")
+        window.start_source(f"file:{bad}")
+        assert "not opened" in window.statusBar().currentMessage()
+        assert window.worker is running and window.worker.isRunning()
+        assert window.source_spec == f"file:{clips['b']}" and "live" in window.source_label.text()
+        first, second = next_frame(qtbot, window), next_frame(qtbot, window)
+        assert first.frame.index != second.frame.index, "the picture still moves"
+        receiver.settimeout(5)
+        assert receiver.recv(65536), "the stream still sends"
+    assert window.stream_button.isChecked()
+
+
+def test_window_records_on_a_fresh_account(qtbot, window, fresh_account):
+    """Defect 12: the default Videos folder did not exist, and the Record button stayed on."""
+    from tests.test_gui import next_frame
+
+    next_frame(qtbot, window)
+    window.record_button.setChecked(True)
+    assert window.record_button.isChecked(), window.output_status.text()
+    for _ in range(3):
+        next_frame(qtbot, window)
+    window.record_button.setChecked(False)
+    recordings = list((fresh_account / "Videos").glob("livetoon-*.mp4"))
+    assert len(recordings) == 1 and "recorded" in window.output_status.text(), window.output_status.text()
+    assert frame_count(recordings[0]) > 0
+    assert [p.name for p in (fresh_account / "Videos").iterdir()] == [recordings[0].name], "no temporary file left"
+
+
+def test_window_recording_that_cannot_start_turns_its_toggle_off(qtbot, window, fresh_account):
+    (fresh_account / "Videos").write_text("a file where the folder should be")
+    window.record_button.setChecked(True)
+    assert not window.record_button.isChecked()
+    message = window.statusBar().currentMessage()
+    assert message.startswith("record:") and "Videos" in message, message
+    assert window.preview.notice == message, "said over the picture too, where the user looks"
+
+
+def test_window_recording_that_fails_midway_turns_its_toggle_off(qtbot, window, fresh_account):
+    from tests.test_gui import next_frame
+
+    next_frame(qtbot, window)
+    window.record_button.setChecked(True)
+    sink = window.sinks.get("record")
+    broken = np.zeros((720, 1280, 3), np.float64)  # the encoder raises on it (not a LiveToonError)
+    qtbot.waitUntil(lambda: sink.submit(broken) or sink.error is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.record_button.isChecked(), timeout=10_000)
+    assert window.statusBar().currentMessage().startswith("recording stopped:")
+    assert not list((fresh_account / "Videos").iterdir()), "a failed recording leaves nothing"
+    next_frame(qtbot, window)  # the window runs on
