@@ -116,14 +116,14 @@ def report_failure(exc: LiveToonError, src: Path, failures: list[str]) -> None:
 
 
 def run(args: argparse.Namespace, open_stylizer) -> int:
+    if not 0.0 <= args.stability <= 1.0:
+        raise LiveToonError(f"--stability must be between 0 and 1, got {args.stability}")
+    check_encoder_options(args.codec, args.crf, args.preset)  # before anything is made on disk
     inputs = expand_inputs(args.inputs, VIDEO_SUFFIXES, "videos")
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
     outputs = plan_video_outputs(inputs, args.output, many)
     for folder in {out.parent for out in outputs}:
         ensure_folder(folder)
-    if not 0.0 <= args.stability <= 1.0:
-        raise LiveToonError(f"--stability must be between 0 and 1, got {args.stability}")
-    check_encoder_options(args.codec, args.crf, args.preset)
     failures: list[str] = []
     jobs = []
     for src, dst in zip(inputs, outputs):  # check every input before the slow start-up

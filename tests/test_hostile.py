@@ -457,8 +457,8 @@ def test_degenerate_audio_cut_short_is_warned(work, clips, capfd):
 ])
 def test_options_bad_encoder_settings(work, clips, capfd, extra, message):
     (clip,) = place(clips, work, "a")
-    outcome = run_inline(capfd, ["convert", clip.name, "-o", "x.mp4", *FAST, *extra])
-    keeps_promise(outcome, 1, work, hashes(clip), set(), message)
+    outcome = run_inline(capfd, ["convert", clip.name, "-o", "new/x.mp4", *FAST, *extra])
+    keeps_promise(outcome, 1, work, hashes(clip), set(), message)  # not even the output folder is made
     assert "device:" not in outcome.out, "refused before the model was loaded"
 
 
