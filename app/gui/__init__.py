@@ -8,12 +8,12 @@ import sys
 
 def run(args: argparse.Namespace) -> int:
     """Open the window on ``--input FILE`` / ``--camera N``, else the last or first source."""
-    from PyQt6.QtWidgets import QApplication
+    from .qt_platform import start_application
 
+    app = start_application(sys.argv[:1])  # before any widget: OpenCV's Qt paths dropped, platform failures explained
+    app.setApplicationName("LiveToon")
     from .window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("LiveToon")
     source = f"file:{args.input.resolve()}" if args.input else (f"camera:{args.camera}" if args.camera is not None else None)
     window = MainWindow(source=source)
     window.show()
