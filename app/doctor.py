@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import platform
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,8 @@ import torch
 from dctnet.device import cuda_unavailable_reason
 from dctnet.errors import LiveToonError
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
+
+from .gui.qt_platform import xcb_fix, xcb_missing_libraries
 
 Check = tuple[bool, str]
 FACE_MODEL_FILES = (
@@ -96,11 +100,38 @@ def check_virtual_camera() -> Check:
         return False, f"virtual camera unavailable ({str(exc).splitlines()[0]}): {virtual_camera_fix()}"
 
 
+WINDOW_PROBE = (
+    "import sys; from PyQt6.QtCore import qVersion; from app.gui.qt_platform import start_application; "
+    "app = start_application(sys.argv[:1]); print(qVersion(), app.platformName())"
+)
+"""Starts Qt the way ``livetoon gui`` does, in a child: a platform failure ends the process it happens in."""
+
+
+def check_window() -> Check:
+    """Whether Qt's platform plugin loads and a window can open, with the fix when not."""
+    missing = xcb_missing_libraries()
+    if missing:
+        return False, xcb_fix(missing)
+    package_root = str(Path(__file__).resolve().parents[1])  # `app` importable in the child from a clone too
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
+    try:
+        probe = subprocess.run([sys.executable, "-c", WINDOW_PROBE], capture_output=True, text=True, env=env, timeout=120)
+    except subprocess.TimeoutExpired:
+        return False, "the window cannot open: Qt did not start within 120 s"
+    if probe.returncode != 0:
+        errors = [line for line in probe.stderr.splitlines() if line.startswith("livetoon: error: ")]
+        return False, errors[-1].removeprefix("livetoon: error: ") if errors else f"Qt failed: {probe.stderr.strip()[-300:]}"
+    version, platform_name = probe.stdout.split()[-2:]
+    where = f", display {os.environ['DISPLAY']}" if platform_name == "xcb" else ""
+    return True, f"Qt {version}: the window opens (platform {platform_name}{where})"
+
+
 CHECKS: tuple[tuple[str, Callable[[], Check], bool], ...] = (
     ("python", check_python, True),
     ("torch", check_torch, True),
     ("mediapipe", check_mediapipe, True),
     ("styles", check_styles, True),
+    ("window", check_window, False),
     ("virtual camera", check_virtual_camera, False),
 )
 

@@ -28,3 +28,13 @@ def astronaut_bgr() -> np.ndarray:
     from skimage import data
 
     return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(tmp_path_factory):
+    """LiveToon built as a wheel and installed without ``-e`` in a fresh venv (slow: once per run)."""
+    from tests.installed import build_and_install, remove_in_background
+
+    workdir = tmp_path_factory.mktemp("wheel-install")
+    yield build_and_install(workdir)
+    remove_in_background(workdir / "venv")  # about 2 GB, mostly torch

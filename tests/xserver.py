@@ -31,9 +31,13 @@ SCREEN = (1280, 800)
 CLIENT_MESSAGE = 33  # X.h: the ClientMessage event type
 
 
+def missing_x_tools() -> list[str]:
+    return [f"{tool} (apt package {package})" for tool, package in TOOLS.items() if shutil.which(tool) is None]
+
+
 def require_x_tools() -> None:
     """Skip (or fail in CI) unless Xvfb, xwd and xdotool are installed."""
-    missing = [f"{tool} (apt package {package})" for tool, package in TOOLS.items() if shutil.which(tool) is None]
+    missing = missing_x_tools()
     if missing:
         message = f"the real-window test needs {', '.join(missing)}"
         if os.environ.get("CI") == "1":
