@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Tests never ask the real styles hub (the window's first-run offer would): a closed local
+# port answers "connection refused" at once. Tests that want a hub start their own.
+os.environ.setdefault("LIVETOON_HUB_ENDPOINT", "http://127.0.0.1:9")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "dctnet-reference"

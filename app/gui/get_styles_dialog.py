@@ -139,6 +139,14 @@ class GetStylesDialog(QDialog):
         self._set_busy(True)
         self.worker.start()
 
+    def download(self, names: list[str]) -> None:
+        """Tick ``names`` (those not installed yet) and start downloading them."""
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) in names and item.flags() & Qt.ItemFlag.ItemIsEnabled:
+                item.setCheckState(Qt.CheckState.Checked)
+        self.start_download()
+
     def cancel_download(self) -> None:
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel_event.set()

@@ -17,6 +17,7 @@ from ..live import LiveSettings
 from .preview import PreviewMode
 
 ORGANIZATION = APPLICATION = "LiveToon"
+STYLES_OFFER_KEY = "first_run/styles_offer"
 
 
 def open_settings() -> QSettings:
@@ -61,6 +62,16 @@ def load_preview_mode(store: QSettings) -> PreviewMode:
 def load_source(store: QSettings) -> str:
     """The last source: ``camera:SPEC`` or ``file:PATH`` ('' when none)."""
     return str(store.value("window/source", ""))
+
+
+def styles_offer_shown(store: QSettings) -> bool:
+    """Whether the first-run offer of the official styles was shown (it is shown once)."""
+    return bool(store.value(STYLES_OFFER_KEY, ""))
+
+
+def remember_styles_offer(store: QSettings, answer: str) -> None:
+    """``shown``, then the user's ``download`` or ``declined``."""
+    store.setValue(STYLES_OFFER_KEY, answer)
 
 
 def reset(store: QSettings) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
@@ -30,9 +31,13 @@ from ..record import RecordSink
 from ..sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
 from ..sources import LoopedFile, OpenCVCamera, WatchedSource, list_cameras
 from . import settings_store
+from .first_run import StylesOffer
 from .hotkeys import HOTKEYS, HotkeyHelp
 from .preview import PreviewMode, PreviewWidget
 from .worker import LiveWorker
+
+if TYPE_CHECKING:
+    from .get_styles_dialog import GetStylesDialog
 
 OUTPUT_SIZE = (1280, 720)
 OUTPUT_FPS = 30.0
@@ -88,6 +93,8 @@ class MainWindow(QMainWindow):
         self.preview = PreviewWidget()
         panel = QWidget()
         column = QVBoxLayout(panel)
+        self.styles_offer = StylesOffer(self.registry, self.store, self.download_style)
+        column.addWidget(self.styles_offer)
         column.addWidget(self._source_box())
         column.addWidget(self._look_box())
         column.addWidget(self._quality_box())
@@ -487,12 +494,17 @@ class MainWindow(QMainWindow):
     def show_help(self) -> None:
         HotkeyHelp(self).open()
 
-    def get_more_styles(self) -> None:
+    def get_more_styles(self) -> GetStylesDialog:
         from .get_styles_dialog import GetStylesDialog
 
         dialog = GetStylesDialog(self.registry, parent=self)
         dialog.styleInstalled.connect(lambda name: self._fill_styles())
         dialog.open()
+        return dialog
+
+    def download_style(self, name: str) -> None:
+        """The first-run offer's one click: the Get styles dialog, already downloading ``name``."""
+        self.get_more_styles().download([name])
 
     # -- drag and drop, closing -------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
