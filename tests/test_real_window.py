@@ -56,7 +56,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    return write_clip(tmp_path_factory.mktemp("window") / "clip.mp4", frames=24, size=CLIP_SIZE, rate=Fraction(24), audio=())
+    """One second, looped by the window: few frames keep the reference cartoons quick to make."""
+    return write_clip(tmp_path_factory.mktemp("window") / "clip.mp4", frames=12, size=CLIP_SIZE, rate=Fraction(12), audio=())
 
 
 @pytest.fixture(scope="module")

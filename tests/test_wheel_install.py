@@ -38,7 +38,7 @@ def home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def clip(home) -> Path:
-    return write_clip(home / "clip.mp4", frames=24, size=(320, 240), rate=Fraction(24), audio=("aac",))
+    return write_clip(home / "clip.mp4", frames=10, size=(192, 128), rate=Fraction(24), audio=("aac",))
 
 
 def livetoon(installed: Installed, home: Path, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
@@ -116,7 +116,7 @@ def test_live_streams_mpeg_ts(installed_wheel, home, clip):
     try:
         port = receiver.getsockname()[1]
         result = livetoon(installed_wheel, home, "live", "--input", str(clip), "--stream", f"udp://127.0.0.1:{port}",
-                          "--output-size", "320x240", "--duration", "4", "--device", "cpu", "--mode", "background")
+                          "--output-size", "320x240", "--duration", "3", "--device", "cpu", "--mode", "background")
     finally:
         stop.set()
         thread.join(5)
