@@ -7,10 +7,13 @@ the modules that happen to import OpenCV or Qt:
 * OpenCV's non-headless wheel (``opencv-contrib-python``, which mediapipe pulls in)
   sets ``QT_QPA_PLATFORM_PLUGIN_PATH`` and ``QT_QPA_FONTDIR`` to its own bundled *Qt 5*
   plugins and fonts the moment ``cv2`` is imported (``cv2/config-3.py``). PyQt6 is
-  Qt 6 and must use its own; with OpenCV's path set, Qt searches that folder first and,
-  when anything else goes wrong, blames it ("Could not load the Qt platform plugin
-  "xcb" in ".../cv2/qt/plugins""). We drop the two variables when they point into
-  OpenCV's folder, so a value a user set on purpose is kept.
+  Qt 6 and must use its own. With OpenCV 4.11 and PyQt6 6.11, Qt searches OpenCV's
+  folder first (``QT_DEBUG_PLUGINS=1`` shows it), finds no Qt 6 plugin there and falls
+  back to its own; but when anything else goes wrong it names OpenCV's folder in its
+  abort ("Could not load the Qt platform plugin "xcb" in ".../cv2/qt/plugins""), and
+  an OpenCV build whose plugin sat where Qt looks would be loaded into a Qt 6
+  process. We drop the two variables when they point into OpenCV's folder, so a
+  value a user set on purpose is kept.
 * PyQt6's ``xcb`` plugin needs X libraries that a fresh Debian or Ubuntu does not have
   (``libxcb-cursor0`` and friends, found with ``ldd`` on ``libqxcb.so``). Qt's own
   answer is an abort with advice that is often wrong (it names ``libxcb-cursor0`` even
