@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dctnet.progress import Progress
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
 from dctnet.tracking import FaceTracker
@@ -25,7 +26,6 @@ from . import interrupts
 from .output_safety import check_outputs
 from .paths import ensure_folder, expand_inputs
 from .pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
-from .progress import Progress
 from .video_in import VideoReader
 from .video_out import WRITABLE_SUFFIXES, VideoWriter, check_encoder_options
 

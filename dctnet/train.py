@@ -38,6 +38,7 @@ from .errors import LiveToonError
 from .face import FaceDetector, FaceFinder
 from .fileio import atomic_write_bytes
 from .network import TTN, to_uint8
+from .progress import Progress
 from .toon_teacher import render_toon
 from .train_photos import SKIMAGE_ONLY, load_photos
 from .weights import PARTS, load_style, save_style
@@ -205,31 +206,6 @@ def init_from_style(model: TTN, style: Path, part: str) -> None:
                             f"{str(exc).splitlines()[0]}") from None
 
 
-class ProgressBar:
-    """One self-rewriting line on a terminal (budget used, steps, speed, time left);
-    silent when the output is a log file, which gets the validation lines only."""
-
-    WIDTH = 30
-
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.enabled = stream.isatty()
-
-    def show(self, fraction: float, step: int, steps_per_second: float, seconds_left: float, loss: float) -> None:
-        if not self.enabled:
-            return
-        filled = round(self.WIDTH * min(max(fraction, 0.0), 1.0))
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        self.stream.write(f"\r[{bar}] {fraction:4.0%}  step {step}  {steps_per_second:.2f} steps/s  "
-                          f"loss {loss:.4f}  {seconds_left / 60:.0f} min left ")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        if self.enabled:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-
-
 def checkpoint_path(out: Path, part: str) -> Path:
     """Beside the style but in a subfolder: the styles folder must only hold loadable styles."""
     return out.parent / "checkpoints" / (out.stem + ("" if part == "both" else f".{part}") + ".ckpt.safetensors")
@@ -262,7 +238,8 @@ def train(args: argparse.Namespace, finder: FaceFinder | None = None) -> dict:
     started = time.perf_counter() - info["seconds"]
     last_report = last_save = time.perf_counter()
     size = CROP + 2 * MARGIN
-    progress, first_step, first_time = ProgressBar(), info["step"], time.perf_counter()
+    progress = Progress("training", args.max_steps, unit="steps", log_seconds=None)  # validation lines are the log
+    first_step, first_time = info["step"], time.perf_counter()
     while (elapsed := time.perf_counter() - started) < budget and info["step"] < args.max_steps:
         for group in optimizer.param_groups:  # cosine decay over the time budget
             group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * min(elapsed / budget, 1.0)))
@@ -280,7 +257,7 @@ def train(args: argparse.Namespace, finder: FaceFinder | None = None) -> dict:
         done = max(elapsed / budget, info["step"] / args.max_steps)
         speed = (info["step"] - first_step) / max(now - first_time, 1e-9)
         steps_left = (args.max_steps - info["step"]) / max(speed, 1e-9)
-        progress.show(done, info["step"], speed, min(budget - elapsed, steps_left), loss.item())
+        progress.update(info["step"], f"loss {loss.item():.4f}", min(budget - elapsed, steps_left), done)
         if now - last_report > args.report_seconds or info["step"] == 1:
             progress.clear()
             scores = validate(model, held_out, device, frames)
