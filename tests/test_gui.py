@@ -142,7 +142,8 @@ def test_settings_survive_a_restart(qtbot, window, store, clip):
         assert (settings.style, settings.strength, settings.mirror, settings.mode) == ("toon", 0.7, True, "background")
         assert again.style_combo.currentText() == "toon" and again.strength_slider.value() == 70
         assert again.mirror_check.isChecked() and again.preview.mode is PreviewMode.SPLIT
-        again.reset_settings()
+        question = again.reset_settings()
+        qtbot.mouseClick(question.button(question.StandardButton.Reset), Qt.MouseButton.LeftButton)
         assert again.processor.settings.style == "toon" and again.strength_slider.value() == 100
         assert not again.mirror_check.isChecked() and again.preview.mode is PreviewMode.OUTPUT
     finally:
@@ -190,7 +191,7 @@ def test_missing_virtual_camera_says_how_to_fix_it_and_the_app_runs_on(qtbot, wi
     next_frame(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_V)
     assert not window.vcam_button.isChecked()
-    assert "modprobe v4l2loopback" in window.output_status.text()
+    assert "modprobe v4l2loopback" in window.banner.command, "the fix-it's commands are one click away"
     next_frame(qtbot, window)  # still running
 
 

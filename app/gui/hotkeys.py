@@ -9,6 +9,8 @@ from __future__ import annotations
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
+from ..live import LiveSettings
+
 HOTKEYS: tuple[tuple[str, str, str], ...] = (
     ("B", "toggle_bypass", "bypass: show the camera picture unchanged"),
     ("N", "next_style", "next style"),
@@ -23,6 +25,26 @@ HOTKEYS: tuple[tuple[str, str, str], ...] = (
     ("Tab", "next_preview_mode", "preview: output / side by side / split"),
     ("F1", "show_help", "this list"),
 )
+
+
+def hotkey_note(action: str, settings: LiveSettings, preview_mode: str, outputs: set[str]) -> str:
+    """The line the preview shows after a hotkey: the state it left ('' for help and full screen).
+
+    ``outputs`` names the outputs running now (SinkSet names)."""
+    on_off = {True: "on", False: "off"}
+    notes = {
+        "toggle_bypass": f"bypass {on_off[settings.bypass]}",
+        "toggle_mirror": f"mirror {on_off[settings.mirror]}",
+        "next_style": f"style: {settings.style}",
+        "previous_style": f"style: {settings.style}",
+        "stability_up": f"stability {settings.stability:.1f}",
+        "stability_down": f"stability {settings.stability:.1f}",
+        "next_preview_mode": f"preview: {preview_mode}",
+        "toggle_record": f"recording {on_off['record' in outputs]}",
+        "toggle_stream": f"stream {on_off['stream' in outputs]}",
+        "toggle_virtual_camera": f"virtual camera {on_off['virtual camera' in outputs]}",
+    }
+    return notes.get(action, "")
 
 
 def help_text() -> str:

@@ -10,9 +10,11 @@ import enum
 import time
 
 import numpy as np
-from PyQt6.QtCore import QPointF, QRectF, Qt
+from PyQt6.QtCore import QPointF, QRectF, Qt, QTimer
 from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+from .on_air import NOTE_SECONDS, OnAirStatus
 
 
 NOTICE_SECONDS = 8.0
@@ -53,7 +55,10 @@ class PreviewWidget(QWidget):
         self.frames_shown = 0
         self.notice = ""
         self.notice_until = 0.0
-        self.setMinimumSize(480, 270)
+        self.on_air = OnAirStatus()
+        self.bypass = False
+        """The output is the camera picture: its side is labelled "bypass", not "cartoon"."""
+        self.setMinimumSize(320, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAutoFillBackground(False)
 
@@ -74,6 +79,21 @@ class PreviewWidget(QWidget):
         self.notice, self.notice_until = text, time.monotonic() + seconds
         self.update()
 
+    def say(self, text: str) -> None:
+        """A short note at the top that fades after two seconds (a hotkey's change)."""
+        self.on_air.say(text)
+        self.update()
+        QTimer.singleShot(int(NOTE_SECONDS * 1000) + 50, self.update)
+
+    def set_badges(self, badges: list[str]) -> None:
+        if badges != self.on_air.badges:
+            self.on_air.badges = badges
+            self.update()
+
+    @property
+    def output_label(self) -> str:
+        return "bypass" if self.bypass else "cartoon"
+
     def set_mode(self, mode: PreviewMode) -> None:
         self.mode = PreviewMode(mode)
         self.update()
@@ -90,6 +110,7 @@ class PreviewWidget(QWidget):
             self._paint_text(painter, self.message, Qt.AlignmentFlag.AlignCenter, 15)
         if self.notice and time.monotonic() < self.notice_until:
             self._paint_text(painter, self.notice, Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter, 12)
+        self.on_air.paint(painter, QRectF(self.rect()), self.font())
         painter.end()
 
     def _paint_frames(self, painter: QPainter, box: QRectF) -> None:
@@ -102,7 +123,7 @@ class PreviewWidget(QWidget):
             painter.drawImage(left, to_qimage(orig))
             painter.drawImage(right, to_qimage(out))
             self._label(painter, left, "camera")
-            self._label(painter, right, "cartoon")
+            self._label(painter, right, self.output_label)
             return
         target = fit(width, height, box)
         painter.drawImage(target, to_qimage(out))
@@ -113,7 +134,7 @@ class PreviewWidget(QWidget):
             middle = target.x() + target.width() / 2
             painter.drawLine(QPointF(middle, target.top()), QPointF(middle, target.bottom()))
             self._label(painter, half, "camera")
-            self._label(painter, half.translated(half.width(), 0), "cartoon")
+            self._label(painter, half.translated(half.width(), 0), self.output_label)
 
     def _label(self, painter: QPainter, area: QRectF, text: str) -> None:
         """Which side is which, at the bottom of each picture."""

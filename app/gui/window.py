@@ -13,14 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PyQt6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMainWindow,
-    QPushButton, QScrollArea, QSlider, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QMessageBox,
+    QPushButton, QScrollArea, QVBoxLayout, QWidget,
 )
 
-from dctnet.device import DEVICE_CHOICES
+from dctnet.device import DEVICE_CHOICES, cuda_unavailable_reason
 from dctnet.engine import Mode
 from dctnet.errors import LiveToonError
 from dctnet.styles import StyleRegistry
@@ -31,8 +31,11 @@ from ..record import RecordSink
 from ..sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
 from ..sources import LoopedFile, OpenCVCamera, WatchedSource, list_cameras
 from . import settings_store
+from .controls import ValueSlider
+from .banner import MessageBanner, split_fix
 from .first_run import StylesOffer
-from .hotkeys import HOTKEYS, HotkeyHelp
+from .hotkeys import HOTKEYS, HotkeyHelp, hotkey_note
+from .on_air import OUTPUT_BADGES, badges_for
 from .preview import PreviewMode, PreviewWidget
 from .worker import LiveWorker
 
@@ -41,16 +44,19 @@ if TYPE_CHECKING:
 
 OUTPUT_SIZE = (1280, 720)
 OUTPUT_FPS = 30.0
+NO_CAMERA = "No camera found"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 STOP_TIMEOUT_MS = 2000
 CAMERA_MODES = ((640, 480, 30), (1280, 720, 30), (1280, 720, 60), (1920, 1080, 30))
+DEFAULT_CAMERA_MODE = 1
+PANEL_WIDTH, PANEL_MIN_WIDTH = 330, 230
+ON_AIR_BUTTONS = "QPushButton:checked { background-color: #c62828; color: white; font-weight: bold; }"
 
 
-def slider(maximum: int, on_change: Callable[[int], None]) -> QSlider:
-    widget = QSlider(Qt.Orientation.Horizontal)
-    widget.setRange(0, maximum)
-    widget.valueChanged.connect(on_change)
-    return widget
+def videos_folder() -> Path:
+    """Where people keep videos: the Videos folder when it exists, else home (never the clone)."""
+    folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or Path.home())
+    return folder if folder.is_dir() else Path.home()
 
 
 def recording_path() -> Path:
@@ -82,6 +88,8 @@ class MainWindow(QMainWindow):
         self._build()
         self._bind_hotkeys()
         self._show_settings(self.processor.settings)
+        if self.processor.settings.device == "cuda":
+            self._device_chosen("cuda")  # saved where CUDA worked: say so here if it does not
         self.preview.set_mode(settings_store.load_preview_mode(self.store))
         self._sync_preview_combo()
         self.stats_timer = QTimer(self, interval=500, timeout=self._show_stats)
@@ -111,12 +119,18 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(panel)
         scroll.setWidgetResizable(True)
-        scroll.setFixedWidth(330)
+        scroll.setMinimumWidth(PANEL_MIN_WIDTH)  # a half-screen window still fits: the panel scrolls
+        scroll.setMaximumWidth(PANEL_WIDTH)
         self.panel = scroll
+        self.banner = MessageBanner()
+        picture = QVBoxLayout()
+        picture.setSpacing(0)
+        picture.addWidget(self.banner)
+        picture.addWidget(self.preview, 1)
         body = QWidget()
         layout = QHBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.preview, 1)
+        layout.addLayout(picture, 1)
         layout.addWidget(scroll)
         self.setCentralWidget(body)
         self.device_label = QLabel("device: starting")
@@ -125,14 +139,19 @@ class MainWindow(QMainWindow):
         for label in (self.device_label, self.source_label):
             self.statusBar().addWidget(label)
         self.statusBar().addPermanentWidget(self.rate_label)
-        self.resize(1280, 760)
+        if not self.restoreGeometry(self.store.value("window/geometry", QByteArray())):
+            self.resize(1280, 760)
 
     def _source_box(self) -> QGroupBox:
         box = QGroupBox("Source")
         layout = QVBoxLayout(box)
         self.source_combo = QComboBox()
-        for camera in list_cameras():
+        cameras = list_cameras()
+        for camera in cameras:
             self.source_combo.addItem(f"Camera: {camera.label}", f"camera:{camera.index}")
+        if not cameras:  # said in the combo itself, not left blank; not a choice that could be picked
+            self.source_combo.addItem(NO_CAMERA, "")
+            self.source_combo.model().item(0).setEnabled(False)
         self.source_combo.activated.connect(lambda _: self.start_source(self.source_combo.currentData()))
         open_button = QPushButton("Open video file...")
         open_button.clicked.connect(self.open_file)
@@ -140,8 +159,10 @@ class MainWindow(QMainWindow):
         for width, height, fps in CAMERA_MODES:
             self.camera_mode_combo.addItem(f"camera {width}x{height} @ {fps} fps", (width, height, fps))
         saved = self.camera_mode_combo.findText(str(self.store.value("camera/mode", "")))
-        self.camera_mode_combo.setCurrentIndex(saved if saved >= 0 else 1)
+        self.camera_mode_combo.setCurrentIndex(saved if saved >= 0 else DEFAULT_CAMERA_MODE)
         self.camera_mode_combo.activated.connect(self._camera_mode_changed)
+        self.camera_mode_combo.setEnabled(bool(cameras))  # a mode for no camera would do nothing
+        self.camera_mode_combo.setToolTip("" if cameras else NO_CAMERA)
         layout.addWidget(self.source_combo)
         layout.addWidget(open_button)
         layout.addWidget(self.camera_mode_combo)
@@ -164,10 +185,10 @@ class MainWindow(QMainWindow):
         self.mode_combo = QComboBox()
         self.mode_combo.addItems([m.value for m in Mode])
         self.mode_combo.currentTextChanged.connect(lambda mode: self.change(mode=mode))
-        self.strength_slider = slider(100, lambda v: self.change(strength=v / 100))
-        self.stability_slider = slider(100, lambda v: self.change(stability=v / 100))
+        self.strength_slider = ValueSlider(100, lambda v: self.change(strength=v / 100), lambda v: f"{v}%")
+        self.stability_slider = ValueSlider(100, lambda v: self.change(stability=v / 100), lambda v: f"{v / 100:.2f}")
         self.bypass_check = QCheckBox("Bypass (B)")
-        self.bypass_check.toggled.connect(lambda on: self.change(bypass=on))
+        self.bypass_check.toggled.connect(self._bypass_toggled)
         self.mirror_check = QCheckBox("Mirror (M)")
         self.mirror_check.toggled.connect(lambda on: self.change(mirror=on))
         self.preview_combo = QComboBox()
@@ -176,8 +197,8 @@ class MainWindow(QMainWindow):
         form.addRow("Style", self.style_combo)
         form.addRow("", more)
         form.addRow("Mode", self.mode_combo)
-        form.addRow("Strength", self.strength_slider)
-        form.addRow("Stability", self.stability_slider)
+        form.addRow("Strength", self.strength_slider.row)
+        form.addRow("Stability", self.stability_slider.row)
         form.addRow("Preview", self.preview_combo)
         form.addRow(self.mirror_check, self.bypass_check)
         return box
@@ -190,8 +211,9 @@ class MainWindow(QMainWindow):
             self.size_combo.addItem(f"{size}p", size)
         self.size_combo.activated.connect(lambda _: self.change(max_size=self.size_combo.currentData()))
         self.device_combo = QComboBox()
-        self.device_combo.addItems(DEVICE_CHOICES)
-        self.device_combo.currentTextChanged.connect(lambda device: self.change(device=device))
+        for device in DEVICE_CHOICES:
+            self.device_combo.addItem(device, device)
+        self.device_combo.activated.connect(lambda _: self._device_chosen(self.device_combo.currentData()))
         self.device_status = QLabel("")
         self.device_status.setWordWrap(True)
         form.addRow("Size", self.size_combo)
@@ -209,10 +231,18 @@ class MainWindow(QMainWindow):
         self.stream_button.toggled.connect(self._stream_toggled)
         self.record_button = QPushButton("Record (R)", checkable=True)
         self.record_button.toggled.connect(self._record_toggled)
+        box.setStyleSheet(ON_AIR_BUTTONS)
         self.output_status = QLabel("outputs off")
         self.output_status.setWordWrap(True)
         self.output_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for widget in (self.vcam_button, self.stream_url, self.stream_button, self.record_button, self.output_status):
+        self._output_texts = {self.vcam_button: ("Virtual camera (V)", "● VCAM on: stop (V)"),
+                              self.stream_button: ("Stream (S)", "● LIVE: stop stream (S)"),
+                              self.record_button: ("Record (R)", "● REC: stop recording (R)")}
+        url_row = QFormLayout()
+        url_row.addRow("Stream URL", self.stream_url)
+        layout.addWidget(self.vcam_button)
+        layout.addLayout(url_row)
+        for widget in (self.stream_button, self.record_button, self.output_status):
             layout.addWidget(widget)
         return box
 
@@ -232,8 +262,21 @@ class MainWindow(QMainWindow):
 
     def _bind_hotkeys(self) -> None:
         for key, action, _ in HOTKEYS:
-            QShortcut(QKeySequence(key), self, activated=getattr(self, action))
+            QShortcut(QKeySequence(key), self, activated=lambda action=action: self._hotkey(action))
         QShortcut(QKeySequence("Esc"), self, activated=self.leave_full_screen)
+
+    def _hotkey(self, action: str) -> None:
+        """Run a hotkey's action, then confirm it on the preview (full screen hides the panel)."""
+        getattr(self, action)()
+        running = {name for name in OUTPUT_BADGES if self.sinks.get(name) is not None}
+        note = hotkey_note(action, self.processor.settings, self.preview.mode.value, running)
+        if note:
+            self.preview.say(note)
+
+    def _bypass_toggled(self, on: bool) -> None:
+        self.change(bypass=on)
+        self.preview.bypass = on
+        self._show_outputs()
 
     def _show_settings(self, settings: LiveSettings) -> None:
         """Put settings into the controls without echoing them back as changes."""
@@ -246,12 +289,15 @@ class MainWindow(QMainWindow):
         self.strength_slider.setValue(round(settings.strength * 100))
         self.stability_slider.setValue(round(settings.stability * 100))
         self.bypass_check.setChecked(settings.bypass)
+        self.preview.bypass = settings.bypass
         self.mirror_check.setChecked(settings.mirror)
         index = self.size_combo.findData(settings.max_size)
         self.size_combo.setCurrentIndex(index if index >= 0 else PROCESSING_SIZES.index(720))
-        self.device_combo.setCurrentText(settings.device)
+        self.device_combo.setCurrentIndex(self.device_combo.findData(settings.device))
         for widget in widgets:
             widget.blockSignals(False)
+        self.strength_slider.show_value()
+        self.stability_slider.show_value()
 
     # -- settings ---------------------------------------------------------------------
     def change(self, **changes: object) -> None:
@@ -263,7 +309,18 @@ class MainWindow(QMainWindow):
             return
         settings_store.save_live_settings(self.store, settings)
 
-    def reset_settings(self) -> None:
+    def reset_settings(self) -> QMessageBox:
+        """Ask first (every choice made so far goes); the answer arrives without blocking the picture."""
+        question = QMessageBox(QMessageBox.Icon.Question, "Reset settings",
+                               "Reset every setting to its default (style, size, outputs' URL, camera mode)?",
+                               QMessageBox.StandardButton.Reset | QMessageBox.StandardButton.Cancel, self)
+        question.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        reset = question.button(QMessageBox.StandardButton.Reset)
+        question.finished.connect(lambda _: question.clickedButton() is reset and self.reset_settings_now())
+        question.open()
+        return question
+
+    def reset_settings_now(self) -> None:
         settings_store.reset(self.store)
         defaults = LiveSettings()
         self.processor.update(**{k: getattr(defaults, k) for k in defaults.__dataclass_fields__})
@@ -271,6 +328,7 @@ class MainWindow(QMainWindow):
         self.set_preview_mode(PreviewMode.OUTPUT.value)
         self._sync_preview_combo()
         self.stream_url.setText(DEFAULT_STREAM_URL)
+        self.camera_mode_combo.setCurrentIndex(DEFAULT_CAMERA_MODE)
 
     def set_preview_mode(self, mode: str) -> None:
         self.preview.set_mode(PreviewMode(mode))
@@ -288,12 +346,17 @@ class MainWindow(QMainWindow):
             return last
         if last.startswith("camera:") and self.source_combo.findData(last) >= 0:
             return last
-        return self.source_combo.itemData(0) if self.source_combo.count() else ""
+        return self.source_combo.itemData(0) or ""
+
+    def open_dialog(self) -> QFileDialog:
+        dialog = QFileDialog(self, "Open a video", str(videos_folder()), "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v)")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        return dialog
 
     def open_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a video", "", "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v)")
-        if path:
-            self.start_source(f"file:{path}")
+        dialog = self.open_dialog()
+        if dialog.exec() and dialog.selectedFiles():
+            self.start_source(f"file:{dialog.selectedFiles()[0]}")
 
     def _opener(self, spec: str) -> Callable[[], object]:
         kind, _, value = spec.partition(":")
@@ -315,7 +378,8 @@ class MainWindow(QMainWindow):
         """
         if not spec:
             self.stop_session()
-            self.preview.show_message("No camera found: open a video file, or drop one here")
+            self.preview.show_message(f"{NO_CAMERA}: open a video file, or drop one here")
+            self.device_label.setText(f"{NO_CAMERA}: open a video file")
             return
         try:
             opener = self._opener(spec)
@@ -333,7 +397,7 @@ class MainWindow(QMainWindow):
         self.worker = LiveWorker(WatchedSource(opener), self.processor, self.sinks)
         self.worker.frameReady.connect(self._frame_ready)
         self.worker.sourceState.connect(self._source_state)
-        self.worker.notice.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.worker.notice.connect(self.banner.show_problem)
         self.worker.failed.connect(self._failed)
         self.worker.deviceChanged.connect(self._device_changed)
         self.worker.start()
@@ -365,11 +429,24 @@ class MainWindow(QMainWindow):
         self.preview.show_message(message)
         self.statusBar().showMessage(message)
 
+    def _device_chosen(self, device: str) -> None:
+        """A device that cannot run here is refused at once, with the reason in the panel:
+        the combo keeps showing what really runs (never "cuda" while the CPU works)."""
+        reason = cuda_unavailable_reason() if device == "cuda" else None
+        if reason:
+            if self.processor.settings.device == "cuda":  # saved by a build that had CUDA
+                self.change(device="auto")
+            self._show_settings(self.processor.settings)
+            self.device_status.setText(f"CUDA cannot be used, so the CPU stays on: {reason}.")
+            return
+        self.change(device=device)
+
     def _device_changed(self, text: str) -> None:
-        """Short in the status bar, the whole reason for a CPU fallback in the panel."""
+        """Short in the status bar and in the combo's "auto (cpu)"; the whole reason in the panel."""
         self.device_label.setText(f"device: {text.split(';')[0]}")
         self.device_label.setToolTip(text)
         self.device_status.setText(text)
+        self.device_combo.setItemText(self.device_combo.findData("auto"), f"auto ({text.split(' ')[0]})")
 
     def _show_stats(self) -> None:
         if self.worker is None:
@@ -395,18 +472,19 @@ class MainWindow(QMainWindow):
             try:
                 self.sinks.set(name, make())
                 self.output_note = ""
+                self.banner.clear("problem")  # an output that starts fine ends the last fix-it
             except LiveToonError as exc:
-                self._output_failed(button, f"{name}: {exc}")
+                self._output_failed(button, str(exc) if str(exc).startswith(name) else f"{name}: {exc}")
         self._show_outputs()
 
     def _output_failed(self, button: QPushButton, message: str) -> None:
-        """Untick the output's button and say why where the user looks: the status bar and the preview."""
+        """Untick the output's button and say why in the banner over the preview (its fix behind
+        "Copy command"); the panel keeps the one-line reason."""
         button.blockSignals(True)
         button.setChecked(False)
         button.blockSignals(False)
-        self.output_note = message
-        self.statusBar().showMessage(message, 15000)
-        self.preview.flash(message)
+        self.output_note = split_fix(message)[0]
+        self.banner.show_problem(message)
 
     def _drop_failed_outputs(self) -> None:
         """An output that stopped on its own (disk full, device gone) is switched off, and says so."""
@@ -422,6 +500,10 @@ class MainWindow(QMainWindow):
         self._drop_failed_outputs()
         lines = [sink.status for sink in self.sinks.all()] + ([self.output_note] if self.output_note else [])
         self.output_status.setText("\n".join(lines) or "outputs off")
+        running = [name for name in OUTPUT_BADGES if self.sinks.get(name) is not None]
+        self.preview.set_badges(badges_for(running, self.bypass_check.isChecked()))
+        for button, (off_text, on_text) in self._output_texts.items():
+            button.setText(on_text if button.isChecked() else off_text)
 
     def _virtual_camera_toggled(self, on: bool) -> None:
         self._switch_output("virtual camera", on, self.vcam_button, lambda: VirtualCameraSink(*OUTPUT_SIZE, OUTPUT_FPS))
@@ -519,5 +601,6 @@ class MainWindow(QMainWindow):
         self.stats_timer.stop()
         self.stop_session()
         self.sinks.close_all()
+        self.store.setValue("window/geometry", self.saveGeometry())
         self.store.sync()
         super().closeEvent(event)

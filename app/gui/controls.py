@@ -1,0 +1,56 @@
+"""Small controls the window's panel is built from: a slider that shows its value and
+jumps where it is clicked.
+
+Qt's slider moves one page per click on its track, which reads as "broken" to people
+used to web and OBS sliders, and shows no number, so 0.7 vs 0.8 was a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QMouseEvent
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStyle, QStyleOptionSlider, QWidget
+
+
+class JumpSlider(QSlider):
+    """A horizontal slider whose track click sets the value under the pointer (then drags on)."""
+
+    def __init__(self, maximum: int) -> None:
+        super().__init__(Qt.Orientation.Horizontal)
+        self.setRange(0, maximum)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
+        if event.button() == Qt.MouseButton.LeftButton:
+            option = QStyleOptionSlider()
+            self.initStyleOption(option)
+            groove = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, option,
+                                                 QStyle.SubControl.SC_SliderGroove, self)
+            handle = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, option,
+                                                 QStyle.SubControl.SC_SliderHandle, self)
+            span = groove.width() - handle.width()
+            position = round(event.position().x()) - groove.x() - handle.width() // 2
+            self.setValue(QStyle.sliderValueFromPosition(self.minimum(), self.maximum(), position, span))
+        super().mousePressEvent(event)  # the handle is now under the pointer: a drag continues from here
+
+
+class ValueSlider(JumpSlider):
+    """A JumpSlider with its value as text beside it; ``row`` holds both for a form."""
+
+    def __init__(self, maximum: int, on_change: Callable[[int], None], shown: Callable[[int], str]) -> None:
+        super().__init__(maximum)
+        self.shown = shown
+        self.value_label = QLabel(shown(maximum))
+        self.value_label.setMinimumWidth(self.value_label.sizeHint().width())
+        self.valueChanged.connect(self.show_value)
+        self.valueChanged.connect(on_change)
+        self.row = QWidget()
+        layout = QHBoxLayout(self.row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self, 1)
+        layout.addWidget(self.value_label)
+
+    def show_value(self) -> None:
+        """Also called after a quiet ``setValue`` (signals blocked while loading settings)."""
+        self.value_label.setText(self.shown(self.value()))

@@ -1,0 +1,187 @@
+"""The window as a streamer meets it (issue 20), offscreen: real widgets, a real clip as the camera.
+
+On-air badges and notes are checked in the painted preview too, not only in the
+widget's state: a badge that is set but never drawn would not help anyone.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PyQt6.QtCore import QPoint, Qt
+from PyQt6.QtGui import QImage
+from PyQt6.QtWidgets import QApplication
+
+from tests.test_gui import clip, next_frame, open_window, store, window  # noqa: F401 - fixtures
+
+DISCARD_URL = "udp://127.0.0.1:9"  # nobody listens; sending still works
+
+
+def painted(widget) -> np.ndarray:
+    """The widget as drawn, RGB."""
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    width, height = image.width(), image.height()
+    data = np.frombuffer(image.constBits().asstring(image.sizeInBytes()), np.uint8)
+    return data.reshape(height, image.bytesPerLine())[:, : width * 3].reshape(height, width, 3)
+
+
+def red_badge_drawn(window) -> bool:
+    top_right = painted(window.preview)[:60, -260:].astype(int)
+    red = (top_right[..., 0] > 170) & (top_right[..., 1] < 90) & (top_right[..., 2] < 90)
+    return int(red.sum()) > 100
+
+
+def test_on_air_badges_hotkey_notes_and_the_bypass_label(qtbot, window, tmp_path, monkeypatch):
+    monkeypatch.setattr("app.gui.window.recording_path", lambda: tmp_path / "rec.mp4")
+    window.stream_url.setText(DISCARD_URL)
+    next_frame(qtbot, window)
+    assert window.preview.on_air.badges == [] and not red_badge_drawn(window)
+
+    qtbot.keyClick(window, Qt.Key.Key_S)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.stream_button.isChecked() and window.record_button.isChecked(), window.output_status.text()
+    assert "LIVE" in window.stream_button.text() and "REC" in window.record_button.text()
+    assert window.preview.on_air.badges == ["LIVE", "REC"]
+    assert window.preview.on_air.note_showing == "recording on"
+    next_frame(qtbot, window)
+    assert red_badge_drawn(window), "the LIVE/REC badges are painted at the preview's top right"
+
+    before = window.processor.settings.style
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    assert window.preview.on_air.note_showing == f"style: {window.processor.settings.style}" != f"style: {before}"
+    qtbot.keyClick(window, Qt.Key.Key_Up)
+    assert window.preview.on_air.note_showing == "stability 0.1"
+    qtbot.waitUntil(lambda: window.preview.on_air.note_showing == "", timeout=3000)
+    assert window.preview.on_air.note_until - time.monotonic() < 0, "the note fades after about 2 s"
+
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    assert window.preview.on_air.note_showing == "bypass on"
+    assert window.preview.output_label == "bypass" and "BYPASS" in window.preview.on_air.badges
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    assert window.preview.output_label == "cartoon"
+
+    qtbot.keyClick(window, Qt.Key.Key_S)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.preview.on_air.badges == [] and window.stream_button.text() == "Stream (S)"
+
+
+def test_fix_it_banner_over_the_preview_goes_when_another_output_starts(qtbot, window):
+    if Path("/dev/video0").exists():
+        pytest.skip("a video device exists here; the missing-backend path cannot be shown")
+    next_frame(qtbot, window)
+    qtbot.keyClick(window, Qt.Key.Key_V)
+    banner = window.banner
+    assert not window.vcam_button.isChecked() and banner.isVisible()
+    assert banner.text.text().startswith("virtual camera unavailable (") and banner.text.text().endswith(".)")
+    assert "modprobe" in banner.toolTip(), "the whole text is one hover away"
+    assert "\n" not in banner.text.text() and "modprobe" not in banner.text.text(), "one line: the reason"
+    assert banner.geometry().bottom() <= window.preview.geometry().top(), "the banner sits above the picture"
+    qtbot.mouseClick(banner.copy_button, Qt.MouseButton.LeftButton)
+    copied = QApplication.clipboard().text()
+    assert copied.startswith("sudo apt install v4l2loopback-dkms && sudo modprobe v4l2loopback"), copied
+    assert window.output_status.text().count("\n") == 0, "the side panel keeps one line"
+
+    window.stream_url.setText(DISCARD_URL)
+    qtbot.keyClick(window, Qt.Key.Key_S)
+    assert window.stream_button.isChecked() and not banner.isVisible(), "an output that starts fine ends the fix-it"
+    qtbot.keyClick(window, Qt.Key.Key_V)
+    assert banner.isVisible()
+    qtbot.mouseClick(banner.dismiss_button, Qt.MouseButton.LeftButton)
+    assert not banner.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_S)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA works here: the CPU-only refusal cannot be shown")
+def test_cuda_on_a_cpu_build_keeps_the_combo_true_to_what_runs(qtbot, store, clip):
+    store.setValue("live/device", "cuda")  # saved on a machine that had CUDA
+    window = open_window(qtbot, store, f"file:{clip}")
+    try:
+        next_frame(qtbot, window)
+        combo = window.device_combo
+        assert combo.currentData() == "auto" and window.processor.settings.device == "auto"
+        qtbot.waitUntil(lambda: combo.currentText() == "auto (cpu)", timeout=10_000)
+        assert "CUDA not used: this PyTorch build" in window.device_status.text()
+        combo.setCurrentIndex(combo.findData("cuda"))
+        combo.activated.emit(combo.currentIndex())  # what a click on the item does
+        assert combo.currentText() == "auto (cpu)" and window.processor.settings.device == "auto"
+        assert window.device_status.text().startswith("CUDA cannot be used, so the CPU stays on: this PyTorch build")
+        assert window.device_status.wordWrap()
+        assert not window.banner.isVisible() and window.statusBar().currentMessage() == "", "one place only"
+        processed = next_frame(qtbot, window)
+        assert not np.array_equal(processed.output, processed.frame.image), "the style keeps running"
+    finally:
+        window.close()
+
+
+def test_sliders_show_their_value_and_jump_where_clicked_url_is_labelled_open_starts_in_videos(qtbot, window):
+    from app.gui.window import videos_folder
+
+    stability = window.stability_slider
+    assert stability.value_label.text() == "0.00" and window.strength_slider.value_label.text() == "100%"
+    qtbot.keyClick(window, Qt.Key.Key_Up)
+    assert stability.value_label.text() == "0.10"
+    window.reset_settings_now()
+    assert stability.value_label.text() == f"{window.processor.settings.stability:.2f}", "loaded values show too"
+
+    stability.setValue(0)
+    qtbot.mouseClick(stability, Qt.MouseButton.LeftButton, pos=QPoint(stability.width() * 3 // 4, stability.height() // 2))
+    assert 65 <= stability.value() <= 85, f"a click at 3/4 of the track gives about 0.75, not one page: {stability.value()}"
+    assert window.processor.settings.stability == stability.value() / 100
+
+    form = window.stream_url.parentWidget().layout()
+    url_label = [form.itemAt(i).layout() for i in range(form.count()) if form.itemAt(i).layout()][0].labelForField(window.stream_url)
+    assert url_label is not None and url_label.text() == "Stream URL"
+
+    folder = Path(window.open_dialog().directory().absolutePath())
+    assert folder == videos_folder() and folder.is_dir() and folder != Path.cwd()
+
+
+def test_size_and_place_are_remembered_reset_asks_first_and_the_window_shrinks(qtbot, window, store, clip):
+    window.resize(700, 500)  # within the offscreen screen (800x600): restoring keeps a window on screen
+    window.move(40, 30)
+    place = window.pos()
+    window.camera_mode_combo.setCurrentIndex(3)
+    window.camera_mode_combo.activated.emit(3)
+    window.style_combo.setCurrentText("toon")
+    window.close()
+    again = open_window(qtbot, store, f"file:{clip}")
+    try:
+        assert (again.width(), again.height()) == (700, 500) and again.pos() == place
+        assert again.camera_mode_combo.currentIndex() == 3
+
+        question = again.reset_settings()
+        assert question.isVisible() and again.processor.settings.style == "toon", "nothing reset before the answer"
+        qtbot.mouseClick(question.button(question.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+        assert again.processor.settings.style == "toon" and again.camera_mode_combo.currentIndex() == 3
+        question = again.reset_settings()
+        qtbot.mouseClick(question.button(question.StandardButton.Reset), Qt.MouseButton.LeftButton)
+        assert again.camera_mode_combo.currentIndex() == 1 and again.strength_slider.value() == 100
+
+        again.resize(640, 480)
+        qtbot.waitUntil(lambda: again.width() <= 660, timeout=5000)
+        assert again.panel.isVisible() and again.preview.width() >= 320
+    finally:
+        again.close()
+
+
+def test_no_camera_is_said_in_the_combo_and_status_bar_and_the_mode_is_off(qtbot, store, clip):
+    from app.sources import list_cameras
+
+    if list_cameras():
+        pytest.skip("a camera is attached here; the no-camera state cannot be shown")
+    window = open_window(qtbot, store, None)  # what `livetoon gui` does: the last source, else the first camera
+    try:
+        assert window.source_combo.currentText() == "No camera found"
+        assert not window.source_combo.model().item(0).isEnabled(), "not a choice that could be picked"
+        assert not window.camera_mode_combo.isEnabled()
+        assert window.device_label.text() == "No camera found: open a video file"
+        assert window.worker is None and "No camera found" in window.preview.message
+        window.start_source(f"file:{clip}")
+        next_frame(qtbot, window)
+        assert window.source_combo.currentText() == f"File: {clip.name}"
+    finally:
+        window.close()
