@@ -6,16 +6,19 @@ widget's state: a badge that is set but never drawn would not help anyone.
 
 from __future__ import annotations
 
+import os
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PyQt6.QtCore import QPoint, Qt
+from PyQt6.QtCore import QPoint, QSettings, Qt
 from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication
 
+from tests.clips import write_clip
 from tests.test_gui import clip, next_frame, open_window, store, window  # noqa: F401 - fixtures
 
 DISCARD_URL = "udp://127.0.0.1:9"  # nobody listens; sending still works
@@ -183,5 +186,43 @@ def test_no_camera_is_said_in_the_combo_and_status_bar_and_the_mode_is_off(qtbot
         window.start_source(f"file:{clip}")
         next_frame(qtbot, window)
         assert window.source_combo.currentText() == f"File: {clip.name}"
+    finally:
+        window.close()
+
+
+@pytest.fixture(scope="module")
+def clip_720p(tmp_path_factory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("hd") / "hd.mp4", frames=60, size=(1280, 720), rate=Fraction(30), audio=())
+
+
+def live_rate(qtbot, window) -> float:
+    """The median of the window's own fps meter over 4 s, from the first frame made with the current settings."""
+    next_frame(qtbot, window, after=time.perf_counter() + 0.5)
+    rates = []
+    for _ in range(8):
+        qtbot.wait(500)
+        rates.append(window.worker.session.meter.read()[0])
+    return sorted(rates)[len(rates) // 2]
+
+
+def test_first_run_picks_settings_that_run_well_here_and_says_so(qtbot, tmp_path, clip_720p):
+    fresh = QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat)  # a new user: nothing saved
+    window = open_window(qtbot, fresh, f"file:{clip_720p}")
+    try:
+        assert "Choosing settings" in window.preview.message and window.worker is None, "timing first, alone"
+        qtbot.waitUntil(window.banner.isVisible, timeout=60_000)
+        settings, line = window.processor.settings, window.banner.text.text()
+        assert window.style_combo.currentText() == settings.style and window.size_combo.currentData() == settings.max_size
+        if torch.cuda.is_available():
+            assert (settings.style, settings.max_size) == ("toon", 720) and line.startswith("GPU found")
+            return
+        assert line.startswith(f"No GPU: chose {settings.style} at {settings.max_size}p (")
+        assert (settings.style, settings.max_size) != ("toon", 720)
+        assert fresh.value("live/style") == settings.style, "kept: the next start is no first run"
+        chosen = live_rate(qtbot, window)
+        window.change(style="toon", max_size=720)  # the full defaults the first run used to start with
+        full = live_rate(qtbot, window)
+        print(f"{line} | live fps on the 720p clip: chosen {chosen}, toon at 720p {full}, load {os.getloadavg()}")
+        assert chosen >= 3 * full and chosen >= 1, "side by side: the chosen settings are at least 3x the full look"
     finally:
         window.close()

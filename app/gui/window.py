@@ -34,12 +34,14 @@ from . import settings_store
 from .controls import ValueSlider
 from .banner import MessageBanner, split_fix
 from .first_run import StylesOffer
+from .fitting import DefaultsFitter
 from .hotkeys import HOTKEYS, HotkeyHelp, hotkey_note
 from .on_air import OUTPUT_BADGES, badges_for
 from .preview import PreviewMode, PreviewWidget
 from .worker import LiveWorker
 
 if TYPE_CHECKING:
+    from ..fitting_defaults import Fit
     from .get_styles_dialog import GetStylesDialog
 
 OUTPUT_SIZE = (1280, 720)
@@ -78,6 +80,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("LiveToon")
         self.setAcceptDrops(True)
         self.store = store or settings_store.open_settings()
+        first_run = not self.store.contains("live/style")
         self.registry = registry or StyleRegistry()
         self.processor = LiveProcessor(settings_store.load_live_settings(self.store), self.registry)
         self.sinks = SinkSet()
@@ -94,7 +97,11 @@ class MainWindow(QMainWindow):
         self._sync_preview_combo()
         self.stats_timer = QTimer(self, interval=500, timeout=self._show_stats)
         self.stats_timer.start()
-        self.start_source(source if source is not None else self._initial_source())
+        spec = source if source is not None else self._initial_source()
+        if first_run:
+            self.fit_defaults_then_start(spec)
+        else:
+            self.start_source(spec)
 
     # -- building ---------------------------------------------------------------------
     def _build(self) -> None:
@@ -329,6 +336,24 @@ class MainWindow(QMainWindow):
         self._sync_preview_combo()
         self.stream_url.setText(DEFAULT_STREAM_URL)
         self.camera_mode_combo.setCurrentIndex(DEFAULT_CAMERA_MODE)
+        self.fit_defaults_then_start(self.source_spec)
+
+    def fit_defaults_then_start(self, spec: str) -> None:
+        """First run and reset: time this machine (the picture waits, so nothing competes
+        with the timing), take the style and size that run well, say why, then start."""
+        self.stop_session()
+        self.preview.show_message("Choosing settings that run well on this computer...")
+        fitter = DefaultsFitter(self.registry, self)
+        fitter.fitted.connect(lambda fit: self._apply_fit(fit, spec))
+        fitter.start()
+
+    def _apply_fit(self, fit: Fit | None, spec: str) -> None:
+        if fit is not None:
+            self.change(style=fit.style, max_size=fit.max_size)
+            self._show_settings(self.processor.settings)
+            self.banner.show_info(fit.reason)
+        if self.worker is None:  # a source opened meanwhile wins
+            self.start_source(spec)
 
     def set_preview_mode(self, mode: str) -> None:
         self.preview.set_mode(PreviewMode(mode))
