@@ -51,7 +51,7 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 STOP_TIMEOUT_MS = 2000
 CAMERA_MODES = ((640, 480, 30), (1280, 720, 30), (1280, 720, 60), (1920, 1080, 30))
 DEFAULT_CAMERA_MODE = 1
-PANEL_WIDTH, PANEL_MIN_WIDTH = 330, 230
+PANEL_WIDTH, PANEL_MIN_WIDTH = 350, 230
 ON_AIR_BUTTONS = "QPushButton:checked { background-color: #c62828; color: white; font-weight: bold; }"
 
 

