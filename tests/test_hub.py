@@ -547,7 +547,7 @@ def test_dialog_downloads_in_the_background_and_announces_the_style(qtbot, hub, 
     qtbot.waitUntil(lambda: dialog.worker is None, timeout=5000)
     assert "lists no SHA-256 for cartoon_bg.pb; its size was checked" in dialog.notes.text()
     assert dialog.status.text() == "Installed 'anime'.", "the note has its own line, kept after the install"
-    assert "anime (installed)" in [dialog.list.item(r).text() for r in range(dialog.list.count())]
+    assert "anime (installed): Japanese anime portrait look" in [dialog.list.item(r).text() for r in range(dialog.list.count())]
     assert_only_complete_styles(styles_dir, {"anime"})
 
 

@@ -226,3 +226,40 @@ def test_first_run_picks_settings_that_run_well_here_and_says_so(qtbot, tmp_path
         assert chosen >= 3 * full and chosen >= 1, "side by side: the chosen settings are at least 3x the full look"
     finally:
         window.close()
+
+
+def test_styles_dialog_describes_each_style_imports_a_folder_and_links_the_manual_fix(qtbot, store, tmp_path):
+    from safetensors.torch import save_file
+
+    from dctnet.hub import OFFICIAL_STYLES
+    from dctnet.styles import StyleRegistry
+
+    window = open_window(qtbot, store, "", registry=StyleRegistry(user=tmp_path / "styles"))
+    try:
+        dialog = window.get_more_styles()
+        texts = [dialog.list.item(row).text() for row in range(dialog.list.count())]
+        assert len(texts) == len(OFFICIAL_STYLES) and all(": " in text and len(text) > 20 for text in texts), texts
+
+        dialog.download(["anime"])  # conftest points the hub at a closed local port
+        assert "Tick" not in dialog.status.text() and dialog.status.text().startswith("Starting the download of anime")
+        qtbot.waitUntil(lambda: dialog.worker is None, timeout=30_000)
+        assert '<a href="https://' in dialog.status.text(), f"the model page is a link: {dialog.status.text()}"
+        assert dialog.status.openExternalLinks()
+
+        folder = tmp_path / "by-hand"
+        folder.mkdir()
+        head, bg, _ = window.registry.get("toon-lite").load()
+        save_file(head, str(folder / "head.safetensors"))
+        save_file(bg, str(folder / "bg.safetensors"))
+        for row in range(dialog.list.count()):
+            dialog.list.item(row).setCheckState(Qt.CheckState.Unchecked)
+        sketch = next(dialog.list.item(r) for r in range(dialog.list.count()) if dialog.list.item(r).text().startswith("sketch"))
+        sketch.setCheckState(Qt.CheckState.Checked)
+        assert dialog.import_button.isEnabled()
+        dialog.import_folder(folder)
+        assert dialog.status.text() == "Installed 'sketch'."
+        assert "sketch" in [window.style_combo.itemText(i) for i in range(window.style_combo.count())]
+        assert any(dialog.list.item(r).text().startswith("sketch (installed): ") for r in range(dialog.list.count()))
+        dialog.close()
+    finally:
+        window.close()

@@ -12,13 +12,17 @@ go to their own label, so the progress line that follows does not wipe them out.
 from __future__ import annotations
 
 import functools
+import html
 import logging
+import re
 import threading
+from pathlib import Path
 
 from PyQt6.QtCore import Qt, QThread, pyqtSignal
 from PyQt6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -35,6 +39,21 @@ from dctnet.styles import StyleRegistry
 
 log = logging.getLogger(__name__)
 PROGRESS_STEPS = 1000
+DESCRIPTIONS = {
+    "anime": "Japanese anime portrait look",
+    "3d": "3D-animation look, soft shading",
+    "handdrawn": "hand-drawn cartoon look",
+    "sketch": "pencil sketch, black and white",
+    "artstyle": "painterly art look",
+    "design": "flat design look (trained on Stable Diffusion pictures)",
+    "illustration": "illustration look (trained on Stable Diffusion pictures)",
+}
+"""One line each, so the list says what a name looks like before megabytes are fetched."""
+
+
+def linked(text: str) -> str:
+    """``text`` as rich text whose web addresses can be clicked (the offline fix names the model page)."""
+    return re.sub(r"(https?://[^\s`'\"]+[^\s`'\".,;)])", r'<a href="\1">\1</a>', html.escape(text, quote=False))
 
 
 class DownloadThread(QThread):
@@ -81,7 +100,8 @@ class GetStylesDialog(QDialog):
         self.progress.setRange(0, PROGRESS_STEPS)
         self.status = QLabel("Official DCT-Net styles (Apache-2.0), downloaded from ModelScope.")
         self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.status.setOpenExternalLinks(True)
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -89,7 +109,11 @@ class GetStylesDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.download_button = QPushButton("Download")
         self.cancel_button = QPushButton("Cancel download")
-        for button, slot in ((self.download_button, self.start_download), (self.cancel_button, self.cancel_download)):
+        self.import_button = QPushButton("Import folder...")
+        self.import_button.setToolTip("Install a style from a folder holding its head and bg model files "
+                                      "(downloaded by hand, e.g. from the model page)")
+        for button, slot in ((self.download_button, self.start_download), (self.cancel_button, self.cancel_download),
+                             (self.import_button, self.choose_import_folder)):
             self.buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
             button.clicked.connect(slot)
         self.cancel_button.setEnabled(False)
@@ -103,7 +127,8 @@ class GetStylesDialog(QDialog):
         installed = {style.name for style in self.registry.all()}
         self.list.clear()
         for name, official in OFFICIAL_STYLES.items():
-            item = QListWidgetItem(f"{name} (installed)" if name in installed else name)
+            label = f"{name} (installed)" if name in installed else name
+            item = QListWidgetItem(f"{label}: {DESCRIPTIONS[name]}" if name in DESCRIPTIONS else label)
             item.setData(Qt.ItemDataRole.UserRole, name)
             item.setToolTip(f"{official.model_id()} @ {official.revision}")
             if name in installed:
@@ -128,13 +153,14 @@ class GetStylesDialog(QDialog):
             self.status.setText("Tick the styles to download first.")
             return
         self.progress.setValue(0)
+        self.status.setText(f"Starting the download of {', '.join(names)}...")  # the "tick first" hint goes
         self.notes.clear()
         self.notes.hide()
         self.worker = DownloadThread(self.registry, names, self.endpoint, self)
         self.worker.progressed.connect(self._on_progress)
         self.worker.noticed.connect(self._on_notice)
         self.worker.installed.connect(self._on_installed)
-        self.worker.failed.connect(self.status.setText)
+        self.worker.failed.connect(lambda message: self.status.setText(linked(message)))
         self.worker.finished.connect(self._on_finished)
         self._set_busy(True)
         self.worker.start()
@@ -147,6 +173,21 @@ class GetStylesDialog(QDialog):
                 item.setCheckState(Qt.CheckState.Checked)
         self.start_download()
 
+    def choose_import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "A folder holding a style's head and bg model files")
+        if folder:
+            self.import_folder(Path(folder))
+
+    def import_folder(self, folder: Path) -> None:
+        """What ``livetoon styles import`` does, named after the one ticked style (else the folder)."""
+        ticked = self.checked_names()
+        try:
+            style = self.registry.import_folder(folder, name=ticked[0] if len(ticked) == 1 else None)
+        except LiveToonError as exc:
+            self.status.setText(f"Not imported: {exc}")
+            return
+        self._on_installed(style.name)
+
     def cancel_download(self) -> None:
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel_event.set()
@@ -154,6 +195,7 @@ class GetStylesDialog(QDialog):
 
     def _set_busy(self, busy: bool) -> None:
         self.download_button.setEnabled(not busy)
+        self.import_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         self.list.setEnabled(not busy)
 
