@@ -58,7 +58,7 @@ def test_the_wheel_holds_every_package_and_the_weights(installed_wheel):
     assert builtin and {f"weights/{name}" for name in builtin} <= set(names)
     with zipfile.ZipFile(installed_wheel.wheel) as archive:
         entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    assert "livetoon = app.cli:main" in entry_points
+    assert "livetoon = app.entry:main" in entry_points  # Ctrl-C handling first, then the CLI
 
 
 def test_the_install_is_not_editable(installed_wheel, home):
