@@ -22,6 +22,7 @@ from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from flow.stabilize import DEFAULT_STRENGTH
 
 from . import bench, convert, doctor, evaluate, interrupts, live_command
+from .keyframes import parse_keyframes
 from .images import IMAGE_SUFFIXES, plan_image_outputs, read_image, write_image
 from .paths import ensure_folder, expand_inputs
 
@@ -195,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--stability", type=float, default=DEFAULT_STRENGTH,
                       help=f"temporal stabilization strength 0..1 (0 = per-frame output; default {DEFAULT_STRENGTH})")
     conv.add_argument("--side-by-side", action="store_true", help="write the input and the cartoon side by side")
+    conv.add_argument("--keyframes", type=parse_keyframes, metavar="N|auto",
+                      help="fast preview: the model on every Nth frame (or 'auto': when the motion needs it), the "
+                           "frames between carried along the motion (default: the model on every frame)")
     conv.add_argument("--codec", default="h264", choices=["h264", "h265"])
     conv.add_argument("--crf", type=int, default=18, help="quality (lower is better; default 18)")
     conv.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")

@@ -23,6 +23,7 @@ from dctnet.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
 from . import interrupts
+from .keyframes import KeyframeProcessor
 from .output_safety import check_outputs
 from .paths import ensure_folder, expand_inputs
 from .pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
@@ -142,6 +143,8 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
             tracker = FaceTracker(stack.enter_context(FaceDetector(static_image_mode=False)))
         stabilizer = Stabilizer(args.stability) if args.stability > 0 else None
         processor = FrameProcessor(stylizer, tracker, stabilizer)
+        if args.keyframes is not None:
+            processor = KeyframeProcessor(processor, args.keyframes or None)
         for src, dst in jobs:
             try:
                 frames, seconds = convert_one(src, dst, processor, args)
@@ -151,6 +154,8 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
             print(f"{src} -> {dst}: {frames} frames in {seconds:.1f} s ({frames / max(seconds, 1e-9):.1f} fps)")
             stages = ", ".join(f"{k} {median:.1f}" for k, (median, _) in processor.times.summary().items())
             print(f"  median ms per frame: {stages}")
+            if isinstance(processor, KeyframeProcessor):
+                print(f"  keyframes: {processor.keyframer.keyframes} of {frames} frames stylized, the rest carried along the motion")
     if failures and len(inputs) > 1:
         print(f"livetoon: error: {len(failures)} of {len(inputs)} videos failed: {', '.join(failures)}", file=sys.stderr)
     return 1 if failures else 0

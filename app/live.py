@@ -26,7 +26,8 @@ from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from dctnet.tracking import FaceTracker
 from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
 
-from .pipeline import FrameProcessor, LiveStats, Processed, run_live_pipeline
+from .keyframe_live import EVERY_FRAME, parse_model_fps, run_keyframe_pipeline
+from .pipeline import FrameProcessor, LiveStats, Processed
 from .sources import WatchedSource
 from .frames import VideoFrame
 
@@ -47,8 +48,11 @@ class LiveSettings:
     device: str = "auto"
     bypass: bool = False
     mirror: bool = False
+    model_fps: str = EVERY_FRAME
+    """'every', 'auto' or a cap in frames per second (app.keyframe_live)."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "model_fps", parse_model_fps(self.model_fps))
         if not 0.0 <= self.strength <= 1.0:
             raise LiveToonError(f"strength must be in [0, 1], got {self.strength}")
         if not 0.0 <= self.stability <= 1.0:
@@ -265,8 +269,9 @@ class LiveSession:
         """Block until ``stop()`` (or a file source without looping ends); sinks stay open."""
         self.processor.reset()
         try:
-            return run_live_pipeline(self.source.frames(self.stop_event), self.processor, self._deliver,
-                                     self.stop_event, on_latency=self.meter.add)
+            return run_keyframe_pipeline(self.source.frames(self.stop_event), self.processor, self._deliver,
+                                         self.stop_event, lambda: self.processor.settings, self.processor.times,
+                                         on_latency=self.meter.add)
         finally:
             self.processor.close()
             self.source.close()

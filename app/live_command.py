@@ -17,6 +17,7 @@ from dctnet.errors import LiveToonError
 from flow.stabilize import DEFAULT_STRENGTH
 
 from . import interrupts
+from .keyframe_live import EVERY_FRAME, MODEL_FPS_HELP
 from .live import LiveProcessor, LiveSession, LiveSettings, Sink, SinkSet
 from .record import RecordSink
 from .sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
@@ -49,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stability", type=float, default=DEFAULT_STRENGTH, help=f"temporal stability 0..1 (default {DEFAULT_STRENGTH})")
     parser.add_argument("--strength", type=float, default=1.0, help="cartoon strength 0..1, blended with the camera picture (default 1)")
     parser.add_argument("--mirror", action="store_true", help="mirror the picture")
+    parser.add_argument("--model-fps", default=EVERY_FRAME, metavar="every|auto|N", help=f"{MODEL_FPS_HELP} (default every)")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: run until Ctrl-C)")
 
 
@@ -95,7 +97,8 @@ def report_every_second(session: LiveSession, outputs: list[Sink], done: threadi
 
 def run(args: argparse.Namespace) -> int:
     settings = LiveSettings(style=args.style, mode=args.mode, strength=args.strength, stability=args.stability,
-                            max_size=args.max_size, device=args.device, mirror=args.mirror)
+                            max_size=args.max_size, device=args.device, mirror=args.mirror,
+                            model_fps=args.model_fps)
     source = open_source(args)
     source.on_status = lambda state, detail: print(f"source: {state}{': ' + detail if detail else ''}", flush=True)
     processor = LiveProcessor(settings, on_notice=lambda message: print(f"note: {message}", flush=True))
@@ -127,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
             timer.cancel()
         sinks.close_all()
     if stats:
-        print(f"processed {stats.processed} frames, dropped {stats.dropped} (newest frame wins)")
+        print(f"processed {stats.processed} frames, dropped {stats.dropped} (newest frame wins)"
+              + (f"; {stats.propagated} carried from the model's frames" if stats.propagated else ""))
     for sink in opened:
         print(sink.status)
     if interrupts.hurry():  # Ctrl-C pressed again while finishing: the user wants out, not a clean end

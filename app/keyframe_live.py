@@ -1,0 +1,300 @@
+"""The live pipeline with the model on its own thread: every camera frame goes out.
+
+Three threads. *Capture* hands each camera frame to both others. The *model*
+thread takes the newest frame it can (older ones are skipped), runs the whole
+processor on it (faces, model, stabilizer) and publishes the result as a keyframe,
+no more often than the user's ``model fps`` cap allows (``auto``: as fast as it
+can). The *output* thread (the caller's) emits every camera frame: the newest
+keyframe's cartoon carried to that frame by :mod:`flow.propagate`, so the output
+keeps the camera's rate however slow the model is. A keyframe that arrives late
+(computed on a frame the output has passed) is brought forward to the current
+frame before it is shown; a frame whose motion cannot be followed (a cut, a big
+move) lifts the cap for the next keyframe. When the model is about to finish the
+very frame being output (a fast GPU), the output waits for it a little instead of
+propagating, so a fast model's frames are shown as they are.
+
+With ``model fps`` set to ``every`` it is today's pipeline: each processed frame
+goes out, the newest frame wins. The mode is read every frame, so the window can
+switch it while running. Latency is measured from capture to the sink's return.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dctnet.errors import LiveToonError
+from flow.propagate import Propagator
+
+from .frames import VideoFrame
+from .keyframes import propagator as default_propagator
+from .pipeline import POLL_SECONDS, LatestFrame, LiveStats, Processed, StageTimes, END
+
+EVERY_FRAME = "every"
+AUTO = "auto"
+MODEL_FPS_HELP = ("'every': the model on every frame it can take, only those go out; 'auto': the model as fast as "
+                  "it can, every camera frame goes out (carried from the newest model frame along the motion); "
+                  "a number: the same, the model capped at that many frames per second")
+OUTPUT_BACKLOG = 3
+"""Camera frames the output thread may fall behind by before it skips the oldest."""
+WAIT_FOR_MODEL_SECONDS = 0.03
+"""How long the output waits for the model to finish the very frame it is about to emit."""
+
+
+def parse_model_fps(text: str) -> str:
+    """``every``, ``auto`` or a positive number of frames per second (normalized text)."""
+    value = str(text).strip().lower()
+    if value in (EVERY_FRAME, AUTO):
+        return value
+    try:
+        fps = float(value)
+    except ValueError:
+        fps = 0.0
+    if not 0.0 < fps <= 1000.0:
+        raise LiveToonError(f"model fps must be 'every', 'auto' or a number of frames per second, got {text!r}")
+    return f"{fps:g}"
+
+
+def model_gap(model_fps: str) -> float:
+    """Seconds between the starts of two model runs (0: no cap)."""
+    return 0.0 if model_fps in (EVERY_FRAME, AUTO) else 1.0 / float(model_fps)
+
+
+@dataclass
+class KeyframeStats(LiveStats):
+    """``processed`` counts output frames; ``keyframes`` the model's, ``propagated`` the carried ones."""
+
+    keyframes: int = 0
+    propagated: int = 0
+
+
+class CameraFrames:
+    """The frames the output thread has still to emit, oldest first (a bounded backlog)."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.frames: deque[tuple[VideoFrame, float]] = deque()
+        self.ended = False
+        self.skipped = 0
+
+    def put(self, item: tuple[VideoFrame, float]) -> None:
+        with self.cond:
+            if len(self.frames) >= OUTPUT_BACKLOG:
+                self.frames.popleft()
+                self.skipped += 1
+            self.frames.append(item)
+            self.cond.notify_all()
+
+    def finish(self) -> None:
+        with self.cond:
+            self.ended = True
+            self.cond.notify_all()
+
+
+@dataclass
+class Keyframe:
+    processed: Processed
+    captured_at: float
+    serial: int
+
+
+class ModelThread(threading.Thread):
+    """Runs the processor on the newest frame it can take, at most at the capped rate."""
+
+    def __init__(self, process: Callable[[VideoFrame], Processed], mailbox: LatestFrame, model_fps: Callable[[], str],
+                 stop: threading.Event, times: StageTimes, publish: Callable[[Keyframe], None]) -> None:
+        super().__init__(name="model", daemon=True)
+        self.process, self.mailbox, self.model_fps, self.stop = process, mailbox, model_fps, stop
+        self.times, self.publish = times, publish
+        self.force = threading.Event()
+        """Set by the output thread: the next keyframe is wanted now, whatever the cap."""
+        self.working: tuple[int, float] | None = None
+        """(frame index, start time) of the frame being processed, for the output thread's wait."""
+        self.error: BaseException | None = None
+        self.serial = 0
+
+    def _wait_for_cap(self, last_start: float) -> None:
+        while not self.stop.is_set():
+            remaining = last_start + model_gap(self.model_fps()) - time.perf_counter()
+            if remaining <= 0 or self.force.wait(min(remaining, POLL_SECONDS)):
+                return
+
+    def run(self) -> None:
+        last_start = -1e9
+        try:
+            while not self.stop.is_set():
+                self._wait_for_cap(last_start)
+                item = self.mailbox.take(self.stop)
+                if item is END:
+                    return
+                frame, captured_at = item
+                self.force.clear()
+                last_start = time.perf_counter()
+                self.working = (frame.index, last_start)
+                processed = self.process(frame)
+                self.times.add("model", time.perf_counter() - last_start)
+                self.serial += 1
+                self.publish(Keyframe(processed, captured_at, self.serial))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            self.error = exc
+            self.stop.set()
+        finally:
+            self.working = None
+
+
+class OutputLoop:
+    """The output side: emits keyframes (``every``) or every camera frame (propagated)."""
+
+    def __init__(self, camera: CameraFrames, model: ModelThread, propagator: Propagator,
+                 sink: Callable[[Processed], None], settings: Callable[[], object], times: StageTimes,
+                 on_latency: Callable[[float], None] | None) -> None:
+        self.camera, self.model, self.propagator, self.sink = camera, model, propagator, sink
+        self.settings, self.times, self.on_latency = settings, times, on_latency
+        self.latest: Keyframe | None = None
+        self.used_serial = 0
+        self.stats = KeyframeStats(0, 0)
+
+    def publish(self, keyframe: Keyframe) -> None:
+        """Called by the model thread."""
+        with self.camera.cond:
+            self.latest = keyframe
+            self.camera.cond.notify_all()
+
+    def _emit(self, processed: Processed, captured_at: float) -> None:
+        self.sink(processed)
+        latency = time.perf_counter() - captured_at
+        self.times.add("latency", latency)
+        if self.on_latency:
+            self.on_latency(latency)
+        self.stats.processed += 1
+
+    def _next(self, stop: threading.Event, every: bool) -> tuple[str, object] | None:
+        """Wait for work: ('key', Keyframe) in ``every`` mode, ('frame', (frame, t)) otherwise."""
+        with self.camera.cond:
+            while not stop.is_set():
+                if every:
+                    self.camera.frames.clear()
+                    if self.latest is not None and self.latest.serial != self.used_serial:
+                        self.used_serial = self.latest.serial
+                        return "key", self.latest
+                elif self.camera.frames:
+                    return "frame", self.camera.frames.popleft()
+                if self.camera.ended and not self.model.is_alive():
+                    return None
+                self.camera.cond.wait(POLL_SECONDS)
+        return None
+
+    def _wait_for_own_keyframe(self, frame: VideoFrame, captured_at: float) -> None:
+        """A fast model about to finish this very frame: wait for it rather than propagate."""
+        working = self.model.working
+        model_ms = self.times.samples.get("model")
+        if working is None or working[0] != frame.index or not model_ms:
+            return
+        expected_done = working[1] + float(np.median(list(model_ms)[-16:])) / 1000.0
+        deadline = captured_at + WAIT_FOR_MODEL_SECONDS
+        if expected_done > deadline:
+            return
+        with self.camera.cond:
+            while (self.latest is None or self.latest.processed.frame.index != frame.index) and time.perf_counter() < deadline:
+                self.camera.cond.wait(max(0.0, deadline - time.perf_counter()))
+
+    def _propagated(self, frame: VideoFrame, captured_at: float) -> Processed | None:
+        settings = self.settings()
+        if getattr(settings, "mirror", False):
+            frame = VideoFrame(np.ascontiguousarray(frame.image[:, ::-1]), frame.pts, frame.time, frame.index)
+        if getattr(settings, "bypass", False):
+            return Processed(frame, frame.image, frame.image)
+        self._wait_for_own_keyframe(frame, captured_at)
+        keyframe = self.latest
+        if keyframe is None:
+            return None  # nothing stylized yet
+        started = time.perf_counter()
+        key = keyframe.processed
+        if keyframe.serial != self.used_serial:
+            self.used_serial = keyframe.serial
+            if key.frame.index == frame.index:
+                self.stats.keyframes += 1
+                image = self.propagator.arrived(key.frame.image, key.output)
+                return Processed(frame, key.styled, image)
+            self.propagator.set_keyframe(key.frame.image, key.output)
+        result = self.propagator(frame.image)
+        if result.needs_keyframe:
+            self.model.force.set()
+        self.times.add("propagate", time.perf_counter() - started)
+        self.stats.propagated += 1
+        return Processed(frame, result.image, result.image)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            every = getattr(self.settings(), "model_fps", EVERY_FRAME) == EVERY_FRAME
+            work = self._next(stop, every)
+            if work is None:
+                return
+            kind, item = work
+            if kind == "key":
+                self.stats.keyframes += 1
+                self._emit(item.processed, item.captured_at)
+                continue
+            frame, captured_at = item
+            processed = self._propagated(frame, captured_at)
+            if processed is not None:
+                self._emit(processed, captured_at)
+
+
+def run_keyframe_pipeline(
+    frames: Iterable[VideoFrame],
+    process: Callable[[VideoFrame], Processed],
+    sink: Callable[[Processed], None],
+    stop: threading.Event,
+    settings: Callable[[], object],
+    times: StageTimes,
+    on_latency: Callable[[float], None] | None = None,
+    propagator: Propagator | None = None,
+) -> KeyframeStats:
+    """Run until the source ends or ``stop`` is set; returns counts.
+
+    ``settings()`` is read every frame for ``model_fps`` (``every``, ``auto`` or a
+    number), ``mirror`` and ``bypass``; ``times`` gains ``model`` (per keyframe),
+    ``propagate`` and ``latency`` (per output frame).
+    """
+    mailbox, camera = LatestFrame(), CameraFrames()
+    errors: list[BaseException] = []
+
+    def capture() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    break
+                item = (frame, time.perf_counter())
+                mailbox.put(item)
+                camera.put(item)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+        finally:
+            mailbox.finish()
+            camera.finish()
+
+    loop: OutputLoop
+    model = ModelThread(process, mailbox, lambda: getattr(settings(), "model_fps", AUTO), stop, times,
+                        lambda keyframe: loop.publish(keyframe))
+    loop = OutputLoop(camera, model, propagator or default_propagator(), sink, settings, times, on_latency)
+    capturer = threading.Thread(target=capture, name="capture", daemon=True)
+    capturer.start()
+    model.start()
+    try:
+        loop.run(stop)
+    finally:
+        stop.set()
+        capturer.join()
+        model.join()
+    if model.error is not None:
+        errors.insert(0, model.error)
+    if errors:
+        raise errors[0]
+    loop.stats.dropped = mailbox.dropped
+    return loop.stats

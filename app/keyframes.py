@@ -1,0 +1,90 @@
+"""Keyframes for files: stylize some frames, carry them to the others along the flow.
+
+``convert --keyframes N|auto`` trades quality for speed on long files (fast
+previews): the model runs on every Nth frame (or adaptively, when the motion since
+the last keyframe can no longer be followed) and :mod:`flow.propagate` makes the
+frames in between. Untrusted pixels are filled with the weightless ``toon-filter``
+renderer on a small crop (the fill chosen by measurement, docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from dctnet.toon_teacher import render_toon
+from flow.propagate import Fill, Keyframer, Propagator
+
+from .frames import VideoFrame
+from .pipeline import FrameProcessor, Processed
+
+
+AUTO_KEYFRAMES = 0
+"""What ``--keyframes auto`` parses to: adaptive by motion."""
+
+
+def parse_keyframes(text: str) -> int:
+    """``N`` (a keyframe every Nth frame, N >= 1) or ``auto`` (:data:`AUTO_KEYFRAMES`)."""
+    if text.strip().lower() == "auto":
+        return AUTO_KEYFRAMES
+    try:
+        every = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of frames or 'auto', got {text!r}") from None
+    if every < 1:
+        raise argparse.ArgumentTypeError(f"the keyframe interval must be at least 1, got {every}")
+    return every
+
+
+@torch.no_grad()
+def toon_filter(crop_bgr: np.ndarray) -> np.ndarray:
+    """The ``toon-filter`` look of a small BGR crop, on the CPU: the cheap fill for untrusted pixels.
+
+    The built-in styles learned this renderer, so its look is close to theirs, and at
+    the fill's crop size it costs a few milliseconds.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(crop_bgr)).permute(2, 0, 1)[None].float()
+    return render_toon(x)[0].permute(1, 2, 0).round().to(torch.uint8).numpy()
+
+
+def propagator() -> Propagator:
+    """The propagation stage as LiveToon uses it: toon-filter fill on a small crop."""
+    return Propagator(Fill.STYLIZE, stylize=toon_filter)
+
+
+class KeyframeProcessor(FrameProcessor):
+    """A :class:`FrameProcessor` that runs faces and the model on keyframes only.
+
+    The stabilizer still sees every frame (propagated frames included), so the output
+    is as steady as without keyframes; ``propagate`` is timed as its own stage.
+    """
+
+    def __init__(self, inner: FrameProcessor, every: int | None) -> None:
+        super().__init__(inner.stylizer, inner.tracker, inner.stabilizer, inner.times)
+        self.keyframer = Keyframer(propagator(), every)
+
+    def _stylize(self, frame: VideoFrame) -> np.ndarray:
+        started = time.perf_counter()
+        faces = self.tracker.update(frame.image, frame.time) if self.tracker else []
+        faced = time.perf_counter()
+        styled = self.stylizer.stylize(frame.image, faces)
+        self.times.add("face", faced - started)
+        self.times.add("stylize", time.perf_counter() - faced)
+        return styled
+
+    def __call__(self, frame: VideoFrame) -> Processed:
+        started = time.perf_counter()
+        styled, keyframe = self.keyframer(frame.image, lambda: self._stylize(frame))
+        if not keyframe:
+            self.times.add("propagate", time.perf_counter() - started)
+        stabilized = time.perf_counter()
+        output = self.stabilizer(frame.image, styled) if self.stabilizer else styled
+        self.times.add("stabilize", time.perf_counter() - stabilized)
+        return Processed(frame, styled, output)
+
+    def reset(self) -> None:
+        super().reset()
+        self.keyframer.reset()

@@ -1,0 +1,289 @@
+"""Carry a keyframe's cartoon to later frames along the input's optical flow.
+
+A slow model can only stylize some frames (*keyframes*). Every frame in between is
+shown as the newest keyframe's cartoon warped to that frame: the flow is measured
+directly between the keyframe's *input* and the current input (not chained frame
+to frame), so a keyframe that arrives late, computed on a frame the output has
+long passed, is brought forward to the current frame in one step, and errors do
+not pile up along a chain of warps (measured in docs/benchmarks.md).
+
+Where the flow cannot be trusted (forward-backward disagreement, the warped
+keyframe input not matching the current input, very large motion), the warped
+cartoon is wrong: uncovered background, a hand that was not in the keyframe. Those
+pixels are *filled*; the fills compared in docs/benchmarks.md are kept as
+:class:`Fill` choices. A frame whose trust is too low as a whole (a scene cut, a
+big move) asks for a new keyframe (:attr:`Propagated.needs_keyframe`).
+
+Like the stabilizer, everything but the full-size warp and blends runs on the
+small grid of :mod:`flow.estimate`. Nothing here knows about faces or styles: the
+cheap stylization used by :attr:`Fill.STYLIZE` is handed in by the caller.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .estimate import (DEFAULT_MAX_SIDE, FlowEstimator, fast_flow, full_size_map, pull, sampling_grid,
+                       shrink_factor, small_gray)
+
+CONSISTENCY_PX = 2.0
+"""Forward-backward disagreement (small-image pixels) at which trust falls to 1/e."""
+PHOTOMETRIC_LEVELS = 30.0
+"""Gray-level error of the warped keyframe input (small image) at which trust falls to 1/e."""
+MOTION_SHARE = 0.15
+"""Motion (share of the small image's long side) at which trust falls to 1/e: far-moved
+content is blurred and re-lit, so even a consistent flow carries the wrong picture."""
+UNTRUSTED = 0.5
+"""Trust below which a pixel counts as untrusted (filled, and counted for a new keyframe)."""
+KEYFRAME_UNTRUSTED_SHARE = 0.3
+"""Share of untrusted pixels above which a frame asks for a new keyframe (a cut, a big move)."""
+STYLIZE_CROP_SIDE = 192
+"""Long side the untrusted crop is stylized at by :attr:`Fill.STYLIZE`: a fixed, small cost
+whatever the frame size; the fill is seen only where the warp failed."""
+CROP_MARGIN = 8
+"""Small-grid pixels added around the untrusted box, so the fill blends into context."""
+FADE_FRAMES = 3
+"""Frames over which a new keyframe fades in over the previous one carried forward. A cut
+from one keyframe to the next is a visible jump (the old one has drifted): measured on a
+real clip, it was most of the warping error of the propagated output."""
+
+
+class Fill(enum.Enum):
+    """What untrusted pixels show."""
+
+    NONE = "none"
+    """The warped cartoon anyway (the baseline the others are measured against)."""
+    NEAREST = "nearest"
+    """The keyframe's cartoon from the nearest trusted position (flow extended outwards)."""
+    STYLIZE = "stylize"
+    """A cheap stylization of the current camera picture, on a small crop around them."""
+    CAMERA = "camera"
+    """The current camera picture."""
+
+
+@dataclass(frozen=True)
+class Propagated:
+    image: np.ndarray
+    """The output frame, full size, uint8 BGR."""
+    trust: np.ndarray
+    """Per-pixel trust in the warp, 0..1, on the small grid."""
+    untrusted_share: float
+    """Share of pixels below :data:`UNTRUSTED`."""
+    needs_keyframe: bool
+    """Too much of the frame is untrusted: the caller should stylize a keyframe now."""
+
+
+def blend(first: np.ndarray, second: np.ndarray, weight_small: np.ndarray) -> np.ndarray:
+    """``first*w + second*(1-w)`` in uint8 with a small 0..1 weight map resized to full size."""
+    h, w = first.shape[:2]
+    weight = np.rint(weight_small * np.float32(255.0)).astype(np.uint8)
+    weight = cv2.resize(cv2.merge([weight] * 3), (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.add(cv2.multiply(first, weight, scale=1.0 / 255.0),
+                   cv2.multiply(second, cv2.bitwise_not(weight), scale=1.0 / 255.0))
+
+
+def nearest_trusted_flow(flow: np.ndarray, untrusted: np.ndarray) -> np.ndarray:
+    """``flow`` with every untrusted pixel given the flow of its nearest trusted pixel."""
+    if not untrusted.any() or untrusted.all():
+        return flow
+    _, labels = cv2.distanceTransformWithLabels(untrusted.astype(np.uint8), cv2.DIST_L2, 3,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    trusted_at = np.flatnonzero(~untrusted)  # labels number the trusted pixels in raster order, from 1
+    source = trusted_at[labels[untrusted] - 1]
+    filled = flow.copy()
+    filled[untrusted] = flow.reshape(-1, 2)[source]
+    return filled
+
+
+def untrusted_box(untrusted: np.ndarray, factor_yx: tuple[float, float], height: int,
+                  width: int) -> tuple[slice, slice] | None:
+    """Full-size slices around the untrusted pixels (with a margin), or None when there are none."""
+    ys, xs = np.nonzero(untrusted)
+    if ys.size == 0:
+        return None
+    fy, fx = factor_yx
+    top = max(0, int((ys.min() - CROP_MARGIN) * fy))
+    bottom = min(height, int((ys.max() + 1 + CROP_MARGIN) * fy))
+    left = max(0, int((xs.min() - CROP_MARGIN) * fx))
+    right = min(width, int((xs.max() + 1 + CROP_MARGIN) * fx))
+    return slice(top, bottom), slice(left, right)
+
+
+def stylize_small(stylize: Callable[[np.ndarray], np.ndarray], crop: np.ndarray) -> np.ndarray:
+    """``stylize`` run on ``crop`` shrunk to :data:`STYLIZE_CROP_SIDE`, grown back to its size."""
+    h, w = crop.shape[:2]
+    scale = min(1.0, STYLIZE_CROP_SIDE / max(h, w))
+    if scale == 1.0:
+        return stylize(crop)
+    small = cv2.resize(crop, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(stylize(small), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+class Propagator:
+    """Holds the newest keyframe; turns each camera frame into its propagated cartoon.
+
+    ``stylize`` (BGR uint8 crop -> cartoon crop of the same size) is needed by
+    :attr:`Fill.STYLIZE` only.
+    """
+
+    def __init__(self, fill: Fill = Fill.STYLIZE, stylize: Callable[[np.ndarray], np.ndarray] | None = None,
+                 max_side: int = DEFAULT_MAX_SIDE, estimator: FlowEstimator | None = None) -> None:
+        if fill is Fill.STYLIZE and stylize is None:
+            raise ValueError("Fill.STYLIZE needs a stylize function")
+        self.fill, self.stylize, self.max_side = fill, stylize, max_side
+        self._flow = estimator or fast_flow()
+        self._grid = np.empty((0, 0, 2), np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the keyframe (new clip, new style)."""
+        self._key_gray: np.ndarray | None = None
+        self._key_cartoon: np.ndarray | None = None
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+        self._fade = 0
+
+    @property
+    def has_keyframe(self) -> bool:
+        return self._key_cartoon is not None
+
+    def set_keyframe(self, input_bgr: np.ndarray, cartoon_bgr: np.ndarray) -> None:
+        """The model's output for ``input_bgr``; later frames are warped from it (the previous
+        keyframe fading out over the next :data:`FADE_FRAMES` frames)."""
+        factor = shrink_factor(*input_bgr.shape[:2], self.max_side)
+        if self._key_gray is not None and self._key_cartoon is not None:
+            self._previous, self._fade = (self._key_gray, self._key_cartoon), FADE_FRAMES
+        self._key_gray, self._key_cartoon = small_gray(input_bgr, factor), cartoon_bgr
+
+    def arrived(self, input_bgr: np.ndarray, cartoon_bgr: np.ndarray) -> np.ndarray:
+        """Set a keyframe computed on ``input_bgr`` itself; returns that frame's output."""
+        self.set_keyframe(input_bgr, cartoon_bgr)
+        return self._faded(input_bgr, cartoon_bgr)
+
+    def _faded(self, input_bgr: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """``image`` with the previous keyframe, carried to this frame, faded over it."""
+        if self._fade <= 0 or self._previous is None:
+            return image
+        self._fade -= 1
+        key_gray, key_cartoon = self._key_gray, self._key_cartoon
+        self._key_gray, self._key_cartoon = self._previous
+        try:
+            old = self._warped(input_bgr)
+        finally:
+            self._key_gray, self._key_cartoon = key_gray, key_cartoon
+        if old is None:
+            return image
+        share = (self._fade + 1) / (FADE_FRAMES + 1)
+        return blend(old[0], image, old[1] * np.float32(share))
+
+    def _small_grid(self, height: int, width: int) -> np.ndarray:
+        if self._grid.shape[:2] != (height, width):
+            self._grid = sampling_grid(height, width)
+        return self._grid
+
+    def trust(self, gray: np.ndarray, backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+        """Per-pixel trust in ``backward`` (current -> keyframe), 0..1, on the small grid."""
+        coords = self._small_grid(*gray.shape) + backward
+        round_trip = backward + pull(forward, coords)
+        photometric = cv2.absdiff(pull(self._key_gray, coords), gray).astype(np.float32)
+        motion_px = np.float32(MOTION_SHARE * max(gray.shape))
+        score = (round_trip[..., 0] ** 2 + round_trip[..., 1] ** 2) * np.float32(1.0 / CONSISTENCY_PX**2)
+        score += (photometric * np.float32(1.0 / PHOTOMETRIC_LEVELS)) ** 2
+        score += (backward[..., 0] ** 2 + backward[..., 1] ** 2) / motion_px**2
+        # Smoothed, so the fill's border is soft and lone trusted pixels inside a bad area drop out.
+        return cv2.GaussianBlur(cv2.exp(-score), (7, 7), 0)
+
+    def __call__(self, input_bgr: np.ndarray) -> Propagated:
+        """The keyframe's cartoon carried to ``input_bgr``; a keyframe must have been set."""
+        if self._key_cartoon is None or self._key_gray is None:
+            raise RuntimeError("no keyframe to propagate")
+        warped = self._warped(input_bgr)
+        if warped is None:
+            # A new frame size: nothing to warp from. Show the camera and ask for a keyframe.
+            return Propagated(input_bgr, np.zeros((1, 1), np.float32), 1.0, True)
+        image, trust = warped
+        untrusted = trust < UNTRUSTED
+        share = float(untrusted.mean())
+        image = self._faded(input_bgr, self._filled(image, input_bgr, trust, untrusted))
+        return Propagated(image, trust, share, share > KEYFRAME_UNTRUSTED_SHARE)
+
+    def _warped(self, input_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(keyframe cartoon warped to ``input_bgr``, trust), None when the sizes differ."""
+        h, w = input_bgr.shape[:2]
+        gray = small_gray(input_bgr, shrink_factor(h, w, self.max_side))
+        if gray.shape != self._key_gray.shape or self._key_cartoon.shape[:2] != (h, w):
+            return None
+        backward = self._flow(gray, self._key_gray)
+        trust = self.trust(gray, backward, self._flow(self._key_gray, gray))
+        flow = nearest_trusted_flow(backward, trust < UNTRUSTED) if self.fill is Fill.NEAREST else backward
+        return pull(self._key_cartoon, full_size_map(flow, self._small_grid(*gray.shape), h, w)), trust
+
+    def _filled(self, warped: np.ndarray, input_bgr: np.ndarray, trust: np.ndarray,
+                untrusted: np.ndarray) -> np.ndarray:
+        if self.fill in (Fill.NONE, Fill.NEAREST):
+            return warped
+        if self.fill is Fill.CAMERA:
+            return blend(warped, input_bgr, trust)
+        h, w = input_bgr.shape[:2]
+        sh, sw = trust.shape
+        box = untrusted_box(untrusted, (h / sh, w / sw), h, w)
+        if box is None:
+            return warped
+        out = warped.copy()
+        fill = stylize_small(self.stylize, np.ascontiguousarray(input_bgr[box]))
+        weight = cv2.resize(trust, (w, h), interpolation=cv2.INTER_LINEAR)[box]
+        out[box] = blend(warped[box], fill, weight)
+        return out
+
+
+AUTO_UNTRUSTED_SHARE = 0.12
+"""``every=None`` (adaptive): a keyframe once this share of the frame is untrusted..."""
+AUTO_MAX_INTERVAL = 12
+"""...or after this many frames, whatever the motion (slow drift adds up unseen)."""
+
+
+class Keyframer:
+    """Decides, frame by frame, whether to stylize (a keyframe) or to propagate.
+
+    ``every=N``: every Nth frame is a keyframe; ``every=None``: adaptive, by how much
+    of the frame the warp can no longer be trusted. Either way a frame that asks for
+    a keyframe (a cut, a big move) gets one at once. Counts are kept for reports.
+    """
+
+    def __init__(self, propagator: Propagator, every: int | None) -> None:
+        if every is not None and every < 1:
+            raise ValueError(f"keyframe interval must be at least 1, got {every}")
+        self.propagator, self.every = propagator, every
+        self.keyframes = self.propagated = 0
+        self._since = 0
+
+    def reset(self) -> None:
+        """New clip: no keyframe, counts from zero."""
+        self.propagator.reset()
+        self.keyframes = self.propagated = 0
+        self._since = 0
+
+    def _propagate(self, input_bgr: np.ndarray) -> Propagated | None:
+        """The propagated frame when this frame may be one; None when it must be a keyframe."""
+        limit = self.every or AUTO_MAX_INTERVAL
+        if not self.propagator.has_keyframe or self._since + 1 >= limit:
+            return None
+        result = self.propagator(input_bgr)
+        enough = AUTO_UNTRUSTED_SHARE if self.every is None else KEYFRAME_UNTRUSTED_SHARE
+        return None if result.needs_keyframe or result.untrusted_share > enough else result
+
+    def __call__(self, input_bgr: np.ndarray, stylize: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
+        """(output, is_keyframe); ``stylize()`` runs the model on this frame when it is a keyframe."""
+        result = self._propagate(input_bgr)
+        if result is not None:
+            self._since += 1
+            self.propagated += 1
+            return result.image, False
+        cartoon = self.propagator.arrived(input_bgr, stylize())
+        self._since = 0
+        self.keyframes += 1
+        return cartoon, True
