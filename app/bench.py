@@ -44,6 +44,7 @@ from dctnet.network import official_state_dict
 from dctnet.tflite import read_tflite_tensors
 from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
 
+from . import bench_live
 from .pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
 from .frames import VideoFrame
 from .video_in import VideoReader
@@ -72,6 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     bench.add_argument("--compare", choices=["litert"], help="time our engine against LiteRT on the reference .tflite graphs")
     bench.add_argument("--reference", type=Path, metavar="DIR",
                        help="folder holding head.tflite and bg.tflite (default: ../shared/dctnet-reference/<style>)")
+    bench.add_argument("--live", action="store_true",
+                       help="time the live pipeline instead: the clip looped as a camera, every output frame counted")
+    bench.add_argument("--model-fps", default="auto", metavar="every|auto|N", help="with --live: the model's rate (default auto)")
+    bench.add_argument("--seconds", type=float, default=20.0, help="with --live: how long to run (default 20)")
     bench.set_defaults(func=run)
     return bench
 
@@ -79,9 +84,23 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     if args.frames < 1 or args.warmup < 0:
         raise LiveToonError("--frames must be at least 1 and --warmup at least 0")
+    if args.live:
+        report = live_report(args)
+        print(json.dumps(report, indent=2) if args.json else bench_live.render(report))
+        return 0
     report = compare_litert(args) if args.compare else bench_pipeline(args)
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
+
+
+def live_report(args: argparse.Namespace) -> dict:
+    """``--live``: the given clip, or a synthetic 720p one, looped as a camera."""
+    if args.input is not None:
+        VideoReader(args.input).close()  # a bad clip fails now, in one line
+        return bench_live.run(args, args.input, environment)
+    with tempfile.TemporaryDirectory(prefix="livetoon-bench-") as folder:
+        clip = write_synthetic_clip(Path(folder) / "synthetic-720p.mp4", 60, *SIZES["720p"])
+        return bench_live.run(args, clip, environment)
 
 
 # -- shared ---------------------------------------------------------------------------

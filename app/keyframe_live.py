@@ -215,7 +215,7 @@ class OutputLoop:
             return None  # nothing stylized yet
         started = time.perf_counter()
         key = keyframe.processed
-        if keyframe.serial != self.used_serial:
+        if keyframe.serial != self.used_serial or not self.propagator.has_keyframe:  # new, or new to this mode
             self.used_serial = keyframe.serial
             if key.frame.index == frame.index:
                 self.stats.keyframes += 1
@@ -227,7 +227,7 @@ class OutputLoop:
             self.model.force.set()
         self.times.add("propagate", time.perf_counter() - started)
         self.stats.propagated += 1
-        return Processed(frame, result.image, result.image)
+        return Processed(frame, result.image, result.image, propagated=True)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -55,6 +55,7 @@ class Processed:
     frame: VideoFrame
     styled: np.ndarray  # the per-frame output, before stabilization
     output: np.ndarray  # what goes to the sinks
+    propagated: bool = False  # carried from an earlier model frame along the motion (app.keyframe_live)
 
 
 class FrameProcessor:

@@ -37,6 +37,7 @@ from .first_run import StylesOffer
 from .fitting import DefaultsFitter
 from .hotkeys import HOTKEYS, HotkeyHelp, hotkey_note
 from .on_air import OUTPUT_BADGES, badges_for
+from .model_fps import model_fps_combo, show_model_fps
 from .preview import PreviewMode, PreviewWidget
 from .worker import LiveWorker
 
@@ -223,8 +224,10 @@ class MainWindow(QMainWindow):
         self.device_combo.activated.connect(lambda _: self._device_chosen(self.device_combo.currentData()))
         self.device_status = QLabel("")
         self.device_status.setWordWrap(True)
+        self.model_fps_combo = model_fps_combo(lambda value: self.change(model_fps=value))
         form.addRow("Size", self.size_combo)
         form.addRow("Device", self.device_combo)
+        form.addRow("Model fps", self.model_fps_combo)
         form.addRow(self.device_status)
         return box
 
@@ -288,7 +291,7 @@ class MainWindow(QMainWindow):
     def _show_settings(self, settings: LiveSettings) -> None:
         """Put settings into the controls without echoing them back as changes."""
         widgets = (self.style_combo, self.mode_combo, self.strength_slider, self.stability_slider,
-                   self.bypass_check, self.mirror_check, self.size_combo, self.device_combo)
+                   self.bypass_check, self.mirror_check, self.size_combo, self.device_combo, self.model_fps_combo)
         for widget in widgets:
             widget.blockSignals(True)
         self.style_combo.setCurrentText(settings.style)
@@ -301,6 +304,7 @@ class MainWindow(QMainWindow):
         index = self.size_combo.findData(settings.max_size)
         self.size_combo.setCurrentIndex(index if index >= 0 else PROCESSING_SIZES.index(720))
         self.device_combo.setCurrentIndex(self.device_combo.findData(settings.device))
+        show_model_fps(self.model_fps_combo, settings.model_fps)
         for widget in widgets:
             widget.blockSignals(False)
         self.strength_slider.show_value()
