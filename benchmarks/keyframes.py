@@ -178,10 +178,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--style", default="toon")
     parser.add_argument("--plot", type=Path, help="write fidelity vs interval as a PNG")
     parser.add_argument("--worst", type=Path, help="write the fill's worst frame as a PNG")
+    parser.add_argument("--cache", type=Path, help="keep the every-frame output in this .npy file (made once, reused)")
     args = parser.parse_args(argv)
     frames, rate = read_frames(args.input or carphone(), args.scale)
     frames = frames[:args.frames] if args.frames else frames
-    reference = every_frame(frames, args.style, rate)
+    if args.cache and args.cache.is_file():
+        reference = list(np.load(args.cache))
+    else:
+        reference = every_frame(frames, args.style, rate)
+        if args.cache:
+            np.save(args.cache, np.stack(reference))
     report: dict = {"clip": str(args.input or "carphone_pristine.mp4"), "size": f"{frames[0].shape[1]}x{frames[0].shape[0]}",
                     "frames": len(frames), "style": args.style}
     with tempfile.TemporaryDirectory(prefix="livetoon-keyframes-") as tmp:

@@ -100,18 +100,20 @@ def nearest_trusted_flow(flow: np.ndarray, untrusted: np.ndarray) -> np.ndarray:
     return filled
 
 
-def untrusted_box(untrusted: np.ndarray, factor_yx: tuple[float, float], height: int,
-                  width: int) -> tuple[slice, slice] | None:
-    """Full-size slices around the untrusted pixels (with a margin), or None when there are none."""
+def untrusted_box(untrusted: np.ndarray, margin: int = CROP_MARGIN) -> tuple[slice, slice] | None:
+    """Small-grid slices around the untrusted pixels (with a margin), or None when there are none."""
     ys, xs = np.nonzero(untrusted)
     if ys.size == 0:
         return None
-    fy, fx = factor_yx
-    top = max(0, int((ys.min() - CROP_MARGIN) * fy))
-    bottom = min(height, int((ys.max() + 1 + CROP_MARGIN) * fy))
-    left = max(0, int((xs.min() - CROP_MARGIN) * fx))
-    right = min(width, int((xs.max() + 1 + CROP_MARGIN) * fx))
-    return slice(top, bottom), slice(left, right)
+    h, w = untrusted.shape
+    return (slice(max(0, ys.min() - margin), min(h, ys.max() + 1 + margin)),
+            slice(max(0, xs.min() - margin), min(w, xs.max() + 1 + margin)))
+
+
+def scaled_box(box: tuple[slice, slice], factor_yx: tuple[float, float]) -> tuple[slice, slice]:
+    """A small-grid box in full-size pixels."""
+    (rows, cols), (fy, fx) = box, factor_yx
+    return slice(round(rows.start * fy), round(rows.stop * fy)), slice(round(cols.start * fx), round(cols.stop * fx))
 
 
 def stylize_small(stylize: Callable[[np.ndarray], np.ndarray], crop: np.ndarray) -> np.ndarray:
@@ -226,16 +228,15 @@ class Propagator:
                 untrusted: np.ndarray) -> np.ndarray:
         if self.fill in (Fill.NONE, Fill.NEAREST):
             return warped
-        if self.fill is Fill.CAMERA:
-            return blend(warped, input_bgr, trust)
-        h, w = input_bgr.shape[:2]
-        sh, sw = trust.shape
-        box = untrusted_box(untrusted, (h / sh, w / sw), h, w)
-        if box is None:
-            return warped
+        small_box = untrusted_box(untrusted)
+        if small_box is None:
+            return warped  # the blend is confined to the untrusted box: the rest costs nothing
+        (h, w), (sh, sw) = input_bgr.shape[:2], trust.shape
+        box = scaled_box(small_box, (h / sh, w / sw))
         out = warped.copy()
-        fill = stylize_small(self.stylize, np.ascontiguousarray(input_bgr[box]))
-        weight = cv2.resize(trust, (w, h), interpolation=cv2.INTER_LINEAR)[box]
+        camera = np.ascontiguousarray(input_bgr[box])
+        fill = camera if self.fill is Fill.CAMERA else stylize_small(self.stylize, camera)
+        weight = cv2.resize(trust[small_box], camera.shape[1::-1], interpolation=cv2.INTER_LINEAR)
         out[box] = blend(warped[box], fill, weight)
         return out
 
