@@ -4,10 +4,10 @@ File mode: every frame, in order, nothing dropped, timestamps kept. Decoding run
 its own thread and encoding on another, so the model (the slow part) never waits
 for I/O; the queues between them are bounded, so memory stays flat on long files.
 
-Live mode: the capture thread keeps only the newest frame; the processor always
-takes the newest one and older ones are dropped, so latency stays about one
-processing time however slow the model is. Latency is measured from capture to the
-sink's return.
+Live mode (``app.keyframe_live``, built on the one-frame mailbox here): the model
+always takes the newest frame and older ones are dropped, so latency stays about
+one processing time however slow the model is; every camera frame can still go
+out, carried along the motion from the newest model frame.
 
 In both, any stage's error stops all stages and is re-raised in the caller; so is
 Ctrl-C, after the threads have stopped, so the caller can finalize a partial file.
@@ -196,49 +196,3 @@ class LatestFrame:
 class LiveStats:
     processed: int
     dropped: int
-
-
-def run_live_pipeline(
-    frames: Iterable[VideoFrame],
-    process: FrameProcessor,
-    sink: Callable[[Processed], None],
-    stop: threading.Event,
-    on_latency: Callable[[float], None] | None = None,
-) -> LiveStats:
-    """Newest frame wins until the source ends or ``stop`` is set; returns counts.
-
-    ``process.times`` gains ``latency`` (capture to sink) per processed frame, and
-    ``on_latency`` hears each one in seconds (for once-a-second readouts).
-    """
-    mailbox = LatestFrame()
-    errors: list[BaseException] = []
-
-    def capture() -> None:
-        try:
-            for frame in frames:
-                if stop.is_set():
-                    break
-                mailbox.put((frame, time.perf_counter()))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(exc)
-        finally:
-            mailbox.finish()
-
-    thread = threading.Thread(target=capture, name="capture", daemon=True)
-    thread.start()
-    processed = 0
-    try:
-        while not stop.is_set() and (item := mailbox.take(stop)) is not END:
-            frame, captured_at = item
-            sink(process(frame))
-            latency = time.perf_counter() - captured_at
-            process.times.add("latency", latency)
-            if on_latency:
-                on_latency(latency)
-            processed += 1
-    finally:
-        stop.set()
-        thread.join()
-    if errors:
-        raise errors[0]
-    return LiveStats(processed, mailbox.dropped)

@@ -59,6 +59,51 @@ def read_frames(path: Path, scale: int) -> tuple[list[np.ndarray], Fraction]:
     return frames, rate
 
 
+def write_live_clip(path: Path, width: int, height: int) -> None:
+    """The clip as a 16:9 camera for ``livetoon bench --live``: cropped to 16:9 (no stretched
+    face), upscaled, 30 fps, played forth then back so that looping it makes no cut."""
+    from tests.clips import write_clip
+
+    frames, _ = read_frames(carphone(), 1)
+    h, w = frames[0].shape[:2]
+    crop = round(w * height / width)
+    top = (h - crop) // 2
+    images = [cv2.resize(f[top:top + crop], (width, height), interpolation=cv2.INTER_CUBIC) for f in frames]
+    write_clip(path, size=(width, height), rate=Fraction(30), images=images + images[-2:0:-1], audio=())
+
+
+def lift_a_cup(frames: list[np.ndarray], start: int = 20, length: int = 20) -> list[np.ndarray]:
+    """A real object passing in front of the face: a photographed cup (scikit-image's
+    ``coffee``) raised from below the frame to the mouth and lowered again.
+
+    No recorded clip at hand shows a hand crossing a face; this stands in for it: a
+    real textured object, fast (up to a fifth of the frame height a frame), entering
+    and uncovering the face, which is what the fill has to handle.
+    """
+    from skimage import data
+
+    h, w = frames[0].shape[:2]
+    side = int(0.5 * h)
+    cup = cv2.resize(np.ascontiguousarray(data.coffee()[20:390, 75:480, ::-1]), (side, side), interpolation=cv2.INTER_AREA)
+    alpha = np.zeros((side, side), np.float32)
+    cv2.ellipse(alpha, (side // 2, side // 2), (side // 2 - 2, side // 2 - 2), 0, 0, 360, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 2)[..., None]
+    out = [f.copy() for f in frames]
+    for k in range(length):
+        rise = min(k, length - 1 - k) / (length / 2)  # 0 -> 1 -> 0
+        top = int(h - rise * 0.7 * h)
+        left = int(0.42 * w - side / 2)
+        frame = out[start + k]
+        rows = slice(top, min(h, top + side))
+        visible = rows.stop - rows.start
+        if visible <= 0:
+            continue
+        region = frame[rows, left:left + side].astype(np.float32)
+        a = alpha[:visible]
+        frame[rows, left:left + side] = (cup[:visible] * a + region * (1 - a)).astype(np.uint8)
+    return out
+
+
 def every_frame(frames: list[np.ndarray], style: str, rate: Fraction) -> list[np.ndarray]:
     """The style on every frame, faces tracked, no stabilization: the reference."""
     stylizer = Stylizer.from_style(StyleRegistry().get(style), device="cpu")
@@ -178,10 +223,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--style", default="toon")
     parser.add_argument("--plot", type=Path, help="write fidelity vs interval as a PNG")
     parser.add_argument("--worst", type=Path, help="write the fill's worst frame as a PNG")
+    parser.add_argument("--cup", action="store_true", help="a real cup lifted over the face in frames 20-39 (the fill's test)")
     parser.add_argument("--cache", type=Path, help="keep the every-frame output in this .npy file (made once, reused)")
+    parser.add_argument("--write-clip", type=Path, metavar="OUT.mp4",
+                        help="only write the clip as a 1280x720 30 fps camera for `livetoon bench --live`, and stop")
     args = parser.parse_args(argv)
+    if args.write_clip:
+        write_live_clip(args.write_clip, 1280, 720)
+        return
     frames, rate = read_frames(args.input or carphone(), args.scale)
     frames = frames[:args.frames] if args.frames else frames
+    if args.cup:
+        frames = lift_a_cup(frames)
     if args.cache and args.cache.is_file():
         reference = list(np.load(args.cache))
     else:

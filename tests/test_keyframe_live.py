@@ -146,3 +146,16 @@ def test_convert_bad_keyframes_is_a_usage_error(clip, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["convert", str(clip), "-o", str(tmp_path / "o.mp4"), "--keyframes", "0"])
     assert exit_info.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
+def test_bench_live_reports_model_and_output_rates(tmp_path, camera_images, capsys):
+    import json
+
+    clip = write_clip(tmp_path / "pingpong.mp4", size=(320, 240), rate=Fraction(30), images=camera_images, audio=())
+    code = main(["bench", "--live", "--input", str(clip), "--seconds", "7", "--model-fps", "3", "--style", FILTER_STYLE,
+                 "--mode", "background", "--device", "cpu", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert report["model_fps"] <= 3.5 and report["output_fps"] > 2 * report["model_fps"], report
+    assert 0.5 < report["propagated_share"] <= 1.0 and report["latency"]["p95_ms"] > 0, report
+    assert len(report["load_average"]) == 3

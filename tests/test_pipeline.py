@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from app.pipeline import FrameProcessor, run_live_pipeline
+from app.keyframe_live import run_keyframe_pipeline
+from app.pipeline import FrameProcessor
 from app.frames import VideoFrame
 from dctnet.engine import Stylizer
 from dctnet.network import TTN
@@ -27,6 +29,11 @@ def processor() -> FrameProcessor:
     torch.manual_seed(0)
     weights = TTN(8).state_dict()
     return FrameProcessor(Stylizer(weights, weights, device="cpu", mode="background"), None, None)
+
+
+def run_live_pipeline(frames, process: FrameProcessor, sink, stop: threading.Event):
+    """The live pipeline with the model on every frame it can take (``--model-fps every``)."""
+    return run_keyframe_pipeline(frames, process, sink, stop, lambda: SimpleNamespace(model_fps="every"), process.times)
 
 
 def test_newest_frame_wins_and_latency_stays_bounded():
