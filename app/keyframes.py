@@ -3,8 +3,9 @@
 ``convert --keyframes N|auto`` trades quality for speed on long files (fast
 previews): the model runs on every Nth frame (or adaptively, when the motion since
 the last keyframe can no longer be followed) and :mod:`flow.propagate` makes the
-frames in between. Untrusted pixels are filled with the weightless ``toon-filter``
-renderer on a small crop (the fill chosen by measurement, docs/benchmarks.md).
+frames in between. Untrusted pixels blend toward the camera picture (the fill chosen
+by measurement over the keyframe's nearest trusted cartoon and a toon-filter crop,
+docs/benchmarks.md section 7).
 """
 
 from __future__ import annotations
@@ -41,18 +42,20 @@ def parse_keyframes(text: str) -> int:
 
 @torch.no_grad()
 def toon_filter(crop_bgr: np.ndarray) -> np.ndarray:
-    """The ``toon-filter`` look of a small BGR crop, on the CPU: the cheap fill for untrusted pixels.
-
-    The built-in styles learned this renderer, so its look is close to theirs, and at
-    the fill's crop size it costs a few milliseconds.
-    """
+    """The ``toon-filter`` look of a small BGR crop, on the CPU: a candidate fill for untrusted
+    pixels (the built-in styles learned this renderer); measured against the others by
+    ``benchmarks.keyframes``."""
     x = torch.from_numpy(np.ascontiguousarray(crop_bgr)).permute(2, 0, 1)[None].float()
     return render_toon(x)[0].permute(1, 2, 0).round().to(torch.uint8).numpy()
 
 
+FILL = Fill.CAMERA
+"""The fill LiveToon uses, chosen by measurement (docs/benchmarks.md, section 7)."""
+
+
 def propagator() -> Propagator:
-    """The propagation stage as LiveToon uses it: toon-filter fill on a small crop."""
-    return Propagator(Fill.STYLIZE, stylize=toon_filter)
+    """The propagation stage as LiveToon uses it."""
+    return Propagator(FILL, stylize=toon_filter)
 
 
 class KeyframeProcessor(FrameProcessor):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import sys
 import tempfile
 from collections.abc import Callable
 from fractions import Fraction
@@ -27,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.keyframes import toon_filter
+from app.keyframes import FILL, toon_filter
 from app.video_in import VideoReader
 from app.video_out import VideoWriter
 from dctnet.engine import Stylizer
@@ -167,12 +168,14 @@ def masked_psnr(a: list[np.ndarray], b: list[np.ndarray], masks: dict[int, np.nd
 def measure(frames, reference_seen, reference, rate, fill, every, folder) -> dict:
     outputs, keys, masks = propagate(frames, reference, fill, every)
     seen = through_encoder(outputs, rate, folder)
-    return {"fill": fill.value, "every": every or "auto", "keyframe_share": round(len(keys) / len(frames), 3),
+    row = {"fill": fill.value, "every": every or "auto", "keyframe_share": round(len(keys) / len(frames), 3),
             "fidelity_psnr_db": round(fidelity_psnr(seen, reference_seen), 2),
             "warping_error": round(warping_error(frames, seen), 3),
             "filled_pixel_share": round(float(np.mean([m.mean() for m in masks.values()])) if masks else 0.0, 4),
             "filled_psnr_db": masked_psnr(outputs, reference, masks),
             "_outputs": outputs, "_masks": masks}
+    print({k: v for k, v in row.items() if not k.startswith("_")}, file=sys.stderr, flush=True)  # progress
+    return row
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -250,17 +253,18 @@ def main(argv: list[str] | None = None) -> None:
         run: Callable[[Fill, int | None], dict] = lambda fill, every: measure(  # noqa: E731
             frames, reference_seen, reference, rate, fill, every, folder)
         fills = {(fill, every): run(fill, every) for every in FILL_INTERVALS for fill in Fill}
-        best = Fill.STYLIZE
-        intervals = [fills.get((best, every)) or run(best, every) for every in INTERVALS]
-        auto = run(best, None)
+        best = FILL
+        sweep = () if args.cup else INTERVALS  # with the cup only the fills are in question
+        intervals = [fills.get((best, every)) or run(best, every) for every in sweep]
+        auto = None if args.cup else run(best, None)
     if args.worst:
         report["worst_frame"] = save_worst(frames, reference, fills[(best, 6)], args.worst)
-    if args.plot:
+    if args.plot and intervals:
         plot(intervals, args.plot)
     strip = lambda row: {k: v for k, v in row.items() if not k.startswith("_")}  # noqa: E731
     report["fills"] = [strip(r) for r in fills.values()]
     report["intervals"] = [strip(r) for r in intervals]
-    report["auto"] = strip(auto)
+    report["auto"] = strip(auto) if auto else None
     print(json.dumps(report, indent=1))
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .estimate import (DEFAULT_MAX_SIDE, FlowEstimator, fast_flow, full_size_map, pull, sampling_grid,
+from .estimate import (DEFAULT_MAX_SIDE, FAST_ITERATIONS, FlowEstimator, full_size_map, pull, sampling_grid,
                        shrink_factor, small_gray)
 
 CONSISTENCY_PX = 2.0
@@ -47,10 +47,14 @@ STYLIZE_CROP_SIDE = 192
 whatever the frame size; the fill is seen only where the warp failed."""
 CROP_MARGIN = 8
 """Small-grid pixels added around the untrusted box, so the fill blends into context."""
-FADE_FRAMES = 3
+FADE_FRAMES = 4
 """Frames over which a new keyframe fades in over the previous one carried forward. A cut
 from one keyframe to the next is a visible jump (the old one has drifted): measured on a
 real clip, it was most of the warping error of the propagated output."""
+FINEST_SCALE = 1
+"""DIS pyramid level the propagation's flow stops at. The stabilizer's level 2 is coarse for
+motion accumulated over several frames: level 1 raised fidelity at keyframe interval 6
+from 36.3 to 37.2 dB and cut warping error by a fifth (carphone at 704x576, toon)."""
 
 
 class Fill(enum.Enum):
@@ -138,7 +142,8 @@ class Propagator:
         if fill is Fill.STYLIZE and stylize is None:
             raise ValueError("Fill.STYLIZE needs a stylize function")
         self.fill, self.stylize, self.max_side = fill, stylize, max_side
-        self._flow = estimator or fast_flow()
+        self._flow = estimator or FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, finest_scale=FINEST_SCALE,
+                                                iterations=FAST_ITERATIONS)
         self._grid = np.empty((0, 0, 2), np.float32)
         self.reset()
 
