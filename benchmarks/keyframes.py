@@ -39,8 +39,10 @@ from dctnet.tracking import FaceTracker
 from flow.metrics import fidelity_psnr, psnr, warping_error
 from flow.propagate import UNTRUSTED, Fill, Keyframer, Propagator
 
-FILL_INTERVALS = (3, 6)
-INTERVALS = (1, 2, 3, 4, 6, 8, 12)
+
+
+def numbers(text: str) -> list[int]:
+    return [int(t) for t in text.split(",") if t.strip()]
 
 
 def carphone() -> Path:
@@ -226,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--style", default="toon")
     parser.add_argument("--plot", type=Path, help="write fidelity vs interval as a PNG")
     parser.add_argument("--worst", type=Path, help="write the fill's worst frame as a PNG")
+    parser.add_argument("--fill-intervals", default="3,6", help="intervals at which every fill is measured (default 3,6)")
+    parser.add_argument("--intervals", default="1,2,3,4,6,8,12", help="intervals swept with the chosen fill")
     parser.add_argument("--cup", action="store_true", help="a real cup lifted over the face in frames 20-39 (the fill's test)")
     parser.add_argument("--cache", type=Path, help="keep the every-frame output in this .npy file (made once, reused)")
     parser.add_argument("--write-clip", type=Path, metavar="OUT.mp4",
@@ -252,13 +256,13 @@ def main(argv: list[str] | None = None) -> None:
         report["every_frame_warping_error"] = round(warping_error(frames, reference_seen), 3)
         run: Callable[[Fill, int | None], dict] = lambda fill, every: measure(  # noqa: E731
             frames, reference_seen, reference, rate, fill, every, folder)
-        fills = {(fill, every): run(fill, every) for every in FILL_INTERVALS for fill in Fill}
+        fills = {(fill, every): run(fill, every) for every in numbers(args.fill_intervals) for fill in Fill}
         best = FILL
-        sweep = () if args.cup else INTERVALS  # with the cup only the fills are in question
+        sweep = () if args.cup else numbers(args.intervals)  # with the cup only the fills are in question
         intervals = [fills.get((best, every)) or run(best, every) for every in sweep]
         auto = None if args.cup else run(best, None)
     if args.worst:
-        report["worst_frame"] = save_worst(frames, reference, fills[(best, 6)], args.worst)
+        report["worst_frame"] = save_worst(frames, reference, fills[(best, max(numbers(args.fill_intervals)))], args.worst)
     if args.plot and intervals:
         plot(intervals, args.plot)
     strip = lambda row: {k: v for k, v in row.items() if not k.startswith("_")}  # noqa: E731

@@ -49,8 +49,10 @@ def test_newest_frame_wins_and_latency_stays_bounded():
 
 
 def test_stop_is_prompt():
+    process = processor()
+    process(next(paced_frames(1, fps=60)))  # a cold first run takes seconds on a loaded machine: not what is timed
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()
     started = time.perf_counter()
-    stats = run_live_pipeline(paced_frames(10_000, fps=60), processor(), lambda p: None, stop)
+    stats = run_live_pipeline(paced_frames(10_000, fps=60), process, lambda p: None, stop)
     assert time.perf_counter() - started < 2.5 and stats.processed > 0
