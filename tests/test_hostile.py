@@ -638,9 +638,9 @@ def test_window_recording_that_cannot_start_turns_its_toggle_off(qtbot, window, 
     (fresh_account / "Videos").write_text("a file where the folder should be")
     window.record_button.setChecked(True)
     assert not window.record_button.isChecked()
-    message = window.statusBar().currentMessage()
+    message = window.banner.text.text()
     assert message.startswith("record:") and "Videos" in message, message
-    assert window.preview.notice == message, "said over the picture too, where the user looks"
+    assert window.banner.isVisible(), "said above the picture, where the user looks (full screen too)"
 
 
 def test_window_recording_that_fails_midway_turns_its_toggle_off(qtbot, window, fresh_account):
@@ -652,6 +652,6 @@ def test_window_recording_that_fails_midway_turns_its_toggle_off(qtbot, window, 
     broken = np.zeros((720, 1280, 3), np.float64)  # the encoder raises on it (not a LiveToonError)
     qtbot.waitUntil(lambda: sink.submit(broken) or sink.error is not None, timeout=10_000)
     qtbot.waitUntil(lambda: not window.record_button.isChecked(), timeout=10_000)
-    assert window.statusBar().currentMessage().startswith("recording stopped:")
+    assert window.banner.isVisible() and window.banner.text.text().startswith("recording stopped:")
     assert not list((fresh_account / "Videos").iterdir()), "a failed recording leaves nothing"
     next_frame(qtbot, window)  # the window runs on

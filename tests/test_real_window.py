@@ -135,11 +135,19 @@ def run_window_and_close(server: XServer, command: list[str], cwd: Path, env: di
     assert took < CLOSE_LIMIT_S, f"the process ended {took:.2f} s after the window was closed"
 
 
+def returning_user(home: Path) -> dict[str, str]:
+    """A user who chose the full look (toon) before: a first run would time this machine and may pick a lighter
+    style (tests/test_window_streamer.py covers that). No styles server: the first-run offer stays quiet."""
+    (home / ".config" / "LiveToon").mkdir(parents=True)
+    (home / ".config" / "LiveToon" / "LiveToon.conf").write_text("[live]\nstyle=toon\n")
+    return user_env(home, LIVETOON_HUB_ENDPOINT="http://127.0.0.1:9")
+
+
 def test_installed_livetoon_gui_shows_the_cartoon_on_a_real_x_server(installed_wheel, server, clip, looks, tmp_path):
-    env = user_env(tmp_path, LIVETOON_HUB_ENDPOINT="http://127.0.0.1:9")  # no styles server: the first-run offer stays quiet
+    env = returning_user(tmp_path)
     run_window_and_close(server, [str(installed_wheel.livetoon), "gui", "--input", str(clip)], tmp_path, env, looks, tmp_path)
 
 
 def test_python_main_py_shows_the_cartoon_on_a_real_x_server(server, clip, looks, tmp_path):
-    env = user_env(tmp_path, LIVETOON_HUB_ENDPOINT="http://127.0.0.1:9")
+    env = returning_user(tmp_path)
     run_window_and_close(server, [sys.executable, "main.py", "gui", "--input", str(clip)], REPO_ROOT, env, looks, tmp_path)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QSize, Qt
 from PyQt6.QtGui import QMouseEvent
-from PyQt6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStyle, QStyleOptionSlider, QWidget
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSlider, QStyle, QStyleOptionSlider, QWidget
 
 
 class JumpSlider(QSlider):
@@ -54,3 +54,20 @@ class ValueSlider(JumpSlider):
     def show_value(self) -> None:
         """Also called after a quiet ``setValue`` (signals blocked while loading settings)."""
         self.value_label.setText(self.shown(self.value()))
+
+
+class SidePanel(QScrollArea):
+    """The controls column: ``width`` wide when there is room, down to ``minimum`` (then it
+    scrolls) so the window fits half a screen; the preview takes everything else."""
+
+    def __init__(self, content: QWidget, width: int, minimum: int) -> None:
+        super().__init__()
+        self.width_wanted = width
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setMinimumWidth(minimum)
+        self.setMaximumWidth(width)
+        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Expanding)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(self.width_wanted, super().sizeHint().height())

@@ -7,7 +7,6 @@ BGR arrays and are wrapped (not copied) into a QImage for the paint.
 from __future__ import annotations
 
 import enum
-import time
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt, QTimer
@@ -15,9 +14,6 @@ from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
 from .on_air import NOTE_SECONDS, OnAirStatus
-
-
-NOTICE_SECONDS = 8.0
 
 
 class PreviewMode(str, enum.Enum):
@@ -53,8 +49,6 @@ class PreviewWidget(QWidget):
         self.overlay = ""
         self.message = "No source: pick a camera, open a video file, or drop one here"
         self.frames_shown = 0
-        self.notice = ""
-        self.notice_until = 0.0
         self.on_air = OnAirStatus()
         self.bypass = False
         """The output is the camera picture: its side is labelled "bypass", not "cartoon"."""
@@ -71,12 +65,6 @@ class PreviewWidget(QWidget):
     def show_message(self, text: str) -> None:
         """A line over the picture (camera lost, loading a style...); empty clears it."""
         self.message = text
-        self.update()
-
-    def flash(self, text: str, seconds: float = NOTICE_SECONDS) -> None:
-        """A line at the bottom of the picture for a few seconds: where the user looks
-        when an output fails (the side panel may be scrolled away or hidden)."""
-        self.notice, self.notice_until = text, time.monotonic() + seconds
         self.update()
 
     def say(self, text: str) -> None:
@@ -108,8 +96,6 @@ class PreviewWidget(QWidget):
             self._paint_text(painter, self.overlay, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, 11)
         if self.message:
             self._paint_text(painter, self.message, Qt.AlignmentFlag.AlignCenter, 15)
-        if self.notice and time.monotonic() < self.notice_until:
-            self._paint_text(painter, self.notice, Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter, 12)
         self.on_air.paint(painter, QRectF(self.rect()), self.font())
         painter.end()
 

@@ -17,7 +17,7 @@ from PyQt6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QMessageBox,
-    QPushButton, QScrollArea, QVBoxLayout, QWidget,
+    QPushButton, QVBoxLayout, QWidget,
 )
 
 from dctnet.device import DEVICE_CHOICES, cuda_unavailable_reason
@@ -31,7 +31,7 @@ from ..record import RecordSink
 from ..sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
 from ..sources import LoopedFile, OpenCVCamera, WatchedSource, list_cameras
 from . import settings_store
-from .controls import ValueSlider
+from .controls import SidePanel, ValueSlider
 from .banner import MessageBanner, split_fix
 from .first_run import StylesOffer
 from .fitting import DefaultsFitter
@@ -52,7 +52,7 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 STOP_TIMEOUT_MS = 2000
 CAMERA_MODES = ((640, 480, 30), (1280, 720, 30), (1280, 720, 60), (1920, 1080, 30))
 DEFAULT_CAMERA_MODE = 1
-PANEL_WIDTH, PANEL_MIN_WIDTH = 350, 230
+PANEL_WIDTH, PANEL_MIN_WIDTH = 330, 230
 ON_AIR_BUTTONS = "QPushButton:checked { background-color: #c62828; color: white; font-weight: bold; }"
 
 
@@ -124,11 +124,7 @@ class MainWindow(QMainWindow):
         row.addWidget(reset)
         row.addWidget(help_button)
         column.addLayout(row)
-        scroll = QScrollArea()
-        scroll.setWidget(panel)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(PANEL_MIN_WIDTH)  # a half-screen window still fits: the panel scrolls
-        scroll.setMaximumWidth(PANEL_WIDTH)
+        scroll = SidePanel(panel, PANEL_WIDTH, PANEL_MIN_WIDTH)
         self.panel = scroll
         self.banner = MessageBanner()
         picture = QVBoxLayout()
