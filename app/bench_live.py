@@ -47,6 +47,10 @@ class StampedTimes(StageTimes):
         """Milliseconds of ``stage`` samples added since ``start``."""
         return [seconds * 1000.0 for at, name, seconds in self.stamped if name == stage and at >= start]
 
+    def busy(self, stage: str, start: float, end: float) -> float:
+        """Seconds ``stage`` was running between ``start`` and ``end`` (runs cut to the window)."""
+        return sum(max(0.0, min(at, end) - max(at - seconds, start)) for at, name, seconds in self.stamped if name == stage)
+
 
 def run(args: argparse.Namespace, clip: Path, environment) -> dict:
     if args.seconds <= WARMUP_SECONDS:
@@ -90,7 +94,7 @@ def run(args: argparse.Namespace, clip: Path, environment) -> dict:
                         "p95_ms": round(float(np.percentile(latencies, 95)), 1)},
             "model_fps": round(len(model_ms) / span, 2),
             "model_ms_median": round(float(np.median(model_ms)), 1) if model_ms else None,
-            "model_share_of_wall": round(sum(model_ms) / 1000.0 / span, 3),
+            "model_share_of_wall": round(times.busy("model", kept[0][0], kept[-1][0]) / span, 3),
             "propagated_share": round(sum(e[2] for e in kept) / len(kept), 3),
             "propagate_ms_median": round(float(np.median(propagate_ms)), 1) if propagate_ms else None,
             "dropped_by_model": stats.dropped}
