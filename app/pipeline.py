@@ -72,7 +72,7 @@ class FrameProcessor:
         faced = time.perf_counter()
         styled = self.stylizer.stylize(frame.image, faces)
         stylized = time.perf_counter()
-        output = self.stabilizer(frame.image, styled) if self.stabilizer else styled
+        output = self.stabilizer(frame.image, styled, frame.time) if self.stabilizer else styled
         self.times.add("face", faced - started)
         self.times.add("stylize", stylized - faced)
         self.times.add("stabilize", time.perf_counter() - stylized)

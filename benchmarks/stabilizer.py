@@ -1,20 +1,66 @@
-"""Time the flow stabilizer per frame: ``python -m benchmarks.stabilizer [--size 1280x720]``.
+"""Time the flow stabilizer per frame: ``python -m benchmarks.stabilizer [--size 1280x720] [--against main]``.
 
 Feeds a real photo panning across the frame (scikit-image's astronaut, so the flow
 has real texture to work on) with a flickering per-frame "cartoon", and prints the
 median and p95 milliseconds the stabilizer adds per frame.
+
+``--against REV`` also times the stabilizer of git revision ``REV`` (its ``flow/``
+package, loaded from git into a temporary folder) in the same run, frame by frame
+in alternation, so both see the same load on a shared machine; the ratio of the
+medians is the comparison to trust, more than either absolute number.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
-from tests.clips import photo_bgr
+
+FRAME_INTERVAL = 1001 / 30000
+
+
+def stabilizer_at(revision: str, folder: Path) -> Callable:
+    """The ``Stabilizer`` class of ``flow/`` at git ``revision``, imported as package ``flow_<rev>``."""
+    package = folder / f"flow_{abs(hash(revision))}"
+    package.mkdir()
+    names = subprocess.run(["git", "ls-tree", "--name-only", revision, "flow/"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    for name in names:
+        source = subprocess.run(["git", "show", f"{revision}:{name}"], capture_output=True, text=True, check=True).stdout
+        (package / Path(name).name).write_text(source)
+    sys.path.insert(0, str(folder))
+    return importlib.import_module(f"{package.name}.stabilize").Stabilizer
+
+
+def panning_pairs(width: int, height: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from skimage import data  # the photo only; no PyAV needed, so it also runs on a bare GPU image
+
+    big = cv2.resize(np.ascontiguousarray(data.astronaut()[:, :, ::-1]), (2 * width, 2 * width))
+    rng = np.random.default_rng(0)
+    frames = []
+    for t in range(30):
+        frame = cv2.warpAffine(big, np.float32([[1, 0, -3.1 * t], [0, 1, -1.2 * t]]), (width, height))
+        styled = np.clip(frame * rng.uniform(0.97, 1.03, 3), 0, 255).astype(np.uint8)
+        frames.append((frame, styled))
+    return frames
+
+
+def call(stabilizer: Callable, frame: np.ndarray, styled: np.ndarray, when: float) -> np.ndarray:
+    """One frame; a stabilizer from before timestamps existed is called without one."""
+    if "time" in inspect.signature(stabilizer).parameters:
+        return stabilizer(frame, styled, when)
+    return stabilizer(frame, styled)
 
 
 def main() -> None:
@@ -22,27 +68,32 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--threads", type=int, default=0, help="OpenCV threads (0 = OpenCV's default)")
+    parser.add_argument("--against", metavar="REV", help="also time the stabilizer of this git revision")
     args = parser.parse_args()
     if args.threads:
         cv2.setNumThreads(args.threads)
     width, height = map(int, args.size.split("x"))
-    big = cv2.resize(photo_bgr(), (2 * width, 2 * width))
-    rng = np.random.default_rng(0)
-    frames = []
-    for t in range(30):
-        frame = cv2.warpAffine(big, np.float32([[1, 0, -3.1 * t], [0, 1, -1.2 * t]]), (width, height))
-        styled = np.clip(frame * rng.uniform(0.97, 1.03, 3), 0, 255).astype(np.uint8)
-        frames.append((frame, styled))
-    stabilizer = Stabilizer(DEFAULT_STRENGTH)
-    times = []
-    for k in range(args.frames):
-        frame, styled = frames[k % len(frames)] if (k // len(frames)) % 2 == 0 else frames[-1 - k % len(frames)]
-        started = time.perf_counter()
-        stabilizer(frame, styled)
-        times.append((time.perf_counter() - started) * 1000)
-    times = np.array(times[5:])
-    print(f"stabilizer at {width}x{height}: median {np.median(times):.2f} ms, p95 {np.percentile(times, 95):.2f} ms "
-          f"over {len(times)} frames (cuts: {stabilizer.cuts})")
+    frames = panning_pairs(width, height)
+    with tempfile.TemporaryDirectory() as folder:
+        stabilizers = {"this tree": Stabilizer(DEFAULT_STRENGTH)}
+        if args.against:
+            stabilizers[args.against] = stabilizer_at(args.against, Path(folder))(DEFAULT_STRENGTH)
+        times: dict[str, list[float]] = {name: [] for name in stabilizers}
+        for k in range(args.frames):
+            forward = (k // len(frames)) % 2 == 0
+            frame, styled = frames[k % len(frames)] if forward else frames[-1 - k % len(frames)]
+            for name, stabilizer in stabilizers.items():
+                started = time.perf_counter()
+                call(stabilizer, frame, styled, k * FRAME_INTERVAL)
+                times[name].append((time.perf_counter() - started) * 1000)
+    medians = {}
+    for name, samples in times.items():
+        kept = np.array(samples[5:])
+        medians[name] = float(np.median(kept))
+        print(f"stabilizer ({name}) at {width}x{height}: median {medians[name]:.2f} ms, "
+              f"p95 {np.percentile(kept, 95):.2f} ms over {len(kept)} frames (cuts: {stabilizers[name].cuts})")
+    if args.against:
+        print(f"ratio this tree / {args.against}: {medians['this tree'] / medians[args.against]:.2f}")
 
 
 if __name__ == "__main__":

@@ -5,16 +5,24 @@ frame. Where the input's motion is known and trustworthy, the previous *output*,
 warped to the current frame, is the best prediction of what the current output
 should be; blending it in suppresses flicker without smearing motion:
 
-    out_t = S_t * (1 - a*c) + warp(out_{t-1}) * (a*c)
+    out_t = S_t * (1 - a(dt)*c) + warp(out_{t-1}) * (a(dt)*c)
 
-``S_t`` is the per-frame output, ``a`` the user's strength (0 = off, bit-exact) and
-``c`` a per-pixel confidence from forward-backward flow consistency and from how
-well the warped previous *input* predicts the current input. Occlusions, fast
-motion and scene cuts get low confidence, so new content shows up at once. The
-history is the stabilizer's own output, which makes the filter recursive.
+``S_t`` is the per-frame output and ``c`` a per-pixel confidence: how well the
+previous *input*, warped along the same flow, predicts the current input. Occluded
+or newly shown content, flow failures, lighting jumps and scene cuts all make that
+prediction wrong, so they get low confidence and show up at once. The history is
+the stabilizer's own output, which makes the filter recursive.
+
+``a(dt)`` is the user's strength ``a`` (0 = off, bit-exact) for frames one
+:data:`REFERENCE_INTERVAL` apart, and decays as ``a ** (dt / REFERENCE_INTERVAL)``
+for frames further apart: the history keeps the same memory *in seconds* whatever
+the frame rate. A live model that runs at 3 fps blends frames 0.33 s apart, where
+eyes and mouths have moved and the flow is least sure; at 30 fps strength there,
+the previous frame's features stayed visible as doubled eyes and mouths.
 
 Everything but the warp of the previous output and the blend runs on the small
-grid of :mod:`flow.estimate`; those two run on uint8 at full size.
+grid of :mod:`flow.estimate`; those two run on uint8 at full size. Measurements
+behind each choice are in ``docs/temporal.md``.
 """
 
 from __future__ import annotations
@@ -24,52 +32,72 @@ import numpy as np
 
 from .estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow, full_size_map, pull, sampling_grid
 
-DEFAULT_STRENGTH = 0.8
-CONSISTENCY_PX = 0.75
-"""Forward-backward disagreement (small-image pixels) at which confidence falls to 1/e."""
-PHOTOMETRIC_LEVELS = 16.0
+DEFAULT_STRENGTH = 0.7
+REFERENCE_INTERVAL = 1001 / 30000
+"""Frame interval (s) at which ``strength`` applies as given: a 29.97 fps camera or file."""
+PHOTOMETRIC_LEVELS = 24.0
 """Gray-level error of the warped previous input (small image) at which confidence falls to 1/e."""
-CUT_MEAN_CONFIDENCE = 0.25
-"""Below this mean confidence the frame is treated as a scene cut: history resets."""
+CUT_MEAN_CONFIDENCE = 0.5
+"""Below this mean confidence the frame is treated as a scene cut: history resets. On the
+real clips of docs/temporal.md cut frames score 0.14-0.44 and every other frame 0.78 or more."""
 
 
 class Stabilizer:
-    """Feed it (input frame, per-frame output) pairs in order; it returns stable outputs.
+    """Feed it (input frame, per-frame output, time) in order; it returns stable outputs.
 
     The returned array is also kept as the history for the next frame: callers must
-    not draw on it in place.
+    not draw on it in place. ``time`` is the frame's timestamp in seconds (file
+    position or capture clock); without one, frames are taken as
+    :data:`REFERENCE_INTERVAL` apart.
     """
 
     def __init__(self, strength: float = DEFAULT_STRENGTH, max_side: int = DEFAULT_MAX_SIDE) -> None:
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"stability strength must be in [0, 1], got {strength}")
         self.strength = strength
-        self._motion = SequenceFlow(max_side)
+        self._motion = SequenceFlow(max_side, both_ways=False)
         self._grid = np.empty((0, 0, 2), np.float32)
         self.cuts = 0
         """Scene cuts detected so far (history dropped because motion could not be trusted)."""
         self._history: np.ndarray | None = None
+        self._time: float | None = None
 
     def reset(self) -> None:
         """Forget the history (new clip, seek)."""
         self._motion.reset()
         self._history = None
+        self._time = None
 
-    def __call__(self, input_bgr: np.ndarray, styled_bgr: np.ndarray) -> np.ndarray:
+    def __call__(self, input_bgr: np.ndarray, styled_bgr: np.ndarray, time: float | None = None) -> np.ndarray:
         if self.strength == 0.0:
             # Off means off: no flow, and no stale history if it is turned on again later.
             self.reset()
             return styled_bgr
         pair = self._motion(input_bgr)
         history, self._history = self._history, styled_bgr
-        if pair is None or history is None or history.shape != styled_bgr.shape:
+        strength, self._time = self.strength_after(time), time
+        if pair is None or history is None or history.shape != styled_bgr.shape or strength == 0.0:
             return styled_bgr
         confidence = self.confidence(pair)
         if float(confidence.mean()) < CUT_MEAN_CONFIDENCE:
             self.cuts += 1
             return styled_bgr
-        self._history = self._blend(styled_bgr, history, pair.backward, confidence)
+        self._history = self._blend(styled_bgr, history, pair.backward, confidence * np.float32(strength))
         return self._history
+
+    def strength_after(self, time: float | None) -> float:
+        """The blend strength for a frame at ``time``, after the previous one.
+
+        Never more than ``strength`` (a faster source does not make the history
+        heavier); 0 when time went backwards (a seek or a restarted clock: the
+        history belongs to another moment).
+        """
+        if time is None or self._time is None:
+            return self.strength
+        elapsed = time - self._time
+        if elapsed <= 0.0:
+            return 0.0
+        return self.strength ** max(1.0, elapsed / REFERENCE_INTERVAL)
 
     def _small_grid(self, height: int, width: int) -> np.ndarray:
         """Kept between frames: the size rarely changes, and rebuilding it costs a pass."""
@@ -80,18 +108,13 @@ class Stabilizer:
     def confidence(self, pair: FlowPair) -> np.ndarray:
         """Per-pixel trust in the backward flow, in [0, 1], on the small grid."""
         coords = self._small_grid(*pair.gray.shape) + pair.backward
-        forward_there = pull(pair.forward, coords)
         prev_there = pull(pair.prev_gray, coords)
-        round_trip = pair.backward + forward_there
-        photometric = cv2.absdiff(prev_there, pair.gray).astype(np.float32)
-        score = (round_trip[..., 0] ** 2 + round_trip[..., 1] ** 2) * np.float32(1.0 / CONSISTENCY_PX**2)
-        score += (photometric * np.float32(1.0 / PHOTOMETRIC_LEVELS)) ** 2
+        photometric = cv2.absdiff(prev_there, pair.gray).astype(np.float32) * np.float32(1.0 / PHOTOMETRIC_LEVELS)
         # Lightly smoothed: isolated trusted pixels inside distrusted areas are flow luck.
-        return cv2.GaussianBlur(cv2.exp(-score), (5, 5), 0)
+        return cv2.GaussianBlur(cv2.exp(-(photometric * photometric)), (5, 5), 0)
 
-    def _blend(self, styled: np.ndarray, history: np.ndarray, backward: np.ndarray,
-               confidence: np.ndarray) -> np.ndarray:
-        """``styled*(1-w) + warp(history)*w`` with ``w = strength*confidence``, in uint8.
+    def _blend(self, styled: np.ndarray, history: np.ndarray, backward: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """``styled*(1-w) + warp(history)*w`` for the small-grid weight ``w``, in uint8.
 
         Weights quantized to 1/255 and two rounded products keep it within two levels
         of a float blend, and faster than ``cv2.blendLinear``, which needs two
@@ -100,7 +123,7 @@ class Stabilizer:
         h, w = styled.shape[:2]
         coords = full_size_map(backward, self._small_grid(*backward.shape[:2]), h, w)
         warped = pull(history, coords)
-        weight = np.rint(confidence * np.float32(255.0 * self.strength)).astype(np.uint8)
+        weight = np.rint(weight * np.float32(255.0)).astype(np.uint8)
         weight = cv2.resize(cv2.merge([weight] * 3), (w, h), interpolation=cv2.INTER_LINEAR)
         kept = cv2.multiply(warped, weight, scale=1.0 / 255.0)
         fresh = cv2.multiply(styled, cv2.bitwise_not(weight), scale=1.0 / 255.0)

@@ -15,7 +15,7 @@ import pytest
 
 from flow.estimate import SequenceFlow
 from flow.metrics import fidelity_psnr, warping_error
-from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
+from flow.stabilize import DEFAULT_STRENGTH, REFERENCE_INTERVAL, Stabilizer
 
 SIZE = (480, 270)
 
@@ -85,6 +85,36 @@ def test_default_strength_removes_flicker_and_keeps_fidelity(clip):
     assert ratio <= 0.35, f"warping error ratio {ratio:.3f}"
     assert fidelity >= 35.0, f"fidelity {fidelity:.2f} dB"
     assert stabilizer.cuts == 0
+
+
+def test_strength_follows_the_time_between_frames():
+    stabilizer = Stabilizer(0.7)
+    assert stabilizer.strength_after(None) == 0.7, "no timestamps: frames taken one reference interval apart"
+    stabilizer._time = 5.0
+    assert stabilizer.strength_after(5.0 + REFERENCE_INTERVAL) == pytest.approx(0.7)
+    assert stabilizer.strength_after(5.0 + REFERENCE_INTERVAL / 4) == pytest.approx(0.7), "never heavier than asked"
+    assert stabilizer.strength_after(5.0 + 10 * REFERENCE_INTERVAL) == pytest.approx(0.7**10)
+    assert stabilizer.strength_after(4.0) == 0.0, "time went backwards: the history is another moment's"
+
+
+def test_frames_far_apart_in_time_keep_their_own_look(clip):
+    """The same frames 1/30 s apart are blended; 1/3 s apart (a slow live model) barely."""
+    inputs, styled = clip
+
+    def fidelity(interval: float) -> float:
+        stabilizer = Stabilizer(DEFAULT_STRENGTH)
+        return fidelity_psnr([stabilizer(i, s, k * interval) for k, (i, s) in enumerate(zip(inputs, styled))], styled)
+
+    fast, slow = fidelity(REFERENCE_INTERVAL), fidelity(10 * REFERENCE_INTERVAL)
+    assert slow > fast + 10, (fast, slow)
+
+
+def test_time_going_backwards_drops_the_history(clip):
+    inputs, styled = clip
+    stabilizer = Stabilizer(DEFAULT_STRENGTH)
+    stabilizer(inputs[0], styled[0], 1.0)
+    assert stabilizer(inputs[1], styled[1], 0.5) is styled[1]
+    assert not np.array_equal(stabilizer(inputs[2], styled[2], 0.5 + REFERENCE_INTERVAL), styled[2])
 
 
 def test_scene_cut_resets_history(astronaut_bgr, coffee_bgr):

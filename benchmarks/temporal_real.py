@@ -1,0 +1,154 @@
+"""Stabilizer strengths on real clips, through the real encoder: ``python -m benchmarks.temporal_real DIR``.
+
+``DIR`` holds the clips of :mod:`benchmarks.real_clips`. The model runs once per clip
+and style (its per-frame outputs are cached in ``DIR/cache``, keyed by the style's
+file, so the cache follows a retrained style); then every strength stabilizes those
+outputs, and both the per-frame and the stabilized frames go through the same H.264
+encoder as ``livetoon convert`` (``--crf``) and back before the warping error and
+the fidelity are measured. With the same style and settings this reproduces
+``livetoon convert`` + ``livetoon eval-temporal`` (the chain is deterministic).
+
+``--every K`` keeps every K-th frame, as a live session whose model runs at
+rate/K does: the stabilizer then blends frames K frame-times apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import tempfile
+from fractions import Fraction
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.pipeline import FrameProcessor
+from app.frames import VideoFrame
+from app.video_in import VideoReader
+from app.video_out import VideoWriter
+from dctnet.engine import Stylizer
+from dctnet.face import FaceDetector
+from dctnet.styles import StyleRegistry
+from dctnet.tracking import FaceTracker
+from flow.metrics import fidelity_psnr, warping_error
+from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
+
+from .stabilizer import call, stabilizer_at
+
+
+def read_frames(path: Path) -> tuple[list[VideoFrame], Fraction, Fraction]:
+    with VideoReader(path) as reader:
+        return list(reader), reader.rate, reader.time_base
+
+
+def per_frame_outputs(clip: Path, style: str, cache: Path, device: str) -> np.ndarray:
+    """The model's per-frame outputs for every frame of ``clip`` (``[N,H,W,3]`` uint8), cached."""
+    registered = StyleRegistry().get(style)
+    stat = registered.path.stat() if registered.path else None
+    key = f"{registered.path}:{stat.st_size if stat else ''}:{stat.st_mtime_ns if stat else ''}"
+    tag = hashlib.sha256(key.encode()).hexdigest()[:12]
+    cached = cache / f"{clip.stem}-{style}-{tag}.npy"
+    if cached.exists():
+        return np.load(cached)
+    frames, _, _ = read_frames(clip)
+    detector = FaceDetector(static_image_mode=False)
+    try:
+        process = FrameProcessor(Stylizer.from_style(registered, device=device), FaceTracker(detector), None)
+        styled = np.stack([process(frame).styled for frame in frames])
+    finally:
+        detector.close()
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(cached, styled)
+    return styled
+
+
+def through_encoder(images: list[np.ndarray], frames: list[VideoFrame], rate: Fraction, time_base: Fraction,
+                    crf: int) -> list[np.ndarray]:
+    """``images`` encoded as ``livetoon convert`` writes them (H.264, preset medium) and decoded."""
+    h, w = images[0].shape[:2]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "out.mp4"
+        writer = VideoWriter(path, w, h, rate, time_base, crf=crf)
+        for image, frame in zip(images, frames):
+            writer.write(image, frame.pts)
+        writer.close()
+        decoded, _, _ = read_frames(path)
+    return [frame.image for frame in decoded]
+
+
+def stabilized(frames: list[VideoFrame], styled: np.ndarray, stabilizer: Callable) -> list[np.ndarray]:
+    return [call(stabilizer, frame.image, out, frame.time).copy() for frame, out in zip(frames, styled)]
+
+
+def measure(clip: Path, styled: np.ndarray, stabilizers: dict[str, Callable[[], Callable]], every: int,
+            crf: int) -> list[str]:
+    """Table rows (markdown) for the input, the per-frame output and each stabilizer."""
+    frames, rate, time_base = read_frames(clip)
+    frames, styled = frames[::every], styled[::every]
+    inputs = [frame.image for frame in frames]
+    reference = through_encoder(list(styled), frames, rate / every, time_base, crf)
+    base = warping_error(inputs, reference)
+    rows = [f"| {clip.stem} | input itself | {warping_error(inputs, inputs):.3f} | | |",
+            f"| {clip.stem} | per-frame | {base:.3f} | 1.00 | |"]
+    for name, make in stabilizers.items():
+        out = through_encoder(stabilized(frames, styled, make()), frames, rate / every, time_base, crf)
+        error = warping_error(inputs, out)
+        rows.append(f"| {clip.stem} | {name} | {error:.3f} | {error / base:.3f} | "
+                    f"{fidelity_psnr(out, reference):.2f} dB |")
+    return rows
+
+
+def motion_sheet(clip: Path, styled: np.ndarray, stabilizers: dict[str, Callable[[], Callable]], every: int,
+                 rows: int = 2) -> np.ndarray:
+    """Per-frame output beside each stabilizer's, at the ``rows`` frames after the largest
+    input changes (the fastest motion, where ghost trails would show)."""
+    frames, _, _ = read_frames(clip)
+    frames, styled = frames[::every], styled[::every]
+    outputs = [stabilized(frames, styled, make()) for make in stabilizers.values()]
+    change = [cv2.absdiff(a.image, b.image).mean() for a, b in zip(frames, frames[1:])]
+    picked = sorted(np.argsort(change)[::-1][:rows] + 1)
+    return np.concatenate([np.concatenate([styled[i]] + [out[i] for out in outputs], axis=1) for i in picked])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path, help="the clips of benchmarks.real_clips")
+    parser.add_argument("--clips", nargs="+", default=["carphone_2x", "carphone_4x", "bikes"])
+    parser.add_argument("--style", default="anime")
+    parser.add_argument("--strengths", type=float, nargs="+", default=[DEFAULT_STRENGTH])
+    parser.add_argument("--every", type=int, default=1, help="keep every K-th frame (a live model at rate/K)")
+    parser.add_argument("--crf", type=int, default=12)
+    parser.add_argument("--against", metavar="REV", help="also the default stabilizer of this git revision")
+    parser.add_argument("--sheet", type=Path, help="JPEG of the first clip's fastest motion: per-frame | stabilizers")
+    parser.add_argument("--sheet-width", type=int, default=1050)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    stabilizers: dict[str, Callable[[], Callable]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        if args.against:
+            old = stabilizer_at(args.against, Path(folder))
+            stabilizers[f"{args.against} default"] = old
+        for strength in args.strengths:
+            stabilizers[f"{strength:g}"] = functools.partial(Stabilizer, strength)
+        print(f"style {args.style}, every {args.every}. frame(s), crf {args.crf}")
+        print("| clip | output | warping error x1000 | ratio to per-frame | fidelity vs per-frame |")
+        print("| --- | --- | --- | --- | --- |")
+        for name in args.clips:
+            clip = args.folder / f"{name}.mp4"
+            styled = per_frame_outputs(clip, args.style, args.folder / "cache", args.device)
+            if args.sheet:
+                sheet = motion_sheet(clip, styled, stabilizers, args.every)
+                height = round(sheet.shape[0] * args.sheet_width / sheet.shape[1])
+                sheet = cv2.resize(sheet, (args.sheet_width, height), interpolation=cv2.INTER_AREA)
+                cv2.imwrite(str(args.sheet), sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])
+                print(f"wrote {args.sheet}: per-frame | {' | '.join(stabilizers)}")
+                return
+            for row in measure(clip, styled, stabilizers, args.every, args.crf):
+                print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
