@@ -23,10 +23,17 @@ from app.sources import LoopedFile, WatchedSource
 from flow.metrics import psnr
 
 
-def record_live(clip: Path, settings: LiveSettings, seconds: float) -> list[Processed]:
-    """Every frame the live session delivered in ``seconds`` (after the style loaded)."""
+def record_live(clip: Path, settings: LiveSettings, seconds: float, frames: int | None = None) -> list[Processed]:
+    """Every frame the live session delivered in ``seconds``, or its first ``frames``
+    if they come sooner (a loaded machine spends seconds loading MediaPipe and the style)."""
     delivered: list[Processed] = []
-    session = LiveSession(WatchedSource(lambda: LoopedFile(clip)), LiveProcessor(settings), on_frame=delivered.append)
+
+    def deliver(processed: Processed) -> None:
+        delivered.append(processed)
+        if frames is not None and len(delivered) >= frames:
+            session.stop()
+
+    session = LiveSession(WatchedSource(lambda: LoopedFile(clip)), LiveProcessor(settings), on_frame=deliver)
     timer = threading.Timer(seconds, session.stop)
     timer.start()
     try:
