@@ -84,7 +84,7 @@ class KeyframeProcessor(FrameProcessor):
         if not keyframe:
             self.times.add("propagate", time.perf_counter() - started)
         stabilized = time.perf_counter()
-        output = self.stabilizer(frame.image, styled) if self.stabilizer else styled
+        output = self.stabilizer(frame.image, styled, frame.time) if self.stabilizer else styled
         self.times.add("stabilize", time.perf_counter() - stabilized)
         return Processed(frame, styled, output)
 
