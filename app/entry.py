@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sys
 
-from .interrupts import ignore_from_now, install_startup_handler
+from app.interrupts import ignore_from_now, install_startup_handler
 
 
 def main(argv: list[str] | None = None) -> int:
     install_startup_handler()
-    from .cli import main as cli_main  # the heavy imports, under the handler
+    from app.commands.cli import main as cli_main  # the heavy imports, under the handler
 
     try:
         return cli_main(sys.argv[1:] if argv is None else argv)

@@ -4,7 +4,7 @@ File mode: every frame, in order, nothing dropped, timestamps kept. Decoding run
 its own thread and encoding on another, so the model (the slow part) never waits
 for I/O; the queues between them are bounded, so memory stays flat on long files.
 
-Live mode (``app.keyframe_live``, built on the one-frame mailbox here): the model
+Live mode (``app.live.pipeline``, built on the one-frame mailbox here): the model
 always takes the newest frame and older ones are dropped, so latency stays about
 one processing time however slow the model is; every camera frame can still go
 out, carried along the motion from the newest model frame.
@@ -28,7 +28,7 @@ from dctnet.engine import Stylizer
 from dctnet.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
-from .frames import VideoFrame
+from app.frames import VideoFrame
 
 QUEUE_DEPTH = 4
 WINDOW = 4096
@@ -55,7 +55,7 @@ class Processed:
     frame: VideoFrame
     styled: np.ndarray  # the per-frame output, before stabilization
     output: np.ndarray  # what goes to the sinks
-    propagated: bool = False  # carried from an earlier model frame along the motion (app.keyframe_live)
+    propagated: bool = False  # carried from an earlier model frame along the motion (app.live.pipeline)
 
 
 class FrameProcessor:

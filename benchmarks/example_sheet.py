@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.images import write_image
+from app.files.images import write_image
 from dctnet.engine import Stylizer
 from dctnet.face import FaceDetector
 from dctnet.styles import FILTER_STYLE, StyleRegistry

@@ -310,10 +310,10 @@ def training(kit: Kit, plan: Plan, deadline: float) -> dict:
 
 
 def keyframe_run(kit: Kit, plan: Plan, model_fps: str, seconds: float) -> dict:
-    """``app.keyframe_live`` on the kit's clip paced as a 30 fps camera at the model step's frame size."""
+    """``app.live.pipeline`` on the kit's clip paced as a 30 fps camera at the model step's frame size."""
     from types import SimpleNamespace
 
-    from app.keyframe_live import run_keyframe_pipeline
+    from app.live.pipeline import run_keyframe_pipeline
 
     clip, (height, width) = kit.manifest["clip"], plan.model_frame_hw
     native = [cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in kit.clip_frames()]

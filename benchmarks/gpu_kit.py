@@ -139,7 +139,7 @@ def default_clip() -> Path | None:
 
 
 def read_clip(path: Path, limit: int) -> tuple[list[np.ndarray], float]:
-    from app.video_in import VideoReader
+    from app.files.video_in import VideoReader
 
     with VideoReader(path) as reader:
         frames = [frame.image for _, frame in zip(range(limit), reader)]
@@ -182,7 +182,7 @@ def write_frames(path: Path, frames: list[np.ndarray]) -> None:
 
 def write_litert(out: Path, reference: Path, portrait: np.ndarray, face: Face) -> dict:
     """The official graphs' outputs for one input per part, to compare CUDA against."""
-    from app.bench import litert_runner
+    from app.commands.bench import litert_runner
 
     (out / REFERENCE_STYLE).mkdir(exist_ok=True)
     for part in ("head", "bg"):  # copyfile: the reference files are read-only, their copies need not be
@@ -223,7 +223,7 @@ def make_kit(out: Path, clip: Path | None, reference: Path | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.bench import REFERENCE_ROOT
+    from app.commands.bench import REFERENCE_ROOT
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("gpu-kit"))

@@ -28,9 +28,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.keyframes import FILL, toon_filter
-from app.video_in import VideoReader
-from app.video_out import VideoWriter
+from app.files.keyframes import FILL, toon_filter
+from app.files.video_in import VideoReader
+from app.files.video_out import VideoWriter
 from dctnet.engine import Stylizer
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector

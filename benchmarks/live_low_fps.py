@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.live import LiveProcessor, LiveSession, LiveSettings
+from app.live.session import LiveProcessor, LiveSession, LiveSettings
 from app.pipeline import Processed
-from app.sources import LoopedFile, WatchedSource
+from app.live.sources import LoopedFile, WatchedSource
 from flow.metrics import psnr
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.live import LiveProcessor, LiveSession, LiveSettings, SinkSet
-from app.sinks import StreamSink
-from app.sources import LoopedFile, WatchedSource
+from app.live.session import LiveProcessor, LiveSession, LiveSettings, SinkSet
+from app.live.sinks import StreamSink
+from app.live.sources import LoopedFile, WatchedSource
 from benchmarks.talking_clip import head_motion_frames
 from tests.clips import write_clip
 

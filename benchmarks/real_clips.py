@@ -25,8 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.video_in import VideoReader
-from app.video_out import VideoWriter
+from app.files.video_in import VideoReader
+from app.files.video_out import VideoWriter
 
 CLIPS = {"carphone_2x": ("carphone_pristine.mp4", 2), "carphone_4x": ("carphone_pristine.mp4", 4),
          "bikes": ("bikes.mp4", 1)}

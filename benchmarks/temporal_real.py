@@ -27,8 +27,8 @@ import numpy as np
 
 from app.pipeline import FrameProcessor
 from app.frames import VideoFrame
-from app.video_in import VideoReader
-from app.video_out import VideoWriter
+from app.files.video_in import VideoReader
+from app.files.video_out import VideoWriter
 from dctnet.engine import Stylizer
 from dctnet.face import FaceDetector
 from dctnet.styles import StyleRegistry

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from app import bench
-from app.cli import main
+from app.commands.cli import main
 from dctnet.engine import Stylizer
 from dctnet.frame_ops import FrameOps, TensorOps, warp
 from dctnet.errors import LiveToonError

@@ -38,9 +38,9 @@ import av
 import numpy as np
 import pytest
 
-from app.cli import main
-from app.record import RecordSink
-from app.video_in import VideoReader
+from app.commands.cli import main
+from app.live.record import RecordSink
+from app.files.video_in import VideoReader
 from dctnet.errors import LiveToonError
 from tests.clips import probe, write_clip
 from tests.conftest import REPO_ROOT

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.cli import main
+from app.commands.cli import main
 from dctnet.align import CROP_SIZE, REFERENCE_POINTS
 from dctnet.engine import Stylizer
 from dctnet.errors import LiveToonError

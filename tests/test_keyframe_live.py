@@ -16,10 +16,10 @@ import av
 import numpy as np
 import pytest
 
-from app.cli import main
+from app.commands.cli import main
 from app.frames import VideoFrame
-from app.keyframe_live import parse_model_fps, run_keyframe_pipeline
-from app.live import LiveProcessor, LiveSettings
+from app.live.pipeline import parse_model_fps, run_keyframe_pipeline
+from app.live.session import LiveProcessor, LiveSettings
 from app.pipeline import Processed
 from dctnet.errors import LiveToonError
 from dctnet.styles import FILTER_STYLE

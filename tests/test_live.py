@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from app.cli import main
-from app.live import LiveProcessor, LiveSettings
-from app.video_in import VideoReader
+from app.commands.cli import main
+from app.live.session import LiveProcessor, LiveSettings
+from app.files.video_in import VideoReader
 from dctnet.engine import Stylizer
 from dctnet.network import TTN
 from dctnet.styles import FILTER_STYLE, Style, StyleRegistry

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from app.keyframe_live import run_keyframe_pipeline
+from app.live.pipeline import run_keyframe_pipeline
 from app.pipeline import FrameProcessor
 from app.frames import VideoFrame
 from dctnet.engine import Stylizer

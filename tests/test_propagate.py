@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from app.keyframes import toon_filter
-from app.video_in import VideoReader
+from app.files.keyframes import toon_filter
+from app.files.video_in import VideoReader
 from flow.metrics import fidelity_psnr, psnr, warping_error
 from flow.propagate import UNTRUSTED, Fill, Keyframer, Propagator
 from tests.test_flow import panning

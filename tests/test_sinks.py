@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from app.doctor import virtual_camera_fix
-from app.sinks import FramePacer, StreamSink, VirtualCameraSink, letterbox, lost_slate, stream_target
+from app.commands.doctor import virtual_camera_fix
+from app.live.sinks import FramePacer, StreamSink, VirtualCameraSink, letterbox, lost_slate, stream_target
 from dctnet.errors import LiveToonError
 
 FPS = 30

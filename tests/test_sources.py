@@ -18,7 +18,7 @@ import pytest
 
 from dctnet.errors import LiveToonError
 
-from app.sources import CameraInfo, LoopedFile, SourceError, WatchedSource, _sysfs_cameras, resolve_camera
+from app.live.sources import CameraInfo, LoopedFile, SourceError, WatchedSource, _sysfs_cameras, resolve_camera
 from tests.clips import write_clip
 
 

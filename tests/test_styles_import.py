@@ -16,7 +16,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from app.cli import main
+from app.commands.cli import main
 from dctnet.network import TTN
 from dctnet.styles import StyleRegistry
 from dctnet.train import save_checkpoint

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.video_in import VideoReader
-from app.video_out import VideoWriter
+from app.files.video_in import VideoReader
+from app.files.video_out import VideoWriter
 from dctnet.errors import LiveToonError
 from dctnet.network import TTN
 from dctnet.weights import save_style

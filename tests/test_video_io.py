@@ -16,8 +16,8 @@ import av
 import numpy as np
 import pytest
 
-from app.video_in import VideoReader
-from app.video_out import VideoWriter
+from app.files.video_in import VideoReader
+from app.files.video_out import VideoWriter
 from dctnet.errors import LiveToonError
 from tests.clips import displayed_corner, position, probe, red_corner, write_clip, write_tone_file
 from tests.conftest import REPO_ROOT
@@ -213,8 +213,8 @@ def test_full_disk_is_one_message_and_no_file(tmp_path):
     script = f"""
 import resource, signal, sys
 from pathlib import Path
-from app.video_in import VideoReader
-from app.video_out import VideoWriter
+from app.files.video_in import VideoReader
+from app.files.video_out import VideoWriter
 from dctnet.errors import LiveToonError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.RLIM_INFINITY))

@@ -172,7 +172,7 @@ def test_size_and_place_are_remembered_reset_asks_first_and_the_window_shrinks(q
 
 
 def test_no_camera_is_said_in_the_combo_and_status_bar_and_the_mode_is_off(qtbot, store, clip):
-    from app.sources import list_cameras
+    from app.live.sources import list_cameras
 
     if list_cameras():
         pytest.skip("a camera is attached here; the no-camera state cannot be shown")

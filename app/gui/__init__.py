@@ -11,11 +11,11 @@ from typing import NoReturn
 
 def run(args: argparse.Namespace) -> NoReturn:
     """Open the window on ``--input FILE`` / ``--camera N``, else the last or first source."""
-    from .qt_platform import start_application
+    from app.gui.qt_platform import start_application
 
     app = start_application(sys.argv[:1])  # before any widget: OpenCV's Qt paths dropped, platform failures explained
     app.setApplicationName("LiveToon")
-    from .window import MainWindow
+    from app.gui.window import MainWindow
 
     source = f"file:{args.input.resolve()}" if args.input else (f"camera:{args.camera}" if args.camera is not None else None)
     window = MainWindow(source=source)

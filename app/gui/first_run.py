@@ -24,7 +24,7 @@ from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayou
 from dctnet.hub import HubClient, official_style, select_files
 from dctnet.styles import StyleRegistry
 
-from . import settings_store
+from app.gui import settings_store
 
 log = logging.getLogger(__name__)
 OFFERED_STYLE = "anime"

@@ -1,4 +1,4 @@
-"""Runs the first-run measurement (``app.fitting_defaults``) off the GUI thread.
+"""Runs the first-run measurement (``app.live.fitting_defaults``) off the GUI thread.
 
 A plain daemon thread, as for the styles offer: a few seconds of timing must neither
 freeze the window nor hold up closing it.
@@ -15,7 +15,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from dctnet.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 
-from ..fitting_defaults import fit_defaults
+from app.live.fitting_defaults import fit_defaults
 
 log = logging.getLogger(__name__)
 

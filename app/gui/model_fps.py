@@ -1,4 +1,4 @@
-"""The window's "Model fps" control: how often the model runs (app.keyframe_live).
+"""The window's "Model fps" control: how often the model runs (app.live.pipeline).
 
 ``every``: the model on every frame it can take, only those are shown (the classic
 pipeline). ``auto``: the model as fast as it can, every camera frame shown, carried
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from PyQt6.QtWidgets import QComboBox
 
-from ..keyframe_live import AUTO, EVERY_FRAME, MODEL_FPS_HELP
+from app.live.pipeline import AUTO, EVERY_FRAME, MODEL_FPS_HELP
 
 CHOICES = ((EVERY_FRAME, "Every frame"), (AUTO, "Auto (full frame rate)"), ("30", "30"), ("15", "15"),
            ("10", "10"), ("5", "5"), ("2", "2"))

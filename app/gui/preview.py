@@ -13,7 +13,7 @@ from PyQt6.QtCore import QPointF, QRectF, Qt, QTimer
 from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
-from .on_air import NOTE_SECONDS, OnAirStatus
+from app.gui.on_air import NOTE_SECONDS, OnAirStatus
 
 
 class PreviewMode(str, enum.Enum):

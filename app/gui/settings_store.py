@@ -13,8 +13,8 @@ from PyQt6.QtCore import QSettings
 
 from dctnet.errors import LiveToonError
 
-from ..live import LiveSettings
-from .preview import PreviewMode
+from app.live.session import LiveSettings
+from app.gui.preview import PreviewMode
 
 ORGANIZATION = APPLICATION = "LiveToon"
 STYLES_OFFER_KEY = "first_run/styles_offer"

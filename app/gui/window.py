@@ -25,25 +25,25 @@ from dctnet.engine import Mode
 from dctnet.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 
-from ..live import PROCESSING_SIZES, LiveProcessor, LiveSettings, SinkSet
-from ..paths import ensure_folder
-from ..record import RecordSink
-from ..sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
-from ..sources import LoopedFile, OpenCVCamera, WatchedSource, list_cameras
-from . import settings_store
-from .controls import SidePanel, ValueSlider
-from .banner import MessageBanner, split_fix
-from .first_run import StylesOffer
-from .fitting import DefaultsFitter
-from .hotkeys import HOTKEYS, HotkeyHelp, hotkey_note
-from .on_air import OUTPUT_BADGES, badges_for
-from .model_fps import model_fps_combo, show_model_fps
-from .preview import PreviewMode, PreviewWidget
-from .worker import LiveWorker
+from app.live.session import PROCESSING_SIZES, LiveProcessor, LiveSettings, SinkSet
+from app.paths import ensure_folder
+from app.live.record import RecordSink
+from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
+from app.live.sources import LoopedFile, OpenCVCamera, WatchedSource, list_cameras
+from app.gui import settings_store
+from app.gui.controls import SidePanel, ValueSlider
+from app.gui.banner import MessageBanner, split_fix
+from app.gui.first_run import StylesOffer
+from app.gui.fitting import DefaultsFitter
+from app.gui.hotkeys import HOTKEYS, HotkeyHelp, hotkey_note
+from app.gui.on_air import OUTPUT_BADGES, badges_for
+from app.gui.model_fps import model_fps_combo, show_model_fps
+from app.gui.preview import PreviewMode, PreviewWidget
+from app.gui.worker import LiveWorker
 
 if TYPE_CHECKING:
-    from ..fitting_defaults import Fit
-    from .get_styles_dialog import GetStylesDialog
+    from app.live.fitting_defaults import Fit
+    from app.gui.get_styles_dialog import GetStylesDialog
 
 OUTPUT_SIZE = (1280, 720)
 OUTPUT_FPS = 30.0
@@ -602,7 +602,7 @@ class MainWindow(QMainWindow):
         HotkeyHelp(self).open()
 
     def get_more_styles(self) -> GetStylesDialog:
-        from .get_styles_dialog import GetStylesDialog
+        from app.gui.get_styles_dialog import GetStylesDialog
 
         dialog = GetStylesDialog(self.registry, parent=self)
         dialog.styleInstalled.connect(lambda name: self._fill_styles())

@@ -15,9 +15,9 @@ from PyQt6.QtCore import QThread, pyqtSignal
 
 from dctnet.errors import LiveToonError
 
-from ..live import LiveProcessor, LiveSession, SinkSet
-from ..pipeline import Processed
-from ..sources import WatchedSource
+from app.live.session import LiveProcessor, LiveSession, SinkSet
+from app.pipeline import Processed
+from app.live.sources import WatchedSource
 
 log = logging.getLogger(__name__)
 

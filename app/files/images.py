@@ -10,7 +10,7 @@ import numpy as np
 from dctnet.errors import LiveToonError
 from dctnet.fileio import atomic_write_bytes, read_input_bytes
 
-from .output_safety import check_outputs
+from app.files.output_safety import check_outputs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 

@@ -27,8 +27,8 @@ import numpy as np
 
 from dctnet.errors import LiveToonError
 
-from .doctor import virtual_camera_fix
-from .workers import Worker, first_line
+from app.commands.doctor import virtual_camera_fix
+from app.workers import Worker, first_line
 
 if TYPE_CHECKING:
     import pyvirtualcam

@@ -22,7 +22,7 @@ from dctnet.device import cuda_unavailable_reason
 from dctnet.errors import LiveToonError
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 
-from .gui.qt_platform import xcb_fix, xcb_missing_libraries
+from app.gui.qt_platform import xcb_fix, xcb_missing_libraries
 
 Check = tuple[bool, str]
 FACE_MODEL_FILES = (
@@ -112,7 +112,7 @@ def check_window() -> Check:
     missing = xcb_missing_libraries()
     if missing:
         return False, xcb_fix(missing)
-    package_root = str(Path(__file__).resolve().parents[1])  # `app` importable in the child from a clone too
+    package_root = str(Path(__file__).resolve().parents[2])  # `app` importable in the child from a clone too
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
     try:
         probe = subprocess.run([sys.executable, "-c", WINDOW_PROBE], capture_output=True, text=True, env=env, timeout=120)

@@ -31,9 +31,9 @@ import numpy as np
 
 from dctnet.errors import LiveToonError
 
-from . import interrupts
-from .output_safety import refuse_overwriting, temporary_beside
-from .workers import first_line
+from app import interrupts
+from app.files.output_safety import refuse_overwriting, temporary_beside
+from app.workers import first_line
 
 VIDEO_CODECS = {"h264": "libx264", "h265": "libx265"}
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")

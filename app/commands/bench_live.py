@@ -23,11 +23,11 @@ import numpy as np
 
 from dctnet.errors import LiveToonError
 
-from .keyframe_live import parse_model_fps
-from .live import LiveProcessor, LiveSession, LiveSettings
-from .pipeline import Processed, StageTimes
-from .sources import LoopedFile, WatchedSource
-from .video_in import VideoReader
+from app.live.pipeline import parse_model_fps
+from app.live.session import LiveProcessor, LiveSession, LiveSettings
+from app.pipeline import Processed, StageTimes
+from app.live.sources import LoopedFile, WatchedSource
+from app.files.video_in import VideoReader
 
 WARMUP_SECONDS = 4.0
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from dctnet.errors import LiveToonError
 from flow.stabilize import DEFAULT_STRENGTH
 
-from . import interrupts
-from .keyframe_live import EVERY_FRAME, MODEL_FPS_HELP
-from .live import LiveProcessor, LiveSession, LiveSettings, Sink, SinkSet
-from .record import RecordSink
-from .sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
-from .sources import LoopedFile, OpenCVCamera, WatchedSource, check_camera_opens, resolve_camera
+from app import interrupts
+from app.live.pipeline import EVERY_FRAME, MODEL_FPS_HELP
+from app.live.session import LiveProcessor, LiveSession, LiveSettings, Sink, SinkSet
+from app.live.record import RecordSink
+from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
+from app.live.sources import LoopedFile, OpenCVCamera, WatchedSource, check_camera_opens, resolve_camera
 
 
 def parse_size(text: str) -> tuple[int, int]:

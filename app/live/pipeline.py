@@ -33,9 +33,9 @@ import torch
 from dctnet.errors import LiveToonError
 from flow.propagate import Propagator
 
-from .frames import VideoFrame
-from .keyframes import propagator as default_propagator
-from .pipeline import POLL_SECONDS, LatestFrame, LiveStats, Processed, StageTimes, END
+from app.frames import VideoFrame
+from app.files.keyframes import propagator as default_propagator
+from app.pipeline import POLL_SECONDS, LatestFrame, LiveStats, Processed, StageTimes, END
 
 EVERY_FRAME = "every"
 AUTO = "auto"

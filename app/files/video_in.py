@@ -27,7 +27,7 @@ import numpy as np
 
 from dctnet.errors import LiveToonError
 
-from .frames import VideoFrame
+from app.frames import VideoFrame
 
 DAMAGE_MARGIN_SECONDS = 1.0
 """Frames ending this much (and 10 %) before the declared duration mean the file was cut."""

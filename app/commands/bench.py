@@ -44,17 +44,17 @@ from dctnet.network import official_state_dict
 from dctnet.tflite import read_tflite_tensors
 from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
 
-from . import bench_live
-from .pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
-from .frames import VideoFrame
-from .video_in import VideoReader
-from .video_out import VideoWriter
+from app.commands import bench_live
+from app.pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
+from app.frames import VideoFrame
+from app.files.video_in import VideoReader
+from app.files.video_out import VideoWriter
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 STAGE_ORDER = ("decode", "face", *STAGES, "stylize", "flow", "stabilize", "encode", "frame")
 """``stylize`` is bg pass + head pass + blend; ``flow`` is part of ``stabilize``; ``frame`` is one
 frame's face + stylize + stabilize, the part of the latency that does not depend on queues."""
-REFERENCE_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "dctnet-reference"
+REFERENCE_ROOT = Path(__file__).resolve().parents[3] / "shared" / "dctnet-reference"
 REFERENCE_PARTS = (("head", CROP_SIZE), ("bg", 720))
 """The official graphs' native input sizes: the aligned head crop and the bg model's 720x720."""
 LITERT_THREADS = 2

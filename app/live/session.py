@@ -26,10 +26,10 @@ from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from dctnet.tracking import FaceTracker
 from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
 
-from .keyframe_live import EVERY_FRAME, parse_model_fps, run_keyframe_pipeline
-from .pipeline import FrameProcessor, LiveStats, Processed
-from .sources import WatchedSource
-from .frames import VideoFrame
+from app.live.pipeline import EVERY_FRAME, parse_model_fps, run_keyframe_pipeline
+from app.pipeline import FrameProcessor, LiveStats, Processed
+from app.live.sources import WatchedSource
+from app.frames import VideoFrame
 
 PROCESSING_SIZES = (360, 480, 720, 1080)
 """Short-side presets for the model input; smaller is faster, 720 is the official size."""
@@ -49,7 +49,7 @@ class LiveSettings:
     bypass: bool = False
     mirror: bool = False
     model_fps: str = EVERY_FRAME
-    """'every', 'auto' or a cap in frames per second (app.keyframe_live)."""
+    """'every', 'auto' or a cap in frames per second (app.live.pipeline)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_fps", parse_model_fps(self.model_fps))

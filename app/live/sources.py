@@ -34,9 +34,9 @@ import numpy as np
 
 from dctnet.errors import LiveToonError
 
-from .frames import VideoFrame
-from .video_in import VideoReader
-from .workers import first_line
+from app.frames import VideoFrame
+from app.files.video_in import VideoReader
+from app.workers import first_line
 
 SYSFS_VIDEO = Path("/sys/class/video4linux")
 PROBE_INDICES = range(6)

@@ -22,13 +22,13 @@ from dctnet.face import FaceDetector
 from dctnet.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
-from . import interrupts
-from .keyframes import KeyframeProcessor
-from .output_safety import check_outputs
-from .paths import ensure_folder, expand_inputs
-from .pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
-from .video_in import VideoReader
-from .video_out import WRITABLE_SUFFIXES, VideoWriter, check_encoder_options
+from app import interrupts
+from app.files.keyframes import KeyframeProcessor
+from app.files.output_safety import check_outputs
+from app.paths import ensure_folder, expand_inputs
+from app.pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
+from app.files.video_in import VideoReader
+from app.files.video_out import WRITABLE_SUFFIXES, VideoWriter, check_encoder_options
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".mts", ".m2ts", ".ts", ".wmv", ".flv", ".3gp")
 AUDIO_SHORT_SECONDS = 0.5

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import interrupts
-from .sinks import PacedSink, check_output
-from .video_out import VideoWriter
+from app import interrupts
+from app.live.sinks import PacedSink, check_output
+from app.files.video_out import VideoWriter
 
 MILLISECONDS = Fraction(1, 1000)
 FINISH_SECONDS = 20.0

@@ -21,10 +21,12 @@ from dctnet.hub import OFFICIAL_STYLES, HubClient, download_style, official_styl
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from flow.stabilize import DEFAULT_STRENGTH
 
-from . import bench, convert, doctor, evaluate, interrupts, live_command
-from .keyframes import parse_keyframes
-from .images import IMAGE_SUFFIXES, plan_image_outputs, read_image, write_image
-from .paths import ensure_folder, expand_inputs
+from app.commands import bench, convert, doctor, evaluate
+from app.commands import live as live_command
+from app import interrupts
+from app.files.keyframes import parse_keyframes
+from app.files.images import IMAGE_SUFFIXES, plan_image_outputs, read_image, write_image
+from app.paths import ensure_folder, expand_inputs
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = interrupts.EXIT_INTERRUPTED
@@ -143,7 +145,7 @@ def cmd_styles_download(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from . import gui  # Qt loads only for the window
+    from app import gui  # Qt loads only for the window
 
     if args.input is not None and not args.input.is_file():
         raise LiveToonError(f"{args.input}: no such file")

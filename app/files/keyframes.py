@@ -19,8 +19,8 @@ import torch
 from dctnet.toon_teacher import render_toon
 from flow.propagate import Fill, Keyframer, Propagator
 
-from .frames import VideoFrame
-from .pipeline import FrameProcessor, Processed
+from app.frames import VideoFrame
+from app.pipeline import FrameProcessor, Processed
 
 
 AUTO_KEYFRAMES = 0

@@ -1,0 +1,1 @@
+"""The command-line subcommands, each a thin front over app.files, app.live and dctnet."""

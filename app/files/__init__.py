@@ -1,0 +1,1 @@
+"""Turning video files into cartoons: reading, writing, still images, and the keyframe variant of the file pipeline."""
