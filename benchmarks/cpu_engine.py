@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app import bench
+from app.commands import bench
 
 CONTENDERS = ("litert", "baseline", "ours")
 SPINNING = "ours, spinning"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from app import bench
+from app.commands import bench
 from app.commands.cli import main
 from dctnet.engine import Stylizer
 from dctnet.frame_ops import FrameOps, TensorOps, warp
