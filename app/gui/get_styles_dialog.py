@@ -7,6 +7,10 @@ download polls between chunks, so it stops within one chunk and, like any failur
 leaves the styles folder untouched (partial downloads stay in the cache to resume).
 The hub's notices (a server that is slow to answer, a file checked by its size only)
 go to their own label, so the progress line that follows does not wipe them out.
+
+Each entry says what it costs before anything is fetched (the download's size, or
+the installed file's) and, once installed, shows itself: a thumbnail of the style on
+the camera picture the window is showing (:mod:`app.gui.style_thumbnails`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import re
 import threading
 from pathlib import Path
 
-from PyQt6.QtCore import Qt, QThread, pyqtSignal
+import numpy as np
+from PyQt6.QtCore import QSize, Qt, QThread, pyqtSignal
+from PyQt6.QtGui import QIcon, QPixmap
 from PyQt6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -35,7 +41,11 @@ from PyQt6.QtWidgets import (
 from dctnet.errors import LiveToonError
 from dctnet.downloads import DownloadCancelled
 from dctnet.hub import OFFICIAL_STYLES, HubClient, download_style
+from dctnet.network import TTN
 from dctnet.styles import StyleRegistry
+
+from app.gui.preview import to_qimage
+from app.gui.style_thumbnails import THUMBNAIL_PX, ThumbnailThread
 
 log = logging.getLogger(__name__)
 PROGRESS_STEPS = 1000
@@ -49,6 +59,24 @@ DESCRIPTIONS = {
     "illustration": "illustration look (trained on Stable Diffusion pictures)",
 }
 """One line each, so the list says what a name looks like before megabytes are fetched."""
+VISIBLE_ROWS = 5
+LIST_WIDTH = 540
+NO_PICTURE_HINT = "Thumbnails of installed styles appear here when a camera or video is running."
+
+
+@functools.cache
+def download_megabytes() -> float:
+    """What one official style costs to fetch: every official style is the same network
+    (DCT-Net's 32-channel TTN, 1,467,075 parameters), twice (head and bg), as fp32
+    constants in the graph files; the graphs' own structure adds only kilobytes."""
+    return 2 * 4 * sum(p.numel() for p in TTN().parameters()) / 1e6
+
+
+def size_text(registry: StyleRegistry, name: str, installed: set[str]) -> str:
+    if name in installed:
+        path = registry.get(name).path
+        return f"installed, {path.stat().st_size / 1e6:.0f} MB" if path else "installed"
+    return f"about {download_megabytes():.0f} MB"
 
 
 def linked(text: str) -> str:
@@ -89,16 +117,22 @@ class GetStylesDialog(QDialog):
 
     styleInstalled = pyqtSignal(str)  # noqa: N815 - Qt's naming, as the window connects to it
 
-    def __init__(self, registry: StyleRegistry, endpoint: str | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, registry: StyleRegistry, endpoint: str | None = None, parent: QWidget | None = None,
+                 picture: np.ndarray | None = None) -> None:
         super().__init__(parent)
-        self.registry, self.endpoint = registry, endpoint
+        self.registry, self.endpoint, self.picture = registry, endpoint, picture
         self.worker: DownloadThread | None = None
+        self.thumbnails: dict[str, QIcon] = {}
+        self.thumbnail_thread: ThumbnailThread | None = None
         self._close_when_done = False
         self.setWindowTitle("Get styles")
         self.list = QListWidget()
+        self.list.setIconSize(QSize(THUMBNAIL_PX, THUMBNAIL_PX))
+        self.list.setMinimumSize(LIST_WIDTH, VISIBLE_ROWS * (THUMBNAIL_PX + 6))
         self.progress = QProgressBar()
         self.progress.setRange(0, PROGRESS_STEPS)
-        self.status = QLabel("Official DCT-Net styles (Apache-2.0), downloaded from ModelScope.")
+        hint = "" if picture is not None else f" {NO_PICTURE_HINT}"
+        self.status = QLabel(f"Official DCT-Net styles (Apache-2.0), downloaded from ModelScope.{hint}")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         self.status.setOpenExternalLinks(True)
@@ -126,16 +160,41 @@ class GetStylesDialog(QDialog):
     def _fill_list(self) -> None:
         installed = {style.name for style in self.registry.all()}
         self.list.clear()
+        blank = QPixmap(THUMBNAIL_PX, THUMBNAIL_PX)
+        blank.fill(Qt.GlobalColor.transparent)  # keeps every name at the same indent
         for name, official in OFFICIAL_STYLES.items():
-            label = f"{name} (installed)" if name in installed else name
-            item = QListWidgetItem(f"{label}: {DESCRIPTIONS[name]}" if name in DESCRIPTIONS else label)
+            item = QListWidgetItem(f"{name}: {DESCRIPTIONS[name]}\n{size_text(self.registry, name, installed)}")
+            item.setIcon(self.thumbnails.get(name, QIcon(blank)))
             item.setData(Qt.ItemDataRole.UserRole, name)
             item.setToolTip(f"{official.model_id()} @ {official.revision}")
             if name in installed:
-                item.setFlags(item.flags() & ~(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled))
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)  # enabled: a disabled icon is drawn grey
             else:
                 item.setCheckState(Qt.CheckState.Unchecked)
             self.list.addItem(item)
+        self._render_thumbnails(sorted(self._installed_official() - self.thumbnails.keys()))
+
+    def _render_thumbnails(self, names: list[str]) -> None:
+        if self.picture is None or not names or self.thumbnail_thread is not None:
+            return
+        self.thumbnail_thread = ThumbnailThread(self.registry, names, self.picture, self)
+        self.thumbnail_thread.rendered.connect(self._on_thumbnail)
+        self.thumbnail_thread.finished.connect(self._on_thumbnails_done)
+        self.thumbnail_thread.start()
+
+    def _on_thumbnail(self, name: str, image: np.ndarray) -> None:
+        self.thumbnails[name] = QIcon(QPixmap.fromImage(to_qimage(image)))
+        for row in range(self.list.count()):
+            if self.list.item(row).data(Qt.ItemDataRole.UserRole) == name:
+                self.list.item(row).setIcon(self.thumbnails[name])
+
+    def _on_thumbnails_done(self) -> None:
+        """A style installed meanwhile gets its thumbnail from the next thread."""
+        self.thumbnail_thread = None
+        self._render_thumbnails(sorted(self._installed_official() - self.thumbnails.keys()))
+
+    def _installed_official(self) -> set[str]:
+        return {style.name for style in self.registry.all()} & OFFICIAL_STYLES.keys()
 
     def checked_names(self) -> list[str]:
         items = (self.list.item(row) for row in range(self.list.count()))
@@ -169,7 +228,7 @@ class GetStylesDialog(QDialog):
         """Tick ``names`` (those not installed yet) and start downloading them."""
         for row in range(self.list.count()):
             item = self.list.item(row)
-            if item.data(Qt.ItemDataRole.UserRole) in names and item.flags() & Qt.ItemFlag.ItemIsEnabled:
+            if item.data(Qt.ItemDataRole.UserRole) in names and item.flags() & Qt.ItemFlag.ItemIsUserCheckable:
                 item.setCheckState(Qt.CheckState.Checked)
         self.start_download()
 
@@ -227,3 +286,13 @@ class GetStylesDialog(QDialog):
             self.cancel_download()
             return
         super().reject()
+
+    def done(self, result: int) -> None:
+        """Every way of closing ends here: the thumbnail thread stops first, within one style's
+        render, because a QThread must not outlive its dialog."""
+        if self.thumbnail_thread is not None:
+            self.thumbnail_thread.rendered.disconnect()
+            self.thumbnail_thread.finished.disconnect()
+            self.thumbnail_thread.stop()
+            self.thumbnail_thread = None
+        super().done(result)

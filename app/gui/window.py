@@ -604,7 +604,7 @@ class MainWindow(QMainWindow):
     def get_more_styles(self) -> GetStylesDialog:
         from app.gui.get_styles_dialog import GetStylesDialog
 
-        dialog = GetStylesDialog(self.registry, parent=self)
+        dialog = GetStylesDialog(self.registry, parent=self, picture=self.preview.original)
         dialog.styleInstalled.connect(lambda name: self._fill_styles())
         dialog.open()
         return dialog
