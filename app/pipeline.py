@@ -1,4 +1,4 @@
-"""Source -> FaceTracker -> Stylizer -> Stabilizer -> Sink, in two modes.
+"""Source -> FaceTracker -> (PersonMatte) -> Stylizer -> Stabilizer -> (Compositor) -> Sink, in two modes.
 
 File mode: every frame, in order, nothing dropped, timestamps kept. Decoding runs on
 its own thread and encoding on another, so the model (the slow part) never waits
@@ -22,12 +22,15 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from dctnet.engine import Stylizer
 from dctnet.tracking import FaceTracker
+from flow.estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow
 from flow.stabilize import Stabilizer
 
+from app.compositing import Compositor, face_centre
 from app.frames import VideoFrame
 
 QUEUE_DEPTH = 4
@@ -54,36 +57,82 @@ class StageTimes:
 class Processed:
     frame: VideoFrame
     styled: np.ndarray  # the per-frame output, before stabilization
-    output: np.ndarray  # what goes to the sinks
+    output: np.ndarray  # what goes to the sinks (opaque: with transparent, the person over the key colour)
     propagated: bool = False  # carried from an earlier model frame along the motion (app.live.pipeline)
+    alpha: np.ndarray | None = None
+    """With ``--background transparent``: the person matte, uint8 HxW at the output's size
+    (255 = person); None when the output is opaque."""
+    foreground: np.ndarray | None = None
+    """With an alpha: the cartoon's own colours under it (not mixed with the key colour), for
+    outputs that carry alpha; None otherwise."""
+
+    def bgra(self) -> np.ndarray:
+        """The output as BGRA: the foreground's colours with the alpha, or opaque when there is none."""
+        if self.alpha is None:
+            return cv2.cvtColor(self.output, cv2.COLOR_BGR2BGRA)
+        colour = self.foreground if self.foreground is not None else self.output
+        return cv2.merge([*cv2.split(colour), self.alpha])
 
 
 class FrameProcessor:
-    """The per-frame chain, shared by file conversion and the live app."""
+    """The per-frame chain, shared by file conversion and the live app.
+
+    The input's motion is estimated once per frame here and shared by every stage
+    that needs it (the stabilizer and the person matte), never computed twice.
+    With a ``compositor`` (a background other than ``keep``) the person matte runs
+    before the model, which then stylizes only the person's box, and the cartoon
+    person is put over the chosen background after stabilization.
+    """
 
     def __init__(self, stylizer: Stylizer, tracker: FaceTracker | None, stabilizer: Stabilizer | None,
-                 times: StageTimes | None = None) -> None:
+                 times: StageTimes | None = None, compositor: Compositor | None = None) -> None:
         self.stylizer, self.tracker, self.stabilizer = stylizer, tracker, stabilizer
+        self.compositor = compositor
         self.times = times or StageTimes()
+        self.motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
+
+    def _motion(self, image: np.ndarray) -> FlowPair | None:
+        """This frame's motion when a stage needs it; otherwise the flow forgets, so it never
+        relates frames far apart when a stage is switched back on."""
+        if self.compositor is not None or (self.stabilizer is not None and self.stabilizer.strength > 0.0):
+            return self.motion(image)
+        self.motion.reset()
+        return None
 
     def __call__(self, frame: VideoFrame) -> Processed:
         started = time.perf_counter()
         faces = self.tracker.update(frame.image, frame.time) if self.tracker else []
         faced = time.perf_counter()
-        styled = self.stylizer.stylize(frame.image, faces)
+        motion = self._motion(frame.image)
+        moved = time.perf_counter()
+        matte = None
+        if self.compositor is not None:
+            matte = self.compositor.matte(frame.image, motion, face_centre(faces[0]) if faces else None, frame.time)
+        matted = time.perf_counter()
+        styled = self.stylizer.stylize(frame.image, faces, region=matte.box if matte else None)
         stylized = time.perf_counter()
-        output = self.stabilizer(frame.image, styled, frame.time) if self.stabilizer else styled
+        output = self.stabilizer.step(motion, styled, frame.time) if self.stabilizer else styled
+        stabilized = time.perf_counter()
         self.times.add("face", faced - started)
-        self.times.add("stylize", stylized - faced)
-        self.times.add("stabilize", time.perf_counter() - stylized)
-        return Processed(frame, styled, output)
+        self.times.add("flow", moved - faced)
+        self.times.add("stylize", stylized - matted)
+        self.times.add("stabilize", stabilized - stylized)
+        if matte is None:
+            return Processed(frame, styled, output)
+        self.times.add("matte", matted - moved)
+        composed, alpha = self.compositor.compose(frame.image, output, matte, self.stylizer)
+        self.times.add("composite", time.perf_counter() - stabilized)
+        return Processed(frame, styled, composed, alpha=alpha, foreground=output if alpha is not None else None)
 
     def reset(self) -> None:
         """New clip: forget the tracked face and the temporal history."""
+        self.motion.reset()
         if self.tracker:
             self.tracker.reset()
         if self.stabilizer:
             self.stabilizer.reset()
+        if self.compositor:
+            self.compositor.reset()
 
 
 def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:

@@ -72,6 +72,26 @@ def keep_freed_memory() -> bool:
         return False
 
 
+Box = tuple[int, int, int, int]
+"""x0, y0, x1, y1 in pixels, x1/y1 exclusive."""
+
+
+def check_frame(frame_bgr: np.ndarray) -> None:
+    if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
+        raise LiveToonError(f"expected a uint8 HxWx3 BGR frame, got {frame_bgr.dtype} {frame_bgr.shape}")
+
+
+def grid_box(region: Box, scale: float, work_hw: tuple[int, int]) -> Box | None:
+    """``region`` (frame pixels) in the processed image's pixels, its corners moved out to
+    multiples of :data:`PAD_MULTIPLE` (the bg model's coarsest stride) and clipped; None if empty."""
+    h, w = work_hw
+    x0, y0, x1, y1 = (v * scale for v in region)
+    x0, y0 = int(x0) // PAD_MULTIPLE * PAD_MULTIPLE, int(y0) // PAD_MULTIPLE * PAD_MULTIPLE
+    x1 = min(w, -(-int(np.ceil(x1)) // PAD_MULTIPLE) * PAD_MULTIPLE)
+    y1 = min(h, -(-int(np.ceil(y1)) // PAD_MULTIPLE) * PAD_MULTIPLE)
+    return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
+
+
 class Mode(str, enum.Enum):
     FULL = "full"
     FACE = "face"
@@ -180,28 +200,48 @@ class Stylizer:
 
     # -- the pipeline --------------------------------------------------------------
     @torch.inference_mode()
-    def stylize(self, frame_bgr: np.ndarray, faces: Sequence[Face] = ()) -> np.ndarray:
+    def stylize(self, frame_bgr: np.ndarray, faces: Sequence[Face] = (), region: Box | None = None) -> np.ndarray:
         """Cartoonize one frame; ``faces`` are in the frame's pixel coordinates.
 
         In ``face`` mode only ``faces[0]`` is used: callers put the main face first.
+        ``region`` (x0, y0, x1, y1 in frame pixels) limits the bg pass to that box,
+        grown to the bg model's 16-pixel grid so the pixels inside see the same
+        neighbourhood as in a whole-frame pass; outside it the frame is left as it is
+        (a compositor covers it with another background). An empty box skips the bg
+        pass; None runs it on the whole frame.
         """
-        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
-            raise LiveToonError(f"expected a uint8 HxWx3 BGR frame, got {frame_bgr.dtype} {frame_bgr.shape}")
+        check_frame(frame_bgr)
         ops = self.ops
         h, w = frame_bgr.shape[:2]
         if self.mode is Mode.FACE:  # full resolution: everything but the face stays bit-exact
             canvas = ops.upload(frame_bgr)
             return self._blend(canvas, *self._heads(canvas, list(faces[:1])), (h, w))
-        scale = processing_scale(h, w, self.max_size)
         with self._stage("bg pass"):
-            work = frame_bgr
-            if scale != 1.0:
-                size = (max(1, round(w * scale)), max(1, round(h * scale)))
-                work = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
+            work, scale = self._work_image(frame_bgr)
             source = ops.upload(work)
-            out = ops.background(source)
+            if region is None:
+                out = ops.background(source)
+            else:
+                box = grid_box(region, scale, work.shape[:2])
+                out = ops.background_within(source, box) if box is not None else source
         wanted = [face.scaled(scale) for face in faces] if self.mode is Mode.FULL else []
         return self._blend(out, *self._heads(source, wanted), (h, w))
+
+    @torch.inference_mode()
+    def stylize_background(self, image_bgr: np.ndarray) -> np.ndarray:
+        """The bg pass alone on a whole picture, whatever the mode (a backdrop behind a person)."""
+        check_frame(image_bgr)
+        work, _ = self._work_image(image_bgr)
+        return self._blend(self.ops.background(self.ops.upload(work)), [], [], image_bgr.shape[:2])
+
+    def _work_image(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+        """The frame at the processing size (short side at most ``max_size``) and its scale."""
+        h, w = frame_bgr.shape[:2]
+        scale = processing_scale(h, w, self.max_size)
+        if scale == 1.0:
+            return frame_bgr, scale
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        return cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA), scale
 
     def _heads(self, source: Frame, faces: list[Face]) -> tuple[Sequence[Frame], list[np.ndarray]]:
         """The head pass on ``source``, all faces in one batch: (cartoons, crop matrices)."""

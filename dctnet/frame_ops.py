@@ -108,6 +108,11 @@ class Ops(Protocol):
         """The bg model on the whole frame (padded per the style, cropped back)."""
         ...
 
+    def background_within(self, image: Frame, box: tuple[int, int, int, int]) -> Frame:
+        """The bg model on the box (x0, y0, x1, y1) only, padded per the style as a whole
+        frame would be; a copy of ``image`` outside it."""
+        ...
+
     def heads(self, image: Frame, faces: list[Face]) -> tuple[Sequence[Frame], list[np.ndarray]]:
         """Aligned 288x288 crops through the head model in one batch: (cartoons, crop matrices)."""
         ...
@@ -142,6 +147,12 @@ class FrameOps:
         h, w = image.shape[:2]
         padded, (top, left) = pad_frame(image, self.stylizer.padding)
         return self.stylizer.run_model("bg", padded[None])[0, top:top + h, left:left + w]
+
+    def background_within(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        x0, y0, x1, y1 = box
+        out = image.copy()
+        out[y0:y1, x0:x1] = self.background(np.ascontiguousarray(image[y0:y1, x0:x1]))
+        return out
 
     def heads(self, image: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Aligned crops through the head model in one batch; returns (cartoons, crop matrices)."""
@@ -203,6 +214,12 @@ class TensorOps:
         else:
             padded = F.pad(image, (left, right, top, bottom), mode="replicate")
         return self.stylizer.infer("bg", padded)[..., top:top + h, left:left + w].float()
+
+    def background_within(self, image: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+        x0, y0, x1, y1 = box
+        out = image.clone()
+        out[..., y0:y1, x0:x1] = self.background(image[..., y0:y1, x0:x1])
+        return out
 
     def heads(self, image: torch.Tensor, faces: list[Face]) -> tuple[torch.Tensor, list[np.ndarray]]:
         """As :func:`align_face` (same matrix, white border, rounded crop), then the head model."""

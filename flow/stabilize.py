@@ -42,6 +42,31 @@ CUT_MEAN_CONFIDENCE = 0.5
 real clips of docs/temporal.md cut frames score 0.14-0.44 and every other frame 0.78 or more."""
 
 
+def decayed_strength(strength: float, previous: float | None, time: float | None) -> float:
+    """The blend strength for a frame at ``time`` after one at ``previous``.
+
+    Never more than ``strength`` (a faster source does not make the history
+    heavier); 0 when time went backwards (a seek or a restarted clock: the
+    history belongs to another moment).
+    """
+    if time is None or previous is None:
+        return strength
+    elapsed = time - previous
+    if elapsed <= 0.0:
+        return 0.0
+    return strength ** max(1.0, elapsed / REFERENCE_INTERVAL)
+
+
+def flow_confidence(pair: FlowPair, grid: np.ndarray) -> np.ndarray:
+    """Per-pixel trust in ``pair.backward``, in [0, 1], on the small grid (``grid`` is its
+    :func:`~flow.estimate.sampling_grid`): how well the previous input, pulled along the
+    flow, predicts the current one."""
+    prev_there = pull(pair.prev_gray, grid + pair.backward)
+    photometric = cv2.absdiff(prev_there, pair.gray).astype(np.float32) * np.float32(1.0 / PHOTOMETRIC_LEVELS)
+    # Lightly smoothed: isolated trusted pixels inside distrusted areas are flow luck.
+    return cv2.GaussianBlur(cv2.exp(-(photometric * photometric)), (5, 5), 0)
+
+
 class Stabilizer:
     """Feed it (input frame, per-frame output, time) in order; it returns stable outputs.
 
@@ -73,7 +98,14 @@ class Stabilizer:
             # Off means off: no flow, and no stale history if it is turned on again later.
             self.reset()
             return styled_bgr
-        pair = self._motion(input_bgr)
+        return self.step(self._motion(input_bgr), styled_bgr, time)
+
+    def step(self, pair: FlowPair | None, styled_bgr: np.ndarray, time: float | None = None) -> np.ndarray:
+        """As calling it, with the input's motion computed by the caller (once per frame,
+        shared with other stages such as the person matte); ``pair`` is None on a first frame."""
+        if self.strength == 0.0:
+            self.reset()
+            return styled_bgr
         history, self._history = self._history, styled_bgr
         strength, self._time = self.strength_after(time), time
         if pair is None or history is None or history.shape != styled_bgr.shape or strength == 0.0:
@@ -86,18 +118,8 @@ class Stabilizer:
         return self._history
 
     def strength_after(self, time: float | None) -> float:
-        """The blend strength for a frame at ``time``, after the previous one.
-
-        Never more than ``strength`` (a faster source does not make the history
-        heavier); 0 when time went backwards (a seek or a restarted clock: the
-        history belongs to another moment).
-        """
-        if time is None or self._time is None:
-            return self.strength
-        elapsed = time - self._time
-        if elapsed <= 0.0:
-            return 0.0
-        return self.strength ** max(1.0, elapsed / REFERENCE_INTERVAL)
+        """The blend strength for a frame at ``time``, after the previous one (:func:`decayed_strength`)."""
+        return decayed_strength(self.strength, self._time, time)
 
     def _small_grid(self, height: int, width: int) -> np.ndarray:
         """Kept between frames: the size rarely changes, and rebuilding it costs a pass."""
@@ -106,12 +128,8 @@ class Stabilizer:
         return self._grid
 
     def confidence(self, pair: FlowPair) -> np.ndarray:
-        """Per-pixel trust in the backward flow, in [0, 1], on the small grid."""
-        coords = self._small_grid(*pair.gray.shape) + pair.backward
-        prev_there = pull(pair.prev_gray, coords)
-        photometric = cv2.absdiff(prev_there, pair.gray).astype(np.float32) * np.float32(1.0 / PHOTOMETRIC_LEVELS)
-        # Lightly smoothed: isolated trusted pixels inside distrusted areas are flow luck.
-        return cv2.GaussianBlur(cv2.exp(-(photometric * photometric)), (5, 5), 0)
+        """Per-pixel trust in the backward flow, in [0, 1], on the small grid (:func:`flow_confidence`)."""
+        return flow_confidence(pair, self._small_grid(*pair.gray.shape))
 
     def _blend(self, styled: np.ndarray, history: np.ndarray, backward: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """``styled*(1-w) + warp(history)*w`` for the small-grid weight ``w``, in uint8.

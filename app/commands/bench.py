@@ -45,15 +45,20 @@ from dctnet.tflite import read_tflite_tensors
 from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
 
 from app.commands import bench_live
+from app.compositing import Compositor, open_compositor, parse_background
+from matte.stage import STAGES as MATTE_STAGES
 from app.pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
 from app.frames import VideoFrame
 from app.files.video_in import VideoReader
 from app.files.video_out import VideoWriter
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
-STAGE_ORDER = ("decode", "face", *STAGES, "stylize", "flow", "stabilize", "encode", "frame")
-"""``stylize`` is bg pass + head pass + blend; ``flow`` is part of ``stabilize``; ``frame`` is one
-frame's face + stylize + stabilize, the part of the latency that does not depend on queues."""
+STAGE_ORDER = ("decode", "face", "flow", *MATTE_STAGES, "matte", *STAGES, "stylize", "stabilize", "composite",
+               "encode", "frame")
+"""``flow`` is the frame's one motion estimate, shared by the matte and the stabilizer; ``matte`` is
+segment + steady + refine (with ``--background`` other than keep); ``stylize`` is bg pass + head pass +
+blend; ``frame`` is one frame's face + flow + matte + stylize + stabilize + composite, the part of the
+latency that does not depend on queues."""
 REFERENCE_ROOT = Path(__file__).resolve().parents[3] / "shared" / "dctnet-reference"
 REFERENCE_PARTS = (("head", CROP_SIZE), ("bg", 720))
 """The official graphs' native input sizes: the aligned head crop and the bg model's 720x720."""
@@ -206,14 +211,15 @@ def target_size(label: str, reader: VideoReader) -> tuple[int, int]:
     return width, height
 
 
-def timed_processor(stylizer: Stylizer, detector: FaceDetector | None, synthetic: bool, times: StageTimes) -> FrameProcessor:
-    """The ``convert`` chain, with the flow estimate's share of ``stabilize`` timed on its own."""
+def timed_processor(stylizer: Stylizer, detector: FaceDetector | None, synthetic: bool, times: StageTimes,
+                    compositor: Compositor | None = None) -> FrameProcessor:
+    """The ``convert`` chain, the matte's steps timed one by one."""
     tracker = FaceTracker(detector) if detector is not None else None
     if tracker is not None and synthetic:
         tracker = SyntheticFaces(tracker)
-    stabilizer = Stabilizer(DEFAULT_STRENGTH)
-    stabilizer._motion = TimedCall(stabilizer._motion, times, "flow")  # the flow estimator is private to it
-    return FrameProcessor(stylizer, tracker, stabilizer, times)
+    if compositor is not None:
+        compositor.matte.on_stage = times.add
+    return FrameProcessor(stylizer, tracker, Stabilizer(DEFAULT_STRENGTH), times, compositor)
 
 
 def time_clip(clip: Path, label: str, args: argparse.Namespace, processor: FrameProcessor, out_dir: Path) -> dict:
@@ -258,6 +264,7 @@ def time_clip(clip: Path, label: str, args: argparse.Namespace, processor: Frame
 
 def bench_pipeline(args: argparse.Namespace) -> dict:
     sizes = parse_sizes(args.size, args.input is not None)
+    parse_background(args.background)  # a bad background fails before the slow set-up
     if args.input is not None:
         VideoReader(args.input).close()  # a bad clip fails now, in one line, before the slow set-up
     stylizer = Stylizer.from_style(StyleRegistry().get(args.style), device=args.device, mode=args.mode,
@@ -267,15 +274,16 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
         out_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="livetoon-bench-")))
         detector = stack.enter_context(FaceDetector(static_image_mode=False)) if stylizer.mode.needs_faces else None
         synthetic = args.input is None
+        compositor = open_compositor(args, stack)
         for label in sizes:
             clip = args.input
             if synthetic:
                 clip = write_synthetic_clip(out_dir / f"synthetic-{label}.mp4", args.frames + args.warmup, *SIZES[label])
-            processor = timed_processor(stylizer, detector, synthetic, StageTimes())
+            processor = timed_processor(stylizer, detector, synthetic, StageTimes(), compositor)
             runs.append(time_clip(clip, label, args, processor, out_dir))
     source = "synthetic clip (no real face: one fixed face position stylized)" if synthetic else str(args.input)
     return {"environment": environment(stylizer), "style": args.style, "mode": stylizer.mode.value, "input": source,
-            "runs": runs}
+            "background": args.background, "load_average": round(os.getloadavg()[0], 2), "runs": runs}
 
 
 # -- against LiteRT ---------------------------------------------------------------------
@@ -359,7 +367,8 @@ def render(report: dict) -> str:
                      f"LiteRT {row['litert_ms']['median_ms']:8.1f} ms   ours/LiteRT {row['ratio_ours_over_litert']:.2f}x   "
                      f"(medians of {row['repeats']}, interleaved; max |diff| {row['max_abs_diff_lsb']} LSB)")
     for run in report.get("runs", []):
-        lines.append(f"\n{run['size']} {run['width']}x{run['height']}, {run['frames']} frames of {report['input']}: "
+        lines.append(f"\n{run['size']} {run['width']}x{run['height']}, {run['frames']} frames of {report['input']}, "
+                     f"background {report.get('background', 'keep')}, load average {report.get('load_average', '?')}: "
                      f"{run['fps']:.2f} fps; latency decoded->encoded (file mode, queues included) "
                      f"p50 {run['latency']['median_ms']:.0f} ms p95 {run['latency']['p95_ms']:.0f} ms")
         lines.append(f"  {'stage':12s} {'median ms':>10s} {'p95 ms':>10s}")

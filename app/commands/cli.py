@@ -25,7 +25,8 @@ from app.commands import bench, convert, doctor, evaluate
 from app.commands import live as live_command
 from app import interrupts
 from app.files.keyframes import parse_keyframes
-from app.files.images import IMAGE_SUFFIXES, plan_image_outputs, read_image, write_image
+from app.compositing import add_background_options, cut_out_still, open_compositor
+from app.files.images import IMAGE_SUFFIXES, check_alpha_outputs, plan_image_outputs, read_image, write_image
 from app.paths import ensure_folder, expand_inputs
 
 EXIT_FAILURE = 1
@@ -48,18 +49,22 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where the model runs (default: auto = CUDA when usable)")
     parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
                         help=f"process frames whose short side is larger at this short side (default: {DEFAULT_MAX_SIZE}, as the official pipeline)")
+    add_background_options(parser)
 
 
 def cmd_image(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.inputs, IMAGE_SUFFIXES, "images")
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
     outputs = plan_image_outputs(inputs, args.output, many)
-    for folder in {out.parent for out in outputs}:
-        ensure_folder(folder)
-    stylizer = open_stylizer(args)
-    print(f"device: {stylizer.choice.describe()}")
-    failures = 0
     with contextlib.ExitStack() as stack:
+        compositor = open_compositor(args, stack)
+        if compositor is not None and compositor.transparent:
+            check_alpha_outputs(outputs)
+        for folder in {out.parent for out in outputs}:
+            ensure_folder(folder)
+        stylizer = open_stylizer(args)
+        print(f"device: {stylizer.choice.describe()}")
+        failures = 0
         detector = None
         for src, dst in zip(inputs, outputs):
             started = time.perf_counter()
@@ -68,7 +73,10 @@ def cmd_image(args: argparse.Namespace) -> int:
                 if stylizer.mode.needs_faces and detector is None:
                     detector = stack.enter_context(FaceDetector(static_image_mode=True))
                 faces = detector.detect(image) if detector else []
-                write_image(dst, stylizer.stylize(image, faces))
+                if compositor is None:
+                    write_image(dst, stylizer.stylize(image, faces))
+                else:
+                    write_image(dst, cut_out_still(compositor, stylizer, image, faces))
             except LiveToonError as exc:
                 fail(str(exc))
                 failures += 1

@@ -23,6 +23,7 @@ from dctnet.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
 from app import interrupts
+from app.compositing import open_compositor, parse_background
 from app.files.keyframes import KeyframeProcessor
 from app.files.output_safety import check_outputs
 from app.paths import ensure_folder, expand_inputs
@@ -120,6 +121,9 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
     if not 0.0 <= args.stability <= 1.0:
         raise LiveToonError(f"--stability must be between 0 and 1, got {args.stability}")
     check_encoder_options(args.codec, args.crf, args.preset)  # before anything is made on disk
+    background = parse_background(args.background)  # a bad background fails before anything opens
+    if background.needs_matte and args.keyframes is not None:
+        raise LiveToonError("--keyframes cannot be combined with --background yet; leave one out")
     inputs = expand_inputs(args.inputs, VIDEO_SUFFIXES, "videos")
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
     outputs = plan_video_outputs(inputs, args.output, many)
@@ -142,7 +146,7 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
         if stylizer.mode.needs_faces:
             tracker = FaceTracker(stack.enter_context(FaceDetector(static_image_mode=False)))
         stabilizer = Stabilizer(args.stability) if args.stability > 0 else None
-        processor = FrameProcessor(stylizer, tracker, stabilizer)
+        processor = FrameProcessor(stylizer, tracker, stabilizer, compositor=open_compositor(args, stack))
         if args.keyframes is not None:
             processor = KeyframeProcessor(processor, args.keyframes or None)
         for src, dst in jobs:

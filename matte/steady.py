@@ -1,0 +1,55 @@
+"""Keep a matte steady over time with the flow the frame chain already computed.
+
+The same recursive, confidence-weighted blend as :mod:`flow.stabilize`, on the
+coarse matte (the flow's small grid, float): the previous steady matte, pulled
+along the backward flow, is blended with the new one where the flow is trusted.
+A segmentation network's mask trembles from frame to frame at the same edge (a few
+levels of sensor noise move its 256-pixel boundary); carried along the true motion,
+the history cancels that tremble without dragging a moving person's edge behind.
+Untrusted pixels (occlusion, new content) and scene cuts take the new mask at once.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from flow.estimate import FlowPair, pull, sampling_grid
+from flow.stabilize import CUT_MEAN_CONFIDENCE, decayed_strength, flow_confidence
+
+DEFAULT_STRENGTH = 0.8
+"""History weight at full confidence for frames 1/29.97 s apart. A matte has no
+style to keep faithful to, only a boundary to hold: chosen on carphone
+(docs/compositing.md) for the lowest warping error that still follows a turning head."""
+
+
+class SteadyMatte:
+    """Feed it (coarse matte, flow pair, time) in order; it returns the steady coarse matte."""
+
+    def __init__(self, strength: float = DEFAULT_STRENGTH) -> None:
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"matte steadiness must be in [0, 1], got {strength}")
+        self.strength = strength
+        self._grid = np.empty((0, 0, 2), np.float32)
+        self._history: np.ndarray | None = None
+        self._time: float | None = None
+
+    def reset(self) -> None:
+        self._history = None
+        self._time = None
+
+    def __call__(self, coarse: np.ndarray, pair: FlowPair | None, time: float | None = None) -> np.ndarray:
+        """``coarse`` is float32 0..1 on the flow's small grid (``pair.gray``'s shape)."""
+        history, self._history = self._history, coarse
+        strength, self._time = decayed_strength(self.strength, self._time, time), time
+        if pair is None or history is None or history.shape != coarse.shape or strength == 0.0:
+            return coarse
+        if self._grid.shape[:2] != coarse.shape:
+            self._grid = sampling_grid(*coarse.shape)
+        confidence = flow_confidence(pair, self._grid)
+        if float(confidence.mean()) < CUT_MEAN_CONFIDENCE:
+            return coarse
+        weight = confidence * np.float32(strength)
+        warped = pull(history, self._grid + pair.backward)
+        self._history = cv2.add(coarse, cv2.multiply(cv2.subtract(warped, coarse), weight))
+        return self._history

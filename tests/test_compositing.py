@@ -1,0 +1,211 @@
+"""Backgrounds behind the person (issue 14): the crop-limited bg pass, the chain, the CLI.
+
+Real photos (scikit-image's astronaut over its rocket photo), real encoded clips
+(PyAV), the real models; the matte is MediaPipe's selfie model.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from app.commands.cli import main
+from app.compositing import KEY_COLOUR, Compositor, Kind, parse_background
+from app.files.video_in import VideoReader
+from app.frames import VideoFrame
+from app.live.session import LiveProcessor, LiveSettings
+from app.pipeline import FrameProcessor
+from benchmarks.compositing import skimage_bgr
+from dctnet.engine import Stylizer
+from dctnet.errors import LiveToonError
+from dctnet.face import FaceDetector
+from dctnet.segment import SelfieSegmenter
+from dctnet.styles import StyleRegistry
+from flow.estimate import SequenceFlow
+from flow.stabilize import Stabilizer
+from matte.composite import cover, over
+from tests.clips import write_clip
+from tests.test_cli_image import assert_clean_failure, run_cli
+
+GREEN = np.array(KEY_COLOUR, np.uint8)
+
+
+def person_scene(width: int, height: int, shift: int = 0) -> np.ndarray:
+    """The astronaut (cut out by the matte once) standing in front of the rocket photo, webcam-like."""
+    person = skimage_bgr("astronaut.png")
+    side = height - height // 8
+    with SelfieSegmenter() as segmenter:
+        from matte.stage import PersonMatte
+
+        cut = PersonMatte(segmenter)(person, None, (230, 130)).alpha
+    scene = cover(skimage_bgr("rocket.jpg"), height, width).copy()
+    x0 = (width - side) // 2 + shift
+    region = scene[height - side:, x0:x0 + side]
+    region[:] = over(cv2.resize(person, (side, side)), region, cv2.resize(cut, (side, side)))
+    return scene
+
+
+@pytest.fixture(scope="module")
+def scene_720p() -> np.ndarray:
+    return person_scene(1280, 720)
+
+
+@pytest.fixture(scope="module")
+def person_clip(tmp_path_factory) -> Path:
+    images = [person_scene(320, 180, shift=2 * i) for i in range(8)]
+    return write_clip(tmp_path_factory.mktemp("compositing") / "person.mp4", size=(320, 180), rate=Fraction(24),
+                      audio=("aac",), images=images)
+
+
+def test_the_bg_pass_on_the_person_box_matches_the_whole_frame_pass(scene_720p):
+    """Inside the box, 16 px from its border, the crop's cartoon is the whole frame's (within 1 level)."""
+    stylizer = Stylizer.from_style(StyleRegistry().get("toon"), device="cpu")
+    with FaceDetector(static_image_mode=True) as detector:
+        faces = detector.detect(scene_720p)
+    assert faces, "the astronaut's face is found"
+    box = (400, 150, 880, 720)
+    whole = stylizer.stylize(scene_720p, faces).astype(int)
+    cropped = stylizer.stylize(scene_720p, faces, region=box).astype(int)
+    x0, y0, x1, y1 = box
+    inside = np.abs(whole[y0 + 16:y1 - 16, x0 + 16:x1 - 16] - cropped[y0 + 16:y1 - 16, x0 + 16:x1 - 16])
+    assert inside.max() <= 1, f"max difference {inside.max()} inside the box"
+    assert np.array_equal(cropped[:, :300], scene_720p[:, :300].astype(int)), "outside the box: no bg pass"
+    assert np.abs(whole[:, :300] - scene_720p[:, :300].astype(int)).mean() > 5, "... which the whole pass stylizes"
+
+
+def processed_scene(background: str, frames: list[np.ndarray]):
+    stylizer = Stylizer.from_style(StyleRegistry().get("toon-lite"), device="cpu", mode="background")
+    with SelfieSegmenter() as segmenter:
+        processor = FrameProcessor(stylizer, None, Stabilizer(0.7), compositor=Compositor(parse_background(background), segmenter))
+        calls = []
+        flow = processor.motion
+
+        def counted(image):  # the chain's one flow, counted
+            calls.append(image)
+            return flow(image)
+
+        processor.motion = counted
+        results = [processor(VideoFrame(f, i, i / 24, i)) for i, f in enumerate(frames)]
+    assert len(calls) == len(frames), "the flow runs once per frame, shared by the matte and the stabilizer"
+    return results
+
+
+def test_colour_and_transparent_backgrounds_through_the_chain():
+    frames = [person_scene(640, 360, shift=3 * i) for i in range(3)]
+    colour = processed_scene("color:#ff0000", frames)[-1]
+    assert colour.alpha is None
+    assert np.all(colour.output[:40, :40] == (0, 0, 255)), "far from the person: the colour, exactly"
+    assert np.abs(colour.output[250:330, 280:360].astype(int) - (0, 0, 255)).sum(axis=2).mean() > 100, "the person stays"
+    transparent = processed_scene("transparent", frames)[-1]
+    assert transparent.alpha.shape == (360, 640) and transparent.alpha.dtype == np.uint8
+    assert transparent.alpha[:40, :40].max() == 0 and transparent.alpha[250:330, 280:360].min() == 255
+    assert np.all(transparent.output[:40, :40] == GREEN), "opaque outputs get the key colour"
+    bgra = transparent.bgra()
+    assert np.array_equal(bgra[..., 3], transparent.alpha)
+    assert np.array_equal(bgra[..., :3], transparent.foreground), "colours under alpha are the cartoon's, not green"
+
+
+def test_image_transparent_writes_rgba_png(tmp_path):
+    src = tmp_path / "person.png"
+    cv2.imwrite(str(src), skimage_bgr("astronaut.png"))
+    out = tmp_path / "cut.png"
+    result = run_cli("image", str(src), "-o", str(out), "--style", "toon-lite", "--background", "transparent",
+                     data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert written.shape == (512, 512, 4)
+    assert written[90:140, 200:250, 3].min() == 255 and written[0:60, 400:512, 3].max() <= 2
+
+
+def test_image_on_a_picture_background(tmp_path):
+    src, backdrop = tmp_path / "person.png", tmp_path / "backdrop.jpg"
+    cv2.imwrite(str(src), skimage_bgr("astronaut.png"))
+    cv2.imwrite(str(backdrop), skimage_bgr("coffee.png"))
+    out = tmp_path / "out.png"
+    result = run_cli("image", str(src), "-o", str(out), "--style", "toon-lite", "--background", str(backdrop),
+                     data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = cv2.imread(str(out))
+    expected = cover(cv2.imread(str(backdrop)), 512, 512)
+    assert np.abs(written[0:60, 420:512].astype(int) - expected[0:60, 420:512]).max() <= 1, "the backdrop, as is"
+
+
+@pytest.mark.parametrize("background, message", [
+    ("color:#12345", "expected #RRGGBB"),
+    ("nowhere.png", "nowhere.png: no such file"),
+    ("CORRUPT", "not an image or corrupt"),
+    ("transparent", "cannot carry transparency"),
+])
+def test_bad_backgrounds_are_one_line_and_write_nothing(tmp_path, background, message):
+    src = tmp_path / "person.png"
+    cv2.imwrite(str(src), skimage_bgr("astronaut.png"))
+    if background == "CORRUPT":
+        background = str(tmp_path / "broken.png")
+        Path(background).write_bytes(b"not a picture")
+    out = tmp_path / "out.jpg"
+    result = run_cli("image", str(src), "-o", str(out), "--background", background, data_dir=tmp_path)
+    assert_clean_failure(result, message)
+    assert not out.exists()
+
+
+def test_convert_with_a_colour_background_keeps_the_audio(person_clip, tmp_path, capsys):
+    out = tmp_path / "green.mp4"
+    assert main(["convert", str(person_clip), "-o", str(out), "--style", "toon-lite", "--mode", "background",
+                 "--background", "color", "--device", "cpu"]) == 0
+    with av.open(str(out)) as container:
+        assert len(container.streams.audio) == 1, "audio kept"
+    with VideoReader(out) as reader:
+        frames = [f.image for f in reader]
+    assert len(frames) == 8
+    corner = np.stack([f[:20, :20] for f in frames]).reshape(-1, 3).astype(int)
+    assert np.abs(corner - GREEN).max() <= 6, "pure green behind the person (H.264 error aside)"
+    assert "matte" in capsys.readouterr().out, "the matte's time is reported"
+
+
+def test_convert_refuses_a_bad_background_before_writing(person_clip, tmp_path, capsys):
+    out = tmp_path / "x.mp4"
+    assert main(["convert", str(person_clip), "-o", str(out), "--background", "color:green"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("livetoon: error:") == 1 and "#RRGGBB" in err and not out.exists()
+
+
+def test_live_records_the_person_over_green(person_clip, tmp_path, capsys):
+    target = tmp_path / "live.mp4"
+    assert main(["live", "--input", str(person_clip), "--record", str(target), "--duration", "3",
+                 "--output-size", "320x180", "--output-fps", "10", "--background", "transparent", "--style",
+                 "toon-lite", "--mode", "background", "--device", "cpu"]) == 0
+    assert re.search(r"recorded (\d+) frames", capsys.readouterr().out)
+    with VideoReader(target) as reader:
+        last = [f.image for f in reader][-1]
+    assert np.abs(last[:20, :20].astype(int) - GREEN).max() <= 6, "transparent: the key colour on an opaque output"
+
+
+def test_live_keeps_the_background_when_a_new_one_is_bad(tmp_path):
+    notices: list[str] = []
+    processor = LiveProcessor(LiveSettings(style="toon-lite", mode="background", background="blur"),
+                              on_notice=notices.append)
+    try:
+        processor.apply_settings()
+        assert processor.compositor.choice.kind is Kind.BLUR
+        processor.update(background=str(tmp_path / "gone.png"))
+        assert processor.apply_settings().background == "blur" and processor.settings.background == "blur"
+        assert len(notices) == 1 and "gone.png" in notices[0]
+        processor.update(background="keep")
+        processor.apply_settings()
+        assert processor.compositor is None
+    finally:
+        processor.close()
+
+
+def test_background_words_and_colours():
+    assert parse_background("color").colour == (0, 255, 0)
+    assert parse_background("color:#FF8000").colour == (0, 128, 255), "BGR"
+    assert parse_background("Transparent").kind is Kind.TRANSPARENT
+    with pytest.raises(LiveToonError, match="no such file"):
+        parse_background("bluer")
