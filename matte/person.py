@@ -46,8 +46,8 @@ def main_person_only(coarse: np.ndarray, anchor: tuple[float, float] | None) -> 
     return coarse * kept.astype(np.float32)
 
 
-def person_box(coarse: np.ndarray, frame_hw: tuple[int, int], pad: float) -> Box | None:
-    """The person's box in frame pixels, grown by ``pad`` x its size on every side and
+def person_box(coarse: np.ndarray, frame_hw: tuple[int, int], pad: int) -> Box | None:
+    """The person's box in frame pixels, grown by ``pad`` pixels on every side and
     clipped to the frame; None when the matte holds no person."""
     points = cv2.findNonZero((coarse > BOX_LEVEL).astype(np.uint8))
     if points is None:
@@ -56,7 +56,6 @@ def person_box(coarse: np.ndarray, frame_hw: tuple[int, int], pad: float) -> Box
     sh, sw = coarse.shape
     fh, fw = frame_hw
     sx, sy = fw / sw, fh / sh
-    grow_x, grow_y = pad * w * sx, pad * h * sy
-    x0, y0 = max(0, int(x * sx - grow_x)), max(0, int(y * sy - grow_y))
-    x1, y1 = min(fw, int(np.ceil((x + w) * sx + grow_x))), min(fh, int(np.ceil((y + h) * sy + grow_y)))
+    x0, y0 = max(0, int(x * sx) - pad), max(0, int(y * sy) - pad)
+    x1, y1 = min(fw, int(np.ceil((x + w) * sx)) + pad), min(fh, int(np.ceil((y + h) * sy)) + pad)
     return x0, y0, x1, y1

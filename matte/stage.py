@@ -25,9 +25,10 @@ from .person import Box, main_person_only, person_box
 from .refine import guided_alpha
 from .steady import DEFAULT_STRENGTH, SteadyMatte
 
-BOX_PAD = 0.08
-"""The person's box grows by this share of its size on every side: the bg pass keeps
-real context around the person, and a moving person stays inside it."""
+BOX_PAD = 32
+"""Frame pixels the person's box grows by on every side: the bg pass's output differs from
+a whole-frame pass only within 16 px of the crop's border (tests/test_compositing.py), and
+the refined edge reaches a few pixels past the coarse matte; both stay outside the person."""
 UNSURE_LOW, UNSURE_HIGH = 0.35, 0.65
 STAGES = ("segment", "steady", "refine")
 """What ``on_stage`` reports, each once per frame."""

@@ -21,7 +21,7 @@ from app.files.video_in import VideoReader
 from app.frames import VideoFrame
 from app.live.session import LiveProcessor, LiveSettings
 from app.pipeline import FrameProcessor
-from benchmarks.compositing import skimage_bgr
+from benchmarks.compositing import person_scene, skimage_bgr
 from dctnet.engine import Stylizer
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
@@ -34,21 +34,6 @@ from tests.clips import write_clip
 from tests.test_cli_image import assert_clean_failure, run_cli
 
 GREEN = np.array(KEY_COLOUR, np.uint8)
-
-
-def person_scene(width: int, height: int, shift: int = 0) -> np.ndarray:
-    """The astronaut (cut out by the matte once) standing in front of the rocket photo, webcam-like."""
-    person = skimage_bgr("astronaut.png")
-    side = height - height // 8
-    with SelfieSegmenter() as segmenter:
-        from matte.stage import PersonMatte
-
-        cut = PersonMatte(segmenter)(person, None, (230, 130)).alpha
-    scene = cover(skimage_bgr("rocket.jpg"), height, width).copy()
-    x0 = (width - side) // 2 + shift
-    region = scene[height - side:, x0:x0 + side]
-    region[:] = over(cv2.resize(person, (side, side)), region, cv2.resize(cut, (side, side)))
-    return scene
 
 
 @pytest.fixture(scope="module")

@@ -186,6 +186,9 @@ class LiveProcessor(FrameProcessor):
             if self._segmenter is None:  # MediaPipe's selfie model loads on first need
                 self._segmenter = SelfieSegmenter()
             self.compositor = Compositor(choice, self._segmenter, wanted.main_person_only, wanted.stylize_background)
+            if wanted.model_fps != EVERY_FRAME:
+                self.on_notice(f"with background {wanted.background!r} the model runs on every frame it can take "
+                               f"(model fps {wanted.model_fps!r} waits for background 'keep')")
         self._background_built = _background_of(wanted)
         return wanted
 
