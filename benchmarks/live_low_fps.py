@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.live.session import LiveProcessor, LiveSession, LiveSettings
+from app.live.session import LiveProcessor, LiveSession
+from app.live.settings import FileSpec, LiveSettings
 from app.pipeline import Processed
-from app.live.sources import LoopedFile, WatchedSource
 from flow.metrics import psnr
 
 
@@ -33,7 +33,7 @@ def record_live(clip: Path, settings: LiveSettings, seconds: float, frames: int 
         if frames is not None and len(delivered) >= frames:
             session.stop()
 
-    session = LiveSession(WatchedSource(lambda: LoopedFile(clip)), LiveProcessor(settings), on_frame=deliver)
+    session = LiveSession(FileSpec(clip), LiveProcessor(settings), on_frame=deliver)
     timer = threading.Timer(seconds, session.stop)
     timer.start()
     try:

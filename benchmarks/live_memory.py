@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.live.session import LiveProcessor, LiveSession, LiveSettings, SinkSet
+from app.live.session import LiveProcessor, LiveSession, SinkSet
+from app.live.settings import FileSpec, LiveSettings, OutputSettings
 from app.live.sinks import StreamSink
-from app.live.sources import LoopedFile, WatchedSource
 from benchmarks.talking_clip import head_motion_frames
 from tests.clips import write_clip
 
@@ -50,9 +50,9 @@ def main() -> int:
                           size=(width, height), rate=Fraction(30), audio=())
         processor = LiveProcessor(LiveSettings(style=args.style))
         sinks = SinkSet()
-        sinks.set("stream", StreamSink("udp://127.0.0.1:9", 1280, 720, 30))  # discard port: encoded and sent, unread
+        sinks.set("stream", StreamSink("udp://127.0.0.1:9", OutputSettings()))  # discard port: encoded and sent, unread
         processed = [0]
-        session = LiveSession(WatchedSource(lambda: LoopedFile(clip)), processor, sinks,
+        session = LiveSession(FileSpec(clip), processor, sinks,
                               on_frame=lambda _: processed.__setitem__(0, processed[0] + 1))
         runner = threading.Thread(target=session.run, name="live-run", daemon=True)
         started = time.perf_counter()

@@ -57,6 +57,7 @@ def run(clip: Path, out: Path, seconds: float) -> None:
 
     from app.gui import window as window_module
     from app.gui.window import MainWindow
+    from app.live.settings import FileSpec
 
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp())
@@ -73,12 +74,12 @@ def run(clip: Path, out: Path, seconds: float) -> None:
             app.processEvents()
             time.sleep(0.02)
 
-    window = MainWindow(store=store, source="")
+    window = MainWindow(store=store, source=None)
     window.show()
     wait(2)
     save(window, out / "window-no-camera.png")
 
-    window.start_source(f"file:{clip}")
+    window.start_source(FileSpec(clip))
     wait(seconds)
     window.toggle_virtual_camera()
     wait(1)

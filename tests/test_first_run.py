@@ -32,7 +32,7 @@ def test_sizes_read_as_people_write_them():
 
 
 def open_window(qtbot, store: QSettings, registry: StyleRegistry) -> MainWindow:
-    window = MainWindow(store=store, registry=registry, source="")  # no source: no pipeline threads needed here
+    window = MainWindow(store=store, registry=registry, source=None)  # no source: no pipeline threads needed here
     qtbot.addWidget(window)
     window.show()
     return window

@@ -20,6 +20,7 @@ from PyQt6.QtCore import QSettings, Qt
 
 from app.gui.preview import PreviewMode
 from app.gui.window import MainWindow
+from app.live.settings import FileSpec
 from dctnet.engine import Stylizer
 from dctnet.styles import FILTER_STYLE, StyleRegistry
 from tests.clips import write_clip
@@ -41,7 +42,7 @@ def store(tmp_path) -> QSettings:
     return settings
 
 
-def open_window(qtbot, store: QSettings, source: str, registry: StyleRegistry | None = None) -> MainWindow:
+def open_window(qtbot, store: QSettings, source: FileSpec | None, registry: StyleRegistry | None = None) -> MainWindow:
     window = MainWindow(store=store, source=source, registry=registry)
     qtbot.addWidget(window)
     window.show()
@@ -50,7 +51,7 @@ def open_window(qtbot, store: QSettings, source: str, registry: StyleRegistry | 
 
 @pytest.fixture
 def window(qtbot, store, clip):
-    window = open_window(qtbot, store, f"file:{clip}")
+    window = open_window(qtbot, store, FileSpec(clip))
     yield window
     window.close()
 
@@ -136,7 +137,7 @@ def test_settings_survive_a_restart(qtbot, window, store, clip):
     window.mirror_check.setChecked(True)
     window.set_preview_mode("split")
     window.close()
-    again = open_window(qtbot, store, f"file:{clip}")
+    again = open_window(qtbot, store, FileSpec(clip))
     try:
         settings = again.processor.settings
         assert (settings.style, settings.strength, settings.mirror, settings.mode) == ("toon", 0.7, True, "background")
@@ -230,7 +231,7 @@ def test_closing_stops_every_thread_within_2s(qtbot, window):
 def test_a_vanishing_source_shows_camera_lost_and_comes_back(qtbot, store, clip, tmp_path):
     moving = tmp_path / "camera.mp4"
     shutil.copy(clip, moving)
-    window = open_window(qtbot, store, f"file:{moving}")
+    window = open_window(qtbot, store, FileSpec(moving))
     try:
         next_frame(qtbot, window)
         hidden = moving.rename(tmp_path / "unplugged.mp4")  # the loop's next reopen fails
@@ -246,7 +247,7 @@ def test_a_vanishing_source_shows_camera_lost_and_comes_back(qtbot, store, clip,
 def test_get_more_styles_adds_what_it_installs_to_the_picker(qtbot, store, clip, tmp_path):
     from app.gui.get_styles_dialog import GetStylesDialog
 
-    window = open_window(qtbot, store, f"file:{clip}", registry=StyleRegistry(user=tmp_path / "styles"))
+    window = open_window(qtbot, store, FileSpec(clip), registry=StyleRegistry(user=tmp_path / "styles"))
     try:
         window.get_more_styles()
         dialog = window.findChild(GetStylesDialog)

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from app.live.settings import FileSpec
 from tests.test_gui import TIMEOUT_MS, clip, engine_output, next_frame, open_window, store, window  # noqa: F401
 
 
@@ -32,7 +33,7 @@ def test_model_fps_switches_to_carried_frames_and_back_and_is_remembered(qtbot, 
     combo.setCurrentIndex(combo.findData("auto"))
     combo.activated.emit(combo.currentIndex())
     window.close()
-    again = open_window(qtbot, store, f"file:{clip}")
+    again = open_window(qtbot, store, FileSpec(clip))
     try:
         assert again.processor.settings.model_fps == "auto" and again.model_fps_combo.currentData() == "auto"
     finally:

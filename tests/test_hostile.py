@@ -40,6 +40,7 @@ import pytest
 
 from app.commands.cli import main
 from app.live.record import RecordSink
+from app.live.settings import FileSpec, OutputSettings
 from app.files.video_in import VideoReader
 from dctnet.errors import LiveToonError
 from tests.clips import probe, write_clip
@@ -245,7 +246,7 @@ def test_same_file_any_recording(work, clips):
     os.link(clip, work / "alias.mp4")
     inputs = hashes(clip)
     with pytest.raises(LiveToonError, match="would overwrite its own input"):
-        RecordSink(work / "alias.mp4", 160, 120, 30.0, protect=[clip])
+        RecordSink(work / "alias.mp4", OutputSettings(160, 120, 30.0), protect=[clip])
     assert digest(clip) == inputs[clip] and {p.name for p in work.iterdir()} == {"a.mp4", "alias.mp4"}
 
 
@@ -525,7 +526,7 @@ def test_threads_conversion_that_fails_midway(work, clips):
 
 def test_threads_recorder_raising_a_foreign_exception(work):
     """Defect 10: an exception other than LiveToonError in the recorder's thread hung ``close``."""
-    sink = RecordSink(work / "rec.mp4", 64, 48, 30.0)
+    sink = RecordSink(work / "rec.mp4", OutputSettings(64, 48, 30.0))
     sink.submit(np.zeros((48, 64, 3), np.uint8))
     time.sleep(0.2)
     sink.submit(np.zeros((48, 64, 3), np.float64))  # the encoder raises TypeError/ValueError on it, not LiveToonError
@@ -591,7 +592,7 @@ def window(qtbot, tmp_path, clips, fresh_account):
     for key, value in {"live/style": "toon-lite", "live/mode": "background", "live/stability": 0.0,
                        "live/max_size": 360}.items():
         store.setValue(key, value)
-    window = open_window(qtbot, store, f"file:{clips['b']}")
+    window = open_window(qtbot, store, FileSpec(clips["b"]))
     yield window
     window.close()
 
@@ -607,10 +608,10 @@ def test_window_bad_file_while_live_keeps_the_old_source(qtbot, window, clips, w
         window.stream_button.setChecked(True)
         running = window.worker
         (bad,) = place(clips, work, "noise")
-        window.start_source(f"file:{bad}")
+        window.start_source(FileSpec(bad))
         assert "not opened" in window.statusBar().currentMessage()
         assert window.worker is running and window.worker.isRunning()
-        assert window.source_spec == f"file:{clips['b']}" and "live" in window.source_label.text()
+        assert window.source_spec == FileSpec(clips["b"]) and "live" in window.source_label.text()
         first, second = next_frame(qtbot, window), next_frame(qtbot, window)
         assert first.frame.index != second.frame.index, "the picture still moves"
         receiver.settimeout(5)

@@ -19,7 +19,8 @@ import pytest
 from app.commands.cli import main
 from app.frames import VideoFrame
 from app.live.pipeline import parse_model_fps, run_keyframe_pipeline
-from app.live.session import LiveProcessor, LiveSettings
+from app.live.session import LiveProcessor
+from app.live.settings import LiveSettings
 from app.pipeline import Processed
 from dctnet.errors import LiveToonError
 from dctnet.styles import FILTER_STYLE

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from app.commands.cli import main
-from app.live.session import LiveProcessor, LiveSettings
+from app.live.session import LiveProcessor
+from app.live.settings import LiveSettings
 from app.files.video_in import VideoReader
 from dctnet.engine import Stylizer
 from dctnet.network import TTN

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from app.commands.doctor import virtual_camera_fix
+from app.live.settings import OutputSettings
 from app.live.sinks import FramePacer, StreamSink, VirtualCameraSink, letterbox, lost_slate, stream_target
 from dctnet.errors import LiveToonError
 
@@ -113,7 +114,7 @@ def test_slate_says_camera_lost():
 
 def test_missing_virtual_camera_backend_gives_the_fix():
     try:
-        VirtualCameraSink(640, 360, FPS).close()
+        VirtualCameraSink(OutputSettings(640, 360, FPS)).close()
     except LiveToonError as exc:
         message = str(exc)
     else:
@@ -125,7 +126,7 @@ def test_missing_virtual_camera_backend_gives_the_fix():
 
 def test_frames_reach_a_real_v4l2loopback_device():
     try:
-        sink = VirtualCameraSink(640, 360, FPS)
+        sink = VirtualCameraSink(OutputSettings(640, 360, FPS))
     except LiveToonError as exc:
         pytest.skip(f"no virtual camera backend on this machine ({str(exc)[:80]}...)")
     orange = np.full((360, 640, 3), (0, 128, 255), np.uint8)
@@ -147,17 +148,17 @@ def test_frames_reach_a_real_v4l2loopback_device():
                                  "udp://127.0.0.1:99999", "udp://127.0.0.1:port"])
 def test_stream_url_must_be_udp_host_port(url):
     with pytest.raises(LiveToonError, match="udp://HOST:PORT"):
-        StreamSink(url, 320, 240, FPS)
+        StreamSink(url, OutputSettings(320, 240, FPS))
 
 
 def test_stream_to_an_unknown_host_fails_at_once():
     with pytest.raises(LiveToonError, match="cannot stream to udp://no-such-host.invalid:9999"):
-        StreamSink("udp://no-such-host.invalid:9999", 320, 240, FPS)
+        StreamSink("udp://no-such-host.invalid:9999", OutputSettings(320, 240, FPS))
 
 
 def test_stream_size_must_be_even():
     with pytest.raises(LiveToonError, match="even"):
-        StreamSink("udp://127.0.0.1:9", 321, 240, FPS)
+        StreamSink("udp://127.0.0.1:9", OutputSettings(321, 240, FPS))
 
 
 def test_stream_url_gets_ts_sized_packets():
@@ -230,7 +231,7 @@ def test_stream_reaches_a_real_reader_intact_and_fast(astronaut_bgr):
 
     picture = letterbox(astronaut_bgr, W, H)
     sent: dict[int, tuple[float, np.ndarray]] = {}
-    with StreamSink(f"udp://127.0.0.1:{port}", W, H, FPS) as sink:
+    with StreamSink(f"udp://127.0.0.1:{port}", OutputSettings(W, H, FPS)) as sink:
         assert sink.status.startswith(f"stream: udp://127.0.0.1:{port}")
         for number in range(1, round(3.0 * FPS)):  # 3 s: the reader joins at a key frame, one a second
             frame = stamp(with_bar(picture, (number * 8) % (W - 16)), number)

@@ -18,7 +18,9 @@ import pytest
 
 from dctnet.errors import LiveToonError
 
-from app.live.sources import CameraInfo, LoopedFile, SourceError, WatchedSource, _sysfs_cameras, resolve_camera
+from app.live.cameras import CameraInfo, _sysfs_cameras, resolve_camera
+from app.live.contracts import SourceError
+from app.live.sources import LoopedFile, WatchedSource
 from tests.clips import write_clip
 
 

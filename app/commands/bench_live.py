@@ -24,9 +24,9 @@ import numpy as np
 from dctnet.errors import LiveToonError
 
 from app.live.pipeline import parse_model_fps
-from app.live.session import LiveProcessor, LiveSession, LiveSettings
+from app.live.session import LiveProcessor, LiveSession
+from app.live.settings import FileSpec, LiveSettings
 from app.pipeline import Processed, StageTimes
-from app.live.sources import LoopedFile, WatchedSource
 from app.files.video_in import VideoReader
 
 WARMUP_SECONDS = 4.0
@@ -59,16 +59,16 @@ def run(args: argparse.Namespace, clip: Path, environment) -> dict:
         camera_fps, size = float(reader.rate), (reader.width, reader.height)
     settings = LiveSettings(style=args.style, mode=args.mode, device=args.device, max_size=args.max_size,
                             model_fps=parse_model_fps(args.model_fps))
-    processor = LiveProcessor(settings)
+    times = StampedTimes()
+    processor = LiveProcessor(settings, times=times)
     processor.apply_settings()
-    processor.times = times = StampedTimes()
     emitted: list[tuple[float, float, bool]] = []  # (time out, latency, propagated)
 
     def on_frame(processed: Processed) -> None:
         now = time.perf_counter()
         emitted.append((now, now - processed.frame.time, processed.propagated))
 
-    session = LiveSession(WatchedSource(lambda: LoopedFile(clip)), processor, on_frame=on_frame)
+    session = LiveSession(FileSpec(clip), processor, on_frame=on_frame)
     started = time.perf_counter()
     timer = threading.Timer(args.seconds, session.stop)
     timer.start()

@@ -19,10 +19,11 @@ from flow.stabilize import DEFAULT_STRENGTH
 from app import interrupts
 from app.compositing import parse_background
 from app.live.pipeline import EVERY_FRAME, MODEL_FPS_HELP
-from app.live.session import LiveProcessor, LiveSession, LiveSettings, Sink, SinkSet
+from app.live.contracts import Sink, SourceState
 from app.live.record import RecordSink
+from app.live.session import LiveProcessor, LiveSession, SinkSet
+from app.live.settings import CameraSpec, FileSpec, LiveSettings, OutputSettings, SourceSpec
 from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
-from app.live.sources import LoopedFile, OpenCVCamera, WatchedSource, check_camera_opens, resolve_camera
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -55,28 +56,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: run until Ctrl-C)")
 
 
-def open_source(args: argparse.Namespace) -> WatchedSource:
+def source_spec(args: argparse.Namespace) -> SourceSpec:
     if args.input is not None:
-        path = args.input
-        LoopedFile(path).close()  # a missing or broken file is a usage error, not a "lost camera"
-        return WatchedSource(lambda: LoopedFile(path))
-    camera = resolve_camera(args.camera or "0")
-    width, height = args.camera_size
-    check_camera_opens(camera, width, height, args.camera_fps)  # never opened: a wrong index, not a lost camera
-    return WatchedSource(lambda: OpenCVCamera(camera.index, width, height, args.camera_fps))
+        return FileSpec(args.input)
+    return CameraSpec(args.camera or "0", *args.camera_size, args.camera_fps)
+
+
+def live_settings(args: argparse.Namespace) -> LiveSettings:
+    return LiveSettings(style=args.style, mode=args.mode, strength=args.strength, stability=args.stability,
+                        max_size=args.max_size, device=args.device, mirror=args.mirror, model_fps=args.model_fps,
+                        background=args.background, main_person_only=not args.everyone,
+                        stylize_background=args.stylize_background)
 
 
 def open_sinks(args: argparse.Namespace, sinks: SinkSet) -> None:
     """Every asked-for output, or none: a failure closes those already opened."""
-    width, height = args.output_size
+    output = OutputSettings(*args.output_size, args.output_fps)
     try:
         if args.virtual_cam:
-            sinks.set("virtual camera", VirtualCameraSink(width, height, args.output_fps))
+            sinks.set("virtual camera", VirtualCameraSink(output))
         if args.stream:
-            sinks.set("stream", StreamSink(args.stream, width, height, args.output_fps))
+            sinks.set("stream", StreamSink(args.stream, output))
         if args.record:
-            sinks.set("record", RecordSink(args.record, width, height, args.output_fps,
-                                           protect=[args.input] if args.input is not None else []))
+            sinks.set("record", RecordSink(args.record, output, protect=[args.input] if args.input is not None else []))
     except BaseException:
         sinks.close_all()
         raise
@@ -90,22 +92,22 @@ def report_every_second(session: LiveSession, outputs: list[Sink], done: threadi
     while not done.wait(1.0):
         fps, p50, p95 = session.meter.read()
         source = session.source
-        state = source.state if source.state != "live" else f"source {source.fps:.1f} fps"
+        state = source.state if source.state is not SourceState.LIVE else f"source {source.fps:.1f} fps"
         print(f"fps {fps:5.1f} | latency p50 {p50:4.0f} ms p95 {p95:4.0f} ms | {state}", flush=True)
         if any(sink.error for sink in outputs):
             session.stop()
 
 
+def print_status(state: SourceState, detail: str) -> None:
+    print(f"source: {state}{': ' + detail if detail else ''}", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     parse_background(args.background)  # a bad background fails before the source and outputs open
-    settings = LiveSettings(style=args.style, mode=args.mode, strength=args.strength, stability=args.stability,
-                            max_size=args.max_size, device=args.device, mirror=args.mirror,
-                            model_fps=args.model_fps, background=args.background,
-                            main_person_only=not args.everyone, stylize_background=args.stylize_background)
-    source = open_source(args)
-    source.on_status = lambda state, detail: print(f"source: {state}{': ' + detail if detail else ''}", flush=True)
-    processor = LiveProcessor(settings, on_notice=lambda message: print(f"note: {message}", flush=True))
+    processor = LiveProcessor(live_settings(args), on_notice=lambda message: print(f"note: {message}", flush=True))
     sinks = SinkSet()
+    # The source is checked first: a missing file or a wrong camera index is a usage error, not a "lost camera".
+    session = LiveSession(source_spec(args), processor, sinks, on_status=print_status)
     try:
         processor.apply_settings()  # load the style now: a bad style name fails before any device opens
         print(f"device: {processor.device_text}", flush=True)
@@ -116,7 +118,6 @@ def run(args: argparse.Namespace) -> int:
     opened = sinks.all()
     for sink in opened:
         print(sink.status, flush=True)
-    session = LiveSession(source, processor, sinks)
     done = threading.Event()
     reporter = threading.Thread(target=report_every_second, args=(session, opened, done), daemon=True)
     reporter.start()

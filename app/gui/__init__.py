@@ -16,9 +16,14 @@ def run(args: argparse.Namespace) -> NoReturn:
     app = start_application(sys.argv[:1])  # before any widget: OpenCV's Qt paths dropped, platform failures explained
     app.setApplicationName("LiveToon")
     from app.gui.window import MainWindow
+    from app.live.settings import CameraSpec, FileSpec
 
-    source = f"file:{args.input.resolve()}" if args.input else (f"camera:{args.camera}" if args.camera is not None else None)
-    window = MainWindow(source=source)
+    if args.input:
+        window = MainWindow(source=FileSpec(args.input.resolve()))
+    elif args.camera is not None:
+        window = MainWindow(source=CameraSpec(str(args.camera)))
+    else:
+        window = MainWindow()
     window.show()
     leave_now(app.exec())
 

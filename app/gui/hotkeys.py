@@ -9,7 +9,7 @@ from __future__ import annotations
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from app.live.session import LiveSettings
+from app.live.settings import LiveSettings
 
 HOTKEYS: tuple[tuple[str, str, str], ...] = (
     ("B", "toggle_bypass", "bypass: show the camera picture unchanged"),

@@ -13,7 +13,7 @@ from PyQt6.QtCore import QSettings
 
 from dctnet.errors import LiveToonError
 
-from app.live.session import LiveSettings
+from app.live.settings import LiveSettings
 from app.gui.preview import PreviewMode
 
 ORGANIZATION = APPLICATION = "LiveToon"

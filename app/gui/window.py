@@ -8,12 +8,13 @@ switching the camera does not close the virtual camera OBS is showing.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from PyQt6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer
+from PyQt6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QMessageBox,
@@ -25,11 +26,13 @@ from dctnet.engine import Mode
 from dctnet.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 
-from app.live.session import PROCESSING_SIZES, LiveProcessor, LiveSettings, SinkSet
+from app.live.cameras import list_cameras
+from app.live.contracts import SourceState
+from app.live.session import PROCESSING_SIZES, LiveProcessor, SinkSet
+from app.live.settings import CameraSpec, FileSpec, LiveSettings, OutputSettings, SourceSpec, source_from_key
 from app.paths import ensure_folder
 from app.live.record import RecordSink
 from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
-from app.live.sources import LoopedFile, OpenCVCamera, WatchedSource, list_cameras
 from app.gui import settings_store
 from app.gui.controls import SidePanel, ValueSlider
 from app.gui.banner import MessageBanner, split_fix
@@ -45,8 +48,6 @@ if TYPE_CHECKING:
     from app.live.fitting_defaults import Fit
     from app.gui.get_styles_dialog import GetStylesDialog
 
-OUTPUT_SIZE = (1280, 720)
-OUTPUT_FPS = 30.0
 NO_CAMERA = "No camera found"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 STOP_TIMEOUT_MS = 2000
@@ -75,21 +76,29 @@ def recording_path() -> Path:
 
 
 class MainWindow(QMainWindow):
+    processorNotice = pyqtSignal(str)
+    """A style that failed to load mid-run (from the pipeline thread to the banner)."""
+
     def __init__(self, store: QSettings | None = None, registry: StyleRegistry | None = None,
-                 source: str | None = None) -> None:
+                 source: SourceSpec | None | Literal["last"] = "last") -> None:
+        """``source``: what to start on; "last" for the one used last time (or the first camera),
+        None for nothing yet (as when no camera exists)."""
         super().__init__()
         self.setWindowTitle("LiveToon")
         self.setAcceptDrops(True)
         self.store = store or settings_store.open_settings()
         first_run = not self.store.contains("live/style")
         self.registry = registry or StyleRegistry()
-        self.processor = LiveProcessor(settings_store.load_live_settings(self.store), self.registry)
+        self.processor = LiveProcessor(settings_store.load_live_settings(self.store), self.registry,
+                                       on_notice=self.processorNotice.emit)
+        self.output_settings = OutputSettings()
         self.sinks = SinkSet()
         self.worker: LiveWorker | None = None
         self.output_note = ""
         self.last_processed = None
-        self.source_spec = ""
+        self.source_spec: SourceSpec | None = None
         self._build()
+        self.processorNotice.connect(self.banner.show_problem)
         self._bind_hotkeys()
         self._show_settings(self.processor.settings)
         if self.processor.settings.device == "cuda":
@@ -98,7 +107,7 @@ class MainWindow(QMainWindow):
         self._sync_preview_combo()
         self.stats_timer = QTimer(self, interval=500, timeout=self._show_stats)
         self.stats_timer.start()
-        spec = source if source is not None else self._initial_source()
+        spec = self._initial_source() if source == "last" else source
         if first_run:
             self.fit_defaults_then_start(spec)
         else:
@@ -152,11 +161,11 @@ class MainWindow(QMainWindow):
         self.source_combo = QComboBox()
         cameras = list_cameras()
         for camera in cameras:
-            self.source_combo.addItem(f"Camera: {camera.label}", f"camera:{camera.index}")
+            self.source_combo.addItem(f"Camera: {camera.label}", CameraSpec(str(camera.index)).key)
         if not cameras:  # said in the combo itself, not left blank; not a choice that could be picked
             self.source_combo.addItem(NO_CAMERA, "")
             self.source_combo.model().item(0).setEnabled(False)
-        self.source_combo.activated.connect(lambda _: self.start_source(self.source_combo.currentData()))
+        self.source_combo.activated.connect(lambda _: self.start_source(source_from_key(self.source_combo.currentData())))
         open_button = QPushButton("Open video file...")
         open_button.clicked.connect(self.open_file)
         self.camera_mode_combo = QComboBox()
@@ -174,7 +183,7 @@ class MainWindow(QMainWindow):
 
     def _camera_mode_changed(self) -> None:
         self.store.setValue("camera/mode", self.camera_mode_combo.currentText())
-        if self.source_spec.startswith("camera:"):
+        if isinstance(self.source_spec, CameraSpec):
             self.start_source(self.source_spec)  # the driver takes a new mode only on opening
 
     def _look_box(self) -> QGroupBox:
@@ -338,7 +347,7 @@ class MainWindow(QMainWindow):
         self.camera_mode_combo.setCurrentIndex(DEFAULT_CAMERA_MODE)
         self.fit_defaults_then_start(self.source_spec)
 
-    def fit_defaults_then_start(self, spec: str) -> None:
+    def fit_defaults_then_start(self, spec: SourceSpec | None) -> None:
         """First run and reset: time this machine (the picture waits, so nothing competes
         with the timing), take the style and size that run well, say why, then start."""
         self.stop_session()
@@ -347,7 +356,7 @@ class MainWindow(QMainWindow):
         fitter.fitted.connect(lambda fit: self._apply_fit(fit, spec))
         fitter.start()
 
-    def _apply_fit(self, fit: Fit | None, spec: str) -> None:
+    def _apply_fit(self, fit: Fit | None, spec: SourceSpec | None) -> None:
         if fit is not None:
             self.change(style=fit.style, max_size=fit.max_size)
             self._show_settings(self.processor.settings)
@@ -365,13 +374,13 @@ class MainWindow(QMainWindow):
         self.preview_combo.blockSignals(False)
 
     # -- sources ----------------------------------------------------------------------
-    def _initial_source(self) -> str:
-        last = settings_store.load_source(self.store)
-        if last.startswith("file:") and Path(last[5:]).is_file():
+    def _initial_source(self) -> SourceSpec | None:
+        last = source_from_key(settings_store.load_source(self.store))
+        if isinstance(last, FileSpec) and last.path.is_file():
             return last
-        if last.startswith("camera:") and self.source_combo.findData(last) >= 0:
+        if isinstance(last, CameraSpec) and self.source_combo.findData(last.key) >= 0:
             return last
-        return self.source_combo.itemData(0) or ""
+        return source_from_key(self.source_combo.itemData(0) or "")
 
     def open_dialog(self) -> QFileDialog:
         dialog = QFileDialog(self, "Open a video", str(videos_folder()), "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v)")
@@ -381,48 +390,40 @@ class MainWindow(QMainWindow):
     def open_file(self) -> None:
         dialog = self.open_dialog()
         if dialog.exec() and dialog.selectedFiles():
-            self.start_source(f"file:{dialog.selectedFiles()[0]}")
+            self.start_source(FileSpec(Path(dialog.selectedFiles()[0])))
 
-    def _opener(self, spec: str) -> Callable[[], object]:
-        kind, _, value = spec.partition(":")
-        if kind == "file":
-            path = Path(value)
-            LoopedFile(path).close()  # a bad file is reported now, not as a lost camera
-            if self.source_combo.findData(spec) < 0:
-                self.source_combo.addItem(f"File: {path.name}", spec)
-            return lambda: LoopedFile(path)
-        index = int(value)
-        width, height, fps = self.camera_mode_combo.currentData()
-        return lambda: OpenCVCamera(index, width, height, fps)
-
-    def start_source(self, spec: str) -> None:
-        """Start a session on ``spec`` (``camera:N``/``file:PATH``) in place of the running one.
+    def start_source(self, spec: SourceSpec | None) -> None:
+        """Start a session on ``spec`` in place of the running one (a camera at the chosen mode).
 
         The new source is checked first: a bad file leaves the running session (and every
         output fed by it) as it was, and says why in the status bar.
         """
-        if not spec:
+        if isinstance(spec, CameraSpec):
+            width, height, fps = self.camera_mode_combo.currentData()
+            spec = dataclasses.replace(spec, width=width, height=height, fps=fps)
+        if spec is None:
             self.stop_session()
             self.preview.show_message(f"{NO_CAMERA}: open a video file, or drop one here")
             self.device_label.setText(f"{NO_CAMERA}: open a video file")
             return
         try:
-            opener = self._opener(spec)
+            worker = LiveWorker(spec, self.processor, self.sinks)
         except LiveToonError as exc:
             if self.worker is None:
                 self.preview.show_message(str(exc))
             self.statusBar().showMessage(f"not opened: {exc}", 10000)
-            self.source_combo.setCurrentIndex(self.source_combo.findData(self.source_spec))
+            self.source_combo.setCurrentIndex(self.source_combo.findData(self.source_spec.key if self.source_spec else ""))
             return
+        if isinstance(spec, FileSpec) and self.source_combo.findData(spec.key) < 0:
+            self.source_combo.addItem(f"File: {spec.path.name}", spec.key)
         self.stop_session()
         self.source_spec = spec
-        self.source_combo.setCurrentIndex(self.source_combo.findData(spec))
-        self.store.setValue("window/source", spec)
+        self.source_combo.setCurrentIndex(self.source_combo.findData(spec.key))
+        self.store.setValue("window/source", spec.key)
         self.preview.show_message("starting...")
-        self.worker = LiveWorker(WatchedSource(opener), self.processor, self.sinks)
+        self.worker = worker
         self.worker.frameReady.connect(self._frame_ready)
         self.worker.sourceState.connect(self._source_state)
-        self.worker.notice.connect(self.banner.show_problem)
         self.worker.failed.connect(self._failed)
         self.worker.deviceChanged.connect(self._device_changed)
         self.worker.start()
@@ -443,11 +444,11 @@ class MainWindow(QMainWindow):
         self.last_processed = processed
         self.preview.show_frame(processed.frame.image, processed.output)
 
-    def _source_state(self, state: str, detail: str) -> None:
+    def _source_state(self, state: SourceState, detail: str) -> None:
         self.source_label.setText(f"source: {state}" + (f" ({detail})" if detail else ""))
-        if state == "lost":
+        if state is SourceState.LOST:
             self.preview.show_message(f"camera lost: {detail}\nreconnecting...")
-        elif state == "live":
+        elif state is SourceState.LIVE:
             self.preview.show_message("")
 
     def _failed(self, message: str) -> None:
@@ -531,20 +532,20 @@ class MainWindow(QMainWindow):
             button.setText(on_text if button.isChecked() else off_text)
 
     def _virtual_camera_toggled(self, on: bool) -> None:
-        self._switch_output("virtual camera", on, self.vcam_button, lambda: VirtualCameraSink(*OUTPUT_SIZE, OUTPUT_FPS))
+        self._switch_output("virtual camera", on, self.vcam_button, lambda: VirtualCameraSink(self.output_settings))
 
     def _stream_toggled(self, on: bool) -> None:
         url = self.stream_url.text().strip() or DEFAULT_STREAM_URL
         self.store.setValue("window/stream_url", url)
-        self._switch_output("stream", on, self.stream_button, lambda: StreamSink(url, *OUTPUT_SIZE, OUTPUT_FPS))
+        self._switch_output("stream", on, self.stream_button, lambda: StreamSink(url, self.output_settings))
 
     def _record_toggled(self, on: bool) -> None:
         self._switch_output("record", on, self.record_button, self._new_recording)
 
     def _new_recording(self) -> RecordSink:
         """What the other outputs show, at their size and rate; never over the file being played."""
-        playing = [Path(self.source_spec[5:])] if self.source_spec.startswith("file:") else []
-        return RecordSink(recording_path(), *OUTPUT_SIZE, OUTPUT_FPS, protect=playing)
+        playing = [self.source_spec.path] if isinstance(self.source_spec, FileSpec) else []
+        return RecordSink(recording_path(), self.output_settings, protect=playing)
 
     # -- hotkey actions ---------------------------------------------------------------
     def toggle_bypass(self) -> None:
@@ -620,7 +621,7 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        self.start_source(f"file:{event.mimeData().urls()[0].toLocalFile()}")
+        self.start_source(FileSpec(Path(event.mimeData().urls()[0].toLocalFile())))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.stats_timer.stop()

@@ -16,26 +16,27 @@ from PyQt6.QtCore import QThread, pyqtSignal
 from dctnet.errors import LiveToonError
 
 from app.live.session import LiveProcessor, LiveSession, SinkSet
+from app.live.settings import SourceSpec
 from app.pipeline import Processed
-from app.live.sources import WatchedSource
 
 log = logging.getLogger(__name__)
 
 
 class LiveWorker(QThread):
     frameReady = pyqtSignal()
-    sourceState = pyqtSignal(str, str)
-    notice = pyqtSignal(str)
+    sourceState = pyqtSignal(object, str)
+    """(SourceState, detail), from a source thread to the GUI thread."""
     failed = pyqtSignal(str)
     deviceChanged = pyqtSignal(str)
 
-    def __init__(self, source: WatchedSource, processor: LiveProcessor, sinks: SinkSet) -> None:
+    def __init__(self, source: SourceSpec, processor: LiveProcessor, sinks: SinkSet) -> None:
+        """Opens (checks) ``source`` now, so a bad file raises here, in the GUI thread; a
+        camera from the system's list that is busy is waited for instead."""
         super().__init__()
         self.setObjectName("live-pipeline")
-        source.on_status = self.sourceState.emit
-        processor.on_notice = self.notice.emit
         self.processor = processor
-        self.session = LiveSession(source, processor, sinks, on_frame=self._on_frame)
+        self.session = LiveSession(source, processor, sinks, on_status=self.sourceState.emit,
+                                   on_frame=self._on_frame, wait_for_camera=True)
         self._latest: Processed | None = None
         self._lock = threading.Lock()
         self._device_text = ""

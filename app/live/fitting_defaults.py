@@ -24,7 +24,8 @@ from dctnet.engine import DEFAULT_MAX_SIZE
 from dctnet.styles import DEFAULT_STYLE, FILTER_STYLE, StyleRegistry
 
 from app.frames import VideoFrame
-from app.live.session import LiveProcessor, LiveSettings
+from app.live.session import LiveProcessor
+from app.live.settings import LiveSettings
 
 LADDERS = ((DEFAULT_STYLE, (480, 720)), ("toon-lite", (360, 480)))
 """Best look first; within a style, small sizes first: a size is timed only when the one

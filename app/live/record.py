@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from app import interrupts
-from app.live.sinks import PacedSink, check_output
+from app.live.settings import OutputSettings
+from app.live.sinks import PacedSink
 from app.files.video_out import VideoWriter
 
 MILLISECONDS = Fraction(1, 1000)
@@ -39,18 +40,17 @@ class RecordSink(PacedSink):
 
     kind = "recording"
 
-    def __init__(self, path: Path, width: int = 1280, height: int = 720, fps: float = 30.0,
-                 protect: Iterable[Path] = ()) -> None:
+    def __init__(self, path: Path, output: OutputSettings = OutputSettings(), protect: Iterable[Path] = ()) -> None:
         """``protect``: the session's inputs (a looped file), which the recording must never replace."""
-        check_output(width, height, fps)
         self.path = Path(path)
         self.saved: Path | None = None
         self._start: float | None = None
         self._last_pts = -1
-        self.writer = VideoWriter(self.path, width, height, Fraction(fps).limit_denominator(1001), MILLISECONDS,
-                                  preset="veryfast", crf=20, protect=protect)
+        self.writer = VideoWriter(self.path, output.width, output.height, Fraction(output.fps).limit_denominator(1001),
+                                  MILLISECONDS, preset="veryfast", crf=20, protect=protect)
         self._result = ""
-        super().__init__(width, height, fps, f"{self.path} ({width}x{height} @ {fps:g} fps)", hold_until_first=True)
+        super().__init__(output, f"{self.path} ({output.width}x{output.height} @ {output.fps:g} fps)",
+                         hold_until_first=True)
 
     def _send(self, frame_bgr: np.ndarray) -> None:
         now = time.perf_counter()

@@ -13,82 +13,42 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 import cv2
 import numpy as np
 
-from dctnet.engine import DEFAULT_MAX_SIZE, Mode, Stylizer
+from dctnet.engine import Mode, Stylizer
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
 from dctnet.segment import SelfieSegmenter
-from dctnet.styles import DEFAULT_STYLE, StyleRegistry
+from dctnet.styles import StyleRegistry
 from dctnet.tracking import FaceTracker
-from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
+from flow.stabilize import Stabilizer
 
 from app.compositing import Compositor, Kind, parse_background
-from app.live.pipeline import EVERY_FRAME, parse_model_fps, run_keyframe_pipeline
-from app.pipeline import FrameProcessor, LiveStats, Processed
-from app.live.sources import WatchedSource
 from app.frames import VideoFrame
+from app.live.contracts import Sink, SourceState
+from app.live.pipeline import EVERY_FRAME, run_keyframe_pipeline
+from app.live.settings import LiveSettings, SourceSpec
+from app.live.sources import StatusHook, open_source
+from app.pipeline import FrameProcessor, LiveStats, Processed, StageTimes
 
 PROCESSING_SIZES = (360, 480, 720, 1080)
 """Short-side presets for the model input; smaller is faster, 720 is the official size."""
-
-
-@dataclass(frozen=True)
-class LiveSettings:
-    """Everything a user can change while the picture runs."""
-
-    style: str = DEFAULT_STYLE
-    mode: str = Mode.FULL.value
-    strength: float = 1.0
-    """1 = the full cartoon, 0 = the camera picture; blended in between."""
-    stability: float = DEFAULT_STRENGTH
-    max_size: int = DEFAULT_MAX_SIZE
-    device: str = "auto"
-    bypass: bool = False
-    mirror: bool = False
-    model_fps: str = EVERY_FRAME
-    """'every', 'auto' or a cap in frames per second (app.live.pipeline)."""
-    background: str = Kind.KEEP.value
-    """What goes behind the person, as ``--background`` spells it (app.compositing)."""
-    main_person_only: bool = True
-    stylize_background: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "model_fps", parse_model_fps(self.model_fps))
-        if not 0.0 <= self.strength <= 1.0:
-            raise LiveToonError(f"strength must be in [0, 1], got {self.strength}")
-        if not 0.0 <= self.stability <= 1.0:
-            raise LiveToonError(f"stability must be in [0, 1], got {self.stability}")
-        Mode(self.mode)
 
 
 def _background_of(settings: LiveSettings) -> tuple[str, bool, bool]:
     return settings.background, settings.main_person_only, settings.stylize_background
 
 
-class Sink(Protocol):
-    """Where output frames go (virtual camera, stream, recording); never blocks for long."""
-
-    status: str
-    error: str | None
-    """Why the output stopped on its own (one line), None while it works."""
-
-    def submit(self, frame_bgr: np.ndarray) -> None: ...
-
-    def show_lost(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class LiveProcessor(FrameProcessor):
+class LiveProcessor:
     """The frame chain, rebuilt piecewise when settings change (on the processing thread).
 
-    ``update`` may be called from any thread; it only records the wish. A style that
-    fails to load keeps the previous one and reports through ``on_notice``.
+    Owns a :class:`FrameProcessor` (faces -> matte -> model -> stabilizer -> compositor),
+    made when the first style loads, and adds what only live needs around it: mirror,
+    bypass and the strength blend. ``update`` may be called from any thread; it only records the
+    wish. A style that fails to load keeps the previous one and reports through
+    ``on_notice`` (called on the processing thread).
     """
 
     def __init__(
@@ -96,16 +56,21 @@ class LiveProcessor(FrameProcessor):
         settings: LiveSettings,
         registry: StyleRegistry | None = None,
         on_notice: Callable[[str], None] | None = None,
+        times: StageTimes | None = None,
     ) -> None:
-        super().__init__(stylizer=None, tracker=None, stabilizer=Stabilizer(settings.stability))  # type: ignore[arg-type]
         self.registry = registry or StyleRegistry()
         self.on_notice = on_notice or (lambda message: None)
+        self.times = times or StageTimes()
+        self.stabilizer = Stabilizer(settings.stability)
+        self.chain: FrameProcessor | None = None
+        """None until the first style has loaded (``apply_settings``)."""
         self._lock = threading.Lock()
         self._wanted = settings
         self._active: LiveSettings | None = None
         self._detector: FaceDetector | None = None
         self._tracker: FaceTracker | None = None
         self._segmenter: SelfieSegmenter | None = None
+        self.compositor: Compositor | None = None
         self._background_built: tuple[str, bool, bool] | None = None
         """The background settings the compositor was built for (None: not built yet)."""
         self.device_text = ""
@@ -121,9 +86,14 @@ class LiveProcessor(FrameProcessor):
             return dataclasses.replace(wanted, model_fps=EVERY_FRAME)
         return wanted
 
+    @property
+    def stylizer(self) -> Stylizer | None:
+        return self.chain.stylizer if self.chain else None
+
     def update(self, **changes: object) -> LiveSettings:
+        """Wish for ``changes`` (names and types checked here, by :meth:`LiveSettings.changed`)."""
         with self._lock:
-            self._wanted = dataclasses.replace(self._wanted, **changes)
+            self._wanted = self._wanted.changed(**changes)
             return self._wanted
 
     def _load_stylizer(self, wanted: LiveSettings) -> LiveSettings:
@@ -133,7 +103,7 @@ class LiveProcessor(FrameProcessor):
             stylizer = Stylizer.from_style(self.registry.get(wanted.style), device=wanted.device,
                                            mode=wanted.mode, max_size=wanted.max_size)
         except LiveToonError as exc:
-            if self.stylizer is None or self._active is None:
+            if self.chain is None or self._active is None:
                 raise  # nothing to fall back on: the session cannot start
             self.on_notice(f"style {wanted.style!r} not loaded: {exc}")
             kept = dataclasses.replace(wanted, style=self._active.style, device=self._active.device,
@@ -143,10 +113,11 @@ class LiveProcessor(FrameProcessor):
                     self._wanted = dataclasses.replace(self._wanted, style=kept.style, device=kept.device,
                                                        max_size=kept.max_size)
             return kept
-        self.stylizer = stylizer
+        if self.chain is None:
+            self.chain = FrameProcessor(stylizer, None, self.stabilizer, self.times)
+        self.chain.stylizer = stylizer
         self.device_text = stylizer.choice.describe()
-        if self.stabilizer:
-            self.stabilizer.reset()  # the old style's output is no history for the new one
+        self.stabilizer.reset()  # the old style's output is no history for the new one
         return wanted
 
     def apply_settings(self) -> LiveSettings:
@@ -156,11 +127,14 @@ class LiveProcessor(FrameProcessor):
         active = self._active
         if active is None or (wanted.style, wanted.device, wanted.max_size) != (active.style, active.device, active.max_size):
             wanted = self._load_stylizer(wanted)
-        self.stylizer.mode = Mode(wanted.mode)
+        chain = self.chain
+        assert chain is not None  # _load_stylizer made it or raised
+        chain.stylizer.mode = Mode(wanted.mode)
         self.stabilizer.strength = wanted.stability
-        self.tracker = self._face_tracker() if self.stylizer.mode.needs_faces else None
+        chain.tracker = self._face_tracker() if chain.stylizer.mode.needs_faces else None
         if _background_of(wanted) != self._background_built:
             wanted = self._load_compositor(wanted)
+        chain.compositor = self.compositor
         self._active = wanted
         return wanted
 
@@ -205,22 +179,34 @@ class LiveProcessor(FrameProcessor):
             frame = dataclasses.replace(frame, image=np.ascontiguousarray(frame.image[:, ::-1]))
         if settings.bypass:
             return Processed(frame, frame.image, frame.image)
-        processed = super().__call__(frame)
+        assert self.chain is not None  # apply_settings made it or raised
+        processed = self.chain(frame)
         if settings.strength < 1.0:
             blended = cv2.addWeighted(processed.output, settings.strength, frame.image, 1.0 - settings.strength, 0.0)
             processed = dataclasses.replace(processed, output=blended)
         return processed
 
+    def reset(self) -> None:
+        """A new session: forget the tracked face, the motion and the temporal history."""
+        if self._tracker:
+            self._tracker.reset()
+        if self.chain:
+            self.chain.reset()
+        else:
+            self.stabilizer.reset()
+
     def close(self) -> None:
         if self._detector:
             self._detector.close()
-        self._detector = self._tracker = self.tracker = None
+        self._detector = self._tracker = None
         if self.compositor is not None:
             self.compositor.close()
         if self._segmenter is not None:
             self._segmenter.close()
         self._segmenter = self.compositor = None
         self._background_built = None  # a later session builds its compositor again
+        if self.chain:
+            self.chain.tracker = self.chain.compositor = None
 
 
 class RateMeter:
@@ -293,30 +279,45 @@ class SinkSet:
 
 
 class LiveSession:
-    """Runs source -> processor -> sinks until stopped; safe to drive from a GUI thread."""
+    """Runs source -> processor -> sinks until stopped; safe to drive from a GUI thread.
+
+    Wired at construction and only there: the source reports to the session, which
+    puts the "camera lost" slate on the sinks before telling ``on_status``.
+    """
 
     def __init__(
         self,
-        source: WatchedSource,
+        source: SourceSpec,
         processor: LiveProcessor,
         sinks: SinkSet | None = None,
+        on_status: StatusHook | None = None,
         on_frame: Callable[[Processed], None] | None = None,
+        wait_for_camera: bool = False,
     ) -> None:
-        self.source, self.processor = source, processor
+        """Opens (and so checks) ``source`` now: see :func:`~app.live.sources.open_source`.
+
+        ``on_status`` hears the source's state after the sinks have been told (a lost
+        camera puts the slate on every output first); ``on_frame`` each frame after
+        the sinks. Both are called on pipeline threads.
+        """
+        self.processor = processor
         self.sinks = sinks if sinks is not None else SinkSet()
         self.on_frame = on_frame
+        self._on_status = on_status or (lambda state, detail: None)
         self.meter = RateMeter()
         self.stop_event = threading.Event()
-        self._user_status = source.on_status
-        source.on_status = self._source_status
+        self._lost_at = 0.0
+        self.source = open_source(source, self._source_status, wait_for_camera)
 
-    def _source_status(self, state: str, detail: str) -> None:
-        if state == "lost":
+    def _source_status(self, state: SourceState, detail: str) -> None:
+        if state is SourceState.LOST:
+            self._lost_at = time.perf_counter()
             self.sinks.show_lost()
-        self._user_status(state, detail)
+        self._on_status(state, detail)
 
     def _deliver(self, processed: Processed) -> None:
-        self.sinks.submit(processed.output)
+        if processed.frame.time >= self._lost_at:  # one captured before the loss must not lift the slate
+            self.sinks.submit(processed.output)
         if self.on_frame:
             self.on_frame(processed)
 

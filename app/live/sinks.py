@@ -28,6 +28,7 @@ import numpy as np
 from dctnet.errors import LiveToonError
 
 from app.commands.doctor import virtual_camera_fix
+from app.live.settings import OutputSettings, check_output
 from app.workers import Worker, first_line
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ UDP_PACKET = 1316
 SLATE_TEXT = "camera lost - reconnecting"
 SLATE_GRAY = 32
 CLOSE_SECONDS = 1.0
-MAX_FPS = 240
 
 
 def letterbox(frame: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -65,13 +65,6 @@ def lost_slate(width: int, height: int) -> np.ndarray:
     origin = ((width - text_w) // 2, (height + text_h) // 2)
     cv2.putText(slate, SLATE_TEXT, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (235, 235, 235), thickness, cv2.LINE_AA)
     return slate
-
-
-def check_output(width: int, height: int, fps: float) -> None:
-    """Refuse a size or rate no device takes before anything is opened (``--output-fps 0``)."""
-    if not (0 < fps <= MAX_FPS and width >= 2 and height >= 2):
-        wanted = f"at least 2x2 pixels and 0 < fps <= {MAX_FPS}"
-        raise LiveToonError(f"output needs {wanted}, got {width}x{height} @ {fps:g} fps")
 
 
 class FramePacer:
@@ -170,10 +163,10 @@ class PacedSink:
 
     kind = "output"
 
-    def __init__(self, width: int, height: int, fps: float, description: str, hold_until_first: bool = False) -> None:
-        self.description = description
-        self.pacer = FramePacer(self._send, width, height, fps, name=self.kind, release=self._release,
-                                hold_until_first=hold_until_first)
+    def __init__(self, output: OutputSettings, description: str, hold_until_first: bool = False) -> None:
+        self.output, self.description = output, description
+        self.pacer = FramePacer(self._send, output.width, output.height, output.fps, name=self.kind,
+                                release=self._release, hold_until_first=hold_until_first)
 
     def _send(self, frame_bgr: np.ndarray) -> None:
         raise NotImplementedError
@@ -226,11 +219,10 @@ class VirtualCameraSink(PacedSink):
 
     kind = "virtual camera"
 
-    def __init__(self, width: int = 1280, height: int = 720, fps: float = 30.0) -> None:
-        check_output(width, height, fps)
-        self.camera = open_virtual_camera(width, height, fps)
+    def __init__(self, output: OutputSettings = OutputSettings()) -> None:
+        self.camera = open_virtual_camera(output.width, output.height, output.fps)
         device = f"{self.camera.device} ({self.camera.backend})"
-        super().__init__(width, height, fps, f"{device} {width}x{height} @ {fps:g} fps")
+        super().__init__(output, f"{device} {output.width}x{output.height} @ {output.fps:g} fps")
 
     def _send(self, frame_bgr: np.ndarray) -> None:
         self.camera.send(frame_bgr)
@@ -292,15 +284,15 @@ class StreamSink(PacedSink):
 
     kind = "stream"
 
-    def __init__(self, url: str = DEFAULT_STREAM_URL, width: int = 1280, height: int = 720, fps: float = 30.0) -> None:
-        check_output(width, height, fps)
+    def __init__(self, url: str = DEFAULT_STREAM_URL, output: OutputSettings = OutputSettings()) -> None:
         self.url = url
-        rate = Fraction(fps).limit_denominator(1001)
-        self.container, self.stream = open_mpegts(url, width, height, rate)
+        rate = Fraction(output.fps).limit_denominator(1001)
+        self.container, self.stream = open_mpegts(url, output.width, output.height, rate)
         self._rate = float(rate)
         self._start: float | None = None
         self._last_pts = -1
-        super().__init__(width, height, fps, f"{url} ({width}x{height} @ {fps:g} fps, MPEG-TS H.264)")
+        size = f"{output.width}x{output.height}"
+        super().__init__(output, f"{url} ({size} @ {output.fps:g} fps, MPEG-TS H.264)")
 
     def _send(self, frame_bgr: np.ndarray) -> None:
         now = time.perf_counter()

@@ -1,15 +1,15 @@
-"""Live frame sources: cameras (by name or index) and video files standing in for one.
+"""Live frame sources: one :func:`open_source` for every spec, and a watcher that reconnects.
 
 A webcam is an unreliable device: USB cables get pulled, drivers hang inside
 ``read()``, and OpenCV may keep handing back the last frame of a dead camera. So a
 live source is two layers:
 
-* a :class:`Grabber` talks to one opened device and either returns the next frame or
-  raises :class:`SourceError` (``OpenCVCamera`` for cameras, ``LoopedFile`` for a
+* a :class:`~app.live.contracts.Grabber` talks to one opened device and either returns the next frame or
+  raises :class:`SourceError` (:class:`~app.live.cameras.OpenCVCamera` for cameras, ``LoopedFile`` for a
   video file looped and paced at its own rate);
 * :class:`WatchedSource` owns the reconnect policy: it reads the grabber on a thread
   of its own, notices death (an exception), a hang (no frame for ``stall_seconds``)
-  and a freeze (identical frames, cameras only), reports ``lost``, and reopens with
+  and a freeze (identical frames, cameras only), reports :attr:`SourceState.LOST`, and reopens with
   backoff until the device is back. A hung ``read()`` cannot be interrupted from
   Python, so that connection is abandoned (its thread exits when the call returns)
   and a new one is opened beside it.
@@ -17,166 +17,27 @@ live source is two layers:
 
 from __future__ import annotations
 
-import contextlib
-import platform
-import re
 import threading
 import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-import cv2
 import numpy as np
-
-from dctnet.errors import LiveToonError
 
 from app.frames import VideoFrame
 from app.files.video_in import VideoReader
+from app.live.cameras import OpenCVCamera, check_camera_opens, resolve_camera
+from app.live.contracts import Grabber, SourceError, SourceState
+from app.live.settings import FileSpec, SourceSpec
 from app.workers import first_line
 
-SYSFS_VIDEO = Path("/sys/class/video4linux")
-PROBE_INDICES = range(6)
-"""Where there is no device list to read (Windows, macOS), these indices are tried."""
 BACKOFF_SECONDS = (0.5, 1.0, 2.0, 4.0)
 STALL_SECONDS = 2.0
 MAX_ABANDONED = 3
 """Connections stuck in a driver call we wait out before opening yet another one."""
-
-
-class SourceError(LiveToonError):
-    """The source cannot deliver frames (not found, unplugged, hung, unreadable)."""
-
-
-@dataclass(frozen=True)
-class CameraInfo:
-    index: int
-    name: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.index})"
-
-
-def _sysfs_cameras(root: Path) -> list[CameraInfo]:
-    """V4L2 capture nodes with their names; metadata nodes (``index`` != 0) are skipped."""
-    cameras = []
-    for node in sorted(root.glob("video*"), key=lambda p: int(re.sub(r"\D", "", p.name) or 0)):
-        index_file = node / "index"
-        if index_file.exists() and index_file.read_text().strip() not in ("", "0"):
-            continue
-        name_file = node / "name"
-        name = name_file.read_text().strip() if name_file.exists() else node.name
-        cameras.append(CameraInfo(int(re.sub(r"\D", "", node.name)), name))
-    return cameras
-
-
-def camera_api() -> int:
-    """The capture backend that opens fast and honours MJPG on each OS."""
-    return {"Linux": cv2.CAP_V4L2, "Windows": cv2.CAP_DSHOW, "Darwin": cv2.CAP_AVFOUNDATION}.get(
-        platform.system(), cv2.CAP_ANY)
-
-
-@contextlib.contextmanager
-def opencv_quiet() -> Iterator[None]:
-    """OpenCV's own log silenced: each missing camera index would print a warning."""
-    previous = cv2.getLogLevel()
-    cv2.setLogLevel(0)
-    try:
-        yield
-    finally:
-        cv2.setLogLevel(previous)
-
-
-def list_cameras() -> list[CameraInfo]:
-    """Cameras by index and name (V4L2 names on Linux; elsewhere 'Camera N' for each that opens)."""
-    if platform.system() == "Linux":
-        return _sysfs_cameras(SYSFS_VIDEO) if SYSFS_VIDEO.is_dir() else []
-    found = []
-    with opencv_quiet():
-        for index in PROBE_INDICES:
-            cap = cv2.VideoCapture(index, camera_api())
-            if cap.isOpened():
-                found.append(CameraInfo(index, f"Camera {index}"))
-            cap.release()
-    return found
-
-
-def camera_list_text(cameras: list[CameraInfo]) -> str:
-    return ", ".join(c.label for c in cameras) or "none found"
-
-
-def resolve_camera(spec: str, cameras: list[CameraInfo] | None = None) -> CameraInfo:
-    """A camera from an index ("0") or a case-insensitive part of its name ("logitech")."""
-    cameras = list_cameras() if cameras is None else cameras
-    if spec.strip().isdigit():
-        index = int(spec)
-        return next((c for c in cameras if c.index == index), CameraInfo(index, f"Camera {index}"))
-    matches = [c for c in cameras if spec.lower() in c.name.lower()]
-    if len(matches) == 1:
-        return matches[0]
-    known = camera_list_text(cameras)
-    if not matches:
-        raise SourceError(f"no camera named {spec!r} (cameras: {known})")
-    raise SourceError(f"{spec!r} matches several cameras ({', '.join(c.label for c in matches)}); use the index")
-
-
-def check_camera_opens(camera: CameraInfo, width: int, height: int, fps: float) -> None:
-    """Open the camera once before going live. One that never opened is a wrong index
-    (fail with the cameras that exist); reconnecting is for a camera that was live."""
-    try:
-        OpenCVCamera(camera.index, width, height, fps).close()
-    except SourceError as exc:
-        raise SourceError(f"{exc} (cameras: {camera_list_text(list_cameras())})") from exc
-
-
-class Grabber(Protocol):
-    """One opened device. ``read`` blocks for the next frame or raises SourceError."""
-
-    label: str
-    repeats_mean_frozen: bool
-    """True for cameras: a real sensor never returns two identical frames."""
-
-    def read(self) -> np.ndarray: ...
-
-    def close(self) -> None: ...
-
-
-class OpenCVCamera:
-    """A camera opened with MJPG at the asked size and rate, with a 1-frame driver buffer.
-
-    MJPG matters: raw YUYV at 1080p is limited by USB bandwidth to a few fps.
-    ``size`` and ``nominal_fps`` are what the driver really granted, read back.
-    """
-
-    repeats_mean_frozen = True
-
-    def __init__(self, index: int, width: int = 1280, height: int = 720, fps: float = 30.0) -> None:
-        with opencv_quiet():  # a missing index makes OpenCV print raw "[ WARN...]" lines
-            self.cap = cv2.VideoCapture(index, camera_api())
-        if not self.cap.isOpened():
-            self.cap.release()
-            raise SourceError(f"cannot open camera {index} (unplugged, or in use by another program?)")
-        self.cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
-        self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
-        self.cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-        self.cap.set(cv2.CAP_PROP_FPS, fps)
-        self.cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-        self.size = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        self.nominal_fps = float(self.cap.get(cv2.CAP_PROP_FPS) or fps)
-        self.label = f"camera {index} {self.size[0]}x{self.size[1]}"
-
-    def read(self) -> np.ndarray:
-        ok, frame = self.cap.read()
-        if not ok or frame is None:
-            raise SourceError("the camera stopped delivering frames")
-        return frame
-
-    def close(self) -> None:
-        self.cap.release()
+StatusHook = Callable[[SourceState, str], None]
 
 
 class LoopedFile:
@@ -245,22 +106,23 @@ class Mailbox:
 class WatchedSource:
     """Frames from a grabber that may die, hang or freeze; reconnects with backoff.
 
-    ``on_status(state, detail)`` is called on every change, with ``state`` one of
-    ``connecting``, ``live`` or ``lost``, from the consumer's thread or a connection
-    thread. ``fps`` is the rate measured over the last second of frames.
+    ``on_status(state, detail)`` is called on every change of :class:`SourceState`,
+    from the consumer's thread or a connection thread; it is given here, at
+    construction, so no frame or loss can be reported before it is in place.
+    ``fps`` is the rate measured over the last second of frames.
     """
 
     def __init__(
         self,
         open_grabber: Callable[[], Grabber],
-        on_status: Callable[[str, str], None] | None = None,
+        on_status: StatusHook | None = None,
         stall_seconds: float = STALL_SECONDS,
         backoff: tuple[float, ...] = BACKOFF_SECONDS,
     ) -> None:
         self.open_grabber = open_grabber
-        self.on_status = on_status or (lambda state, detail: None)
+        self._on_status = on_status or (lambda state, detail: None)
         self.stall_seconds, self.backoff = stall_seconds, backoff
-        self.state, self.detail = "connecting", ""
+        self.state, self.detail = SourceState.CONNECTING, ""
         self.reconnects = 0
         self.label = ""
         self._lock = threading.Lock()
@@ -280,17 +142,17 @@ class WatchedSource:
         times = [t for t in list(self._arrivals) if t > now - 1.0]
         return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 and times[-1] > times[0] else 0.0
 
-    def _set_state(self, state: str, detail: str, generation: int | None = None) -> None:
+    def _set_state(self, state: SourceState, detail: str, generation: int | None = None) -> None:
         with self._lock:
             if generation is not None and generation != self._generation:
                 return  # an abandoned connection has nothing to say any more
             if (state, detail) == (self.state, self.detail):
                 return
             self.state, self.detail = state, detail
-            if state == "lost":
+            if state is SourceState.LOST:
                 self._lost_at = time.perf_counter()
                 self._mailbox.clear()  # a frame from before the loss must not revive the picture
-        self.on_status(state, detail)
+        self._on_status(state, detail)
 
     def _current(self, generation: int) -> bool:
         return generation == self._generation
@@ -310,7 +172,7 @@ class WatchedSource:
             try:
                 grabber = self.open_grabber()
             except Exception as exc:  # noqa: BLE001 - the worker policy: a driver's own error type is a lost camera too
-                self._set_state("lost", first_line(exc), generation)
+                self._set_state(SourceState.LOST, first_line(exc), generation)
                 self._beat(generation)
                 halt.wait(self.backoff[min(attempt, len(self.backoff) - 1)])
                 attempt += 1
@@ -320,7 +182,7 @@ class WatchedSource:
             try:
                 self._read(grabber, generation, halt)
             except Exception as exc:  # noqa: BLE001 - as above (cv2.error, av errors, bugs)
-                self._set_state("lost", first_line(exc), generation)
+                self._set_state(SourceState.LOST, first_line(exc), generation)
                 self._beat(generation)
                 halt.wait(self.backoff[0])
             finally:
@@ -357,7 +219,7 @@ class WatchedSource:
         tell which frames were captured after a given moment.
         """
         halt = self._halt = threading.Event()
-        self._set_state("connecting", "")
+        self._set_state(SourceState.CONNECTING, "")
         self._start_connection(halt)
         index = 0
         try:
@@ -368,9 +230,9 @@ class WatchedSource:
                     continue
                 _, image, arrived = item
                 self._arrivals.append(arrived)
-                if self.state == "lost":
+                if self.state is SourceState.LOST:
                     self.reconnects += 1
-                self._set_state("live", self.label)
+                self._set_state(SourceState.LIVE, self.label)
                 yield VideoFrame(image, index, arrived, index)  # time: perf_counter() at arrival
                 index += 1
         finally:
@@ -381,7 +243,7 @@ class WatchedSource:
         silent = time.perf_counter() - self._heartbeat
         if silent <= self.stall_seconds:
             return
-        self._set_state("lost", f"the camera stopped responding ({silent:.1f} s)")
+        self._set_state(SourceState.LOST, f"the camera stopped responding ({silent:.1f} s)")
         if sum(t.is_alive() for t in self._threads) > MAX_ABANDONED:
             return  # wait for the driver to give some of them back
         self._start_connection(halt)
@@ -397,3 +259,23 @@ class WatchedSource:
         deadline = time.perf_counter() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.perf_counter()))
+
+
+def open_source(spec: SourceSpec, on_status: StatusHook | None = None, wait_for_camera: bool = False) -> WatchedSource:
+    """The live source for ``spec``, checked before it is handed out (not yet reading).
+
+    A file that does not open is a usage error now, not a "lost camera" later. A
+    camera is resolved by index or name, and opened once unless ``wait_for_camera``:
+    a camera typed on the command line that never opened is a wrong index (the error
+    lists the cameras there are); the window's cameras come from the system's list,
+    so one that is busy is waited for (reported ``lost`` and retried) instead.
+    """
+    if isinstance(spec, FileSpec):
+        path = spec.path
+        LoopedFile(path).close()
+        return WatchedSource(lambda: LoopedFile(path), on_status)
+    camera = resolve_camera(spec.camera)
+    if not wait_for_camera:
+        check_camera_opens(camera, spec.width, spec.height, spec.fps)
+    index, width, height, fps = camera.index, spec.width, spec.height, spec.fps
+    return WatchedSource(lambda: OpenCVCamera(index, width, height, fps), on_status)

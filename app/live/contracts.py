@@ -1,0 +1,90 @@
+"""The contracts between the live stages: what a source and a sink promise.
+
+Written down, as pyvirtualcam's ``Backend`` does, because each side is implemented
+more than once (a camera and a file; a virtual camera, a stream and a recording)
+and the session's guarantees (the newest frame wins, a lost camera puts a slate on
+every output, closing never hangs the window) hold only if every implementation
+keeps these promises.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol
+
+import numpy as np
+
+from dctnet.errors import LiveToonError
+
+
+class SourceError(LiveToonError):
+    """The source cannot deliver frames (not found, unplugged, hung, unreadable)."""
+
+
+class SourceState(enum.StrEnum):
+    """Where a watched source stands; reported to ``on_status`` on every change."""
+
+    CONNECTING = "connecting"
+    """Opening the device for the first time."""
+    LIVE = "live"
+    """Frames arrive."""
+    LOST = "lost"
+    """The device died, hung or froze; reopening with backoff until it is back."""
+
+
+class Grabber(Protocol):
+    """One opened device: a camera (:class:`~app.live.cameras.OpenCVCamera`) or a file
+    standing in for one (:class:`~app.live.sources.LoopedFile`).
+
+    Made by the opener a :class:`~app.live.sources.WatchedSource` holds, on that
+    source's connection thread, which alone calls ``read`` and ``close``. Opening
+    raises :class:`SourceError` (or the driver's own error) when the device is not
+    there; that is reported as ``lost`` and retried.
+    """
+
+    label: str
+    """For the status line: what is open, at what size."""
+    repeats_mean_frozen: bool
+    """True for cameras: a real sensor never returns two identical frames, so a repeat is a dead driver."""
+
+    def read(self) -> np.ndarray:
+        """Block for the next BGR frame (uint8 HxWx3) and return it; the caller owns it
+        (it is not read again by the grabber). Raises :class:`SourceError` when the
+        device stopped; may also never return (a hung driver), which the watcher handles."""
+        ...
+
+    def close(self) -> None:
+        """Release the device. Called exactly once, after the last ``read``, on the same thread."""
+        ...
+
+
+class Sink(Protocol):
+    """Where output frames go: the virtual camera, the stream, a recording.
+
+    Threads: ``submit`` is called on the session's output thread, ``show_lost`` on a
+    source thread, ``status``/``error`` are read by the front end (the GUI or the CLI's
+    reporter), and ``close`` by whoever switches the output off. None of them may
+    block the caller for long: a sink does its device work on a thread of its own.
+    """
+
+    status: str
+    """One line for the window and the CLI; says why when the output has stopped."""
+    error: str | None
+    """Why the output stopped on its own (one line), None while it works."""
+
+    def submit(self, frame_bgr: np.ndarray) -> None:
+        """Take the newest output frame (uint8 HxWx3 BGR, any size). The frame is NOT
+        copied: the caller must not draw on it afterwards, and the sink must not either.
+        Returns at once (a reference is swapped); clears the "camera lost" slate."""
+        ...
+
+    def show_lost(self) -> None:
+        """The camera is gone: show the "camera lost" slate until the next ``submit``."""
+        ...
+
+    def close(self) -> None:
+        """Stop and release the device (a recording is finished under its name). Called
+        exactly once, by :class:`~app.live.session.SinkSet`; returns within the sink's
+        bound (:data:`~app.live.sinks.CLOSE_SECONDS`, a recording
+        :data:`~app.live.record.FINISH_SECONDS`) even when the device hangs."""
+        ...
