@@ -207,7 +207,7 @@ def cut_out_still(compositor: Compositor, stylizer: Stylizer, image_bgr: np.ndar
     (the cartoon's own colours under the alpha, not mixed with the key colour)."""
     compositor.reset()
     matte = compositor.matte(image_bgr, None, face_centre(faces[0]) if faces else None)
-    cartoon = stylizer.stylize(image_bgr, faces, region=matte.box)
+    cartoon = stylizer.stylize(image_bgr, faces, region=matte.boxes)
     if compositor.transparent:
         return cv2.merge([*cv2.split(cartoon), matte.alpha])
     return compositor.compose(image_bgr, cartoon, matte, stylizer)[0]

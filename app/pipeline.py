@@ -80,7 +80,7 @@ class FrameProcessor:
     The input's motion is estimated once per frame here and shared by every stage
     that needs it (the stabilizer and the person matte), never computed twice.
     With a ``compositor`` (a background other than ``keep``) the person matte runs
-    before the model, which then stylizes only the person's box, and the cartoon
+    before the model, which then stylizes only the person's boxes, and the cartoon
     person is put over the chosen background after stabilization.
     """
 
@@ -109,7 +109,7 @@ class FrameProcessor:
         if self.compositor is not None:
             matte = self.compositor.matte(frame.image, motion, face_centre(faces[0]) if faces else None, frame.time)
         matted = time.perf_counter()
-        styled = self.stylizer.stylize(frame.image, faces, region=matte.box if matte else None)
+        styled = self.stylizer.stylize(frame.image, faces, region=matte.boxes if matte else None)
         stylized = time.perf_counter()
         output = self.stabilizer.step(motion, styled, frame.time) if self.stabilizer else styled
         stabilized = time.perf_counter()

@@ -237,7 +237,7 @@ def frame_cost(frames: list[np.ndarray], style: str) -> dict:
         stages = {name: {k: round(v[0], 1) for k, v in chain.times.summary().items()} for name, chain in chains.items()}
         mattes = [PersonMatte(segmenter)(image, None) for image in frames]
     person = float(np.mean([(m.alpha >= 128).mean() for m in mattes]))
-    box = float(np.mean([(m.box[2] - m.box[0]) * (m.box[3] - m.box[1]) / (1280 * 720) for m in mattes if m.box]))
+    box = float(np.mean([sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in m.boxes) / (1280 * 720) for m in mattes]))
     return {"style": style, "frames": len(frames), "person_share": round(person, 3), "box_share": round(box, 3),
             "median_frame_ms": medians,
             "ratio_color_over_keep": round(medians["color"] / medians["keep"], 3), "stage_medians_ms": stages,

@@ -200,15 +200,16 @@ class Stylizer:
 
     # -- the pipeline --------------------------------------------------------------
     @torch.inference_mode()
-    def stylize(self, frame_bgr: np.ndarray, faces: Sequence[Face] = (), region: Box | None = None) -> np.ndarray:
+    def stylize(self, frame_bgr: np.ndarray, faces: Sequence[Face] = (), region: Sequence[Box] | None = None) -> np.ndarray:
         """Cartoonize one frame; ``faces`` are in the frame's pixel coordinates.
 
         In ``face`` mode only ``faces[0]`` is used: callers put the main face first.
-        ``region`` (x0, y0, x1, y1 in frame pixels) limits the bg pass to that box,
-        grown to the bg model's 16-pixel grid so the pixels inside see the same
-        neighbourhood as in a whole-frame pass; outside it the frame is left as it is
-        (a compositor covers it with another background). An empty box skips the bg
-        pass; None runs it on the whole frame.
+        ``region`` (boxes x0, y0, x1, y1 in frame pixels) limits the bg pass to those
+        boxes, grown to the bg model's 16-pixel grid; each is computed with
+        :data:`~dctnet.frame_ops.CROP_HALO` more rows above and below, so the pixels
+        inside see the same neighbourhood as in a whole-frame pass. Outside them the
+        frame is left as it is (a compositor covers it with another background). No
+        boxes skips the bg pass; None runs it on the whole frame.
         """
         check_frame(frame_bgr)
         ops = self.ops
@@ -222,8 +223,8 @@ class Stylizer:
             if region is None:
                 out = ops.background(source)
             else:
-                box = grid_box(region, scale, work.shape[:2])
-                out = ops.background_within(source, box) if box is not None else source
+                boxes = [box for box in (grid_box(r, scale, work.shape[:2]) for r in region) if box is not None]
+                out = ops.background_within(source, boxes) if boxes else source
         wanted = [face.scaled(scale) for face in faces] if self.mode is Mode.FULL else []
         return self._blend(out, *self._heads(source, wanted), (h, w))
 
