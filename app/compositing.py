@@ -110,7 +110,8 @@ class BackgroundSource:
         self.choice, self.stylized = choice, stylized
         self._still: np.ndarray | None = None
         self._cached: dict[tuple[int, int, int], np.ndarray] = {}
-        self._video = None
+        self._reader = None
+        self._frames = None
         if choice.kind is Kind.IMAGE:
             self._still = read_image(choice.path)
 
@@ -118,12 +119,13 @@ class BackgroundSource:
         from app.files.video_in import VideoReader  # PyAV loads only for a video background
 
         for _ in range(2):  # at the end, once more from the start
-            if self._video is None:
-                self._video = iter(VideoReader(self.choice.path))
-            frame = next(self._video, None)
+            if self._reader is None:
+                self._reader = VideoReader(self.choice.path)
+                self._frames = iter(self._reader)
+            frame = next(self._frames, None)
             if frame is not None:
                 return frame.image
-            self._video = None
+            self.close()
         raise LiveToonError(f"--background {self.choice.text}: the video has no frames")
 
     def __call__(self, camera_bgr: np.ndarray, stylizer: Stylizer | None) -> np.ndarray:
@@ -148,7 +150,9 @@ class BackgroundSource:
         return cached
 
     def close(self) -> None:
-        self._video = None
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = self._frames = None
 
 
 class Compositor:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from app.commands.cli import main
-from app.compositing import KEY_COLOUR, Compositor, Kind, parse_background
+from app.compositing import KEY_COLOUR, BackgroundSource, Compositor, Kind, parse_background
 from app.files.video_in import VideoReader
 from app.frames import VideoFrame
 from app.live.session import LiveProcessor
@@ -190,6 +190,31 @@ def test_live_keeps_the_background_when_a_new_one_is_bad(tmp_path):
         assert processor.compositor is None
     finally:
         processor.close()
+
+
+def test_a_video_background_loops(tmp_path):
+    clip = write_clip(tmp_path / "backdrop.mp4", frames=5, size=(160, 96), rate=Fraction(10), audio=())
+    with VideoReader(clip) as reader:
+        decoded = [f.image for f in reader]
+    source = BackgroundSource(parse_background(str(clip)))
+    camera = np.zeros((96, 160, 3), np.uint8)
+    try:
+        shown = [source(camera, None) for _ in range(7)]
+    finally:
+        source.close()
+    assert all(np.array_equal(a, b) for a, b in zip(shown, decoded + decoded[:2])), "in order, then from the start"
+
+
+def test_a_still_background_is_stylized_once(tmp_path):
+    path = tmp_path / "backdrop.png"
+    cv2.imwrite(str(path), skimage_bgr("coffee.png"))
+    stylizer = Stylizer.from_style(StyleRegistry().get("toon-lite"), device="cpu")
+    source = BackgroundSource(parse_background(str(path)), stylized=True)
+    camera = np.zeros((180, 320, 3), np.uint8)
+    first = source(camera, stylizer)
+    assert source(camera, stylizer) is first, "made once, then cached"
+    assert np.array_equal(first, stylizer.stylize_background(cover(skimage_bgr("coffee.png"), 180, 320)))
+    assert np.abs(first.astype(int) - cover(skimage_bgr("coffee.png"), 180, 320)).mean() > 5, "stylized, not as is"
 
 
 def test_background_words_and_colours():
