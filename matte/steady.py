@@ -18,9 +18,11 @@ from flow.estimate import FlowPair, pull, sampling_grid
 from flow.stabilize import CUT_MEAN_CONFIDENCE, decayed_strength, flow_confidence
 
 DEFAULT_STRENGTH = 0.8
-"""History weight at full confidence for frames 1/29.97 s apart. A matte has no
-style to keep faithful to, only a boundary to hold: chosen on carphone
-(docs/compositing.md) for the lowest warping error that still follows a turning head."""
+"""History weight at full confidence for frames 1/29.97 s apart. On carphone at 720p
+(docs/compositing.md) the alpha's warping error against the per-frame matte's was
+0.25x at 0.6, 0.19x at 0.7, 0.11x at 0.8 and 0.08x at 0.9, and the steady matte's mean
+IoU with each frame's own matte 0.984, 0.981, 0.976 and 0.968: past 0.8 the matte
+starts to lag a moving person for little more steadiness."""
 
 
 class SteadyMatte:
