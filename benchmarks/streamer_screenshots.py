@@ -55,14 +55,14 @@ def run(clip: Path, out: Path, seconds: float) -> None:
     from PyQt6.QtCore import QSettings
     from PyQt6.QtWidgets import QApplication
 
-    from app.gui import window as window_module
+    from app.gui import folders
     from app.gui.window import MainWindow
     from app.live.settings import FileSpec
 
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp())
     os.environ["LIVETOON_DATA_DIR"] = str(tmp / "data")  # the stand-in style is installed there only
-    window_module.recording_path = lambda: tmp / "rec.mp4"
+    folders.recording_path = lambda: tmp / "rec.mp4"
     store = QSettings(str(tmp / "livetoon.ini"), QSettings.Format.IniFormat)
     store.setValue("live/style", "toon-lite")
     store.setValue("live/max_size", 360)
@@ -81,12 +81,12 @@ def run(clip: Path, out: Path, seconds: float) -> None:
 
     window.start_source(FileSpec(clip))
     wait(seconds)
-    window.toggle_virtual_camera()
+    window.outputs.toggle_virtual_camera()
     wait(1)
     save(window, out / "window-fix-it.png")
     window.banner.clear()
 
-    window.stream_url.setText("udp://127.0.0.1:9")
+    window.outputs.stream_url.setText("udp://127.0.0.1:9")
     window.toggle_full_screen()
     window._hotkey("toggle_stream")
     window._hotkey("toggle_record")

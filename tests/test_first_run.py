@@ -58,7 +58,7 @@ def test_offer_names_the_style_and_its_size_and_one_click_downloads_it(qtbot, st
     qtbot.mouseClick(offer.download_button, Qt.MouseButton.LeftButton)
     dialog = window.findChild(GetStylesDialog)
     assert dialog is not None and dialog.isVisible() and not offer.isVisible()
-    qtbot.waitUntil(lambda: "anime" in [window.style_combo.itemText(i) for i in range(window.style_combo.count())],
+    qtbot.waitUntil(lambda: "anime" in [window.look.style_combo.itemText(i) for i in range(window.look.style_combo.count())],
                     timeout=TIMEOUT_MS)
     assert registry.get("anime").path is not None and store.value("first_run/styles_offer") == "download"
     dialog.close()

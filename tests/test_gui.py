@@ -84,13 +84,13 @@ def test_frames_reach_the_preview(qtbot, window):
     assert np.array_equal(processed.output, engine_output("toon-lite", "background", processed.frame.image))
     if not torch.cuda.is_available():
         assert window.device_label.text().startswith("device: cpu")
-        assert "CUDA not used" in window.device_status.text(), "the reason for the CPU fallback is shown"
+        assert "CUDA not used" in window.processing.device_status.text(), "the reason for the CPU fallback is shown"
     qtbot.waitUntil(lambda: "latency" in window.rate_label.text(), timeout=5000)
     assert "latency" in window.preview.overlay, "fps and latency are drawn over the preview"
 
 
 def test_the_filter_style_runs_live_and_every_style_explains_itself(qtbot, window):
-    combo = window.style_combo
+    combo = window.look.style_combo
     tips = {combo.itemText(i): combo.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(combo.count())}
     assert {"toon", "toon-lite", FILTER_STYLE} <= set(tips) and all(tips.values())
     combo.setCurrentText(FILTER_STYLE)
@@ -101,27 +101,27 @@ def test_the_filter_style_runs_live_and_every_style_explains_itself(qtbot, windo
 
 def test_style_strength_mode_and_stability_take_effect(qtbot, window):
     next_frame(qtbot, window)
-    window.style_combo.setCurrentText("toon")
+    window.look.style_combo.setCurrentText("toon")
     processed = next_frame(qtbot, window)
     assert np.array_equal(processed.output, engine_output("toon", "background", processed.frame.image)), "new style"
 
-    window.strength_slider.setValue(0)
+    window.look.strength_slider.setValue(0)
     processed = next_frame(qtbot, window)
     assert np.array_equal(processed.output, processed.frame.image), "strength 0 is the camera picture"
-    window.strength_slider.setValue(50)
+    window.look.strength_slider.setValue(50)
     processed = next_frame(qtbot, window)
     styled = engine_output("toon", "background", processed.frame.image).astype(int)
     halfway = (styled + processed.frame.image.astype(int)) / 2
     assert np.abs(processed.output - halfway).max() <= 1, "strength 0.5 blends half and half"
-    window.strength_slider.setValue(100)
+    window.look.strength_slider.setValue(100)
 
-    window.mode_combo.setCurrentText("face")
+    window.look.mode_combo.setCurrentText("face")
     processed = next_frame(qtbot, window)
     corner = (slice(200, 240), slice(0, 40))  # background gradient, away from the moving face
     assert np.array_equal(processed.output[corner], processed.frame.image[corner]), "face mode leaves the background"
-    window.mode_combo.setCurrentText("background")
+    window.look.mode_combo.setCurrentText("background")
 
-    window.stability_slider.setValue(90)
+    window.look.stability_slider.setValue(90)
     deadline = time.perf_counter() + 30
     while time.perf_counter() < deadline:
         processed = next_frame(qtbot, window)
@@ -132,21 +132,21 @@ def test_style_strength_mode_and_stability_take_effect(qtbot, window):
 
 
 def test_settings_survive_a_restart(qtbot, window, store, clip):
-    window.style_combo.setCurrentText("toon")
-    window.strength_slider.setValue(70)
-    window.mirror_check.setChecked(True)
+    window.look.style_combo.setCurrentText("toon")
+    window.look.strength_slider.setValue(70)
+    window.look.mirror_check.setChecked(True)
     window.set_preview_mode("split")
     window.close()
     again = open_window(qtbot, store, FileSpec(clip))
     try:
         settings = again.processor.settings
         assert (settings.style, settings.strength, settings.mirror, settings.mode) == ("toon", 0.7, True, "background")
-        assert again.style_combo.currentText() == "toon" and again.strength_slider.value() == 70
-        assert again.mirror_check.isChecked() and again.preview.mode is PreviewMode.SPLIT
+        assert again.look.style_combo.currentText() == "toon" and again.look.strength_slider.value() == 70
+        assert again.look.mirror_check.isChecked() and again.preview.mode is PreviewMode.SPLIT
         question = again.reset_settings()
         qtbot.mouseClick(question.button(question.StandardButton.Reset), Qt.MouseButton.LeftButton)
-        assert again.processor.settings.style == "toon" and again.strength_slider.value() == 100
-        assert not again.mirror_check.isChecked() and again.preview.mode is PreviewMode.OUTPUT
+        assert again.processor.settings.style == "toon" and again.look.strength_slider.value() == 100
+        assert not again.look.mirror_check.isChecked() and again.preview.mode is PreviewMode.OUTPUT
     finally:
         again.close()
 
@@ -159,7 +159,7 @@ def test_hotkeys_act(qtbot, window):
     assert np.array_equal(processed.output, processed.frame.image), "bypass shows the camera picture"
     qtbot.keyClick(window, Qt.Key.Key_B)
 
-    styles = [window.style_combo.itemText(i) for i in range(window.style_combo.count())]
+    styles = [window.look.style_combo.itemText(i) for i in range(window.look.style_combo.count())]
     before = window.processor.settings.style
     qtbot.keyClick(window, Qt.Key.Key_N)
     assert window.processor.settings.style == styles[(styles.index(before) + 1) % len(styles)]
@@ -176,7 +176,7 @@ def test_hotkeys_act(qtbot, window):
     bottom = next_frame(qtbot, window).frame.image[-8:].astype(float)
     assert bottom[:, :20].mean() > bottom[:, -20:].mean() + 50, "the clip's left-to-right ramp is mirrored"
     qtbot.keyClick(window, Qt.Key.Key_Tab)
-    assert window.preview.mode is PreviewMode.SIDE_BY_SIDE and window.preview_combo.currentText() == "side by side"
+    assert window.preview.mode is PreviewMode.SIDE_BY_SIDE and window.look.preview_combo.currentText() == "side by side"
 
     qtbot.keyClick(window, Qt.Key.Key_F)
     qtbot.waitUntil(lambda: window.isFullScreen(), timeout=5000)
@@ -191,7 +191,7 @@ def test_missing_virtual_camera_says_how_to_fix_it_and_the_app_runs_on(qtbot, wi
         pytest.skip("a video device exists here; the missing-backend path cannot be shown")
     next_frame(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_V)
-    assert not window.vcam_button.isChecked()
+    assert not window.outputs.vcam_button.isChecked()
     assert "modprobe v4l2loopback" in window.banner.command, "the fix-it's commands are one click away"
     next_frame(qtbot, window)  # still running
 
@@ -200,14 +200,14 @@ def test_recording_from_the_window(qtbot, window, tmp_path, monkeypatch):
     import av
 
     target = tmp_path / "rec.mp4"
-    monkeypatch.setattr("app.gui.window.recording_path", lambda: target)
+    monkeypatch.setattr("app.gui.folders.recording_path", lambda: target)
     next_frame(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_R)
-    assert window.record_button.isChecked()
+    assert window.outputs.record_button.isChecked()
     for _ in range(3):
         next_frame(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_R)
-    assert "recorded" in window.output_status.text() and target.is_file()
+    assert "recorded" in window.outputs.status.text() and target.is_file()
     with av.open(str(target)) as container:
         frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
     assert len(frames) >= 3 and frames[0].shape == (720, 1280, 3), "a recording holds the output size"
@@ -215,9 +215,9 @@ def test_recording_from_the_window(qtbot, window, tmp_path, monkeypatch):
 
 def test_closing_stops_every_thread_within_2s(qtbot, window):
     next_frame(qtbot, window)
-    window.stream_url.setText("udp://127.0.0.1:9")  # discard port: nobody listens, sending still works
-    window.stream_button.setChecked(True)
-    assert window.stream_button.isChecked(), window.output_status.text()
+    window.outputs.stream_url.setText("udp://127.0.0.1:9")  # discard port: nobody listens, sending still works
+    window.outputs.stream_button.setChecked(True)
+    assert window.outputs.stream_button.isChecked(), window.outputs.status.text()
     worker = window.worker
     started = time.perf_counter()
     window.close()
@@ -255,7 +255,7 @@ def test_get_more_styles_adds_what_it_installs_to_the_picker(qtbot, store, clip,
         head, bg, _ = window.registry.get("toon-lite").load()
         window.registry.install("fresh", head, bg, {"origin": "test"})  # what a finished download does
         dialog.styleInstalled.emit("fresh")
-        assert "fresh" in [window.style_combo.itemText(i) for i in range(window.style_combo.count())]
+        assert "fresh" in [window.look.style_combo.itemText(i) for i in range(window.look.style_combo.count())]
         dialog.close()
     finally:
         window.close()

@@ -11,7 +11,7 @@ from tests.test_gui import TIMEOUT_MS, clip, engine_output, next_frame, open_win
 
 
 def test_model_fps_switches_to_carried_frames_and_back_and_is_remembered(qtbot, window, store, clip):  # noqa: F811
-    combo = window.model_fps_combo
+    combo = window.processing.model_fps_combo
     assert combo.currentData() == "every"
     combo.setCurrentIndex(combo.findData("2"))
     combo.activated.emit(combo.currentIndex())
@@ -35,6 +35,6 @@ def test_model_fps_switches_to_carried_frames_and_back_and_is_remembered(qtbot, 
     window.close()
     again = open_window(qtbot, store, FileSpec(clip))
     try:
-        assert again.processor.settings.model_fps == "auto" and again.model_fps_combo.currentData() == "auto"
+        assert again.processor.settings.model_fps == "auto" and again.processing.model_fps_combo.currentData() == "auto"
     finally:
         again.close()

@@ -604,8 +604,8 @@ def test_window_bad_file_while_live_keeps_the_old_source(qtbot, window, clips, w
     next_frame(qtbot, window)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
         receiver.bind(("127.0.0.1", 0))
-        window.stream_url.setText(f"udp://127.0.0.1:{receiver.getsockname()[1]}")
-        window.stream_button.setChecked(True)
+        window.outputs.stream_url.setText(f"udp://127.0.0.1:{receiver.getsockname()[1]}")
+        window.outputs.stream_button.setChecked(True)
         running = window.worker
         (bad,) = place(clips, work, "noise")
         window.start_source(FileSpec(bad))
@@ -616,7 +616,7 @@ def test_window_bad_file_while_live_keeps_the_old_source(qtbot, window, clips, w
         assert first.frame.index != second.frame.index, "the picture still moves"
         receiver.settimeout(5)
         assert receiver.recv(65536), "the stream still sends"
-    assert window.stream_button.isChecked()
+    assert window.outputs.stream_button.isChecked()
 
 
 def test_window_records_on_a_fresh_account(qtbot, window, fresh_account):
@@ -624,21 +624,21 @@ def test_window_records_on_a_fresh_account(qtbot, window, fresh_account):
     from tests.test_gui import next_frame
 
     next_frame(qtbot, window)
-    window.record_button.setChecked(True)
-    assert window.record_button.isChecked(), window.output_status.text()
+    window.outputs.record_button.setChecked(True)
+    assert window.outputs.record_button.isChecked(), window.outputs.status.text()
     for _ in range(3):
         next_frame(qtbot, window)
-    window.record_button.setChecked(False)
+    window.outputs.record_button.setChecked(False)
     recordings = list((fresh_account / "Videos").glob("livetoon-*.mp4"))
-    assert len(recordings) == 1 and "recorded" in window.output_status.text(), window.output_status.text()
+    assert len(recordings) == 1 and "recorded" in window.outputs.status.text(), window.outputs.status.text()
     assert frame_count(recordings[0]) > 0
     assert [p.name for p in (fresh_account / "Videos").iterdir()] == [recordings[0].name], "no temporary file left"
 
 
 def test_window_recording_that_cannot_start_turns_its_toggle_off(qtbot, window, fresh_account):
     (fresh_account / "Videos").write_text("a file where the folder should be")
-    window.record_button.setChecked(True)
-    assert not window.record_button.isChecked()
+    window.outputs.record_button.setChecked(True)
+    assert not window.outputs.record_button.isChecked()
     message = window.banner.text.text()
     assert message.startswith("record:") and "Videos" in message, message
     assert window.banner.isVisible(), "said above the picture, where the user looks (full screen too)"
@@ -648,11 +648,11 @@ def test_window_recording_that_fails_midway_turns_its_toggle_off(qtbot, window, 
     from tests.test_gui import next_frame
 
     next_frame(qtbot, window)
-    window.record_button.setChecked(True)
+    window.outputs.record_button.setChecked(True)
     sink = window.sinks.get("record")
     broken = np.zeros((720, 1280, 3), np.float64)  # the encoder raises on it (not a LiveToonError)
     qtbot.waitUntil(lambda: sink.submit(broken) or sink.error is not None, timeout=10_000)
-    qtbot.waitUntil(lambda: not window.record_button.isChecked(), timeout=10_000)
+    qtbot.waitUntil(lambda: not window.outputs.record_button.isChecked(), timeout=10_000)
     assert window.banner.isVisible() and window.banner.text.text().startswith("recording stopped:")
     assert not list((fresh_account / "Videos").iterdir()), "a failed recording leaves nothing"
     next_frame(qtbot, window)  # the window runs on

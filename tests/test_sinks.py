@@ -206,6 +206,7 @@ class StreamReader(threading.Thread):
 
     def __init__(self, port: int) -> None:
         super().__init__(name="reader", daemon=True)
+        self.port = port
         self.url = f"udp://127.0.0.1:{port}?overrun_nonfatal=1"
         self.frames: list[tuple[float, av.VideoFrame, np.ndarray]] = []
         self.error: BaseException | None = None
@@ -220,7 +221,8 @@ class StreamReader(threading.Thread):
             self.error = exc
 
 
-def test_stream_reaches_a_real_reader_intact_and_fast(astronaut_bgr):
+def listening_reader() -> StreamReader:
+    """A StreamReader on a free port, started and bound: frames sent before it listens are lost."""
     port = free_udp_port()
     reader = StreamReader(port)
     reader.start()
@@ -228,6 +230,12 @@ def test_stream_reaches_a_real_reader_intact_and_fast(astronaut_bgr):
     while not port_taken(port) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert port_taken(port), "the reader never bound its port"
+    return reader
+
+
+def test_stream_reaches_a_real_reader_intact_and_fast(astronaut_bgr):
+    reader = listening_reader()
+    port = reader.port
 
     picture = letterbox(astronaut_bgr, W, H)
     sent: dict[int, tuple[float, np.ndarray]] = {}

@@ -37,15 +37,15 @@ def red_badge_drawn(window) -> bool:
 
 
 def test_on_air_badges_hotkey_notes_and_the_bypass_label(qtbot, window, tmp_path, monkeypatch):
-    monkeypatch.setattr("app.gui.window.recording_path", lambda: tmp_path / "rec.mp4")
-    window.stream_url.setText(DISCARD_URL)
+    monkeypatch.setattr("app.gui.folders.recording_path", lambda: tmp_path / "rec.mp4")
+    window.outputs.stream_url.setText(DISCARD_URL)
     next_frame(qtbot, window)
     assert window.preview.on_air.badges == [] and not red_badge_drawn(window)
 
     qtbot.keyClick(window, Qt.Key.Key_S)
     qtbot.keyClick(window, Qt.Key.Key_R)
-    assert window.stream_button.isChecked() and window.record_button.isChecked(), window.output_status.text()
-    assert "LIVE" in window.stream_button.text() and "REC" in window.record_button.text()
+    assert window.outputs.stream_button.isChecked() and window.outputs.record_button.isChecked(), window.outputs.status.text()
+    assert "LIVE" in window.outputs.stream_button.text() and "REC" in window.outputs.record_button.text()
     assert window.preview.on_air.badges == ["LIVE", "REC"]
     assert window.preview.on_air.note_showing == "recording on"
     next_frame(qtbot, window)
@@ -67,7 +67,7 @@ def test_on_air_badges_hotkey_notes_and_the_bypass_label(qtbot, window, tmp_path
 
     qtbot.keyClick(window, Qt.Key.Key_S)
     qtbot.keyClick(window, Qt.Key.Key_R)
-    assert window.preview.on_air.badges == [] and window.stream_button.text() == "Stream (S)"
+    assert window.preview.on_air.badges == [] and window.outputs.stream_button.text() == "Stream (S)"
 
 
 def test_fix_it_banner_over_the_preview_goes_when_another_output_starts(qtbot, window):
@@ -76,7 +76,7 @@ def test_fix_it_banner_over_the_preview_goes_when_another_output_starts(qtbot, w
     next_frame(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_V)
     banner = window.banner
-    assert not window.vcam_button.isChecked() and banner.isVisible()
+    assert not window.outputs.vcam_button.isChecked() and banner.isVisible()
     assert banner.text.text().startswith("virtual camera unavailable (") and banner.text.text().endswith(".)")
     assert "modprobe" in banner.toolTip(), "the whole text is one hover away"
     assert "\n" not in banner.text.text() and "modprobe" not in banner.text.text(), "one line: the reason"
@@ -84,11 +84,11 @@ def test_fix_it_banner_over_the_preview_goes_when_another_output_starts(qtbot, w
     qtbot.mouseClick(banner.copy_button, Qt.MouseButton.LeftButton)
     copied = QApplication.clipboard().text()
     assert copied.startswith("sudo apt install v4l2loopback-dkms && sudo modprobe v4l2loopback"), copied
-    assert window.output_status.text().count("\n") == 0, "the side panel keeps one line"
+    assert window.outputs.status.text().count("\n") == 0, "the side panel keeps one line"
 
-    window.stream_url.setText(DISCARD_URL)
+    window.outputs.stream_url.setText(DISCARD_URL)
     qtbot.keyClick(window, Qt.Key.Key_S)
-    assert window.stream_button.isChecked() and not banner.isVisible(), "an output that starts fine ends the fix-it"
+    assert window.outputs.stream_button.isChecked() and not banner.isVisible(), "an output that starts fine ends the fix-it"
     qtbot.keyClick(window, Qt.Key.Key_V)
     assert banner.isVisible()
     qtbot.mouseClick(banner.dismiss_button, Qt.MouseButton.LeftButton)
@@ -102,15 +102,15 @@ def test_cuda_on_a_cpu_build_keeps_the_combo_true_to_what_runs(qtbot, store, cli
     window = open_window(qtbot, store, FileSpec(clip))
     try:
         next_frame(qtbot, window)
-        combo = window.device_combo
+        combo = window.processing.device_combo
         assert combo.currentData() == "auto" and window.processor.settings.device == "auto"
         qtbot.waitUntil(lambda: combo.currentText() == "auto (cpu)", timeout=10_000)
-        assert "CUDA not used: this PyTorch build" in window.device_status.text()
+        assert "CUDA not used: this PyTorch build" in window.processing.device_status.text()
         combo.setCurrentIndex(combo.findData("cuda"))
         combo.activated.emit(combo.currentIndex())  # what a click on the item does
         assert combo.currentText() == "auto (cpu)" and window.processor.settings.device == "auto"
-        assert window.device_status.text().startswith("CUDA cannot be used, so the CPU stays on: this PyTorch build")
-        assert window.device_status.wordWrap()
+        assert window.processing.device_status.text().startswith("CUDA cannot be used, so the CPU stays on: this PyTorch build")
+        assert window.processing.device_status.wordWrap()
         assert not window.banner.isVisible() and window.statusBar().currentMessage() == "", "one place only"
         processed = next_frame(qtbot, window)
         assert not np.array_equal(processed.output, processed.frame.image), "the style keeps running"
@@ -119,10 +119,10 @@ def test_cuda_on_a_cpu_build_keeps_the_combo_true_to_what_runs(qtbot, store, cli
 
 
 def test_sliders_show_their_value_and_jump_where_clicked_url_is_labelled_open_starts_in_videos(qtbot, window):
-    from app.gui.window import videos_folder
+    from app.gui.folders import videos_folder
 
-    stability = window.stability_slider
-    assert stability.value_label.text() == "0.00" and window.strength_slider.value_label.text() == "100%"
+    stability = window.look.stability_slider
+    assert stability.value_label.text() == "0.00" and window.look.strength_slider.value_label.text() == "100%"
     qtbot.keyClick(window, Qt.Key.Key_Up)
     assert stability.value_label.text() == "0.10"
     window.reset_settings_now()
@@ -133,11 +133,11 @@ def test_sliders_show_their_value_and_jump_where_clicked_url_is_labelled_open_st
     assert 65 <= stability.value() <= 85, f"a click at 3/4 of the track gives about 0.75, not one page: {stability.value()}"
     assert window.processor.settings.stability == stability.value() / 100
 
-    form = window.stream_url.parentWidget().layout()
-    url_label = [form.itemAt(i).layout() for i in range(form.count()) if form.itemAt(i).layout()][0].labelForField(window.stream_url)
+    form = window.outputs.stream_url.parentWidget().layout()
+    url_label = [form.itemAt(i).layout() for i in range(form.count()) if form.itemAt(i).layout()][0].labelForField(window.outputs.stream_url)
     assert url_label is not None and url_label.text() == "Stream URL"
 
-    folder = Path(window.open_dialog().directory().absolutePath())
+    folder = Path(window.source.open_dialog().directory().absolutePath())
     assert folder == videos_folder() and folder.is_dir() and folder != Path.cwd()
 
 
@@ -145,22 +145,22 @@ def test_size_and_place_are_remembered_reset_asks_first_and_the_window_shrinks(q
     window.resize(700, 500)  # within the offscreen screen (800x600): restoring keeps a window on screen
     window.move(40, 30)
     place = window.pos()
-    window.camera_mode_combo.setCurrentIndex(3)
-    window.camera_mode_combo.activated.emit(3)
-    window.style_combo.setCurrentText("toon")
+    window.source.camera_mode_combo.setCurrentIndex(3)
+    window.source.camera_mode_combo.activated.emit(3)
+    window.look.style_combo.setCurrentText("toon")
     window.close()
     again = open_window(qtbot, store, FileSpec(clip))
     try:
         assert (again.width(), again.height()) == (700, 500) and again.pos() == place
-        assert again.camera_mode_combo.currentIndex() == 3
+        assert again.source.camera_mode_combo.currentIndex() == 3
 
         question = again.reset_settings()
         assert question.isVisible() and again.processor.settings.style == "toon", "nothing reset before the answer"
         qtbot.mouseClick(question.button(question.StandardButton.Cancel), Qt.MouseButton.LeftButton)
-        assert again.processor.settings.style == "toon" and again.camera_mode_combo.currentIndex() == 3
+        assert again.processor.settings.style == "toon" and again.source.camera_mode_combo.currentIndex() == 3
         question = again.reset_settings()
         qtbot.mouseClick(question.button(question.StandardButton.Reset), Qt.MouseButton.LeftButton)
-        assert again.camera_mode_combo.currentIndex() == 1 and again.strength_slider.value() == 100
+        assert again.source.camera_mode_combo.currentIndex() == 1 and again.look.strength_slider.value() == 100
 
         again.resize(640, 480)
         qtbot.waitUntil(lambda: again.width() <= 660, timeout=5000)
@@ -176,14 +176,14 @@ def test_no_camera_is_said_in_the_combo_and_status_bar_and_the_mode_is_off(qtbot
         pytest.skip("a camera is attached here; the no-camera state cannot be shown")
     window = open_window(qtbot, store, None)  # what `livetoon gui` does: the last source, else the first camera
     try:
-        assert window.source_combo.currentText() == "No camera found"
-        assert not window.source_combo.model().item(0).isEnabled(), "not a choice that could be picked"
-        assert not window.camera_mode_combo.isEnabled()
+        assert window.source.source_combo.currentText() == "No camera found"
+        assert not window.source.source_combo.model().item(0).isEnabled(), "not a choice that could be picked"
+        assert not window.source.camera_mode_combo.isEnabled()
         assert window.device_label.text() == "No camera found: open a video file"
         assert window.worker is None and "No camera found" in window.preview.message
         window.start_source(FileSpec(clip))
         next_frame(qtbot, window)
-        assert window.source_combo.currentText() == f"File: {clip.name}"
+        assert window.source.source_combo.currentText() == f"File: {clip.name}"
     finally:
         window.close()
 
@@ -209,7 +209,7 @@ def test_first_run_picks_settings_that_run_well_here_and_says_so(qtbot, tmp_path
         assert "Choosing settings" in window.preview.message and window.worker is None, "timing first, alone"
         qtbot.waitUntil(window.banner.isVisible, timeout=60_000)
         settings, line = window.processor.settings, window.banner.text.text()
-        assert window.style_combo.currentText() == settings.style and window.size_combo.currentData() == settings.max_size
+        assert window.look.style_combo.currentText() == settings.style and window.processing.size_combo.currentData() == settings.max_size
         if torch.cuda.is_available():
             assert (settings.style, settings.max_size) == ("toon", 720) and line.startswith("GPU found")
             return
@@ -255,7 +255,7 @@ def test_styles_dialog_describes_each_style_imports_a_folder_and_links_the_manua
         assert dialog.import_button.isEnabled()
         dialog.import_folder(folder)
         assert dialog.status.text() == "Installed 'sketch'."
-        assert "sketch" in [window.style_combo.itemText(i) for i in range(window.style_combo.count())]
+        assert "sketch" in [window.look.style_combo.itemText(i) for i in range(window.look.style_combo.count())]
         assert any(dialog.list.item(r).text().startswith("sketch: ") and "\ninstalled, " in dialog.list.item(r).text()
                    for r in range(dialog.list.count()))
         dialog.close()

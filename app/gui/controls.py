@@ -1,5 +1,5 @@
-"""Small controls the window's panel is built from: a slider that shows its value and
-jumps where it is clicked.
+"""Small controls the window's panels are built from: a slider that shows its value and
+jumps where it is clicked, and a combo that keeps a saved value off its list.
 
 Qt's slider moves one page per click on its track, which reads as "broken" to people
 used to web and OBS sliders, and shows no number, so 0.7 vs 0.8 was a guess.
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PyQt6.QtCore import QSize, Qt
 from PyQt6.QtGui import QMouseEvent
-from PyQt6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSlider, QStyle, QStyleOptionSlider, QWidget
+from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSlider, QStyle, QStyleOptionSlider, QWidget
 
 
 class JumpSlider(QSlider):
@@ -71,3 +71,13 @@ class SidePanel(QScrollArea):
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         return QSize(self.width_wanted, super().sizeHint().height())
+
+
+def select_or_add(combo: QComboBox, value: object, text: str) -> None:
+    """Select the item holding ``value``; a saved value that is not in the list is added as
+    ``text``, so a hand-edited or older setting is shown and kept rather than lost."""
+    index = combo.findData(value)
+    if index < 0:
+        combo.addItem(text, value)
+        index = combo.count() - 1
+    combo.setCurrentIndex(index)

@@ -26,11 +26,3 @@ def model_fps_combo(on_change: Callable[[str], None]) -> QComboBox:
     combo.activated.connect(lambda index: on_change(combo.itemData(index)))
     return combo
 
-
-def show_model_fps(combo: QComboBox, value: str) -> None:
-    """Select ``value``; a saved cap that is not in the list is added, so it is not lost."""
-    index = combo.findData(value)
-    if index < 0:
-        combo.addItem(value, value)
-        index = combo.count() - 1
-    combo.setCurrentIndex(index)

@@ -1,0 +1,37 @@
+"""Where the window looks for videos and puts recordings: the user's Videos folder.
+
+Both start from the same place so a recording is found where the Open dialog starts;
+neither ever points into the clone (the working directory of ``python main.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PyQt6.QtCore import QStandardPaths
+
+from app.paths import ensure_folder
+
+
+def movies_location() -> Path:
+    """The platform's Videos folder, whether or not it exists yet (home when the platform has none)."""
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or Path.home())
+
+
+def videos_folder() -> Path:
+    """Where people keep videos: the Videos folder when it exists, else home (never the clone)."""
+    folder = movies_location()
+    return folder if folder.is_dir() else Path.home()
+
+
+def recording_path() -> Path:
+    """A new file in the user's Videos folder, made if missing (a fresh account has none)."""
+    folder = movies_location()
+    ensure_folder(folder)
+    path = folder / time.strftime("livetoon-%Y%m%d-%H%M%S.mp4")
+    number = 1
+    while path.exists():  # two recordings within a second
+        number += 1
+        path = folder / time.strftime(f"livetoon-%Y%m%d-%H%M%S-{number}.mp4")
+    return path

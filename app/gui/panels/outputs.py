@@ -1,0 +1,195 @@
+"""The Outputs panel: the outputs' size and rate, and virtual camera, stream and recording
+switched on a :class:`SinkSet`.
+
+Bound to :class:`OutputSettings`: every output carries the size and rate chosen here
+(remembered through ``settings_store``). They are locked while an output runs, as in
+OBS: a virtual camera or a stream that changes size mid-show breaks its viewers, and a
+recording cannot. The panel owns the switching: a toggle opens its sink (or closes
+it: a recording is finished there), a sink that fails to open or stops on its own
+(disk full, device gone) unticks its toggle, and the reason goes out through
+``problem`` for the banner over the preview. Each output is one row of ``TOGGLES`` plus one ``_open_<kind>``
+method; an NDI toggle is one more of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PyQt6.QtCore import QSettings, Qt, pyqtSignal
+from PyQt6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
+
+from dctnet.errors import LiveToonError
+
+from app.live.record import RecordSink
+from app.live.contracts import Sink
+from app.live.session import SinkSet
+from app.live.settings import OutputSettings
+from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
+from app.gui import folders, settings_store
+from app.gui.banner import split_fix
+from app.gui.controls import select_or_add
+from app.gui.on_air import OUTPUT_BADGES
+
+OUTPUT_SIZES = ((640, 360), (854, 480), (1280, 720), (1920, 1080))
+OUTPUT_RATES = (15.0, 24.0, 25.0, 30.0, 50.0, 60.0)
+LOCKED_TIP = "Stop the outputs to change their size and rate"
+ON_AIR_BUTTONS = "QPushButton:checked { background-color: #c62828; color: white; font-weight: bold; }"
+
+
+@dataclass(frozen=True)
+class Toggle:
+    """One output's button: the SinkSet name it switches, its text off and on (the hotkey in both)."""
+
+    name: str
+    off_text: str
+    on_text: str
+
+
+TOGGLES = (Toggle("virtual camera", "Virtual camera (V)", "● VCAM on: stop (V)"),
+           Toggle("stream", "Stream (S)", "● LIVE: stop stream (S)"),
+           Toggle("record", "Record (R)", "● REC: stop recording (R)"))
+
+
+class OutputsPanel(QGroupBox):
+    problem = pyqtSignal(str)
+    """An output failed to start or stopped on its own: its reason, and fix when there is one."""
+    startedFine = pyqtSignal()
+    """An output started: the last output's fix-it is over."""
+    running = pyqtSignal(list)
+    """The SinkSet names of the outputs on now, after every switch and refresh (for the badges)."""
+
+    def __init__(self, sinks: SinkSet, store: QSettings) -> None:
+        super().__init__("Outputs")
+        self.sinks = sinks
+        self.store = store
+        self.playing: list[Path] = []
+        """The video file the session plays, if any: a recording never goes over it."""
+        self.note = ""
+        self.settings = settings_store.load_output_settings(store)
+        self.size_combo = QComboBox()
+        for width, height in OUTPUT_SIZES:
+            self.size_combo.addItem(f"{width}x{height}", f"{width}x{height}")
+        self.fps_combo = QComboBox()
+        for fps in OUTPUT_RATES:
+            self.fps_combo.addItem(f"{fps:g} fps", fps)
+        for combo in (self.size_combo, self.fps_combo):
+            combo.activated.connect(self._format_chosen)
+        self.load(self.settings)
+        self.setStyleSheet(ON_AIR_BUTTONS)
+        self.buttons: dict[str, QPushButton] = {}
+        for toggle in TOGGLES:
+            button = QPushButton(toggle.off_text, checkable=True)
+            button.toggled.connect(lambda on, toggle=toggle: self._switch(toggle.name, on))
+            self.buttons[toggle.name] = button
+        self.vcam_button, self.stream_button = self.buttons["virtual camera"], self.buttons["stream"]
+        self.record_button = self.buttons["record"]
+        self.stream_url = QLineEdit(settings_store.STREAM_URL.load(store))
+        self.status = QLabel("outputs off")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        format_row = QHBoxLayout()
+        format_row.addWidget(self.size_combo, 3)
+        format_row.addWidget(QLabel("@"))
+        format_row.addWidget(self.fps_combo, 2)
+        form = QFormLayout()
+        form.addRow("Size", format_row)
+        form.addRow("Stream URL", self.stream_url)
+        layout.addLayout(form)
+        for widget in (*self.buttons.values(), self.status):
+            layout.addWidget(widget)
+
+    def reset(self) -> None:
+        self.stream_url.setText(DEFAULT_STREAM_URL)
+        self.load(OutputSettings())
+
+    # -- the outputs' size and rate ------------------------------------------------------
+    def load(self, settings: OutputSettings) -> None:
+        """Show ``settings`` in the size and rate combos."""
+        self.settings = settings
+        size = f"{settings.width}x{settings.height}"
+        select_or_add(self.size_combo, size, size)
+        select_or_add(self.fps_combo, settings.fps, f"{settings.fps:g} fps")
+
+    def _format_chosen(self) -> None:
+        width, height = (int(side) for side in self.size_combo.currentData().split("x"))
+        self.settings = OutputSettings(width, height, self.fps_combo.currentData())
+        settings_store.save_output_settings(self.store, self.settings)
+
+    # -- opening each output ------------------------------------------------------------
+    def _open_virtual_camera(self) -> Sink:
+        return VirtualCameraSink(self.settings)
+
+    def _open_stream(self) -> Sink:
+        url = self.stream_url.text().strip() or DEFAULT_STREAM_URL
+        settings_store.STREAM_URL.save(self.store, url)
+        return StreamSink(url, self.settings)
+
+    def _open_record(self) -> Sink:
+        """What the other outputs show, at their size and rate; never over the file being played."""
+        return RecordSink(folders.recording_path(), self.settings, protect=self.playing)
+
+    def _opener(self, name: str) -> Callable[[], Sink]:
+        return getattr(self, "_open_" + name.replace(" ", "_"))
+
+    # -- switching ----------------------------------------------------------------------
+    def _switch(self, name: str, on: bool) -> None:
+        """Open or close one output; a failure unticks its button and says why (the app runs on)."""
+        if not on:
+            sink = self.sinks.get(name)
+            self.sinks.set(name, None)  # closes it: a recording is finished here
+            self.note = sink.status if sink is not None and name == "record" else f"{name} off"
+            if sink is not None and sink.error:
+                self._failed(name, sink.error)
+        else:
+            try:
+                self.sinks.set(name, self._opener(name)())
+                self.note = ""
+                self.startedFine.emit()
+            except LiveToonError as exc:
+                self._failed(name, str(exc) if str(exc).startswith(name) else f"{name}: {exc}")
+        self.refresh()
+
+    def _failed(self, name: str, message: str) -> None:
+        """Untick the output's button; the banner gets the message, the panel its one-line reason."""
+        button = self.buttons[name]
+        button.blockSignals(True)
+        button.setChecked(False)
+        button.blockSignals(False)
+        self.note = split_fix(message)[0]
+        self.problem.emit(message)
+
+    def refresh(self) -> None:
+        """Switch off outputs that stopped on their own, then show each running output's own status
+        (a recording that hit a full disk says so) and the last note."""
+        for name in self.buttons:
+            sink = self.sinks.get(name)
+            if sink is not None and sink.error:
+                self.sinks.set(name, None)
+                self._failed(name, sink.error)
+        lines = [sink.status for sink in self.sinks.all()] + ([self.note] if self.note else [])
+        self.status.setText("\n".join(lines) or "outputs off")
+        for toggle in TOGGLES:
+            button = self.buttons[toggle.name]
+            button.setText(toggle.on_text if button.isChecked() else toggle.off_text)
+        running = self.on_air()
+        for combo in (self.size_combo, self.fps_combo):
+            combo.setEnabled(not running)
+            combo.setToolTip(LOCKED_TIP if running else "")
+        self.running.emit(running)
+
+    def on_air(self) -> list[str]:
+        """The SinkSet names of the outputs on now, in the badges' order."""
+        return [name for name in OUTPUT_BADGES if self.sinks.get(name) is not None]
+
+    # -- hotkey actions (names from app.gui.hotkeys.HOTKEYS) ------------------------------
+    def toggle_record(self) -> None:
+        self.record_button.toggle()
+
+    def toggle_virtual_camera(self) -> None:
+        self.vcam_button.toggle()
+
+    def toggle_stream(self) -> None:
+        self.stream_button.toggle()
