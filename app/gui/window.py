@@ -3,8 +3,8 @@
 The window never runs the model: a :class:`LiveWorker` thread does, and every control
 only records a wish (``LiveProcessor.update``) that applies to the next frame. The
 controls live in ``app.gui.panels`` (source, look, processing, outputs), each bound to
-its settings object; the window lays them out, applies and persists what they report,
-and starts and stops sessions. Outputs live in a :class:`SinkSet` owned here, so
+its settings object; the window lays them out, applies what Look and Processing report
+to the processor (and remembers it), and starts and stops sessions. Outputs live in a :class:`SinkSet` owned here, so
 switching the camera does not close the virtual camera OBS is showing.
 """
 
