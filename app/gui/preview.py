@@ -10,10 +10,14 @@ import enum
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt, QTimer
-from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
+from PyQt6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPaintEvent, QPen, QPixmap
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
 from app.gui.on_air import NOTE_SECONDS, OnAirStatus
+
+
+CHECKER_SQUARE = 12
+"""Side in screen pixels of the checkerboard drawn under a transparent output."""
 
 
 class PreviewMode(str, enum.Enum):
@@ -31,6 +35,26 @@ def to_qimage(bgr: np.ndarray) -> QImage:
     return image
 
 
+def bgra_qimage(bgra: np.ndarray) -> QImage:
+    """A QImage over a BGRA array (straight alpha): ARGB32 is B, G, R, A in memory on little-endian hosts."""
+    bgra = np.ascontiguousarray(bgra)
+    height, width = bgra.shape[:2]
+    image = QImage(bgra.data, width, height, bgra.strides[0], QImage.Format.Format_ARGB32)
+    image.keep_alive = bgra
+    return image
+
+
+def checkerboard(square: int = CHECKER_SQUARE) -> QBrush:
+    """The usual "transparent here" pattern: light and mid grey squares, tiled."""
+    tile = QPixmap(2 * square, 2 * square)
+    tile.fill(QColor(204, 204, 204))
+    painter = QPainter(tile)
+    painter.fillRect(0, 0, square, square, QColor(153, 153, 153))
+    painter.fillRect(square, square, square, square, QColor(153, 153, 153))
+    painter.end()
+    return QBrush(tile)
+
+
 def fit(width: int, height: int, box: QRectF) -> QRectF:
     """The largest rectangle of this aspect centred in ``box``."""
     scale = min(box.width() / width, box.height() / height)
@@ -46,6 +70,8 @@ class PreviewWidget(QWidget):
         self.mode = PreviewMode.OUTPUT
         self.original: np.ndarray | None = None
         self.output: np.ndarray | None = None
+        self.output_bgra: np.ndarray | None = None
+        """With a transparent background: the output with its alpha, drawn over a checkerboard."""
         self.overlay = ""
         self.message = "No source: pick a camera, open a video file, or drop one here"
         self.frames_shown = 0
@@ -56,8 +82,8 @@ class PreviewWidget(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAutoFillBackground(False)
 
-    def show_frame(self, original: np.ndarray, output: np.ndarray) -> None:
-        self.original, self.output = original, output
+    def show_frame(self, original: np.ndarray, output: np.ndarray, output_bgra: np.ndarray | None = None) -> None:
+        self.original, self.output, self.output_bgra = original, output, output_bgra
         self.message = ""
         self.frames_shown += 1
         self.update()
@@ -107,12 +133,12 @@ class PreviewWidget(QWidget):
             left = fit(width, height, QRectF(box.x(), box.y(), half, box.height()))
             right = fit(width, height, QRectF(box.x() + half, box.y(), half, box.height()))
             painter.drawImage(left, to_qimage(orig))
-            painter.drawImage(right, to_qimage(out))
+            self._draw_output(painter, right)
             self._label(painter, left, "camera")
             self._label(painter, right, self.output_label)
             return
         target = fit(width, height, box)
-        painter.drawImage(target, to_qimage(out))
+        self._draw_output(painter, target)
         if self.mode is PreviewMode.SPLIT and orig.shape == out.shape:
             half = QRectF(target.x(), target.y(), target.width() / 2, target.height())
             painter.drawImage(half, to_qimage(orig), QRectF(0, 0, width / 2, height))
@@ -121,6 +147,18 @@ class PreviewWidget(QWidget):
             painter.drawLine(QPointF(middle, target.top()), QPointF(middle, target.bottom()))
             self._label(painter, half, "camera")
             self._label(painter, half.translated(half.width(), 0), self.output_label)
+
+    def _draw_output(self, painter: QPainter, target: QRectF) -> None:
+        """The output; a transparent one over a checkerboard, so the cut-out shows as it will in OBS."""
+        bgra = self.output_bgra
+        if bgra is None or bgra.shape[:2] != self.output.shape[:2]:
+            painter.drawImage(target, to_qimage(self.output))
+            return
+        painter.save()
+        painter.setBrushOrigin(target.topLeft())
+        painter.fillRect(target, checkerboard())
+        painter.restore()
+        painter.drawImage(target, bgra_qimage(bgra))
 
     def _label(self, painter: QPainter, area: QRectF, text: str) -> None:
         """Which side is which, at the bottom of each picture."""

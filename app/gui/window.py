@@ -31,6 +31,7 @@ from app.gui.first_run import StylesOffer
 from app.gui.fitting import DefaultsFitter
 from app.gui.hotkeys import HOTKEYS, HotkeyHelp, hotkey_note
 from app.gui.on_air import badges_for
+from app.gui.panels.background import BackgroundPanel
 from app.gui.panels.look import LookPanel
 from app.gui.panels.outputs import OutputsPanel
 from app.gui.panels.processing import ProcessingPanel
@@ -102,7 +103,9 @@ class MainWindow(QMainWindow):
         self.outputs.running.connect(lambda names: self.preview.set_badges(badges_for(names, self.look.bypass_check.isChecked())))
         column_widget = QWidget()
         column = QVBoxLayout(column_widget)
-        for widget in (self.styles_offer, self.source, self.look, self.processing, self.outputs):
+        self.background = BackgroundPanel()
+        self.background.changed.connect(lambda changes: self.change(**changes))
+        for widget in (self.styles_offer, self.source, self.look, self.background, self.processing, self.outputs):
             column.addWidget(widget)
         column.addStretch(1)
         row = QHBoxLayout()
@@ -173,6 +176,7 @@ class MainWindow(QMainWindow):
     # -- settings -----------------------------------------------------------------------
     def _load_settings(self, settings: LiveSettings) -> None:
         self.look.load(settings)
+        self.background.load(settings)
         self.processing.load(settings)
         self.preview.bypass = settings.bypass
 
@@ -298,7 +302,8 @@ class MainWindow(QMainWindow):
         if processed is None or worker is not self.worker:
             return
         self.last_processed = processed
-        self.preview.show_frame(processed.frame.image, processed.output)
+        self.preview.show_frame(processed.frame.image, processed.output,
+                                processed.bgra() if processed.alpha is not None else None)
 
     def _source_state(self, state: SourceState, detail: str) -> None:
         self.source_label.setText(f"source: {state}" + (f" ({detail})" if detail else ""))
