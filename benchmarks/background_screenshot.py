@@ -25,13 +25,14 @@ def run(clip: Path, out: Path, seconds: float) -> None:
     from PyQt6.QtWidgets import QApplication
 
     from app.gui.window import MainWindow
+    from app.live.settings import FileSpec
 
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp())
     store = QSettings(str(tmp / "livetoon.ini"), QSettings.Format.IniFormat)
     for key, value in {"live/style": "toon-lite", "live/max_size": 360, "live/background": "transparent"}.items():
         store.setValue(key, value)
-    window = MainWindow(store=store, source=f"file:{clip}")
+    window = MainWindow(store=store, source=FileSpec(clip))
     window.show()
     end = time.monotonic() + seconds
     while time.monotonic() < end:

@@ -15,6 +15,7 @@ from PyQt6.QtCore import QSettings
 
 from app.gui.panels.background import FILE, kind_of
 from app.gui.window import MainWindow
+from app.live.settings import FileSpec
 from benchmarks.compositing import person_scene
 from tests.clips import write_clip
 from tests.test_gui import TIMEOUT_MS, next_frame
@@ -43,7 +44,7 @@ def choose(window: MainWindow, kind: str) -> None:
 
 
 def test_transparent_shows_a_checkerboard_and_persists(qtbot, store, person_clip):
-    window = MainWindow(store=store, source=f"file:{person_clip}")
+    window = MainWindow(store=store, source=FileSpec(person_clip))
     qtbot.addWidget(window)
     window.show()
     try:
@@ -69,7 +70,7 @@ def test_transparent_shows_a_checkerboard_and_persists(qtbot, store, person_clip
 def test_the_panel_reads_back_what_was_saved(qtbot, store, person_clip, tmp_path):
     store.setValue("live/background", "color:#336699")
     store.setValue("live/main_person_only", False)
-    window = MainWindow(store=store, source="")
+    window = MainWindow(store=store, source=None)
     qtbot.addWidget(window)
     try:
         panel = window.background_panel
