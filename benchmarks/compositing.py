@@ -205,6 +205,18 @@ def pillarboxed_carphone(count: int) -> list[np.ndarray]:
     return frames
 
 
+def write_clip(path: Path) -> None:
+    from fractions import Fraction
+
+    from app.files.video_out import VideoWriter
+
+    rate = Fraction(30000, 1001)
+    writer = VideoWriter(path, 1280, 720, rate, 1 / rate, crf=16, preset="veryfast")
+    for pts, image in enumerate(pillarboxed_carphone(120)):
+        writer.write(image, pts)
+    print(f"{writer.close()}: 120 frames, 1280x720")
+
+
 def frame_cost(frames: list[np.ndarray], style: str) -> dict:
     """Whole-frame time with ``--background color`` against ``keep``, frame by frame in turn
     (so both see the same machine load), each with its own face tracker."""
@@ -251,7 +263,12 @@ def main() -> None:
     parser.add_argument("--style", default="toon", help="style for the frame section (default toon)")
     parser.add_argument("--frames", type=int, default=12, help="frames for the frame section (default 12)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--write-clip", type=Path, metavar="OUT.mp4",
+                        help="only write the frame section's clip (120 frames, 29.97 fps) for `livetoon bench --input`")
     args = parser.parse_args()
+    if args.write_clip:
+        write_clip(args.write_clip)
+        return
     wanted = args.only or ["consistency", "stability", "cost", "frame"]
     report = {}
     with SelfieSegmenter() as segmenter:

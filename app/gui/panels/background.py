@@ -10,16 +10,16 @@ processor, which keeps the previous background and says why.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                              QLabel, QPushButton, QWidget)
 
 from app.compositing import BACKGROUND_HELP, KEY_COLOUR, Kind
 from app.files.images import IMAGE_SUFFIXES
-from app.live.session import LiveSettings
+from app.live.settings import LiveSettings
 
 FILE = "file"
 CHOICES = ((Kind.KEEP.value, "Keep (the cartoon's room)"), (Kind.BLUR.value, "Blur"), (Kind.COLOR.value, "Colour"),
@@ -40,11 +40,11 @@ def kind_of(background: str) -> str:
 
 
 class BackgroundPanel(QGroupBox):
-    """Calls ``on_change(**settings)`` with ``background``, ``main_person_only`` or ``stylize_background``."""
+    changed = pyqtSignal(dict)
+    """LiveSettings fields the user changed: ``background``, ``main_person_only`` or ``stylize_background``."""
 
-    def __init__(self, on_change: Callable[..., None], parent: QWidget | None = None) -> None:
-        super().__init__("Background", parent)
-        self.on_change = on_change
+    def __init__(self) -> None:
+        super().__init__("Background")
         self.colour = DEFAULT_COLOUR
         self.path = ""
         form = QFormLayout(self)
@@ -66,10 +66,10 @@ class BackgroundPanel(QGroupBox):
         self.file_row.setLayout(file_row)
         self.main_person_check = QCheckBox("Main person only")
         self.main_person_check.setToolTip("keep only the person whose face is tracked; off: everyone in the picture")
-        self.main_person_check.toggled.connect(lambda on: self.on_change(main_person_only=on))
+        self.main_person_check.toggled.connect(lambda on: self.changed.emit({"main_person_only": on}))
         self.stylize_check = QCheckBox("Stylize the file")
         self.stylize_check.setToolTip("run the picture or video through the style's background model")
-        self.stylize_check.toggled.connect(lambda on: self.on_change(stylize_background=on))
+        self.stylize_check.toggled.connect(lambda on: self.changed.emit({"stylize_background": on}))
         self.key_note = QLabel(KEY_NOTE)
         self.key_note.setWordWrap(True)
         form.addRow("Behind you", self.kind_combo)
@@ -98,7 +98,7 @@ class BackgroundPanel(QGroupBox):
             self.choose_file()
             return
         self._show_parts(self.kind)
-        self.on_change(background=self.spelled())
+        self.changed.emit({"background": self.spelled()})
 
     def pick_colour(self) -> None:
         chosen = QColorDialog.getColor(QColor(self.colour), self, "Background colour")
@@ -134,7 +134,7 @@ class BackgroundPanel(QGroupBox):
         self.main_person_check.setEnabled(kind != Kind.KEEP.value)
         self.key_note.setVisible(kind == Kind.TRANSPARENT.value)
 
-    def show_settings(self, settings: LiveSettings) -> None:
+    def load(self, settings: LiveSettings) -> None:
         """Put the settings into the controls without echoing them back as changes."""
         widgets = (self.kind_combo, self.main_person_check, self.stylize_check)
         for widget in widgets:
