@@ -38,7 +38,7 @@ def store(tmp_path) -> QSettings:
 
 def choose(window: MainWindow, kind: str) -> None:
     """What a click on the kind combo does."""
-    panel = window.background_panel
+    panel = window.background
     panel.kind_combo.setCurrentIndex(panel.kind_combo.findData(kind))
     panel.kind_combo.activated.emit(panel.kind_combo.currentIndex())
 
@@ -49,7 +49,7 @@ def test_transparent_shows_a_checkerboard_and_persists(qtbot, store, person_clip
     window.show()
     try:
         choose(window, "transparent")
-        assert window.background_panel.key_note.isVisibleTo(window), "the window says opaque outputs get green"
+        assert window.background.key_note.isVisibleTo(window), "the window says opaque outputs get green"
         qtbot.waitUntil(lambda: window.preview.output_bgra is not None, timeout=TIMEOUT_MS)
         alpha = window.preview.output_bgra[..., 3]
         assert alpha[:20, :20].max() == 0 and alpha[120:170, 140:180].min() == 255, "room out, person in"
@@ -73,7 +73,7 @@ def test_the_panel_reads_back_what_was_saved(qtbot, store, person_clip, tmp_path
     window = MainWindow(store=store, source=None)
     qtbot.addWidget(window)
     try:
-        panel = window.background_panel
+        panel = window.background
         assert panel.kind == "color" and panel.colour == "#336699" and not panel.main_person_check.isChecked()
         assert window.processor.settings.background == "color:#336699"
     finally:

@@ -1,4 +1,4 @@
-"""The window's side panel, one file per concern: source, look, processing, outputs.
+"""The window's side panel, one file per concern: source, look, background, processing, outputs.
 
 Each panel is a small widget bound to its settings object: ``load(...)`` puts the
 object's values into the controls without echoing them back, and the panel reports
