@@ -23,6 +23,7 @@ from app.live.contracts import Sink, SourceState
 from app.live.record import RecordSink
 from app.live.session import LiveProcessor, LiveSession, SinkSet
 from app.live.settings import CameraSpec, FileSpec, LiveSettings, OutputSettings, SourceSpec
+from app.live.ndi import DEFAULT_NDI_NAME, NdiSink
 from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
 
 
@@ -45,9 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--virtual-cam", action="store_true", help="send the cartoon to the virtual camera (OBS, Zoom...)")
     parser.add_argument("--stream", nargs="?", const=DEFAULT_STREAM_URL, metavar="URL",
                         help=f"send an MPEG-TS stream for OBS's Media Source (default URL {DEFAULT_STREAM_URL})")
+    parser.add_argument("--ndi", nargs="?", const=DEFAULT_NDI_NAME, metavar="NAME",
+                        help=f"send an NDI source with alpha, for OBS's DistroAV plugin (default name {DEFAULT_NDI_NAME}; "
+                             'needs pip install "livetoon[ndi]")')
     parser.add_argument("--output-size", type=parse_size, default=(1280, 720), metavar="WxH",
-                        help="virtual camera and stream size, letterboxed (default 1280x720)")
-    parser.add_argument("--output-fps", type=float, default=30.0, help="virtual camera and stream frame rate (default 30)")
+                        help="virtual camera, stream, NDI and recording size, letterboxed (default 1280x720)")
+    parser.add_argument("--output-fps", type=float, default=30.0,
+                        help="virtual camera, stream, NDI and recording frame rate (default 30)")
     parser.add_argument("--record", type=Path, metavar="OUT", help="also record the cartoon to this video file")
     parser.add_argument("--stability", type=float, default=DEFAULT_STRENGTH, help=f"temporal stability 0..1 (default {DEFAULT_STRENGTH})")
     parser.add_argument("--strength", type=float, default=1.0, help="cartoon strength 0..1, blended with the camera picture (default 1)")
@@ -77,6 +82,8 @@ def open_sinks(args: argparse.Namespace, sinks: SinkSet) -> None:
             sinks.set("virtual camera", VirtualCameraSink(output))
         if args.stream:
             sinks.set("stream", StreamSink(args.stream, output))
+        if args.ndi:
+            sinks.set("ndi", NdiSink(args.ndi, output))
         if args.record:
             sinks.set("record", RecordSink(args.record, output, protect=[args.input] if args.input is not None else []))
     except BaseException:

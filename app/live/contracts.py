@@ -59,7 +59,7 @@ class Grabber(Protocol):
 
 
 class Sink(Protocol):
-    """Where output frames go: the virtual camera, the stream, a recording.
+    """Where output frames go: the virtual camera, the stream, a recording, NDI.
 
     Threads: ``submit`` is called on the session's output thread, ``show_lost`` on a
     source thread, ``status``/``error`` are read by the front end (the GUI or the CLI's
@@ -71,9 +71,13 @@ class Sink(Protocol):
     """One line for the window and the CLI; says why when the output has stopped."""
     error: str | None
     """Why the output stopped on its own (one line), None while it works."""
+    carries_alpha: bool
+    """Takes BGRA frames (NDI, a recording with alpha); the others take BGR, which with a
+    transparent background shows the person over the key colour."""
 
-    def submit(self, frame_bgr: np.ndarray) -> None:
-        """Take the newest output frame (uint8 HxWx3 BGR, any size). The frame is NOT
+    def submit(self, frame: np.ndarray) -> None:
+        """Take the newest output frame (uint8 HxWx3 BGR, or HxWx4 BGRA when
+        ``carries_alpha``; any size). The frame is NOT
         copied: the caller must not draw on it afterwards, and the sink must not either.
         Returns at once (a reference is swapped); clears the "camera lost" slate."""
         ...

@@ -263,9 +263,17 @@ class SinkSet:
         if old is not None:
             old.close()
 
-    def submit(self, frame_bgr: np.ndarray) -> None:
+    def submit(self, frame_bgr: np.ndarray, frame_bgra: Callable[[], np.ndarray] | None = None) -> None:
+        """``frame_bgr`` to every sink, or to those that carry alpha the BGRA frame that
+        ``frame_bgra`` makes (opaque when None). Made only when such a sink is on, once."""
+        bgra: np.ndarray | None = None
         for sink in self.all():
-            sink.submit(frame_bgr)
+            if not sink.carries_alpha:
+                sink.submit(frame_bgr)
+                continue
+            if bgra is None:
+                bgra = frame_bgra() if frame_bgra is not None else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2BGRA)
+            sink.submit(bgra)
 
     def show_lost(self) -> None:
         for sink in self.all():

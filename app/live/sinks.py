@@ -43,32 +43,37 @@ CLOSE_SECONDS = 1.0
 
 
 def letterbox(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``frame`` scaled to fit ``width x height`` with its aspect kept, black bars around."""
+    """``frame`` scaled to fit ``width x height`` with its aspect kept, black bars around
+    (BGR), or transparent ones (BGRA: the bars' alpha is 0)."""
     h, w = frame.shape[:2]
     if (w, h) == (width, height):
         return frame
     scale = min(width / w, height / h)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    canvas = np.zeros((height, width, 3), np.uint8)
+    canvas = np.zeros((height, width, frame.shape[2]), np.uint8)
     x, y = (width - new_w) // 2, (height - new_h) // 2
     canvas[y:y + new_h, x:x + new_w] = cv2.resize(frame, (new_w, new_h), interpolation=interpolation)
     return canvas
 
 
-def lost_slate(width: int, height: int) -> np.ndarray:
-    """A dark frame that says the camera is gone, so viewers do not see a frozen face."""
-    slate = np.full((height, width, 3), SLATE_GRAY, np.uint8)
+def lost_slate(width: int, height: int, channels: int = 3) -> np.ndarray:
+    """A dark frame that says the camera is gone, so viewers do not see a frozen face
+    (opaque also on an output with alpha: a missing camera must be seen, not vanish)."""
+    slate = np.full((height, width, channels), SLATE_GRAY, np.uint8)
+    if channels == 4:
+        slate[..., 3] = 255
     scale = max(0.5, width / 900)
     thickness = max(1, round(scale * 2))
     (text_w, text_h), _ = cv2.getTextSize(SLATE_TEXT, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     origin = ((width - text_w) // 2, (height + text_h) // 2)
-    cv2.putText(slate, SLATE_TEXT, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (235, 235, 235), thickness, cv2.LINE_AA)
+    cv2.putText(slate, SLATE_TEXT, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (235, 235, 235, 255), thickness, cv2.LINE_AA)
     return slate
 
 
 class FramePacer:
-    """Calls ``output`` with a ``width x height`` BGR frame ``fps`` times a second.
+    """Calls ``output`` with a ``width x height`` frame ``fps`` times a second: BGR, or
+    BGRA with ``channels=4`` (outputs that carry alpha; they are submitted BGRA frames).
 
     The newest submitted frame wins; with none new, the last one repeats (before the
     first one: black, so OBS sees a source at once, or nothing with
@@ -79,14 +84,16 @@ class FramePacer:
     """
 
     def __init__(self, output: Callable[[np.ndarray], None], width: int, height: int, fps: float,
-                 name: str = "pacer", release: Callable[[], None] | None = None, hold_until_first: bool = False) -> None:
+                 name: str = "pacer", release: Callable[[], None] | None = None, hold_until_first: bool = False,
+                 channels: int = 3) -> None:
         check_output(width, height, fps)
         self.output, self.width, self.height, self.fps = output, width, height, fps
+        self.channels = channels
         self.release = release
         self.frames_out = 0
         self._lock = threading.Lock()
         self._pending: np.ndarray | None = None
-        self._current = None if hold_until_first else np.zeros((height, width, 3), np.uint8)
+        self._current = None if hold_until_first else np.zeros((height, width, channels), np.uint8)
         self._lost = False
         self._slate: np.ndarray | None = None
         self._stop = threading.Event()
@@ -114,7 +121,7 @@ class FramePacer:
         if not lost or self._current is None:
             return self._current
         if self._slate is None:
-            self._slate = lost_slate(self.width, self.height)
+            self._slate = lost_slate(self.width, self.height, self.channels)
         return self._slate
 
     def _run(self) -> None:
@@ -159,16 +166,23 @@ class FramePacer:
 
 
 class PacedSink:
-    """What the virtual camera and the stream share: a pacer in front of one device."""
+    """What every live output shares: a pacer in front of one device.
+
+    ``carries_alpha``: the output takes BGRA frames (NDI, a recording to ProRes 4444 or
+    VP9); the others take BGR, which with a transparent background shows the key colour.
+    """
 
     kind = "output"
+    carries_alpha = False
 
     def __init__(self, output: OutputSettings, description: str, hold_until_first: bool = False) -> None:
         self.output, self.description = output, description
         self.pacer = FramePacer(self._send, output.width, output.height, output.fps, name=self.kind,
-                                release=self._release, hold_until_first=hold_until_first)
+                                release=self._release, hold_until_first=hold_until_first,
+                                channels=4 if self.carries_alpha else 3)
 
-    def _send(self, frame_bgr: np.ndarray) -> None:
+    def _send(self, frame: np.ndarray) -> None:
+        """Hand one paced frame (BGR, or BGRA when ``carries_alpha``) to the device."""
         raise NotImplementedError
 
     def _release(self) -> None:
@@ -184,8 +198,9 @@ class PacedSink:
         """One line for the window and the CLI; says why when the output has stopped."""
         return self.error or f"{self.kind}: {self.description}"
 
-    def submit(self, frame_bgr: np.ndarray) -> None:
-        self.pacer.submit(frame_bgr)
+    def submit(self, frame: np.ndarray) -> None:
+        """A BGR frame, or BGRA when ``carries_alpha``."""
+        self.pacer.submit(frame)
 
     def show_lost(self) -> None:
         self.pacer.show_lost()
