@@ -1,6 +1,10 @@
 """Writing the cartoon video with PyAV, every audio stream of the source carried over.
 
-* Video: H.264 (libx264) or H.265 (libx265), yuv420p, ``crf``/``preset``; each frame
+* Video: H.264 (libx264) or H.265 (libx265), yuv420p, ``crf``/``preset``. With
+  ``alpha`` (``--background transparent``) the container picks a codec that keeps
+  the alpha plane: ``.mov`` ProRes 4444 (``prores_ks`` profile 4, yuva444p10le) and
+  ``.webm`` VP9 (``libvpx-vp9``, yuva420p); both play with transparency in OBS's
+  Media Source, and any other container is refused before anything is written. Each frame
   keeps the source's timestamp in the source's time base, so variable frame rate and
   A/V sync survive. (The muxer may pick a finer time base, e.g. MP4 turns 1/24 into
   1/12288; times stay exact. Matroska counts milliseconds, so there they round to
@@ -50,12 +54,40 @@ COPYABLE_AUDIO: dict[str, frozenset[str] | None] = {
 }
 """Audio codecs each container takes as they are (None: any); other containers get AAC.
 
-WebM has no row: it takes only VP8/VP9/AV1 video, so it is refused for H.264/H.265."""
+WebM (only with alpha, as VP9) takes Opus or Vorbis; other audio is transcoded to Opus."""
+WEBM_AUDIO = frozenset({"opus", "vorbis"})
+ALPHA_SUFFIXES = (".mov", ".webm")
+"""Containers whose codec here keeps an alpha plane (ProRes 4444, VP9 with alpha)."""
+FAST_PRESETS = PRESETS[:3]
+"""Presets fast enough for a live recording: VP9 then encodes in real-time mode."""
+
+
+def check_alpha_container(path: Path) -> None:
+    """A transparent video needs a container whose codec keeps alpha; refuse the others in one line."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in ALPHA_SUFFIXES:
+        raise LiveToonError(f"{path}: {suffix or 'an extension-less file'} cannot carry transparency; "
+                            f"write .mov (ProRes 4444) or .webm (VP9 with alpha)")
+
+
+def alpha_codec(suffix: str, crf: int, preset: str) -> tuple[str, str, dict[str, str]]:
+    """(encoder, pixel format, options) keeping the alpha plane for a ``suffix`` file.
+
+    ProRes 4444 is intra-only and near-lossless, so it has no quality knob worth
+    exposing; VP9 takes ``crf`` as its constant quality (0-63, lower is better) and a
+    fast ``preset`` as its real-time mode (live recordings)."""
+    if suffix == ".mov":
+        return "prores_ks", "yuva444p10le", {"profile": "4"}
+    fast = preset in FAST_PRESETS
+    return "libvpx-vp9", "yuva420p", {"crf": str(crf), "b": "0", "row-mt": "1",
+                                      "deadline": "realtime" if fast else "good", "cpu-used": "8" if fast else "4"}
 STANDARD_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 def audio_is_copyable(suffix: str, codec_name: str) -> bool:
     """Whether a ``codec_name`` audio stream goes into a ``suffix`` file unchanged."""
+    if suffix == ".webm":
+        return codec_name in WEBM_AUDIO
     if suffix not in COPYABLE_AUDIO:
         return False
     accepted = COPYABLE_AUDIO[suffix]
@@ -91,7 +123,7 @@ class AudioCarrier:
                     out = output.add_stream_from_template(stream)
                     self.routes[stream.index] = (out, True)
                 else:
-                    self.routes[stream.index] = (self._aac_stream(output, stream), False)
+                    self.routes[stream.index] = (self._transcoded_stream(output, stream, suffix), False)
         except BaseException:
             self.input.close()
             raise
@@ -104,11 +136,16 @@ class AudioCarrier:
         """Per source audio stream: where the last muxed packet ends, in seconds."""
 
     @staticmethod
-    def _aac_stream(output: av.container.OutputContainer, stream: av.stream.Stream) -> av.stream.Stream:
-        """AAC with the source's rate and channel count in a standard layout (PCM
-        sources often carry an unordered "2 channels" layout the encoder refuses)."""
+    def _transcoded_stream(output: av.container.OutputContainer, stream: av.stream.Stream,
+                           suffix: str) -> av.stream.Stream:
+        """AAC (Opus in WebM, at 48 kHz, the rate Opus is made for: the encoder resamples)
+        with the source's channel count in a standard layout (PCM sources often carry an
+        unordered "2 channels" layout the encoder refuses)."""
         source = stream.codec_context
-        out = output.add_stream("aac", rate=source.sample_rate or 48000)
+        if suffix == ".webm":
+            out = output.add_stream("libopus", rate=48000)
+        else:
+            out = output.add_stream("aac", rate=source.sample_rate or 48000)
         out.layout = STANDARD_LAYOUTS.get(min(source.layout.nb_channels or 2, 8), "stereo")
         return out
 
@@ -175,14 +212,20 @@ class VideoWriter:
         preset: str = "medium",
         audio_source: Path | None = None,
         protect: Iterable[Path] = (),
+        alpha: bool = False,
     ) -> None:
-        """``protect``: the run's inputs, which this file must never replace (the audio source always is one)."""
+        """``protect``: the run's inputs, which this file must never replace (the audio source always is one).
+        ``alpha``: frames are BGRA and the file keeps their alpha (``.mov`` or ``.webm`` only)."""
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         check_encoder_options(codec, crf, preset)
-        if suffix == ".webm":
-            raise LiveToonError(f"{self.path}: WebM takes only VP8/VP9/AV1 video; write .mp4, .mkv or .mov")
-        if suffix not in WRITABLE_SUFFIXES:
+        self.alpha = alpha
+        if alpha:
+            check_alpha_container(self.path)
+        elif suffix == ".webm":
+            raise LiveToonError(f"{self.path}: WebM takes only VP8/VP9/AV1 video; write .mp4, .mkv or .mov "
+                                f"(or use .webm with --background transparent)")
+        elif suffix not in WRITABLE_SUFFIXES:
             raise LiveToonError(f"{self.path}: cannot write {suffix or 'extension-less'} videos; "
                                 f"use one of {', '.join(WRITABLE_SUFFIXES)}")
         refuse_overwriting([self.path], [*protect, *([audio_source] if audio_source is not None else [])])
@@ -199,11 +242,13 @@ class VideoWriter:
             raise LiveToonError(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
         self.audio: AudioCarrier | None = None
         try:
-            self.stream = self.container.add_stream(VIDEO_CODECS[codec], rate=rate)
+            encoder, pix_fmt, options = (alpha_codec(suffix, crf, preset) if alpha else
+                                         (VIDEO_CODECS[codec], "yuv420p", {"crf": str(crf), "preset": preset}))
+            self.stream = self.container.add_stream(encoder, rate=rate)
             self.stream.width, self.stream.height = even(width), even(height)
-            self.stream.pix_fmt = "yuv420p"
+            self.stream.pix_fmt = pix_fmt
             self.stream.time_base = self.stream.codec_context.time_base = time_base
-            self.stream.options = {"crf": str(crf), "preset": preset}
+            self.stream.options = options
             if audio_source is not None:
                 self.audio = AudioCarrier(Path(audio_source), self.container, suffix)
             self.container.start_encoding()  # opens the encoders: bad options fail before the first frame
@@ -214,13 +259,17 @@ class VideoWriter:
             self.discard()
             raise
 
-    def write(self, image_bgr: np.ndarray, pts: int) -> None:
-        """Encode one BGR frame shown at ``pts`` (in ``time_base``), and the audio before it."""
-        if image_bgr.shape[:2] != (self.height, self.width):
-            raise ValueError(f"frame {image_bgr.shape[1]}x{image_bgr.shape[0]} != video {self.width}x{self.height}")
+    def write(self, image: np.ndarray, pts: int) -> None:
+        """Encode one frame shown at ``pts`` (in ``time_base``), and the audio before it:
+        BGR, or BGRA for a writer made with ``alpha``."""
+        if image.shape[:2] != (self.height, self.width):
+            raise ValueError(f"frame {image.shape[1]}x{image.shape[0]} != video {self.width}x{self.height}")
+        channels = 4 if self.alpha else 3
+        if image.shape[2] != channels:
+            raise ValueError(f"frame has {image.shape[2]} channels, this {'alpha ' * self.alpha}video takes {channels}")
         if self.width % 2 or self.height % 2:
-            image_bgr = np.pad(image_bgr, ((0, self.height % 2), (0, self.width % 2), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(image_bgr, format="bgr24")
+            image = np.pad(image, ((0, self.height % 2), (0, self.width % 2), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(image, format="bgra" if self.alpha else "bgr24")
         frame.pts, frame.time_base = pts, self.time_base
         start = float(pts * self.time_base)
         with self._disk_errors():

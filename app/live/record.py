@@ -36,27 +36,31 @@ FINISH_SECONDS = 20.0
 
 
 class RecordSink(PacedSink):
-    """A live output that records to ``path`` (H.264, fast preset) at a fixed size and rate."""
+    """A live output that records to ``path`` at a fixed size and rate: H.264 (fast preset),
+    or with ``alpha`` the cut-out person's transparency too (``.webm``: VP9 in real-time
+    mode, which keeps up with a live picture on a laptop; ``.mov``: ProRes 4444, heavier)."""
 
     kind = "recording"
 
-    def __init__(self, path: Path, output: OutputSettings = OutputSettings(), protect: Iterable[Path] = ()) -> None:
+    def __init__(self, path: Path, output: OutputSettings = OutputSettings(), protect: Iterable[Path] = (),
+                 alpha: bool = False) -> None:
         """``protect``: the session's inputs (a looped file), which the recording must never replace."""
         self.path = Path(path)
         self.saved: Path | None = None
         self._start: float | None = None
         self._last_pts = -1
+        self.carries_alpha = alpha
         self.writer = VideoWriter(self.path, output.width, output.height, Fraction(output.fps).limit_denominator(1001),
-                                  MILLISECONDS, preset="veryfast", crf=20, protect=protect)
+                                  MILLISECONDS, preset="veryfast", crf=20, protect=protect, alpha=alpha)
         self._result = ""
         super().__init__(output, f"{self.path} ({output.width}x{output.height} @ {output.fps:g} fps)",
                          hold_until_first=True)
 
-    def _send(self, frame_bgr: np.ndarray) -> None:
+    def _send(self, frame: np.ndarray) -> None:
         now = time.perf_counter()
         self._start = now if self._start is None else self._start
         pts = max(self._last_pts + 1, round((now - self._start) * 1000))
-        self.writer.write(frame_bgr, pts)
+        self.writer.write(frame, pts)
         self._last_pts = pts
 
     def _release(self) -> None:

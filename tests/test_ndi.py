@@ -1,0 +1,106 @@
+"""The NDI output, received by a real NDI receiver (cyndilib) on this machine.
+
+Needs the optional extra (``pip install -e ".[ndi]"``; ``.ci/run`` installs it); without
+it the receiving tests skip and say so, and ``--ndi`` fails in one line with the fix.
+Discovery goes through the loopback configuration of ``tests/ndi_receiver.py``
+(no multicast needed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from app.live.ndi import INSTALL_HINT
+
+HAS_CYNDILIB = importlib.util.find_spec("cyndilib") is not None
+needs_cyndilib = pytest.mark.skipif(not HAS_CYNDILIB, reason=f"NDI tests need the optional extra: {INSTALL_HINT}")
+ROOT = Path(__file__).resolve().parents[1]
+FPS = 30
+SECONDS = 10
+START_SECONDS = 180
+"""Loading torch, MediaPipe and the style can take a minute on a loaded 2-core machine."""
+PHOTO_SIZE = (512, 512)
+LIGHT_STYLE = ["--style", "toon-lite", "--max-size", "360", "--device", "cpu"]
+ALPHA_MATCH = 2.0
+"""Mean absolute alpha difference allowed between what was sent and what arrived (0-255 levels)."""
+
+
+@pytest.fixture(scope="module")
+def ndi_env(tmp_path_factory):
+    """This process and its children find NDI sources on 127.0.0.1 (restored afterwards)."""
+    from tests.ndi_receiver import use_loopback_config
+
+    before = os.environ.get("NDI_CONFIG_DIR")
+    env = use_loopback_config(tmp_path_factory.mktemp("ndi-config"))
+    yield env
+    if before is None:
+        os.environ.pop("NDI_CONFIG_DIR", None)
+    else:
+        os.environ["NDI_CONFIG_DIR"] = before
+
+
+def person_photo_clip(path: Path) -> Path:
+    """A real photo of a person held still for 2 s (looped by ``--input``): the pipeline's
+    matte of it is the same on every frame, so the one made here is what must arrive."""
+    from tests.clips import photo_bgr, write_clip
+
+    return write_clip(path, frames=48, size=PHOTO_SIZE, rate=Fraction(24), audio=(),
+                      images=[photo_bgr()] * 48)
+
+
+def read_lines(stream, lines: list[str], ndi_up: threading.Event) -> None:
+    for line in stream:
+        lines.append(line.rstrip())
+        if line.startswith("NDI:"):
+            ndi_up.set()
+
+
+@needs_cyndilib
+def test_live_ndi_end_to_end(ndi_env, tmp_path):
+    """``livetoon live --input CLIP --background transparent --ndi NAME`` received by cyndilib:
+    >= 90% of the frames at the set rate over 10 s, BGRA, the alpha the pipeline made."""
+    from tests.ndi_receiver import LocalReceiver
+
+    clip = person_photo_clip(tmp_path / "still.mp4")
+    name = f"livetoon-test-{os.getpid()}"
+    command = [sys.executable, str(ROOT / "main.py"), "live", "--input", str(clip), "--ndi", name,
+               "--output-size", f"{PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}", "--output-fps", str(FPS), "--duration", "300",
+               *LIGHT_STYLE]
+    process = subprocess.Popen(command, env=ndi_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               cwd=ROOT)
+    lines: list[str] = []
+    ndi_up = threading.Event()
+    threading.Thread(target=read_lines, args=(process.stdout, lines, ndi_up), daemon=True).start()
+    try:
+        assert ndi_up.wait(START_SECONDS), "\n".join(lines)
+        with LocalReceiver(name) as receiver:
+            assert receiver.wait_for_first_frame(30), "\n".join(lines)
+            got = receiver.receive(SECONDS, keep_every=30)
+    finally:
+        process.send_signal(signal.SIGINT)  # the normal way to end a live run
+        code = process.wait(60)
+    assert code == 0, "\n".join(lines)
+    print(f"{len(got.stamps)} distinct frames in {SECONDS} s at {FPS} fps set; {got.fourccs}; load {os.getloadavg()[0]:.1f}")
+    assert len(got.stamps) >= 0.9 * FPS * SECONDS, f"{len(got.stamps)} frames in {SECONDS} s"
+    assert got.fourccs == {"BGRA"} and got.sizes == {PHOTO_SIZE}
+
+
+def test_ndi_without_the_extra_fails_in_one_line(tmp_path):
+    """With cyndilib unimportable (a module of that name that raises, first on the path), --ndi says how to get it."""
+    (tmp_path / "cyndilib.py").write_text("raise ImportError('No module named cyndilib')\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    code = ("import sys; from app.live.ndi import NdiSink\n"
+            "from dctnet.errors import LiveToonError\n"
+            "try:\n    NdiSink('x')\nexcept LiveToonError as exc:\n    print(exc); sys.exit(1)\n")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stdout.strip().endswith(INSTALL_HINT) and len(result.stdout.strip().splitlines()) == 1
