@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import time
 from fractions import Fraction
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from dctnet.errors import LiveToonError
 
+from app.commands.cli import main
+from app.files.video_in import VideoReader
 from app.files.video_out import VideoWriter
+from app.live.session import LiveProcessor
+from app.live.settings import LiveSettings
 from app.live.record import RecordSink
 from app.live.settings import OutputSettings
-from app.live.sinks import letterbox, lost_slate
+from app.live.sinks import NO_ALPHA_NOTE, letterbox, lost_slate
 from tests.alpha_frames import bgra, carphone_frames, decode_bgra, matching_alpha_error, selfie_alphas
 from tests.clips import probe, write_clip
 
@@ -101,3 +107,87 @@ def test_bgra_letterbox_bars_are_transparent_and_the_slate_opaque(person):
     assert boxed.shape == (360, 640, 4)
     assert boxed[:, :20, 3].max() == 0, "the side bars let the scene behind show"
     assert (lost_slate(640, 360, channels=4)[..., 3] == 255).all(), "a lost camera is seen, not invisible"
+
+
+CONVERT_ARGS = ["--style", "toon-lite", "--mode", "background", "--stability", "0", "--max-size", "360",
+                "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def talking_clip(tmp_path_factory) -> Path:
+    """24 frames of the recorded talking head (352x288) with an AAC track, encoded by PyAV."""
+    frames = carphone_frames(24)
+    path = tmp_path_factory.mktemp("talk") / "talk.mp4"
+    return write_clip(path, size=(352, 288), images=frames, audio=("aac",))
+
+
+@pytest.fixture(scope="module")
+def talking_mattes(talking_clip) -> list[np.ndarray]:
+    """The matte the pipeline makes of each frame (the processor convert runs, every frame in order)."""
+    processor = LiveProcessor(LiveSettings(style="toon-lite", mode="background", stability=0, max_size=360,
+                                           device="cpu", background="transparent"))
+    try:
+        with VideoReader(talking_clip) as reader:
+            return [processor(frame).alpha for frame in reader]
+    finally:
+        processor.close()
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".webm"])
+def test_convert_transparent_keeps_the_matte_as_alpha_and_the_audio(tmp_path, talking_clip, talking_mattes, suffix):
+    out = tmp_path / f"cut{suffix}"
+    assert main(["convert", str(talking_clip), "-o", str(out), "--background", "transparent", *CONVERT_ARGS]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == [out.name], "no temporary file left"
+    decoded = decode_bgra(out)
+    assert len(decoded) == len(talking_mattes) == 24
+    assert 0.1 < np.mean([(m > 127).mean() for m in talking_mattes]) < 0.9, "a person cut out of the car"
+    errors = np.array([np.abs(d[..., 3].astype(int) - m) for d, m in zip(decoded, talking_mattes)])
+    mean_limit, p99_limit = ALPHA_ERROR[suffix]
+    print(f"{suffix}: alpha vs the pipeline's matte: mean {errors.mean():.3f}, worst frame mean "
+          f"{errors.mean(axis=(1, 2)).max():.3f}, p99 {np.percentile(errors, 99):.0f}, max {errors.max()} (0-255)")
+    assert errors.mean(axis=(1, 2)).max() <= mean_limit and np.percentile(errors, 99) <= p99_limit
+    audio = probe(out)["audio"]
+    assert [codec for codec, _ in audio] == ["aac" if suffix == ".mov" else "opus"]
+    assert audio[0][1] == pytest.approx(probe(talking_clip)["audio"][0][1], abs=1 / 24), "the audio is all there"
+
+
+@pytest.mark.parametrize("name", ["cut.mp4", "cut.mkv"])
+def test_convert_transparent_to_another_container_is_one_line_before_any_work(tmp_path, talking_clip, capsys, name):
+    out = tmp_path / "out" / name
+    assert main(["convert", str(talking_clip), "-o", str(out), "--background", "transparent", *CONVERT_ARGS]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        f"livetoon: error: {out}: {Path(name).suffix} cannot carry transparency; write .mov (ProRes 4444) or .webm "
+        f"(VP9 with alpha)"]
+    assert "device:" not in captured.out, "refused before the model loads"
+    assert not out.parent.exists(), "nothing made on disk"
+
+
+def test_image_transparent_writes_an_rgba_png(tmp_path, astronaut_bgr):
+    src = tmp_path / "portrait.png"
+    cv2.imwrite(str(src), astronaut_bgr)
+    out = tmp_path / "cut.png"
+    assert main(["image", str(src), "-o", str(out), "--background", "transparent", *CONVERT_ARGS[:2],
+                 "--device", "cpu"]) == 0
+    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert written.shape == (*astronaut_bgr.shape[:2], 4), "RGBA"
+    alpha = written[..., 3]
+    assert 0.2 < (alpha > 127).mean() < 0.8 and (alpha == 0).mean() > 0.1, "the person cut out, the room transparent"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.png", "portrait.png"], "written atomically"
+
+
+def test_live_transparent_recording_to_another_container_is_refused_before_going_live(talking_clip, tmp_path, capsys):
+    target = tmp_path / "rec.mp4"
+    assert main(["live", "--input", str(talking_clip), "--background", "transparent", "--record", str(target),
+                 "--duration", "1", *CONVERT_ARGS]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        f"livetoon: error: {target}: .mp4 cannot carry transparency; write .mov (ProRes 4444) or .webm (VP9 with alpha)"]
+    assert "device:" not in captured.out and list(tmp_path.iterdir()) == []
+
+
+def test_live_transparent_says_once_that_the_stream_gets_the_key_colour(talking_clip, capsys):
+    assert main(["live", "--input", str(talking_clip), "--background", "transparent", "--stream",
+                 "udp://127.0.0.1:9", "--duration", "2", *CONVERT_ARGS]) == 0  # the discard port: sent, unread
+    notes = [line for line in capsys.readouterr().out.splitlines() if "cannot carry transparency" in line]
+    assert notes == [f"note: {NO_ALPHA_NOTE}"]

@@ -9,6 +9,7 @@ Discovery goes through the loopback configuration of ``tests/ndi_receiver.py``
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import threading
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.live.ndi import INSTALL_HINT
@@ -57,6 +59,24 @@ def person_photo_clip(path: Path) -> Path:
                       images=[photo_bgr()] * 48)
 
 
+def pipeline_matte(clip: Path) -> np.ndarray:
+    """The matte that ``livetoon live --background transparent`` makes of the still photo:
+    the same processor (``LiveProcessor``, same settings) run here on its frames."""
+    from app.files.video_in import VideoReader
+    from app.live.session import LiveProcessor
+    from app.live.settings import LiveSettings
+
+    processor = LiveProcessor(LiveSettings(style="toon-lite", max_size=360, device="cpu", background="transparent"))
+    try:
+        with VideoReader(clip) as reader:
+            for frame in itertools.islice(reader, 12):
+                processed = processor(frame)
+    finally:
+        processor.close()
+    assert processed.alpha is not None
+    return processed.alpha
+
+
 def read_lines(stream, lines: list[str], ndi_up: threading.Event) -> None:
     for line in stream:
         lines.append(line.rstrip())
@@ -72,7 +92,9 @@ def test_live_ndi_end_to_end(ndi_env, tmp_path):
 
     clip = person_photo_clip(tmp_path / "still.mp4")
     name = f"livetoon-test-{os.getpid()}"
-    command = [sys.executable, str(ROOT / "main.py"), "live", "--input", str(clip), "--ndi", name,
+    matte = pipeline_matte(clip)
+    command = [sys.executable, str(ROOT / "main.py"), "live", "--input", str(clip), "--background", "transparent",
+               "--ndi", name,
                "--output-size", f"{PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}", "--output-fps", str(FPS), "--duration", "300",
                *LIGHT_STYLE]
     process = subprocess.Popen(command, env=ndi_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -92,6 +114,10 @@ def test_live_ndi_end_to_end(ndi_env, tmp_path):
     print(f"{len(got.stamps)} distinct frames in {SECONDS} s at {FPS} fps set; {got.fourccs}; load {os.getloadavg()[0]:.1f}")
     assert len(got.stamps) >= 0.9 * FPS * SECONDS, f"{len(got.stamps)} frames in {SECONDS} s"
     assert got.fourccs == {"BGRA"} and got.sizes == {PHOTO_SIZE}
+    assert 0.1 < (matte > 127).mean() < 0.9, "the pipeline cut a person out of the photo"
+    errors = [float(np.abs(frame[..., 3].astype(np.int16) - matte).mean()) for frame in got.kept]
+    print(f"received alpha vs the pipeline's matte: mean abs diff per kept frame {np.round(errors, 2).tolist()}")
+    assert len(errors) >= 5 and max(errors) <= ALPHA_MATCH, errors
 
 
 def test_ndi_without_the_extra_fails_in_one_line(tmp_path):

@@ -209,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--keyframes", type=parse_keyframes, metavar="N|auto",
                       help="fast preview: the model on every Nth frame (or 'auto': when the motion needs it), the "
                            "frames between carried along the motion (default: the model on every frame)")
-    conv.add_argument("--codec", default="h264", choices=["h264", "h265"])
+    conv.add_argument("--codec", default="h264", choices=["h264", "h265"],
+                      help="video codec (default h264); with --background transparent the container picks one that "
+                           "keeps alpha: .mov ProRes 4444, .webm VP9")
     conv.add_argument("--crf", type=int, default=18, help="quality (lower is better; default 18)")
     conv.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
     conv.set_defaults(func=lambda a: convert.run(a, open_stylizer))

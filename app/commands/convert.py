@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from dctnet.progress import Progress
@@ -23,29 +24,35 @@ from dctnet.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
 from app import interrupts
-from app.compositing import open_compositor, parse_background
+from app.compositing import Kind, open_compositor, parse_background
 from app.files.keyframes import KeyframeProcessor
 from app.files.output_safety import check_outputs
 from app.paths import ensure_folder, expand_inputs
 from app.pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
 from app.files.video_in import VideoReader
-from app.files.video_out import WRITABLE_SUFFIXES, VideoWriter, check_encoder_options
+from app.files.video_out import (ALPHA_SUFFIXES, WRITABLE_SUFFIXES, VideoWriter, check_alpha_container,
+                                 check_encoder_options)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".mts", ".m2ts", ".ts", ".wmv", ".flv", ".3gp")
 AUDIO_SHORT_SECONDS = 0.5
 """Audio ending this much before the video is worth a warning (codec padding is far less)."""
 
 
-def plan_video_outputs(inputs: list[Path], output: Path, many: bool) -> list[Path]:
+def plan_video_outputs(inputs: list[Path], output: Path, many: bool, alpha: bool = False) -> list[Path]:
     """One input and a video-suffixed OUT: that file. Otherwise OUT is a folder of
-    ``<stem>.<ext>`` (the input's container when we can write it, else ``.mp4``)."""
+    ``<stem>.<ext>`` (the input's container when we can write it, else ``.mp4``). With
+    ``alpha`` only ``.mov`` and ``.webm`` keep the transparency: another OUT is refused,
+    and a folder gets ``.mov`` for ``.mov`` inputs, else the far smaller ``.webm``."""
     output = Path(output)
+    writable, fallback = (ALPHA_SUFFIXES, ".webm") if alpha else (WRITABLE_SUFFIXES, ".mp4")
     if not many and output.suffix and not output.is_dir():
-        if output.suffix.lower() not in WRITABLE_SUFFIXES:
+        if alpha:
+            check_alpha_container(output)
+        elif output.suffix.lower() not in WRITABLE_SUFFIXES:
             raise LiveToonError(f"{output}: cannot write {output.suffix} videos; use one of {', '.join(WRITABLE_SUFFIXES)}")
         outputs = [output]
     else:
-        outputs = [output / (p.stem + (p.suffix.lower() if p.suffix.lower() in WRITABLE_SUFFIXES else ".mp4")) for p in inputs]
+        outputs = [output / (p.stem + (p.suffix.lower() if p.suffix.lower() in writable else fallback)) for p in inputs]
     check_outputs(list(zip(inputs, outputs)))
     return outputs
 
@@ -58,14 +65,19 @@ def convert_one(src: Path, dst: Path, processor: FrameProcessor, args: argparse.
     """Convert one file; returns (frames, seconds). Ctrl-C leaves ``dst.partial``, or
     nothing when pressed again while that is being finished."""
     started = time.perf_counter()
+    alpha = parse_background(args.background).kind is Kind.TRANSPARENT
     with VideoReader(src) as reader:
         width = reader.width * (2 if args.side_by_side else 1)
         writer = VideoWriter(dst, width, reader.height, reader.rate, reader.time_base, codec=args.codec,
-                             crf=args.crf, preset=args.preset, audio_source=src if reader.audio_streams else None)
+                             crf=args.crf, preset=args.preset, audio_source=src if reader.audio_streams else None,
+                             alpha=alpha)
         progress = Progress(src.name, reader.frame_count_estimate)
 
         def sink(item: Processed) -> None:
-            image = side_by_side(item.frame.image, item.output) if args.side_by_side else item.output
+            image = item.bgra() if alpha else item.output
+            if args.side_by_side:
+                camera = cv2.cvtColor(item.frame.image, cv2.COLOR_BGR2BGRA) if alpha else item.frame.image
+                image = side_by_side(camera, image)
             writer.write(image, item.frame.pts)
 
         processor.reset()
@@ -126,7 +138,7 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
         raise LiveToonError("--keyframes cannot be combined with --background yet; leave one out")
     inputs = expand_inputs(args.inputs, VIDEO_SUFFIXES, "videos")
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
-    outputs = plan_video_outputs(inputs, args.output, many)
+    outputs = plan_video_outputs(inputs, args.output, many, alpha=background.kind is Kind.TRANSPARENT)
     for folder in {out.parent for out in outputs}:
         ensure_folder(folder)
     failures: list[str] = []

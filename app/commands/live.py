@@ -17,14 +17,15 @@ from dctnet.errors import LiveToonError
 from flow.stabilize import DEFAULT_STRENGTH
 
 from app import interrupts
-from app.compositing import parse_background
+from app.compositing import Kind, parse_background
+from app.files.video_out import check_alpha_container
 from app.live.pipeline import EVERY_FRAME, MODEL_FPS_HELP
 from app.live.contracts import Sink, SourceState
 from app.live.record import RecordSink
 from app.live.session import LiveProcessor, LiveSession, SinkSet
 from app.live.settings import CameraSpec, FileSpec, LiveSettings, OutputSettings, SourceSpec
 from app.live.ndi import DEFAULT_NDI_NAME, NdiSink
-from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
+from app.live.sinks import DEFAULT_STREAM_URL, NO_ALPHA_NOTE, StreamSink, VirtualCameraSink
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -74,8 +75,9 @@ def live_settings(args: argparse.Namespace) -> LiveSettings:
                         stylize_background=args.stylize_background)
 
 
-def open_sinks(args: argparse.Namespace, sinks: SinkSet) -> None:
-    """Every asked-for output, or none: a failure closes those already opened."""
+def open_sinks(args: argparse.Namespace, sinks: SinkSet, transparent: bool = False) -> None:
+    """Every asked-for output, or none: a failure closes those already opened. With a
+    ``transparent`` background the recording keeps the alpha (and NDI always sends it)."""
     output = OutputSettings(*args.output_size, args.output_fps)
     try:
         if args.virtual_cam:
@@ -85,7 +87,8 @@ def open_sinks(args: argparse.Namespace, sinks: SinkSet) -> None:
         if args.ndi:
             sinks.set("ndi", NdiSink(args.ndi, output))
         if args.record:
-            sinks.set("record", RecordSink(args.record, output, protect=[args.input] if args.input is not None else []))
+            sinks.set("record", RecordSink(args.record, output, protect=[args.input] if args.input is not None else [],
+                                           alpha=transparent))
     except BaseException:
         sinks.close_all()
         raise
@@ -110,7 +113,9 @@ def print_status(state: SourceState, detail: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    parse_background(args.background)  # a bad background fails before the source and outputs open
+    transparent = parse_background(args.background).kind is Kind.TRANSPARENT  # a bad one fails before anything opens
+    if transparent and args.record:
+        check_alpha_container(args.record)
     processor = LiveProcessor(live_settings(args), on_notice=lambda message: print(f"note: {message}", flush=True))
     sinks = SinkSet()
     # The source is checked first: a missing file or a wrong camera index is a usage error, not a "lost camera".
@@ -118,13 +123,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         processor.apply_settings()  # load the style now: a bad style name fails before any device opens
         print(f"device: {processor.device_text}", flush=True)
-        open_sinks(args, sinks)
+        open_sinks(args, sinks, transparent)
     except BaseException:
         processor.close()
         raise
     opened = sinks.all()
     for sink in opened:
         print(sink.status, flush=True)
+    if transparent and (args.virtual_cam or args.stream):
+        print(f"note: {NO_ALPHA_NOTE}", flush=True)
     done = threading.Event()
     reporter = threading.Thread(target=report_every_second, args=(session, opened, done), daemon=True)
     reporter.start()

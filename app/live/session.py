@@ -325,7 +325,7 @@ class LiveSession:
 
     def _deliver(self, processed: Processed) -> None:
         if processed.frame.time >= self._lost_at:  # one captured before the loss must not lift the slate
-            self.sinks.submit(processed.output)
+            self.sinks.submit(processed.output, processed.bgra if processed.alpha is not None else None)
         if self.on_frame:
             self.on_frame(processed)
 

@@ -40,6 +40,8 @@ UDP_PACKET = 1316
 SLATE_TEXT = "camera lost - reconnecting"
 SLATE_GRAY = 32
 CLOSE_SECONDS = 1.0
+NO_ALPHA_NOTE = ("the virtual camera and the stream cannot carry transparency: they show the person over the key "
+                 "colour (pure green; OBS: add a Chroma Key filter); NDI and .mov/.webm recordings keep it")
 
 
 def letterbox(frame: np.ndarray, width: int, height: int) -> np.ndarray:
