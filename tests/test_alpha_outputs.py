@@ -10,6 +10,7 @@ pixels up to 29/255.
 
 from __future__ import annotations
 
+import shutil
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +31,7 @@ from app.live.settings import OutputSettings
 from app.live.sinks import NO_ALPHA_NOTE, letterbox, lost_slate
 from tests.alpha_frames import bgra, carphone_frames, decode_bgra, matching_alpha_error, selfie_alphas
 from tests.clips import probe, write_clip
+from tests.test_hostile import hashes, keeps_promise, run_process
 
 FRAMES = 12
 ALPHA_ERROR = {".mov": (0.5, 2), ".webm": (1.0, 8)}
@@ -191,3 +193,34 @@ def test_live_transparent_says_once_that_the_stream_gets_the_key_colour(talking_
                  "udp://127.0.0.1:9", "--duration", "2", *CONVERT_ARGS]) == 0  # the discard port: sent, unread
     notes = [line for line in capsys.readouterr().out.splitlines() if "cannot carry transparency" in line]
     assert notes == [f"note: {NO_ALPHA_NOTE}"]
+
+
+# -- bad conditions: one line, non-zero exit, nothing half-written under the final name --
+@pytest.mark.parametrize("suffix", [".webm", ".mov"])
+def test_convert_transparent_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, talking_clip, suffix):
+    """The disk fills up midway (a file-size limit on the process, as ``test_hostile`` does)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    clip = Path(shutil.copy(talking_clip, work / "talk.mp4"))
+    outcome = run_process(["convert", clip.name, "-o", f"o{suffix}", "--background", "transparent", *CONVERT_ARGS],
+                          work, file_limit=16384)
+    keeps_promise(outcome, 1, work, hashes(clip), set(), f"cannot write o{suffix}: File too large")
+
+
+def test_convert_transparent_into_a_folder_that_cannot_exist_is_one_line(tmp_path, talking_clip, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the output folder would go")
+    assert main(["convert", str(talking_clip), "-o", str(blocker / "sub" / "o.webm"), "--background", "transparent",
+                 *CONVERT_ARGS]) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("livetoon: error:") and "cannot create" in errors[0], errors
+
+
+def test_live_transparent_recording_on_a_full_disk_ends_the_run_in_one_line(tmp_path, talking_clip):
+    work = tmp_path / "work"
+    work.mkdir()
+    clip = Path(shutil.copy(talking_clip, work / "talk.mp4"))
+    outcome = run_process(["live", "--input", clip.name, "--background", "transparent", "--record", "rec.webm",
+                           "--duration", "60", "--output-size", "640x480", *CONVERT_ARGS], work, file_limit=8192)
+    keeps_promise(outcome, 1, work, hashes(clip), set(), "recording stopped: cannot write rec.webm: File too large")
+    assert outcome.seconds < 50, "the run ended when the recording failed, not at --duration"

@@ -143,8 +143,10 @@ class Outcome:
 
 
 def child_env(home: Path) -> dict[str, str]:
+    """A fresh account's environment. No bytecode written: a child under a file-size limit
+    would leave truncated ``.pyc`` files that break every later import of those modules."""
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
-            "LIVETOON_DATA_DIR": str(home / "data"), "PYTHONUNBUFFERED": "1"}
+            "LIVETOON_DATA_DIR": str(home / "data"), "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def spawn(args: list[str], cwd: Path, file_limit: int | None = None) -> subprocess.Popen:
