@@ -15,7 +15,6 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -163,19 +162,6 @@ def test_convert_transparent_to_another_container_is_one_line_before_any_work(tm
         f"(VP9 with alpha)"]
     assert "device:" not in captured.out, "refused before the model loads"
     assert not out.parent.exists(), "nothing made on disk"
-
-
-def test_image_transparent_writes_an_rgba_png(tmp_path, astronaut_bgr):
-    src = tmp_path / "portrait.png"
-    cv2.imwrite(str(src), astronaut_bgr)
-    out = tmp_path / "cut.png"
-    assert main(["image", str(src), "-o", str(out), "--background", "transparent", *CONVERT_ARGS[:2],
-                 "--device", "cpu"]) == 0
-    written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
-    assert written.shape == (*astronaut_bgr.shape[:2], 4), "RGBA"
-    alpha = written[..., 3]
-    assert 0.2 < (alpha > 127).mean() < 0.8 and (alpha == 0).mean() > 0.1, "the person cut out, the room transparent"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.png", "portrait.png"], "written atomically"
 
 
 def test_live_transparent_recording_to_another_container_is_refused_before_going_live(talking_clip, tmp_path, capsys):
