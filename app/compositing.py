@@ -6,7 +6,7 @@ runs the person matte (:mod:`matte`) and puts the cartoon person over:
 * ``blur``: the camera picture, strongly blurred;
 * ``color``: one colour, pure green by default, for OBS's chroma-key filter;
 * ``transparent``: the output carries the matte as its alpha; outputs that cannot
-  carry alpha (virtual camera, UDP stream, H.264 files) get the person over the key
+  carry alpha (virtual camera, UDP stream) get the person over the key
   colour (pure green), which is what ``output`` holds;
 * a picture file (used as it is, or stylized once by the style's bg pass and cached)
   or a video file (looped; stylized frame by frame when asked).
