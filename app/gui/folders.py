@@ -25,13 +25,14 @@ def videos_folder() -> Path:
     return folder if folder.is_dir() else Path.home()
 
 
-def recording_path() -> Path:
-    """A new file in the user's Videos folder, made if missing (a fresh account has none)."""
+def recording_path(suffix: str = ".mp4") -> Path:
+    """A new file in the user's Videos folder, made if missing (a fresh account has none);
+    ``suffix`` ``.webm`` for a recording that keeps the transparency."""
     folder = movies_location()
     ensure_folder(folder)
-    path = folder / time.strftime("livetoon-%Y%m%d-%H%M%S.mp4")
+    path = folder / time.strftime(f"livetoon-%Y%m%d-%H%M%S{suffix}")
     number = 1
     while path.exists():  # two recordings within a second
         number += 1
-        path = folder / time.strftime(f"livetoon-%Y%m%d-%H%M%S-{number}.mp4")
+        path = folder / time.strftime(f"livetoon-%Y%m%d-%H%M%S-{number}{suffix}")
     return path

@@ -16,6 +16,7 @@ from PyQt6.QtCore import QByteArray, QSettings
 from dctnet.errors import LiveToonError
 
 from app.live.settings import LiveSettings, OutputSettings
+from app.live.ndi import DEFAULT_NDI_NAME
 from app.live.sinks import DEFAULT_STREAM_URL
 from app.gui.preview import PreviewMode
 
@@ -45,6 +46,7 @@ class TextSetting:
 SOURCE = TextSetting("window/source")
 """The last source: ``camera:N`` or ``file:PATH`` ('' when none)."""
 STREAM_URL = TextSetting("window/stream_url", DEFAULT_STREAM_URL)
+NDI_NAME = TextSetting("window/ndi_name", DEFAULT_NDI_NAME)
 CAMERA_MODE = TextSetting("camera/mode")
 """The camera mode as its combo text (``camera 1280x720 @ 30 fps``), '' until one is chosen."""
 

@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPush
 from dctnet.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 
+from app.compositing import Kind
 from app.live.contracts import SourceState
 from app.live.session import LiveProcessor, SinkSet
 from app.live.settings import CameraSpec, FileSpec, LiveSettings, SourceSpec
@@ -179,6 +180,7 @@ class MainWindow(QMainWindow):
         self.background.load(settings)
         self.processing.load(settings)
         self.preview.bypass = settings.bypass
+        self.outputs.set_transparent(settings.background == Kind.TRANSPARENT.value)
 
     def change(self, **changes: object) -> None:
         """Apply a control's change to the next frame, and remember it."""
@@ -188,6 +190,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc), 5000)
             return
         settings_store.save_live_settings(self.store, settings)
+        self.outputs.set_transparent(settings.background == Kind.TRANSPARENT.value)
 
     def _look_changed(self, changes: dict[str, object]) -> None:
         self.change(**changes)

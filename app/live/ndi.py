@@ -32,7 +32,7 @@ def ndi_available() -> str | None:
     """None when NDI can be used, else why not (one line, with the fix)."""
     try:
         import cyndilib  # noqa: F401 - only whether it loads
-    except ImportError as exc:
+    except (ImportError, OSError) as exc:  # not installed, or its bundled NDI runtime does not load here
         return f"NDI needs the optional cyndilib package ({first_line(exc)}); to install it: {INSTALL_HINT}"
     return None
 

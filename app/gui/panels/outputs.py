@@ -8,7 +8,11 @@ recording cannot. The panel owns the switching: a toggle opens its sink (or clos
 it: a recording is finished there), a sink that fails to open or stops on its own
 (disk full, device gone) unticks its toggle, and the reason goes out through
 ``problem`` for the banner over the preview. Each output is one row of ``TOGGLES`` plus one ``_open_<kind>``
-method; an NDI toggle is one more of each.
+method.
+
+With a transparent background (``set_transparent``) NDI sends the alpha, a new
+recording goes to ``.webm`` with the alpha kept, and the virtual camera and the stream,
+which cannot carry alpha, show the key colour: the status says so in one line.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from app.live.record import RecordSink
 from app.live.contracts import Sink
 from app.live.session import SinkSet
 from app.live.settings import OutputSettings
-from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
+from app.live.ndi import DEFAULT_NDI_NAME, NdiSink, ndi_available
+from app.live.sinks import DEFAULT_STREAM_URL, NO_ALPHA_NOTE, StreamSink, VirtualCameraSink
 from app.gui import folders, settings_store
 from app.gui.banner import split_fix
 from app.gui.controls import select_or_add
@@ -49,7 +54,8 @@ class Toggle:
 
 TOGGLES = (Toggle("virtual camera", "Virtual camera (V)", "● VCAM on: stop (V)"),
            Toggle("stream", "Stream (S)", "● LIVE: stop stream (S)"),
-           Toggle("record", "Record (R)", "● REC: stop recording (R)"))
+           Toggle("record", "Record (R)", "● REC: stop recording (R)"),
+           Toggle("ndi", "NDI (with alpha)", "● NDI on: stop"))
 
 
 class OutputsPanel(QGroupBox):
@@ -67,6 +73,8 @@ class OutputsPanel(QGroupBox):
         self.playing: list[Path] = []
         """The video file the session plays, if any: a recording never goes over it."""
         self.note = ""
+        self.transparent = False
+        """The background is transparent: NDI and a new recording carry alpha, the others get the key colour."""
         self.settings = settings_store.load_output_settings(store)
         self.size_combo = QComboBox()
         for width, height in OUTPUT_SIZES:
@@ -84,8 +92,10 @@ class OutputsPanel(QGroupBox):
             button.toggled.connect(lambda on, toggle=toggle: self._switch(toggle.name, on))
             self.buttons[toggle.name] = button
         self.vcam_button, self.stream_button = self.buttons["virtual camera"], self.buttons["stream"]
-        self.record_button = self.buttons["record"]
+        self.record_button, self.ndi_button = self.buttons["record"], self.buttons["ndi"]
+        self.ndi_button.setToolTip(ndi_available() or "An NDI source for OBS's DistroAV plugin: the cartoon with its alpha")
         self.stream_url = QLineEdit(settings_store.STREAM_URL.load(store))
+        self.ndi_name = QLineEdit(settings_store.NDI_NAME.load(store))
         self.status = QLabel("outputs off")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -97,12 +107,14 @@ class OutputsPanel(QGroupBox):
         form = QFormLayout()
         form.addRow("Size", format_row)
         form.addRow("Stream URL", self.stream_url)
+        form.addRow("NDI name", self.ndi_name)
         layout.addLayout(form)
         for widget in (*self.buttons.values(), self.status):
             layout.addWidget(widget)
 
     def reset(self) -> None:
         self.stream_url.setText(DEFAULT_STREAM_URL)
+        self.ndi_name.setText(DEFAULT_NDI_NAME)
         self.load(OutputSettings())
 
     # -- the outputs' size and rate ------------------------------------------------------
@@ -128,8 +140,21 @@ class OutputsPanel(QGroupBox):
         return StreamSink(url, self.settings)
 
     def _open_record(self) -> Sink:
-        """What the other outputs show, at their size and rate; never over the file being played."""
+        """What the other outputs show, at their size and rate; never over the file being played.
+        With a transparent background: to .webm, alpha kept (VP9 keeps up live on a CPU)."""
+        if self.transparent:
+            return RecordSink(folders.recording_path(".webm"), self.settings, protect=self.playing, alpha=True)
         return RecordSink(folders.recording_path(), self.settings, protect=self.playing)
+
+    def _open_ndi(self) -> Sink:
+        name = self.ndi_name.text().strip() or DEFAULT_NDI_NAME
+        settings_store.NDI_NAME.save(self.store, name)
+        return NdiSink(name, self.settings)
+
+    def set_transparent(self, on: bool) -> None:
+        """The background became (or stopped being) transparent; a running recording keeps its format."""
+        self.transparent = on
+        self.refresh()
 
     def _opener(self, name: str) -> Callable[[], Sink]:
         return getattr(self, "_open_" + name.replace(" ", "_"))
@@ -149,7 +174,7 @@ class OutputsPanel(QGroupBox):
                 self.note = ""
                 self.startedFine.emit()
             except LiveToonError as exc:
-                self._failed(name, str(exc) if str(exc).startswith(name) else f"{name}: {exc}")
+                self._failed(name, str(exc) if str(exc).lower().startswith(name) else f"{name}: {exc}")
         self.refresh()
 
     def _failed(self, name: str, message: str) -> None:
@@ -170,6 +195,8 @@ class OutputsPanel(QGroupBox):
                 self.sinks.set(name, None)
                 self._failed(name, sink.error)
         lines = [sink.status for sink in self.sinks.all()] + ([self.note] if self.note else [])
+        if self.transparent and (self.sinks.get("virtual camera") or self.sinks.get("stream")):
+            lines.append(NO_ALPHA_NOTE)
         self.status.setText("\n".join(lines) or "outputs off")
         for toggle in TOGGLES:
             button = self.buttons[toggle.name]
