@@ -10,9 +10,9 @@ it: a recording is finished there), a sink that fails to open or stops on its ow
 ``problem`` for the banner over the preview. Each output is one row of ``TOGGLES`` plus one ``_open_<kind>``
 method.
 
-With a transparent background (``set_transparent``) NDI sends the alpha, a new
-recording goes to ``.webm`` with the alpha kept, and the virtual camera and the stream,
-which cannot carry alpha, show the key colour: the status says so in one line.
+With a transparent background (``set_transparent``) NDI sends the alpha and a new
+recording goes to ``.webm`` with the alpha kept; the virtual camera and the stream,
+which cannot carry alpha, show the key colour (the Background panel says so).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from app.live.contracts import Sink
 from app.live.session import SinkSet
 from app.live.settings import OutputSettings
 from app.live.ndi import DEFAULT_NDI_NAME, NdiSink, ndi_available
-from app.live.sinks import DEFAULT_STREAM_URL, NO_ALPHA_NOTE, StreamSink, VirtualCameraSink
+from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
 from app.gui import folders, settings_store
 from app.gui.banner import split_fix
 from app.gui.controls import select_or_add
@@ -154,7 +154,6 @@ class OutputsPanel(QGroupBox):
     def set_transparent(self, on: bool) -> None:
         """The background became (or stopped being) transparent; a running recording keeps its format."""
         self.transparent = on
-        self.refresh()
 
     def _opener(self, name: str) -> Callable[[], Sink]:
         return getattr(self, "_open_" + name.replace(" ", "_"))
@@ -195,8 +194,6 @@ class OutputsPanel(QGroupBox):
                 self.sinks.set(name, None)
                 self._failed(name, sink.error)
         lines = [sink.status for sink in self.sinks.all()] + ([self.note] if self.note else [])
-        if self.transparent and (self.sinks.get("virtual camera") or self.sinks.get("stream")):
-            lines.append(NO_ALPHA_NOTE)
         self.status.setText("\n".join(lines) or "outputs off")
         for toggle in TOGGLES:
             button = self.buttons[toggle.name]
