@@ -15,7 +15,9 @@ from app.interrupts import ignore_from_now, install_startup_handler
 def main(argv: list[str] | None = None) -> int:
     install_startup_handler()
     from app.commands.cli import main as cli_main  # the heavy imports, under the handler
+    from app.process_setup import set_up_process
 
+    set_up_process()
     try:
         return cli_main(sys.argv[1:] if argv is None else argv)
     finally:

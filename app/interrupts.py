@@ -28,6 +28,8 @@ import os
 import signal
 from collections.abc import Iterator
 
+from dctnet.native_log import exit_now
+
 EXIT_INTERRUPTED = 130
 INTERRUPTED_LINE = b"livetoon: error: interrupted\n"
 
@@ -44,7 +46,7 @@ class _State:
 def _exit_at_once(signum: int, frame: object) -> None:
     """Start-up: nothing is open yet, so the cleanest end is the immediate one."""
     os.write(2, INTERRUPTED_LINE)
-    os._exit(EXIT_INTERRUPTED)
+    exit_now(EXIT_INTERRUPTED)
 
 
 def _interrupt(signum: int, frame: object) -> None:

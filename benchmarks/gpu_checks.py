@@ -45,7 +45,9 @@ import numpy as np
 import torch
 
 from app.frames import VideoFrame
-from app.pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
+from app.files.pipeline import run_file_pipeline
+from app.pipeline import FrameProcessor, Processed, StageTimes
+from app.process_setup import tune_for_frames
 from benchmarks.capped_steps import CappedStep, run_all
 from benchmarks.gpu_kit import Kit, ReplayedFaces, photos
 from dctnet.device import cuda_unavailable_reason
@@ -444,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rehearse", action="store_true", help="every step on the CPU at tiny sizes, then the travel plan")
     parser.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset of: " + ", ".join(STEPS))
     args = parser.parse_args(argv)
+    tune_for_frames()  # as the livetoon program runs (app.process_setup)
     plan = REHEARSAL if args.rehearse else FULL
     if not args.rehearse and (reason := cuda_unavailable_reason()) is not None:
         print(f"gpu_checks: no usable CUDA GPU: {reason}", file=sys.stderr)

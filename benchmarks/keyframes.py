@@ -31,6 +31,7 @@ import numpy as np
 from app.files.keyframes import FILL, toon_filter
 from app.files.video_in import VideoReader
 from app.files.video_out import VideoWriter
+from app.process_setup import tune_for_frames
 from dctnet.engine import Stylizer
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
@@ -235,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write-clip", type=Path, metavar="OUT.mp4",
                         help="only write the clip as a 1280x720 30 fps camera for `livetoon bench --live`, and stop")
     args = parser.parse_args(argv)
+    tune_for_frames()  # as the livetoon program runs (app.process_setup)
     if args.write_clip:
         write_live_clip(args.write_clip, 1280, 720)
         return

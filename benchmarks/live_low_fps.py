@@ -20,6 +20,7 @@ import numpy as np
 from app.live.session import LiveProcessor, LiveSession
 from app.live.settings import FileSpec, LiveSettings
 from app.pipeline import Processed
+from app.process_setup import tune_for_frames
 from flow.metrics import psnr
 
 
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, help="write the fastest-motion frames here (JPEG)")
     parser.add_argument("--width", type=int, default=1200, help="sheet width in pixels")
     args = parser.parse_args()
+    tune_for_frames()  # as the livetoon program runs (app.process_setup)
     settings = LiveSettings(style=args.style, max_size=args.max_size, device=args.device)
     delivered = record_live(args.clip, settings, args.seconds)
     gaps = intervals(delivered)

@@ -25,6 +25,7 @@ import numpy as np
 from app.live.session import LiveProcessor, LiveSession, SinkSet
 from app.live.settings import FileSpec, LiveSettings, OutputSettings
 from app.live.sinks import StreamSink
+from app.process_setup import tune_for_frames
 from benchmarks.talking_clip import head_motion_frames
 from tests.clips import write_clip
 
@@ -44,6 +45,7 @@ def main() -> int:
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--json", type=Path, help="also write the samples here")
     args = parser.parse_args()
+    tune_for_frames()  # as the livetoon program runs (app.process_setup)
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_clip(Path(tmp) / "talking.mp4", images=head_motion_frames(150, width, height),

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
+from flow.stabilize import DEFAULT_STABILITY, Stabilizer
 
 FRAME_INTERVAL = 1001 / 30000
 
@@ -75,9 +75,9 @@ def main() -> None:
     width, height = map(int, args.size.split("x"))
     frames = panning_pairs(width, height)
     with tempfile.TemporaryDirectory() as folder:
-        stabilizers = {"this tree": Stabilizer(DEFAULT_STRENGTH)}
+        stabilizers = {"this tree": Stabilizer(DEFAULT_STABILITY)}
         if args.against:
-            stabilizers[args.against] = stabilizer_at(args.against, Path(folder))(DEFAULT_STRENGTH)
+            stabilizers[args.against] = stabilizer_at(args.against, Path(folder))(DEFAULT_STABILITY)
         times: dict[str, list[float]] = {name: [] for name in stabilizers}
         for k in range(args.frames):
             forward = (k // len(frames)) % 2 == 0

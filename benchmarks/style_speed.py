@@ -13,6 +13,7 @@ import numpy as np
 
 from dctnet.engine import Stylizer
 from dctnet.styles import StyleRegistry
+from app.process_setup import tune_for_frames
 
 
 def main() -> None:
@@ -21,6 +22,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=720)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
+    tune_for_frames()  # as the livetoon program runs (app.process_setup)
     names = args.styles.split(",")
     registry = StyleRegistry()
     stylizers = {n: Stylizer.from_style(registry.get(n), device="cpu", mode="background") for n in names}

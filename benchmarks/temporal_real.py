@@ -1,8 +1,8 @@
-"""Stabilizer strengths on real clips, through the real encoder: ``python -m benchmarks.temporal_real DIR``.
+"""Stabilizer stabilities on real clips, through the real encoder: ``python -m benchmarks.temporal_real DIR``.
 
 ``DIR`` holds the clips of :mod:`benchmarks.real_clips`. The model runs once per clip
 and style (its per-frame outputs are cached in ``DIR/cache``, keyed by the style's
-file, so the cache follows a retrained style); then every strength stabilizes those
+file, so the cache follows a retrained style); then every stability stabilizes those
 outputs, and both the per-frame and the stabilized frames go through the same H.264
 encoder as ``livetoon convert`` (``--crf``) and back before the warping error and
 the fidelity are measured. With the same style and settings this reproduces
@@ -29,12 +29,13 @@ from app.pipeline import FrameProcessor
 from app.frames import VideoFrame
 from app.files.video_in import VideoReader
 from app.files.video_out import VideoWriter
+from app.process_setup import tune_for_frames
 from dctnet.engine import Stylizer
 from dctnet.face import FaceDetector
 from dctnet.styles import StyleRegistry
 from dctnet.tracking import FaceTracker
 from flow.metrics import fidelity_psnr, warping_error
-from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
+from flow.stabilize import DEFAULT_STABILITY, Stabilizer
 
 from .stabilizer import call, stabilizer_at
 
@@ -118,7 +119,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path, help="the clips of benchmarks.real_clips")
     parser.add_argument("--clips", nargs="+", default=["carphone_2x", "carphone_4x", "bikes"])
     parser.add_argument("--style", default="anime")
-    parser.add_argument("--strengths", type=float, nargs="+", default=[DEFAULT_STRENGTH])
+    parser.add_argument("--stabilities", "--strengths", dest="stabilities", type=float, nargs="+", default=[DEFAULT_STABILITY])
     parser.add_argument("--every", type=int, default=1, help="keep every K-th frame (a live model at rate/K)")
     parser.add_argument("--crf", type=int, default=12)
     parser.add_argument("--against", metavar="REV", help="also the default stabilizer of this git revision")
@@ -126,13 +127,14 @@ def main() -> None:
     parser.add_argument("--sheet-width", type=int, default=1050)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    tune_for_frames()  # as the livetoon program runs (app.process_setup)
     stabilizers: dict[str, Callable[[], Callable]] = {}
     with tempfile.TemporaryDirectory() as folder:
         if args.against:
             old = stabilizer_at(args.against, Path(folder))
             stabilizers[f"{args.against} default"] = old
-        for strength in args.strengths:
-            stabilizers[f"{strength:g}"] = functools.partial(Stabilizer, strength)
+        for stability in args.stabilities:
+            stabilizers[f"{stability:g}"] = functools.partial(Stabilizer, stability)
         print(f"style {args.style}, every {args.every}. frame(s), crf {args.crf}")
         print("| clip | output | warping error x1000 | ratio to per-frame | fidelity vs per-frame |")
         print("| --- | --- | --- | --- | --- |")

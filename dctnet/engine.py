@@ -21,10 +21,8 @@ hears how long the bg pass, the head pass and the blend took (``bench`` uses it)
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import enum
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -47,29 +45,6 @@ DEFAULT_MAX_SIZE = 720
 STAGES = ("bg pass", "head pass", "blend")
 """What ``on_stage`` reports, each at most once per frame."""
 StageHook = Callable[[str, float], None]
-GLIBC_M_TRIM_THRESHOLD = -1
-GLIBC_M_MMAP_MAX = -4
-HEAP_KEEP_BYTES = 1 << 30
-
-
-def keep_freed_memory() -> bool:
-    """Make glibc keep big freed blocks for the next frame instead of unmapping them.
-
-    A frame allocates the same few 16-120 MB activations every time. glibc serves
-    blocks that large with a fresh ``mmap`` and unmaps them on ``free``, so every
-    frame page-faults its whole working set back in: on a 2-core CPU that was a third
-    of the bg model's time at 720x720 (LiteRT avoids it with a preallocated arena).
-    Serving them from the heap, and not trimming it, keeps one frame's peak resident,
-    which is what the next frame needs anyway. Process-wide and idempotent; a no-op
-    (False) off glibc.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(GLIBC_M_MMAP_MAX, 0) and libc.mallopt(GLIBC_M_TRIM_THRESHOLD, HEAP_KEEP_BYTES))
-    except (OSError, AttributeError):  # not glibc (musl, ...): keep the allocator's defaults
-        return False
 
 
 Box = tuple[int, int, int, int]
@@ -143,10 +118,6 @@ class Stylizer:
         self._weights = {"head": head, "bg": bg}
         self.dtype = torch.float16 if self.choice.is_cuda else torch.float32
         self.cuda_graphs = cuda_graphs and self.choice.is_cuda
-        if self.choice.is_cuda:
-            torch.backends.cudnn.benchmark = True  # frame sizes repeat: pick the fastest kernels once
-        else:
-            keep_freed_memory()
         self._models = self._build_models()
         self.ops: Ops = TensorOps(self) if self.choice.is_cuda else FrameOps(self)
         self.on_stage: StageHook | None = None

@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 
 from .errors import LiveToonError
-from .native_log import NativeStderrFilter
 
 FIVE_POINT_IDS = (468, 473, 1, 61, 291)
 MIN_FACE_PX = 60
@@ -89,10 +88,13 @@ class FaceFinder(Protocol):
 
 
 class FaceDetector:
-    """MediaPipe FaceMesh; ``static_image_mode`` for unrelated stills, off for video."""
+    """MediaPipe FaceMesh; ``static_image_mode`` for unrelated stills, off for video.
+
+    MediaPipe writes start-up chatter to fd 2; a program filters it for the whole process
+    (:func:`app.process_setup.quiet_native_chatter`), as fd 2 is the process's, not ours.
+    """
 
     def __init__(self, static_image_mode: bool = False, max_faces: int = 4, min_confidence: float = 0.5) -> None:
-        self._quiet = NativeStderrFilter().__enter__()  # for the detector's whole life
         try:
             import mediapipe as mp
 
@@ -104,7 +106,6 @@ class FaceDetector:
                 min_tracking_confidence=min_confidence,
             )
         except (ImportError, RuntimeError, FileNotFoundError) as exc:
-            self._quiet.__exit__()
             raise FaceModelError(f"cannot load MediaPipe's face models ({exc}); run `livetoon doctor`") from exc
 
     def detect(self, frame_bgr: np.ndarray) -> list[Face]:
@@ -119,7 +120,6 @@ class FaceDetector:
 
     def close(self) -> None:
         self._mesh.close()
-        self._quiet.__exit__()
 
     def __enter__(self) -> FaceDetector:
         return self

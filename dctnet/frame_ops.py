@@ -98,7 +98,11 @@ class Ops(Protocol):
     ``download``). Guarantees both keep: every step returns values on the uint8 grid
     (0..255, rounded where OpenCV rounds), ``download`` returns a numpy HxWx3 uint8
     array the caller owns (never a reused buffer), and ``paste`` may write into
-    ``canvas`` and returns it.
+    ``canvas`` and returns it. One Ops belongs to one Stylizer and is called only by it,
+    on the thread running ``stylize`` (TensorOps reuses staging buffers between frames),
+    so neither is thread-safe. Per frame: ``upload``, ``background`` or
+    ``background_within`` (not in ``face`` mode), ``heads`` and one ``paste`` per face
+    (when there are faces), ``resize`` when the size changed, ``download``.
     """
 
     def upload(self, image: np.ndarray) -> Frame:

@@ -12,7 +12,9 @@ The pump is a daemon thread, and daemon threads die when the interpreter exits: 
 error line printed just before exit would die in the pipe with it (``livetoon live``
 lost its one error line in 13 of 15 runs). So a filter still active at exit is
 closed by an ``atexit`` hook, which restores fd 2 and waits for the pump to forward
-everything.
+everything. An exit that skips ``atexit`` (``os._exit``: the window's fast exit, Qt's
+fatal platform error, Ctrl-C at start-up) goes through :func:`exit_now`, which does
+the same first.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import re
 import select
 import sys
 import threading
+from typing import NoReturn
 
 CHATTER_PREFIXES = (
     b"INFO: Created TensorFlow Lite",
@@ -32,6 +35,8 @@ CHATTER_PREFIXES = (
 )
 LINE_END = re.compile(rb"[\r\n]")
 FLUSH_AFTER_SECONDS = 0.05
+_active: list[NativeStderrFilter] = []
+"""Filters routing fd 2 now, oldest first."""
 
 
 class NativeStderrFilter:
@@ -42,7 +47,13 @@ class NativeStderrFilter:
         self._saved: int | None = None
         self._thread: threading.Thread | None = None
 
+    @property
+    def active(self) -> bool:
+        return self._saved is not None
+
     def __enter__(self) -> NativeStderrFilter:
+        if self.active:
+            return self  # already filtering: a second pipe would only stack pumps
         try:
             sys.stderr.flush()
             saved = os.dup(2)
@@ -55,6 +66,7 @@ class NativeStderrFilter:
         self._thread = threading.Thread(target=self._pump, args=(read_end,), name="stderr-filter", daemon=True)
         self._thread.start()
         atexit.register(self.__exit__)
+        _active.append(self)
         return self
 
     def _emit(self, segment: bytes) -> None:
@@ -86,8 +98,18 @@ class NativeStderrFilter:
         if self._saved is None:
             return
         atexit.unregister(self.__exit__)
+        _active.remove(self)
         sys.stderr.flush()
         os.dup2(self._saved, 2)  # closes the pipe's last write end: the pump sees EOF
         self._thread.join(timeout=2.0)
         os.close(self._saved)
         self._saved = None
+
+
+def exit_now(code: int) -> NoReturn:
+    """``os._exit(code)`` once every active filter has given fd 2 back and forwarded what it
+    holds: ``os._exit`` skips ``atexit``, and the last lines (often the one error line)
+    would die in the pipe with the pump thread."""
+    for active in reversed(_active[:]):
+        active.__exit__()
+    os._exit(code)

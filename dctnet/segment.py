@@ -19,9 +19,7 @@ import math
 import cv2
 import numpy as np
 
-from .engine import keep_freed_memory
 from .errors import LiveToonError
-from .native_log import NativeStderrFilter
 
 GENERAL, LANDSCAPE = 0, 1
 """MediaPipe's ``model_selection`` values."""
@@ -47,14 +45,15 @@ def model_input_size(height: int, width: int) -> tuple[int, int]:
 
 
 class SelfieSegmenter:
-    """MediaPipe selfie segmentation; the model is chosen (and reloaded) by frame shape."""
+    """MediaPipe selfie segmentation; the model is chosen (and reloaded) by frame shape.
+
+    Process-wide settings it relies on are the program's (:mod:`app.process_setup`): glibc
+    keeping freed memory (the refinement and compositing after segmentation make several
+    full-size planes a frame; served by fresh mmaps they page-fault in each time: the
+    matte's 720p refinement took 20 ms instead of 4) and MediaPipe's fd 2 chatter filtered.
+    """
 
     def __init__(self) -> None:
-        # The refinement and compositing after segmentation make several new full-size
-        # planes a frame; served by fresh mmaps they page-fault in each time (the matte's
-        # 720p refinement took 20 ms instead of 4). The Stylizer does this on the CPU only.
-        keep_freed_memory()
-        self._quiet = NativeStderrFilter().__enter__()  # for the segmenter's whole life
         self._models: dict[int, object] = {}
 
     def _model(self, selection: int):
@@ -83,7 +82,6 @@ class SelfieSegmenter:
         for model in self._models.values():
             model.close()
         self._models.clear()
-        self._quiet.__exit__()
 
     def __enter__(self) -> SelfieSegmenter:
         return self

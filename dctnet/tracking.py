@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -73,8 +74,26 @@ def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+class FaceSource(Protocol):
+    """The face stage of a frame chain (:class:`app.pipeline.FrameProcessor`): the faces of
+    each frame of one clip, fed in order, main face first, in the frame's pixels.
+
+    :class:`FaceTracker` is the real one; ``bench`` adds a fixed face where a synthetic
+    clip has none. Called on the chain's (model) thread only; ``t`` is the frame's time
+    in seconds, so smoothing follows the clip, not the wall clock.
+    """
+
+    def update(self, frame_bgr: np.ndarray, t: float) -> list[Face]:
+        """Faces in this frame, the main face first (an empty list: no face)."""
+        ...
+
+    def reset(self) -> None:
+        """A new clip or session: forget the faces seen so far."""
+        ...
+
+
 class FaceTracker:
-    """Main face first, smoothed; other faces follow unsmoothed."""
+    """Main face first, smoothed; other faces follow unsmoothed (a :class:`FaceSource`)."""
 
     def __init__(
         self,

@@ -94,7 +94,7 @@ def fast_flow() -> FlowEstimator:
     On recorded clips (``docs/temporal.md``) flow accuracy decides how much flicker the
     stabilizer can take out at a given fidelity: stopping at a quarter of the small
     image without refinement left warping error at 0.39x the per-frame output's on
-    carphone (anime, 35.9 dB); this flow took it to 0.30x at the same strength, and
+    carphone (anime, 35.9 dB); this flow took it to 0.30x at the same stability, and
     0.28x at 36.2 dB with today's confidence and default.
     """
     return FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, finest_scale=1, iterations=FAST_ITERATIONS,

@@ -13,11 +13,12 @@ or newly shown content, flow failures, lighting jumps and scene cuts all make th
 prediction wrong, so they get low confidence and show up at once. The history is
 the stabilizer's own output, which makes the filter recursive.
 
-``a(dt)`` is the user's strength ``a`` (0 = off, bit-exact) for frames one
+``a(dt)`` is the user's stability ``a`` (0 = off, bit-exact; "strength" is the cartoon's
+blend with the camera picture, a different thing) for frames one
 :data:`REFERENCE_INTERVAL` apart, and decays as ``a ** (dt / REFERENCE_INTERVAL)``
 for frames further apart: the history keeps the same memory *in seconds* whatever
 the frame rate. A live model that runs at 3 fps blends frames 0.33 s apart, where
-eyes and mouths have moved and the flow is least sure; at 30 fps strength there,
+eyes and mouths have moved and the flow is least sure; at the 30 fps weight there,
 the previous frame's features stayed visible as doubled eyes and mouths.
 
 Everything but the warp of the previous output and the blend runs on the small
@@ -32,9 +33,9 @@ import numpy as np
 
 from .estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow, full_size_map, pull, sampling_grid
 
-DEFAULT_STRENGTH = 0.7
+DEFAULT_STABILITY = 0.7
 REFERENCE_INTERVAL = 1001 / 30000
-"""Frame interval (s) at which ``strength`` applies as given: a 29.97 fps camera or file."""
+"""Frame interval (s) at which ``stability`` applies as given: a 29.97 fps camera or file."""
 PHOTOMETRIC_LEVELS = 24.0
 """Gray-level error of the warped previous input (small image) at which confidence falls to 1/e."""
 CUT_MEAN_CONFIDENCE = 0.5
@@ -42,19 +43,20 @@ CUT_MEAN_CONFIDENCE = 0.5
 real clips of docs/temporal.md cut frames score 0.14-0.44 and every other frame 0.78 or more."""
 
 
-def decayed_strength(strength: float, previous: float | None, time: float | None) -> float:
-    """The blend strength for a frame at ``time`` after one at ``previous``.
+def decayed_weight(weight: float, previous: float | None, time: float | None) -> float:
+    """A recursive blend's weight ``weight`` (given for frames one :data:`REFERENCE_INTERVAL`
+    apart) for a frame at ``time`` after one at ``previous``: ``weight ** (dt / interval)``.
 
-    Never more than ``strength`` (a faster source does not make the history
+    Never more than ``weight`` (a faster source does not make the history
     heavier); 0 when time went backwards (a seek or a restarted clock: the
     history belongs to another moment).
     """
     if time is None or previous is None:
-        return strength
+        return weight
     elapsed = time - previous
     if elapsed <= 0.0:
         return 0.0
-    return strength ** max(1.0, elapsed / REFERENCE_INTERVAL)
+    return weight ** max(1.0, elapsed / REFERENCE_INTERVAL)
 
 
 def flow_confidence(pair: FlowPair, grid: np.ndarray) -> np.ndarray:
@@ -76,10 +78,10 @@ class Stabilizer:
     :data:`REFERENCE_INTERVAL` apart.
     """
 
-    def __init__(self, strength: float = DEFAULT_STRENGTH, max_side: int = DEFAULT_MAX_SIDE) -> None:
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"stability strength must be in [0, 1], got {strength}")
-        self.strength = strength
+    def __init__(self, stability: float = DEFAULT_STABILITY, max_side: int = DEFAULT_MAX_SIDE) -> None:
+        if not 0.0 <= stability <= 1.0:
+            raise ValueError(f"stability must be in [0, 1], got {stability}")
+        self.stability = stability
         self._motion = SequenceFlow(max_side, both_ways=False)
         self._grid = np.empty((0, 0, 2), np.float32)
         self.cuts = 0
@@ -94,7 +96,7 @@ class Stabilizer:
         self._time = None
 
     def __call__(self, input_bgr: np.ndarray, styled_bgr: np.ndarray, time: float | None = None) -> np.ndarray:
-        if self.strength == 0.0:
+        if self.stability == 0.0:
             # Off means off: no flow, and no stale history if it is turned on again later.
             self.reset()
             return styled_bgr
@@ -103,23 +105,23 @@ class Stabilizer:
     def step(self, pair: FlowPair | None, styled_bgr: np.ndarray, time: float | None = None) -> np.ndarray:
         """As calling it, with the input's motion computed by the caller (once per frame,
         shared with other stages such as the person matte); ``pair`` is None on a first frame."""
-        if self.strength == 0.0:
+        if self.stability == 0.0:
             self.reset()
             return styled_bgr
         history, self._history = self._history, styled_bgr
-        strength, self._time = self.strength_after(time), time
-        if pair is None or history is None or history.shape != styled_bgr.shape or strength == 0.0:
+        weight, self._time = self.weight_after(time), time
+        if pair is None or history is None or history.shape != styled_bgr.shape or weight == 0.0:
             return styled_bgr
         confidence = self.confidence(pair)
         if float(confidence.mean()) < CUT_MEAN_CONFIDENCE:
             self.cuts += 1
             return styled_bgr
-        self._history = self._blend(styled_bgr, history, pair.backward, confidence * np.float32(strength))
+        self._history = self._blend(styled_bgr, history, pair.backward, confidence * np.float32(weight))
         return self._history
 
-    def strength_after(self, time: float | None) -> float:
-        """The blend strength for a frame at ``time``, after the previous one (:func:`decayed_strength`)."""
-        return decayed_strength(self.strength, self._time, time)
+    def weight_after(self, time: float | None) -> float:
+        """The history's blend weight ``a(dt)`` for a frame at ``time``, after the previous one (:func:`decayed_weight`)."""
+        return decayed_weight(self.stability, self._time, time)
 
     def _small_grid(self, height: int, width: int) -> np.ndarray:
         """Kept between frames: the size rarely changes, and rebuilding it costs a pass."""

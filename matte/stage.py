@@ -23,7 +23,7 @@ from flow.estimate import DEFAULT_MAX_SIDE, FlowPair, shrink_factor, small_gray
 
 from .person import Box, main_person_only, person_boxes
 from .refine import guided_alpha
-from .steady import DEFAULT_STRENGTH, SteadyMatte
+from .steady import DEFAULT_STEADINESS, SteadyMatte
 
 BOX_PAD = 32
 """Frame pixels the person's box grows by on every side: the bg pass's output differs from
@@ -68,7 +68,7 @@ class Matte:
 class PersonMatte:
     """Per frame: ``matte(frame, motion, anchor, time)``; call ``reset`` at a new clip."""
 
-    def __init__(self, segmenter: Segmenter, main_person_only: bool = True, steadiness: float = DEFAULT_STRENGTH,
+    def __init__(self, segmenter: Segmenter, main_person_only: bool = True, steadiness: float = DEFAULT_STEADINESS,
                  max_side: int = DEFAULT_MAX_SIDE) -> None:
         self.segmenter = segmenter
         self.main_person_only = main_person_only

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 
 from flow.estimate import FlowPair, pull, sampling_grid
-from flow.stabilize import CUT_MEAN_CONFIDENCE, decayed_strength, flow_confidence
+from flow.stabilize import CUT_MEAN_CONFIDENCE, decayed_weight, flow_confidence
 
-DEFAULT_STRENGTH = 0.8
+DEFAULT_STEADINESS = 0.8
 """History weight at full confidence for frames 1/29.97 s apart. On carphone at 720p
 (docs/compositing.md) the alpha's warping error against the per-frame matte's was
 0.25x at 0.6, 0.19x at 0.7, 0.11x at 0.8 and 0.08x at 0.9, and the steady matte's mean
@@ -28,10 +28,10 @@ starts to lag a moving person for little more steadiness."""
 class SteadyMatte:
     """Feed it (coarse matte, flow pair, time) in order; it returns the steady coarse matte."""
 
-    def __init__(self, strength: float = DEFAULT_STRENGTH) -> None:
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"matte steadiness must be in [0, 1], got {strength}")
-        self.strength = strength
+    def __init__(self, steadiness: float = DEFAULT_STEADINESS) -> None:
+        if not 0.0 <= steadiness <= 1.0:
+            raise ValueError(f"matte steadiness must be in [0, 1], got {steadiness}")
+        self.steadiness = steadiness
         self._grid = np.empty((0, 0, 2), np.float32)
         self._history: np.ndarray | None = None
         self._time: float | None = None
@@ -43,15 +43,15 @@ class SteadyMatte:
     def __call__(self, coarse: np.ndarray, pair: FlowPair | None, time: float | None = None) -> np.ndarray:
         """``coarse`` is float32 0..1 on the flow's small grid (``pair.gray``'s shape)."""
         history, self._history = self._history, coarse
-        strength, self._time = decayed_strength(self.strength, self._time, time), time
-        if pair is None or history is None or history.shape != coarse.shape or strength == 0.0:
+        steadiness, self._time = decayed_weight(self.steadiness, self._time, time), time
+        if pair is None or history is None or history.shape != coarse.shape or steadiness == 0.0:
             return coarse
         if self._grid.shape[:2] != coarse.shape:
             self._grid = sampling_grid(*coarse.shape)
         confidence = flow_confidence(pair, self._grid)
         if float(confidence.mean()) < CUT_MEAN_CONFIDENCE:
             return coarse
-        weight = confidence * np.float32(strength)
+        weight = confidence * np.float32(steadiness)
         warped = pull(history, self._grid + pair.backward)
         self._history = cv2.add(coarse, cv2.multiply(cv2.subtract(warped, coarse), weight))
         return self._history

@@ -25,6 +25,15 @@ needs_reference = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tuned_for_frames() -> None:
+    """The process set up as the ``livetoon`` program sets itself up (its fd 2 filter aside:
+    pytest owns fd 2 here), so model runs in tests cost what they cost users."""
+    from app.process_setup import tune_for_frames
+
+    tune_for_frames()
+
+
 @pytest.fixture(scope="session")
 def astronaut_bgr() -> np.ndarray:
     """A real 512x512 portrait (NASA, public domain), as BGR uint8."""

@@ -111,3 +111,19 @@ def test_replicate_and_context_padding_for_styles_that_ask_for_them():
     assert np.array_equal(stylizer.stylize(frame), stylizer.run_model("bg", padded[None])[0, 8:108, 8:98])
     with pytest.raises(LiveToonError):
         Stylizer(small_weights(1), small_weights(2), device="cpu", padding="mirror")
+
+
+def test_both_frame_paths_keep_the_one_ops_contract():
+    """FrameOps and TensorOps are the two implementations of Ops: same steps, same parameters."""
+    import inspect
+
+    from dctnet.frame_ops import FrameOps, Ops, TensorOps
+
+    steps = {name: inspect.signature(member) for name, member in vars(Ops).items()
+             if callable(member) and not name.startswith("_")}
+    assert {"upload", "download", "background", "heads", "paste", "resize"} <= set(steps)
+    for implementation in (FrameOps, TensorOps):
+        for name, wanted in steps.items():
+            got = inspect.signature(getattr(implementation, name))
+            params = [p for p in got.parameters if p != "self"]
+            assert params == [p for p in wanted.parameters if p != "self"], f"{implementation.__name__}.{name}{got}"

@@ -15,7 +15,7 @@ import pytest
 
 from flow.estimate import SequenceFlow
 from flow.metrics import fidelity_psnr, warping_error
-from flow.stabilize import DEFAULT_STRENGTH, REFERENCE_INTERVAL, Stabilizer
+from flow.stabilize import DEFAULT_STABILITY, REFERENCE_INTERVAL, Stabilizer
 
 SIZE = (480, 270)
 
@@ -70,15 +70,15 @@ def test_flow_recovers_a_known_translation(astronaut_bgr):
     assert np.abs(forward + step).max() < 0.3, forward
 
 
-def test_strength_zero_is_the_per_frame_output(clip):
+def test_stability_zero_is_the_per_frame_output(clip):
     inputs, styled = clip
     stabilizer = Stabilizer(0.0)
     assert all(stabilizer(i, s) is s for i, s in zip(inputs, styled))
 
 
-def test_default_strength_removes_flicker_and_keeps_fidelity(clip):
+def test_default_stability_removes_flicker_and_keeps_fidelity(clip):
     inputs, styled = clip
-    stabilizer = Stabilizer(DEFAULT_STRENGTH)
+    stabilizer = Stabilizer(DEFAULT_STABILITY)
     stable = [stabilizer(i, s) for i, s in zip(inputs, styled)]
     ratio = warping_error(inputs, stable) / warping_error(inputs, styled)
     fidelity = fidelity_psnr(stable, styled)
@@ -87,14 +87,14 @@ def test_default_strength_removes_flicker_and_keeps_fidelity(clip):
     assert stabilizer.cuts == 0
 
 
-def test_strength_follows_the_time_between_frames():
+def test_the_history_weight_follows_the_time_between_frames():
     stabilizer = Stabilizer(0.7)
-    assert stabilizer.strength_after(None) == 0.7, "no timestamps: frames taken one reference interval apart"
+    assert stabilizer.weight_after(None) == 0.7, "no timestamps: frames taken one reference interval apart"
     stabilizer._time = 5.0
-    assert stabilizer.strength_after(5.0 + REFERENCE_INTERVAL) == pytest.approx(0.7)
-    assert stabilizer.strength_after(5.0 + REFERENCE_INTERVAL / 4) == pytest.approx(0.7), "never heavier than asked"
-    assert stabilizer.strength_after(5.0 + 10 * REFERENCE_INTERVAL) == pytest.approx(0.7**10)
-    assert stabilizer.strength_after(4.0) == 0.0, "time went backwards: the history is another moment's"
+    assert stabilizer.weight_after(5.0 + REFERENCE_INTERVAL) == pytest.approx(0.7)
+    assert stabilizer.weight_after(5.0 + REFERENCE_INTERVAL / 4) == pytest.approx(0.7), "never heavier than asked"
+    assert stabilizer.weight_after(5.0 + 10 * REFERENCE_INTERVAL) == pytest.approx(0.7**10)
+    assert stabilizer.weight_after(4.0) == 0.0, "time went backwards: the history is another moment's"
 
 
 def test_frames_far_apart_in_time_keep_their_own_look(clip):
@@ -102,7 +102,7 @@ def test_frames_far_apart_in_time_keep_their_own_look(clip):
     inputs, styled = clip
 
     def fidelity(interval: float) -> float:
-        stabilizer = Stabilizer(DEFAULT_STRENGTH)
+        stabilizer = Stabilizer(DEFAULT_STABILITY)
         return fidelity_psnr([stabilizer(i, s, k * interval) for k, (i, s) in enumerate(zip(inputs, styled))], styled)
 
     fast, slow = fidelity(REFERENCE_INTERVAL), fidelity(10 * REFERENCE_INTERVAL)
@@ -111,7 +111,7 @@ def test_frames_far_apart_in_time_keep_their_own_look(clip):
 
 def test_time_going_backwards_drops_the_history(clip):
     inputs, styled = clip
-    stabilizer = Stabilizer(DEFAULT_STRENGTH)
+    stabilizer = Stabilizer(DEFAULT_STABILITY)
     stabilizer(inputs[0], styled[0], 1.0)
     assert stabilizer(inputs[1], styled[1], 0.5) is styled[1]
     assert not np.array_equal(stabilizer(inputs[2], styled[2], 0.5 + REFERENCE_INTERVAL), styled[2])
@@ -120,7 +120,7 @@ def test_time_going_backwards_drops_the_history(clip):
 def test_scene_cut_resets_history(astronaut_bgr, coffee_bgr):
     inputs = panning(astronaut_bgr, 6) + panning(coffee_bgr, 4, seed=1)
     styled = flickery_cartoon(inputs, seed=1)
-    stabilizer = Stabilizer(DEFAULT_STRENGTH)
+    stabilizer = Stabilizer(DEFAULT_STABILITY)
     outputs = [stabilizer(i, s) for i, s in zip(inputs, styled)]
     assert stabilizer.cuts == 1
     assert np.array_equal(outputs[6], styled[6]), "no ghost of the old scene after a cut"
@@ -145,6 +145,6 @@ def test_metrics_are_zero_and_infinite_for_identical_sequences(astronaut_bgr):
     assert warping_error(still, noisy) > 0.1 and 25 < fidelity_psnr(noisy, still) < 45
 
 
-def test_rejects_strength_out_of_range():
+def test_rejects_stability_out_of_range():
     with pytest.raises(ValueError):
         Stabilizer(1.5)

@@ -128,7 +128,7 @@ def test_style_strength_mode_and_stability_take_effect(qtbot, window):
         if not np.array_equal(processed.output, processed.styled):
             break
     assert not np.array_equal(processed.output, processed.styled), "stability blends in the warped history"
-    assert window.processor.stabilizer.strength == pytest.approx(0.9)
+    assert window.processor.stabilizer.stability == pytest.approx(0.9)
 
 
 def test_settings_survive_a_restart(qtbot, window, store, clip):

@@ -39,15 +39,16 @@ from dctnet.engine import STAGES, Stylizer
 from dctnet.errors import LiveToonError
 from dctnet.face import Face, FaceDetector
 from dctnet.styles import StyleRegistry
-from dctnet.tracking import FaceTracker
+from dctnet.tracking import FaceSource, FaceTracker
 from dctnet.network import official_state_dict
 from dctnet.tflite import read_tflite_tensors
-from flow.stabilize import DEFAULT_STRENGTH, Stabilizer
+from flow.stabilize import DEFAULT_STABILITY, Stabilizer
 
 from app.commands import bench_live
 from app.compositing import Compositor, open_compositor, parse_background
 from matte.stage import STAGES as MATTE_STAGES
-from app.pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
+from app.files.pipeline import run_file_pipeline
+from app.pipeline import FrameProcessor, Processed, StageTimes
 from app.frames import VideoFrame
 from app.files.video_in import VideoReader
 from app.files.video_out import VideoWriter
@@ -165,7 +166,8 @@ def fixed_face(width: int, height: int) -> Face:
 
 
 class SyntheticFaces:
-    """Runs the real tracker (its time is real), then stylizes a fixed face when it finds none."""
+    """A :class:`~dctnet.tracking.FaceSource`: runs the real tracker (its time is real), then
+    stylizes a fixed face when it finds none."""
 
     def __init__(self, tracker: FaceTracker) -> None:
         self.tracker = tracker
@@ -214,12 +216,12 @@ def target_size(label: str, reader: VideoReader) -> tuple[int, int]:
 def timed_processor(stylizer: Stylizer, detector: FaceDetector | None, synthetic: bool, times: StageTimes,
                     compositor: Compositor | None = None) -> FrameProcessor:
     """The ``convert`` chain, the matte's steps timed one by one."""
-    tracker = FaceTracker(detector) if detector is not None else None
-    if tracker is not None and synthetic:
+    tracker: FaceSource | None = FaceTracker(detector) if detector is not None else None
+    if isinstance(tracker, FaceTracker) and synthetic:
         tracker = SyntheticFaces(tracker)
     if compositor is not None:
         compositor.matte.on_stage = times.add
-    return FrameProcessor(stylizer, tracker, Stabilizer(DEFAULT_STRENGTH), times, compositor)
+    return FrameProcessor(stylizer, tracker, Stabilizer(DEFAULT_STABILITY), times, compositor)
 
 
 def time_clip(clip: Path, label: str, args: argparse.Namespace, processor: FrameProcessor, out_dir: Path) -> dict:

@@ -28,7 +28,8 @@ from app.compositing import Kind, open_compositor, parse_background
 from app.files.keyframes import KeyframeProcessor
 from app.files.output_safety import check_outputs
 from app.paths import ensure_folder, expand_inputs
-from app.pipeline import FrameProcessor, Processed, StageTimes, run_file_pipeline
+from app.files.pipeline import run_file_pipeline
+from app.pipeline import FrameProcessor, Processed, StageTimes
 from app.files.video_in import VideoReader
 from app.files.video_out import (ALPHA_SUFFIXES, WRITABLE_SUFFIXES, VideoWriter, check_alpha_container,
                                  check_encoder_options)

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from dctnet.errors import LiveToonError
-from flow.stabilize import DEFAULT_STRENGTH
+from flow.stabilize import DEFAULT_STABILITY
 
 from app import interrupts
 from app.compositing import Kind, parse_background
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-fps", type=float, default=30.0,
                         help="virtual camera, stream, NDI and recording frame rate (default 30)")
     parser.add_argument("--record", type=Path, metavar="OUT", help="also record the cartoon to this video file")
-    parser.add_argument("--stability", type=float, default=DEFAULT_STRENGTH, help=f"temporal stability 0..1 (default {DEFAULT_STRENGTH})")
+    parser.add_argument("--stability", type=float, default=DEFAULT_STABILITY, help=f"temporal stability 0..1 (default {DEFAULT_STABILITY})")
     parser.add_argument("--strength", type=float, default=1.0, help="cartoon strength 0..1, blended with the camera picture (default 1)")
     parser.add_argument("--mirror", action="store_true", help="mirror the picture")
     parser.add_argument("--model-fps", default=EVERY_FRAME, metavar="every|auto|N", help=f"{MODEL_FPS_HELP} (default every)")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import NoReturn
 
@@ -37,7 +36,9 @@ def leave_now(code: int) -> NoReturn:
     with the whole app and Qt, measured from the last ``atexit`` handler to the exit)
     and does nothing for the user: the window would be gone while the program lingers.
     """
+    from dctnet.native_log import exit_now
+
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    exit_now(code)  # os._exit, after the stderr filter forwarded its last lines

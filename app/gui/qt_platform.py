@@ -34,6 +34,8 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dctnet.native_log import exit_now
+
 if TYPE_CHECKING:
     from PyQt6.QtWidgets import QApplication
 
@@ -172,7 +174,7 @@ def start_application(argv: list[str]) -> QApplication:
     def on_message(kind: QtMsgType, context: QMessageLogContext, text: str) -> None:
         if kind == QtMsgType.QtFatalMsg:
             print(f"livetoon: error: {explain_failure(held, text)}", file=sys.stderr, flush=True)
-            os._exit(EXIT_WINDOW_FAILED)
+            exit_now(EXIT_WINDOW_FAILED)
         held.append(f"{context.category}: {text}" if context.category not in (None, "default") else text)
 
     qInstallMessageHandler(on_message)

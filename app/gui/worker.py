@@ -1,20 +1,20 @@
 """The QThread that runs a live session, so a slow model never freezes the window.
 
-Frames cross to the GUI thread through a one-slot mailbox plus a signal that is only
-emitted when the GUI has taken the previous frame: if painting falls behind, frames
-are skipped instead of piling up in Qt's event queue (which would grow latency and
-memory without bound).
+Frames cross to the GUI thread through a :class:`~app.handoff.NewestWins` slot plus a
+signal that is only emitted when the GUI has taken the previous frame: if painting
+falls behind, frames are skipped instead of piling up in Qt's event queue (which
+would grow latency and memory without bound).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
 from dctnet.errors import LiveToonError
 
+from app.handoff import NewestWins
 from app.live.session import LiveProcessor, LiveSession, SinkSet
 from app.live.settings import SourceSpec
 from app.pipeline import Processed
@@ -37,24 +37,19 @@ class LiveWorker(QThread):
         self.processor = processor
         self.session = LiveSession(source, processor, sinks, on_status=self.sourceState.emit,
                                    on_frame=self._on_frame, wait_for_camera=True)
-        self._latest: Processed | None = None
-        self._lock = threading.Lock()
+        self._latest: NewestWins[Processed] = NewestWins()
         self._device_text = ""
 
     def _on_frame(self, processed: Processed) -> None:
         if self.processor.device_text != self._device_text:
             self._device_text = self.processor.device_text
             self.deviceChanged.emit(self._device_text)
-        with self._lock:
-            waiting, self._latest = self._latest is not None, processed
-        if not waiting:
+        if self._latest.put(processed):  # the GUI took the previous one: tell it once
             self.frameReady.emit()
 
     def take_frame(self) -> Processed | None:
         """The newest processed frame (GUI thread); None when it was already taken."""
-        with self._lock:
-            processed, self._latest = self._latest, None
-            return processed
+        return self._latest.take()
 
     def run(self) -> None:
         try:

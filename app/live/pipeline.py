@@ -35,7 +35,8 @@ from flow.propagate import Propagator
 
 from app.frames import VideoFrame
 from app.files.keyframes import propagator as default_propagator
-from app.pipeline import POLL_SECONDS, LatestFrame, LiveStats, Processed, StageTimes, END
+from app.handoff import NewestWins
+from app.pipeline import Processed, StageTimes
 
 EVERY_FRAME = "every"
 AUTO = "auto"
@@ -46,6 +47,8 @@ OUTPUT_BACKLOG = 3
 """Camera frames the output thread may fall behind by before it skips the oldest."""
 WAIT_FOR_MODEL_SECONDS = 0.03
 """How long the output waits for the model to finish the very frame it is about to emit."""
+POLL_SECONDS = 0.1
+"""How often a waiting thread looks at the stop event."""
 TORCH_THREADS = torch.get_num_threads()
 """torch's threads as the process started (a thread's own setting leaks into threads made later)."""
 
@@ -76,9 +79,12 @@ def model_gap(model_fps: str) -> float:
 
 
 @dataclass
-class KeyframeStats(LiveStats):
-    """``processed`` counts output frames; ``keyframes`` the model's, ``propagated`` the carried ones."""
+class LiveStats:
+    """``processed`` counts output frames, ``dropped`` camera frames the model never took
+    (newest frame wins); ``keyframes`` the model's, ``propagated`` the carried ones."""
 
+    processed: int = 0
+    dropped: int = 0
     keyframes: int = 0
     propagated: int = 0
 
@@ -116,7 +122,8 @@ class Keyframe:
 class ModelThread(threading.Thread):
     """Runs the processor on the newest frame it can take, at most at the capped rate."""
 
-    def __init__(self, process: Callable[[VideoFrame], Processed], mailbox: LatestFrame, model_fps: Callable[[], str],
+    def __init__(self, process: Callable[[VideoFrame], Processed], mailbox: NewestWins[tuple[VideoFrame, float]],
+                 model_fps: Callable[[], str],
                  stop: threading.Event, times: StageTimes, publish: Callable[[Keyframe], None]) -> None:
         super().__init__(name="model", daemon=True)
         self.process, self.mailbox, self.model_fps, self.stop = process, mailbox, model_fps, stop
@@ -134,13 +141,22 @@ class ModelThread(threading.Thread):
             if remaining <= 0 or self.force.wait(min(remaining, POLL_SECONDS)):
                 return
 
+    def _newest(self) -> tuple[VideoFrame, float] | None:
+        """The newest camera frame; None once the camera has ended (and nothing waits) or on stop."""
+        while not self.stop.is_set():
+            ended = self.mailbox.closed  # read first: a frame put before the end is still taken
+            item = self.mailbox.take(POLL_SECONDS)
+            if item is not None or ended:
+                return item
+        return None
+
     def run(self) -> None:
         last_start = -1e9
         try:
             while not self.stop.is_set():
                 self._wait_for_cap(last_start)
-                item = self.mailbox.take(self.stop)
-                if item is END:
+                item = self._newest()
+                if item is None:
                     return
                 frame, captured_at = item
                 self.force.clear()
@@ -168,7 +184,7 @@ class OutputLoop:
         self.settings, self.times, self.on_latency = settings, times, on_latency
         self.latest: Keyframe | None = None
         self.used_serial = 0
-        self.stats = KeyframeStats(0, 0)
+        self.stats = LiveStats()
 
     def publish(self, keyframe: Keyframe) -> None:
         """Called by the model thread."""
@@ -266,14 +282,15 @@ def run_keyframe_pipeline(
     times: StageTimes,
     on_latency: Callable[[float], None] | None = None,
     propagator: Propagator | None = None,
-) -> KeyframeStats:
+) -> LiveStats:
     """Run until the source ends or ``stop`` is set; returns counts.
 
     ``settings()`` is read every frame for ``model_fps`` (``every``, ``auto`` or a
     number), ``mirror`` and ``bypass``; ``times`` gains ``model`` (per keyframe),
     ``propagate`` and ``latency`` (per output frame).
     """
-    mailbox, camera = LatestFrame(), CameraFrames()
+    mailbox: NewestWins[tuple[VideoFrame, float]] = NewestWins()
+    camera = CameraFrames()
     errors: list[BaseException] = []
 
     def capture() -> None:
@@ -287,7 +304,7 @@ def run_keyframe_pipeline(
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
         finally:
-            mailbox.finish()
+            mailbox.close()
             camera.finish()
 
     loop: OutputLoop

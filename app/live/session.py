@@ -28,10 +28,10 @@ from flow.stabilize import Stabilizer
 from app.compositing import Compositor, Kind, parse_background
 from app.frames import VideoFrame
 from app.live.contracts import Sink, SourceState
-from app.live.pipeline import EVERY_FRAME, run_keyframe_pipeline
+from app.live.pipeline import EVERY_FRAME, LiveStats, run_keyframe_pipeline
 from app.live.settings import LiveSettings, SourceSpec
 from app.live.sources import StatusHook, open_source
-from app.pipeline import FrameProcessor, LiveStats, Processed, StageTimes
+from app.pipeline import FrameProcessor, Processed, StageTimes
 
 PROCESSING_SIZES = (360, 480, 720, 1080)
 """Short-side presets for the model input; smaller is faster, 720 is the official size."""
@@ -130,7 +130,7 @@ class LiveProcessor:
         chain = self.chain
         assert chain is not None  # _load_stylizer made it or raised
         chain.stylizer.mode = Mode(wanted.mode)
-        self.stabilizer.strength = wanted.stability
+        self.stabilizer.stability = wanted.stability
         chain.tracker = self._face_tracker() if chain.stylizer.mode.needs_faces else None
         if _background_of(wanted) != self._background_built:
             wanted = self._load_compositor(wanted)

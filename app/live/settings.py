@@ -22,7 +22,7 @@ from pathlib import Path
 from dctnet.engine import DEFAULT_MAX_SIZE, Mode
 from dctnet.errors import LiveToonError
 from dctnet.styles import DEFAULT_STYLE
-from flow.stabilize import DEFAULT_STRENGTH
+from flow.stabilize import DEFAULT_STABILITY
 
 from app.compositing import Kind
 from app.live.pipeline import EVERY_FRAME, parse_model_fps
@@ -108,7 +108,7 @@ class LiveSettings:
     mode: str = Mode.FULL.value
     strength: float = 1.0
     """The cartoon's blend with the camera picture: 1 = the full cartoon, 0 = the camera."""
-    stability: float = DEFAULT_STRENGTH
+    stability: float = DEFAULT_STABILITY
     """The stabilizer's weight on the previous output (flow.stabilize)."""
     max_size: int = DEFAULT_MAX_SIZE
     device: str = "auto"

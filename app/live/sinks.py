@@ -28,6 +28,7 @@ import numpy as np
 from dctnet.errors import LiveToonError
 
 from app.commands.doctor import virtual_camera_fix
+from app.handoff import NewestWins
 from app.live.settings import OutputSettings, check_output
 from app.workers import Worker, first_line
 
@@ -93,8 +94,7 @@ class FramePacer:
         self.channels = channels
         self.release = release
         self.frames_out = 0
-        self._lock = threading.Lock()
-        self._pending: np.ndarray | None = None
+        self._pending: NewestWins[np.ndarray] = NewestWins()
         self._current = None if hold_until_first else np.zeros((height, width, channels), np.uint8)
         self._lost = False
         self._slate: np.ndarray | None = None
@@ -108,16 +108,14 @@ class FramePacer:
 
     def submit(self, frame_bgr: np.ndarray) -> None:
         """Hand over a frame (not copied: do not draw on it afterwards); clears the slate."""
-        with self._lock:
-            self._pending, self._lost = frame_bgr, False
+        self._lost = False
+        self._pending.put(frame_bgr)
 
     def show_lost(self) -> None:
-        with self._lock:
-            self._lost = True
+        self._lost = True
 
     def _next_frame(self) -> np.ndarray | None:
-        with self._lock:
-            pending, self._pending, lost = self._pending, None, self._lost
+        pending, lost = self._pending.take(), self._lost
         if pending is not None:
             self._current = letterbox(pending, self.width, self.height)  # on this thread, not the caller's
         if not lost or self._current is None:

@@ -28,6 +28,7 @@ import numpy as np
 
 from app.frames import VideoFrame
 from app.files.video_in import VideoReader
+from app.handoff import NewestWins
 from app.live.cameras import OpenCVCamera, check_camera_opens, resolve_camera
 from app.live.contracts import Grabber, SourceError, SourceState
 from app.live.settings import FileSpec, SourceSpec
@@ -79,30 +80,6 @@ def frame_signature(image: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(image[::8, ::8]).data)
 
 
-class Mailbox:
-    """The newest frame only (a driver buffer of one), with the time it arrived."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.item: tuple[int, np.ndarray, float] | None = None
-
-    def put(self, generation: int, image: np.ndarray) -> None:
-        with self.cond:
-            self.item = (generation, image, time.perf_counter())
-            self.cond.notify()
-
-    def clear(self) -> None:
-        with self.cond:
-            self.item = None
-
-    def take(self, timeout: float) -> tuple[int, np.ndarray, float] | None:
-        with self.cond:
-            if self.item is None:
-                self.cond.wait(timeout)
-            item, self.item = self.item, None
-            return item
-
-
 class WatchedSource:
     """Frames from a grabber that may die, hang or freeze; reconnects with backoff.
 
@@ -130,7 +107,8 @@ class WatchedSource:
         self._heartbeat = time.perf_counter()
         self._lost_at = 0.0
         self._signature: int | None = None  # kept across reconnects: a dead camera may reopen frozen
-        self._mailbox = Mailbox()
+        self._mailbox: NewestWins[tuple[int, np.ndarray, float]] = NewestWins()
+        """(connection generation, frame, arrival time): a driver buffer of one."""
         self._arrivals: deque[float] = deque(maxlen=240)
         self._threads: list[threading.Thread] = []
         self._halt = threading.Event()
@@ -200,7 +178,7 @@ class WatchedSource:
                         raise SourceError(f"the camera froze (the same picture for {now - fresh:.1f} s)")
                     continue
             fresh = now
-            self._mailbox.put(generation, image)
+            self._mailbox.put((generation, image, time.perf_counter()))
 
     def _start_connection(self, halt: threading.Event) -> None:
         with self._lock:

@@ -1,0 +1,99 @@
+"""The file pipeline: every frame, in order, nothing dropped, timestamps kept.
+
+Decoding runs on its own thread and encoding on another, so the model (the slow
+part) never waits for I/O; the queues between them are bounded, so memory stays
+flat on long files. Any stage's error stops all stages and is re-raised in the
+caller; so is Ctrl-C, after the threads have stopped, so the caller can finalize a
+partial file.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from app.frames import VideoFrame
+from app.pipeline import FrameProcessor, Processed
+
+QUEUE_DEPTH = 4
+POLL_SECONDS = 0.1
+END = object()
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=POLL_SECONDS)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event) -> object:
+    while not stop.is_set():
+        try:
+            return q.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            continue
+    return END
+
+
+def run_file_pipeline(
+    frames: Iterable[VideoFrame],
+    process: FrameProcessor,
+    sink: Callable[[Processed], None],
+    on_frame: Callable[[int], None] | None = None,
+) -> int:
+    """Push every frame through ``process`` into ``sink``; returns the frame count."""
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(QUEUE_DEPTH)
+    finished: queue.Queue = queue.Queue(QUEUE_DEPTH)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            iterator: Iterator[VideoFrame] = iter(frames)
+            while not stop.is_set():
+                started = time.perf_counter()
+                item = next(iterator, END)
+                process.times.add("decode", time.perf_counter() - started)
+                if not _put(decoded, item, stop) or item is END:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+            stop.set()
+
+    def write() -> None:
+        try:
+            while (item := _get(finished, stop)) is not END:
+                started = time.perf_counter()
+                sink(item)
+                process.times.add("encode", time.perf_counter() - started)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=read, name="decode", daemon=True),
+               threading.Thread(target=write, name="encode", daemon=True)]
+    for thread in threads:
+        thread.start()
+    count = 0
+    try:
+        while (item := _get(decoded, stop)) is not END:
+            if not _put(finished, process(item), stop):
+                break
+            count += 1
+            if on_frame:
+                on_frame(count)
+        _put(finished, END, stop)
+        threads[1].join()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    return count
