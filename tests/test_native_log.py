@@ -33,7 +33,7 @@ def test_filter_drops_chatter_only():
 EXIT_WHILE_FILTERING = r"""
 import sys
 from dctnet.native_log import NativeStderrFilter
-NativeStderrFilter().__enter__()  # as a FaceDetector does, for its whole life
+NativeStderrFilter().__enter__()  # as the program does (app.process_setup), for the whole process
 print("livetoon: error: the last words", file=sys.stderr)
 sys.exit(1)
 """
