@@ -41,6 +41,8 @@ from flow.metrics import warping_error
 from matte.composite import cover, over
 from matte.stage import PersonMatte
 
+from app.process_setup import tune_for_frames
+
 PEOPLE = {
     "astronaut.png": "Eileen Collins (NASA, public domain)",
     "camera.png": "a photographer (Lav Varshney, CC0)",
@@ -280,6 +282,7 @@ def main() -> None:
     parser.add_argument("--write-clip", type=Path, metavar="OUT.mp4",
                         help="only write the frame section's clip (120 frames, 29.97 fps) for `livetoon bench --input`")
     args = parser.parse_args()
+    tune_for_frames()  # as the livetoon program runs (app.process_setup)
     if args.write_clip:
         write_clip(args.write_clip)
         return

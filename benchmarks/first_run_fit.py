@@ -24,6 +24,7 @@ from pathlib import Path
 from dctnet.styles import StyleRegistry
 
 from app.live.fitting_defaults import fit_defaults
+from app.process_setup import tune_for_frames
 
 MODEL_FPS = "every"
 """The window's default: the model on every frame it can take, so the output rate is the model's."""
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--input", type=Path, required=True, help="a 1280x720 talking-head clip")
     parser.add_argument("--seconds", type=float, default=24.0, help="length of the live run (4 s of it warm-up)")
     args = parser.parse_args()
+    tune_for_frames()  # as the livetoon program runs (app.process_setup)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     fit = fit_defaults(StyleRegistry())
