@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 POLL_SECONDS = 0.004
 FINDER_RETRY_SECONDS = 4.0
@@ -35,6 +36,22 @@ def use_loopback_config(folder: Path) -> dict[str, str]:
     (folder / "ndi-config.v1.json").write_text(json.dumps(LOOPBACK_CONFIG))
     os.environ["NDI_CONFIG_DIR"] = str(folder)
     return {**os.environ, "NDI_CONFIG_DIR": str(folder)}
+
+
+@pytest.fixture(scope="module")
+def ndi_env(tmp_path_factory):
+    """This process and its children find NDI sources on 127.0.0.1 (restored afterwards).
+
+    Every test module that makes an NDI object uses it: the runtime reads its
+    configuration once per process, at the first sender or finder, so one made without
+    it would leave every later finder in the test run blind."""
+    before = os.environ.get("NDI_CONFIG_DIR")
+    env = use_loopback_config(tmp_path_factory.mktemp("ndi-config"))
+    yield env
+    if before is None:
+        os.environ.pop("NDI_CONFIG_DIR", None)
+    else:
+        os.environ["NDI_CONFIG_DIR"] = before
 
 
 @dataclass

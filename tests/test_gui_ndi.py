@@ -20,13 +20,14 @@ from app.gui import settings_store
 from tests.alpha_frames import decode_bgra
 from tests.test_gui import TIMEOUT_MS, clip, next_frame, store, window  # noqa: F401 - fixtures
 from tests.test_gui_background import choose
+from tests.ndi_receiver import ndi_env  # noqa: F401 - fixture: the NDI runtime's one configuration per process
 from tests.test_window_streamer import DISCARD_URL
 
 SMALL = OutputSettings(640, 360, 15.0)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("cyndilib") is None, reason=f"NDI needs the optional extra: {INSTALL_HINT}")
-def test_ndi_toggle_sends_bgra_says_so_and_remembers_the_name(qtbot, window, store):
+def test_ndi_toggle_sends_bgra_says_so_and_remembers_the_name(ndi_env, qtbot, window, store):
     window.outputs.load(SMALL)
     window.outputs.ndi_name.setText(f"livetoon-gui-{time.monotonic_ns()}")
     next_frame(qtbot, window)

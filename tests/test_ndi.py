@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from app.live.ndi import INSTALL_HINT
+from tests.ndi_receiver import ndi_env  # noqa: F401 - fixture
 
 HAS_CYNDILIB = importlib.util.find_spec("cyndilib") is not None
 needs_cyndilib = pytest.mark.skipif(not HAS_CYNDILIB, reason=f"NDI tests need the optional extra: {INSTALL_HINT}")
@@ -34,20 +35,6 @@ PHOTO_SIZE = (512, 512)
 LIGHT_STYLE = ["--style", "toon-lite", "--max-size", "360", "--device", "cpu"]
 ALPHA_MATCH = 2.0
 """Mean absolute alpha difference allowed between what was sent and what arrived (0-255 levels)."""
-
-
-@pytest.fixture(scope="module")
-def ndi_env(tmp_path_factory):
-    """This process and its children find NDI sources on 127.0.0.1 (restored afterwards)."""
-    from tests.ndi_receiver import use_loopback_config
-
-    before = os.environ.get("NDI_CONFIG_DIR")
-    env = use_loopback_config(tmp_path_factory.mktemp("ndi-config"))
-    yield env
-    if before is None:
-        os.environ.pop("NDI_CONFIG_DIR", None)
-    else:
-        os.environ["NDI_CONFIG_DIR"] = before
 
 
 def person_photo_clip(path: Path) -> Path:
