@@ -8,16 +8,12 @@ a temporary settings file, with the Background panel set to transparent, and sav
 
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.streamer_screenshots import save
-from tests.xserver import xvfb
+from benchmarks.streamer_screenshots import grab_on_xvfb, save
 
 
 def run(clip: Path, out: Path, seconds: float) -> None:
@@ -44,20 +40,7 @@ def run(clip: Path, out: Path, seconds: float) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("clip", type=Path)
-    parser.add_argument("-o", "--output", type=Path, default=Path("docs"))
-    parser.add_argument("--seconds", type=float, default=15.0, help="how long the clip runs before the grab")
-    args = parser.parse_args()
-    with xvfb((1280, 800)) as server:
-        os.environ["DISPLAY"], os.environ["QT_QPA_PLATFORM"] = server.display, "xcb"
-        manager = subprocess.Popen(["openbox"], stderr=subprocess.DEVNULL) if shutil.which("openbox") else None
-        try:
-            run(args.clip.resolve(), args.output, args.seconds)
-        finally:
-            if manager:
-                manager.terminate()
-    return 0
+    return grab_on_xvfb(run, __doc__, 15.0)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.xserver import xvfb
@@ -105,11 +106,13 @@ def run(clip: Path, out: Path, seconds: float) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def grab_on_xvfb(run: Callable[[Path, Path, float], None], doc: str, seconds: float) -> int:
+    """The command line every window screenshot script shares: ``CLIP [-o DIR] [--seconds S]``,
+    ``run`` called on an Xvfb screen with openbox (when installed) so dialogs render."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("clip", type=Path)
     parser.add_argument("-o", "--output", type=Path, default=Path("docs"))
-    parser.add_argument("--seconds", type=float, default=12.0, help="how long the clip runs before the first grab")
+    parser.add_argument("--seconds", type=float, default=seconds, help="how long the clip runs before the first grab")
     args = parser.parse_args()
     with xvfb((1280, 800)) as server:
         os.environ["DISPLAY"], os.environ["QT_QPA_PLATFORM"] = server.display, "xcb"
@@ -120,6 +123,10 @@ def main() -> int:
             if manager:
                 manager.terminate()
     return 0
+
+
+def main() -> int:
+    return grab_on_xvfb(run, __doc__, 12.0)
 
 
 if __name__ == "__main__":

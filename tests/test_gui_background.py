@@ -11,14 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import QSettings
 
 from app.gui.panels.background import FILE, kind_of
 from app.gui.window import MainWindow
 from app.live.settings import FileSpec
 from benchmarks.compositing import person_scene
 from tests.clips import write_clip
-from tests.test_gui import TIMEOUT_MS, next_frame
+from tests.test_gui import TIMEOUT_MS, next_frame, store  # noqa: F401 - fixture
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +25,6 @@ def person_clip(tmp_path_factory) -> Path:
     images = [person_scene(320, 180, shift=2 * i) for i in range(12)]
     return write_clip(tmp_path_factory.mktemp("gui-bg") / "person.mp4", size=(320, 180), rate=Fraction(12),
                       audio=(), images=images)
-
-
-@pytest.fixture
-def store(tmp_path) -> QSettings:
-    settings = QSettings(str(tmp_path / "livetoon.ini"), QSettings.Format.IniFormat)
-    for key, value in {"live/style": "toon-lite", "live/mode": "background", "live/stability": 0.0}.items():
-        settings.setValue(key, value)
-    return settings
 
 
 def choose(window: MainWindow, kind: str) -> None:

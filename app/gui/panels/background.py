@@ -75,7 +75,8 @@ class BackgroundPanel(QGroupBox):
         form.addRow("Behind you", self.kind_combo)
         form.addRow("Colour", self.colour_button)
         form.addRow("File", self.file_row)
-        form.addRow(self.main_person_check, self.stylize_check)
+        form.addRow(self.main_person_check)  # each on its own row: as a label it would widen the panel
+        form.addRow(self.stylize_check)
         form.addRow(self.key_note)
         self._form = form
         self._show_colour()
@@ -130,7 +131,7 @@ class BackgroundPanel(QGroupBox):
         """Only the parts that apply to the kind are shown."""
         self._form.setRowVisible(self.colour_button, kind == Kind.COLOR.value)
         self._form.setRowVisible(self.file_row, kind == FILE)
-        self.stylize_check.setVisible(kind == FILE)
+        self._form.setRowVisible(self.stylize_check, kind == FILE)
         self.main_person_check.setEnabled(kind != Kind.KEEP.value)
         self.key_note.setVisible(kind == Kind.TRANSPARENT.value)
 
