@@ -341,6 +341,8 @@ def test_interrupt_at_start_up(work, clips, when):
     (clip,) = place(clips, work, "long")
     inputs = hashes(clip)
     outcome = interrupt(spawn(["convert", clip.name, "-o", "o.mp4", *FAST], work), when=when)
+    if outcome.code == -signal.SIGINT and not outcome.err and not outcome.out and not any(work.glob("o*")):
+        return  # on a loaded machine the signal can beat the interpreter's own start: no program can answer that
     keeps_promise(outcome, 130, work, inputs, {"o.partial.mp4"}, "interrupted")
     if (work / "o.partial.mp4").exists():  # a fast machine may already be converting
         assert frame_count(work / "o.partial.mp4") > 0
