@@ -61,6 +61,9 @@ class NdiSink(PacedSink):
         self.name = name
         self.receivers = 0
         """Receivers connected, as last counted on the pacer's thread (the only one that touches the sender)."""
+        self.frames_sent = 0
+        """Counted here, not read from the pacer: its thread starts sending inside its constructor,
+        before ``self.pacer`` is assigned."""
         frame = VideoSendFrame()
         frame.set_resolution(output.width, output.height)
         frame.set_fourcc(FourCC.BGRA)
@@ -75,7 +78,8 @@ class NdiSink(PacedSink):
 
     def _send(self, frame: np.ndarray) -> None:
         self.sender.write_video(np.ascontiguousarray(frame).reshape(-1))
-        if self.pacer.frames_out % max(1, round(self.pacer.fps)) == 0:  # about once a second, on this thread
+        self.frames_sent += 1
+        if self.frames_sent % max(1, round(self.output.fps)) == 0:  # about once a second, on this thread
             self.receivers = self.sender.get_num_connections(0)
 
     def _release(self) -> None:
