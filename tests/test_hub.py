@@ -626,6 +626,32 @@ def test_dialog_cancel_and_errors_leave_nothing_behind(qtbot, hub, dirs):
     assert_only_complete_styles(styles_dir, set())
 
 
+def test_closing_the_window_stops_the_dialogs_download_and_thumbnail_threads(qtbot, hub, dirs, tmp_path):
+    """A running QThread destroyed with its window aborts the whole process at exit."""
+    from PyQt6.QtCore import QSettings
+
+    from tests.clips import photo_bgr
+    from tests.test_gui import open_window
+
+    styles_dir, _ = dirs
+    download_style("anime", registry(), client(hub.url))
+    hub.repos[(DESIGN.model_id("iic"), DESIGN.revision)] = dict(REPO_FILES)
+    hub.seconds_per_chunk = 0.05
+    store = QSettings(str(tmp_path / "livetoon.ini"), QSettings.Format.IniFormat)
+    store.setValue("live/style", "toon-lite")  # not a first run: no device measurement
+    window = open_window(qtbot, store, None, registry=registry())
+    window.preview.original = photo_bgr()  # what a running camera leaves there
+    dialog = window.get_more_styles()
+    dialog.endpoint = hub.url
+    assert dialog.thumbnail_thread is not None, "the installed style's thumbnail is being rendered"
+    dialog.download(["design"])
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=10_000)
+    worker = dialog.worker
+    window.close()
+    assert not worker.isRunning() and dialog.thumbnail_thread is None and not dialog.isVisible()
+    assert_only_complete_styles(styles_dir, {"anime"})
+
+
 def test_closing_the_dialog_mid_download_cancels_first(qtbot, hub, dirs):
     styles_dir, _ = dirs
     hub.seconds_per_chunk = 0.05

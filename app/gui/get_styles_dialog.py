@@ -287,6 +287,15 @@ class GetStylesDialog(QDialog):
             return
         super().reject()
 
+    def shut_down(self) -> None:
+        """The window is closing: no thread of this dialog may outlive it (Qt aborts the
+        process when a running QThread is destroyed). A download is cancelled, which it
+        notices within one chunk, leaving the styles folder untouched, and waited for."""
+        if self.worker is not None:
+            self.worker.cancel_event.set()
+            self.worker.wait()
+        self.done(QDialog.DialogCode.Rejected.value)
+
     def done(self, result: int) -> None:
         """Every way of closing ends here: the thumbnail thread stops first, within one style's
         render, because a QThread must not outlive its dialog."""

@@ -29,6 +29,7 @@ from app.gui import settings_store
 from app.gui.banner import MessageBanner
 from app.gui.controls import SidePanel
 from app.gui.first_run import StylesOffer
+from app.gui.get_styles_dialog import GetStylesDialog
 from app.gui.fitting import DefaultsFitter
 from app.gui.hotkeys import HOTKEYS, HotkeyHelp, hotkey_note
 from app.gui.on_air import badges_for
@@ -42,7 +43,6 @@ from app.gui.worker import LiveWorker
 
 if TYPE_CHECKING:
     from app.live.fitting_defaults import Fit
-    from app.gui.get_styles_dialog import GetStylesDialog
 
 STOP_TIMEOUT_MS = 2000
 PANEL_WIDTH, PANEL_MIN_WIDTH = 330, 230
@@ -243,8 +243,6 @@ class MainWindow(QMainWindow):
             self.start_source(spec)
 
     def get_more_styles(self) -> GetStylesDialog:
-        from app.gui.get_styles_dialog import GetStylesDialog
-
         dialog = GetStylesDialog(self.registry, parent=self, picture=self.preview.original)
         dialog.styleInstalled.connect(lambda name: self.look.fill_styles(self.processor.settings.style))
         dialog.open()
@@ -349,6 +347,8 @@ class MainWindow(QMainWindow):
         self.stats_timer.stop()
         self.stop_session()
         self.sinks.close_all()
+        for dialog in self.findChildren(GetStylesDialog):
+            dialog.shut_down()
         settings_store.save_geometry(self.store, self.saveGeometry())
         self.store.sync()
         super().closeEvent(event)
