@@ -21,6 +21,7 @@ switch it while running. Latency is measured from capture to the sink's return.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -51,6 +52,31 @@ POLL_SECONDS = 0.1
 """How often a waiting thread looks at the stop event."""
 TORCH_THREADS = torch.get_num_threads()
 """torch's threads as the process started (a thread's own setting leaks into threads made later)."""
+
+
+MODEL_NICENESS = 10
+"""How much lower the model thread's scheduling priority is than the output thread's."""
+
+
+def lower_this_threads_priority(niceness: int = MODEL_NICENESS) -> bool:
+    """Let the output thread win every contest for a core against the model thread.
+
+    The output must go out every frame period; the model may take a frame longer. At
+    equal priority, a keyframe's arrival (the model's last layers, MediaPipe, the fade's
+    second warp in the output) left the output thread waiting for a core for up to 4
+    frame periods on a 2-core CPU. Linux gives each thread its own nice value (and
+    threads it starts inherit it), so this touches the calling thread only; elsewhere
+    ``setpriority`` would lower the whole process, so nothing is done (False). An
+    unprivileged thread cannot raise its priority again, so it stays lowered if the
+    window later switches to ``every``, where it then yields to other programs too.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+    except OSError:
+        return False
+    return True
 
 
 def model_threads(model_fps: str) -> int:
@@ -152,6 +178,7 @@ class ModelThread(threading.Thread):
 
     def run(self) -> None:
         last_start = -1e9
+        lowered = False
         try:
             while not self.stop.is_set():
                 self._wait_for_cap(last_start)
@@ -160,6 +187,8 @@ class ModelThread(threading.Thread):
                     return
                 frame, captured_at = item
                 self.force.clear()
+                if not lowered and self.model_fps() != EVERY_FRAME:  # only the output's rate matters then
+                    lowered = lower_this_threads_priority()
                 torch.set_num_threads(model_threads(self.model_fps()))
                 last_start = time.perf_counter()
                 self.working = (frame.index, last_start)
