@@ -145,12 +145,17 @@ class FrameOps:
 
     def __init__(self, stylizer: Stylizer) -> None:
         self.stylizer = stylizer
+        self._uploaded: np.ndarray | None = None
 
     def upload(self, image: np.ndarray) -> np.ndarray:
+        self._uploaded = image
         return image
 
     def download(self, image: np.ndarray) -> np.ndarray:
-        return image
+        """Every step returns a new array except when none ran (face mode, no face): then
+        the frame is the caller's own, which the caller may reuse or change after."""
+        uploaded, self._uploaded = self._uploaded, None
+        return image.copy() if image is uploaded else image
 
     @staticmethod
     def size(image: np.ndarray) -> tuple[int, int]:

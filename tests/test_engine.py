@@ -51,6 +51,16 @@ def test_face_mode_leaves_everything_but_the_face_untouched(astronaut_bgr, faces
     assert not changed[300:].any() and not changed[:, :120].any()
 
 
+def test_the_output_is_never_the_callers_own_frame(astronaut_bgr):
+    """Face mode without a face changes nothing, yet the caller gets its own copy (the Ops
+    contract): a camera may refill its buffer while the output is still being sent."""
+    frame = astronaut_bgr.copy()
+    out = Stylizer(small_weights(1), small_weights(2), device="cpu", mode="face").stylize(frame, [])
+    assert np.array_equal(out, astronaut_bgr) and not np.shares_memory(out, frame)
+    frame[:] = 0
+    assert np.array_equal(out, astronaut_bgr)
+
+
 def test_full_mode_without_faces_is_the_background_pass(astronaut_bgr):
     full = Stylizer(small_weights(1), small_weights(2), device="cpu", mode="full").stylize(astronaut_bgr, [])
     bg = Stylizer(small_weights(1), small_weights(2), device="cpu", mode="background").stylize(astronaut_bgr)
