@@ -49,10 +49,19 @@ def test_newest_frame_wins_and_latency_stays_bounded():
 
 
 def test_stop_is_prompt():
+    """After a stop, the pipeline returns once the frame in hand is done: within the
+    slowest frame's time plus the threads' polling, however loaded the machine is."""
     process = processor()
     process(next(paced_frames(1, fps=60)))  # a cold first run takes seconds on a loaded machine: not what is timed
     stop = threading.Event()
-    threading.Timer(0.5, stop.set).start()
-    started = time.perf_counter()
+    stopped_at: list[float] = []
+
+    def stop_now() -> None:
+        stopped_at.append(time.perf_counter())
+        stop.set()
+
+    threading.Timer(0.5, stop_now).start()
     stats = run_live_pipeline(paced_frames(10_000, fps=60), process, lambda p: None, stop)
-    assert time.perf_counter() - started < 2.5 and stats.processed > 0
+    returned_after = time.perf_counter() - stopped_at[0]
+    slowest = max(process.times.samples["stylize"]) / 1000.0
+    assert stats.processed > 0 and returned_after < slowest + 0.5, (returned_after, slowest)
