@@ -186,6 +186,20 @@ def test_hotkeys_act(qtbot, window):
     assert window.panel.isVisible()
 
 
+def test_every_tab_fits_the_default_window_without_scrolling(qtbot, store):
+    """Stacked in one column the panels pushed the outputs below the fold of 1280x760."""
+    window = open_window(qtbot, store, None)
+    window.resize(1280, 760)
+    try:
+        for index in range(window.tabs.count()):
+            window.tabs.setCurrentIndex(index)
+            qtbot.wait(20)
+            scrolls = window.panel.verticalScrollBar().maximum(), window.panel.horizontalScrollBar().maximum()
+            assert scrolls == (0, 0), f"tab {window.tabs.tabText(index)!r} scrolls by {scrolls}"
+    finally:
+        window.close()
+
+
 def test_missing_virtual_camera_says_how_to_fix_it_and_the_app_runs_on(qtbot, window):
     if Path("/dev/video0").exists():
         pytest.skip("a video device exists here; the missing-backend path cannot be shown")

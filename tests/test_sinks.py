@@ -10,6 +10,7 @@ import platform
 import socket
 import threading
 import time
+from pathlib import Path
 
 import av
 import cv2
@@ -192,13 +193,23 @@ def free_udp_port() -> int:
 
 
 def port_taken(port: int) -> bool:
-    """Whether someone listens on ``port`` (FFmpeg binds unicast UDP without SO_REUSEADDR)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
-    return False
+    """Whether someone listens on ``port``, read from the kernel's socket tables.
+
+    Probing by binding the port (as this once did) can hold it at the very moment FFmpeg
+    binds it (without SO_REUSEADDR); FFmpeg then fails and the reader never listens: a
+    test failure seen on a loaded machine.
+    """
+    tables = [Path("/proc/net/udp"), Path("/proc/net/udp6")]
+    if not tables[0].exists():  # not Linux: the bind probe, racy as above
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                return exc.errno == errno.EADDRINUSE
+        return False
+    suffix = f":{port:04X}"
+    return any(line.split()[1].endswith(suffix)
+               for table in tables if table.exists() for line in table.read_text().splitlines()[1:])
 
 
 class StreamReader(threading.Thread):
@@ -227,9 +238,9 @@ def listening_reader() -> StreamReader:
     reader = StreamReader(port)
     reader.start()
     deadline = time.monotonic() + 10
-    while not port_taken(port) and time.monotonic() < deadline:
+    while not port_taken(port) and reader.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert port_taken(port), "the reader never bound its port"
+    assert port_taken(port), f"the reader never bound its port ({reader.error!r})"
     return reader
 
 

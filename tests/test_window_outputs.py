@@ -45,9 +45,11 @@ def test_output_size_and_rate_are_set_in_the_window_remembered_and_recorded(qtbo
     assert outputs.record_button.isChecked(), outputs.status.text()
     assert not outputs.size_combo.isEnabled() and not outputs.fps_combo.isEnabled(), "locked while on air"
     assert "640x360 @ 15 fps" in outputs.status.text(), outputs.status.text()
+    assert window.tabs.tabText(window.tabs.count() - 1) == "Outputs (1 on)", "seen from whichever tab is open"
     qtbot.wait(1500)
     outputs.record_button.setChecked(False)
     assert outputs.size_combo.isEnabled() and outputs.fps_combo.isEnabled()
+    assert window.tabs.tabText(window.tabs.count() - 1) == "Outputs"
     sizes, period, frames = recorded(target)
     assert sizes == {(640, 360)} and period == pytest.approx(1 / 15, rel=0.01) and frames >= 10, (sizes, period, frames)
     window.close()

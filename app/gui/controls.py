@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PyQt6.QtCore import QSize, Qt
 from PyQt6.QtGui import QMouseEvent
-from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSlider, QStyle, QStyleOptionSlider, QWidget
+from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSlider, QStyle, QStyleOptionSlider, QVBoxLayout, QWidget
 
 
 class JumpSlider(QSlider):
@@ -71,6 +71,17 @@ class SidePanel(QScrollArea):
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         return QSize(self.width_wanted, super().sizeHint().height())
+
+
+def stacked(*panels: QWidget) -> QWidget:
+    """Panels one under the other at the top of a page, the rest left empty."""
+    page = QWidget()
+    column = QVBoxLayout(page)
+    column.setContentsMargins(2, 6, 2, 2)  # the tab's own frame already sets the page in
+    for panel in panels:
+        column.addWidget(panel)
+    column.addStretch(1)
+    return page
 
 
 def select_or_add(combo: QComboBox, value: object, text: str) -> None:

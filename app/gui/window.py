@@ -1,6 +1,8 @@
 """The LiveToon window: the panels beside the preview, hotkeys, the session's life, closing.
 
-The window never runs the model: a :class:`LiveWorker` thread does, and every control
+The panels sit in three tabs (Look with Background, Source with Processing, Outputs):
+stacked in one column they needed 900 px and pushed the outputs below the fold of a
+1280x760 window. The window never runs the model: a :class:`LiveWorker` thread does, and every control
 only records a wish (``LiveProcessor.update``) that applies to the next frame. The
 controls live in ``app.gui.panels`` (source, look, processing, outputs), each bound to
 its settings object; the window lays them out, applies what Look and Processing report
@@ -16,7 +18,8 @@ from typing import TYPE_CHECKING, Literal
 
 from PyQt6.QtCore import QSettings, QTimer, pyqtSignal
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PyQt6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QTabWidget, QVBoxLayout,
+                             QWidget)
 
 from dctnet.errors import LiveToonError
 from dctnet.styles import StyleRegistry
@@ -27,7 +30,7 @@ from app.live.session import LiveProcessor, SinkSet
 from app.live.settings import CameraSpec, FileSpec, LiveSettings, SourceSpec
 from app.gui import settings_store
 from app.gui.banner import MessageBanner
-from app.gui.controls import SidePanel
+from app.gui.controls import SidePanel, stacked
 from app.gui.first_run import StylesOffer
 from app.gui.get_styles_dialog import GetStylesDialog
 from app.gui.fitting import DefaultsFitter
@@ -102,13 +105,17 @@ class MainWindow(QMainWindow):
         self.outputs.problem.connect(self.banner.show_problem)
         self.outputs.startedFine.connect(lambda: self.banner.clear("problem"))
         self.outputs.running.connect(lambda names: self.preview.set_badges(badges_for(names, self.look.bypass_check.isChecked())))
-        column_widget = QWidget()
-        column = QVBoxLayout(column_widget)
         self.background = BackgroundPanel()
         self.background.changed.connect(lambda changes: self.change(**changes))
-        for widget in (self.styles_offer, self.source, self.look, self.background, self.processing, self.outputs):
-            column.addWidget(widget)
-        column.addStretch(1)
+        self.tabs = QTabWidget()
+        for title, panels in (("Look", (self.look, self.background)), ("Source", (self.source, self.processing)),
+                              ("Outputs", (self.outputs,))):
+            self.tabs.addTab(stacked(*panels), title)
+        self.outputs.running.connect(self._show_outputs_running)
+        column_widget = QWidget()
+        column = QVBoxLayout(column_widget)
+        column.addWidget(self.styles_offer)
+        column.addWidget(self.tabs, 1)
         row = QHBoxLayout()
         for text, action in (("Reset settings", self.reset_settings), ("Hotkeys (F1)", self.show_help)):
             button = QPushButton(text)
@@ -134,6 +141,10 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.rate_label)
         if not self.restoreGeometry(settings_store.load_geometry(self.store)):
             self.resize(1280, 760)
+
+    def _show_outputs_running(self, names: list[str]) -> None:
+        """The Outputs tab says how many outputs run, seen from whichever tab is open."""
+        self.tabs.setTabText(self.tabs.indexOf(self.outputs.parentWidget()), f"Outputs ({len(names)} on)" if names else "Outputs")
 
     # -- hotkeys ------------------------------------------------------------------------
     def _bind_hotkeys(self) -> None:

@@ -104,4 +104,4 @@ def chosen(style: str, size: int, fps: float) -> Fit:
     full = (style, size) == (DEFAULT_STYLE, DEFAULT_MAX_SIZE)
     slow = "" if full else f"; {DEFAULT_STYLE} at {DEFAULT_MAX_SIZE}p would be a slideshow here"
     return Fit(style, size, f"No GPU: chose {style} at {size}p ({fps:.1f} fps measured on this CPU{slow}). "
-                            "Change it under Look and Processing.")
+                            "Change it in the Look and Source tabs.")
