@@ -7,6 +7,7 @@ widget's state: a badge that is set but never drawn would not help anyone.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -223,6 +224,19 @@ def test_first_run_picks_settings_that_run_well_here_and_says_so(qtbot, tmp_path
         assert chosen >= 3 * full and chosen > 0, "side by side: the chosen settings are at least 3x the full look"
     finally:
         window.close()
+
+
+def test_closing_during_the_first_run_timing_ends_it_first(qtbot, tmp_path, clip_720p):
+    """A timing thread left inside torch at exit aborted the process ("terminate called
+    without an active exception", exit 134) instead of quitting."""
+    fresh = QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat)
+    window = open_window(qtbot, fresh, FileSpec(clip_720p))
+    fitting = [thread for thread in threading.enumerate() if thread.name == "fit-defaults"]
+    assert fitting and "Choosing settings" in window.preview.message
+    qtbot.wait(300)  # inside the timing now
+    window.close()
+    assert not any(thread.is_alive() for thread in fitting), "the window closed with the timing still running"
+    assert not window.banner.isVisible() and window.worker is None, "nothing chosen, nothing started"
 
 
 def test_styles_dialog_describes_each_style_imports_a_folder_and_links_the_manual_fix(qtbot, store, tmp_path):

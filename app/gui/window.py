@@ -360,6 +360,8 @@ class MainWindow(QMainWindow):
         self.sinks.close_all()
         for dialog in self.findChildren(GetStylesDialog):
             dialog.shut_down()
+        for fitter in self.findChildren(DefaultsFitter):
+            fitter.stop()
         settings_store.save_geometry(self.store, self.saveGeometry())
         self.store.sync()
         super().closeEvent(event)

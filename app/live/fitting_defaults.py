@@ -13,6 +13,7 @@ above the 5 fps that still reads as motion.
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,47 +55,58 @@ def camera_like_frame(width: int = CAMERA_SIZE[0], height: int = CAMERA_SIZE[1])
     return (image + noise).clip(0, 255).astype(np.uint8)
 
 
-def live_fps(registry: StyleRegistry, style: str, max_size: int, frame: np.ndarray) -> float:
+class FitCancelled(Exception):
+    """The window closed during the timing: nothing is chosen."""
+
+
+def live_fps(registry: StyleRegistry, style: str, max_size: int, frame: np.ndarray,
+             cancel: threading.Event | None = None) -> float:
     """Frames per second of the live chain (face finding, model, stability) with ``style`` at
     ``max_size`` and every other setting at its default, on the CPU, after two warm-up frames.
 
     A second frame slower than a second ends the timing early: the slow candidates (toon
-    at 720p: seconds a frame on a busy CPU) must not make the first start slow.
+    at 720p: seconds a frame on a busy CPU) must not make the first start slow. ``cancel``
+    is looked at before every frame (:class:`FitCancelled`), so a closing window waits
+    for one frame at most.
     """
     processor = LiveProcessor(LiveSettings(style=style, max_size=max_size, device="cpu"), registry)
-    try:
-        processor(VideoFrame(frame, 0, 0.0, 0))  # loads the model and the face finder: not timed
+
+    def timed(index: int) -> float:
+        if cancel is not None and cancel.is_set():
+            raise FitCancelled
         started = time.perf_counter()
-        processor(VideoFrame(frame, 1, 1 / 30, 1))
-        warm_up = time.perf_counter() - started
+        processor(VideoFrame(frame, index, index / 30, index))
+        return time.perf_counter() - started
+
+    try:
+        timed(0)  # loads the model and the face finder: not timed
+        warm_up = timed(1)
         if warm_up > SLIDESHOW_S:
             return 1 / warm_up
-        took = []
-        for index in range(2, TIMED_FRAMES + 2):
-            started = time.perf_counter()
-            processor(VideoFrame(frame, index, index / 30, index))
-            took.append(time.perf_counter() - started)
+        took = [timed(index) for index in range(2, TIMED_FRAMES + 2)]
         return 1 / statistics.median(took)  # a median: a busy machine's one slow frame says little
     finally:
         processor.close()
 
 
-def fit_defaults(registry: StyleRegistry) -> Fit:
-    """The settings a new user starts with on this machine (seconds on a CPU; instant on a GPU)."""
+def fit_defaults(registry: StyleRegistry, cancel: threading.Event | None = None) -> Fit:
+    """The settings a new user starts with on this machine (seconds on a CPU; instant on a
+    GPU). Raises :class:`FitCancelled` once ``cancel`` is set."""
     if cuda_unavailable_reason() is None:
         return Fit(DEFAULT_STYLE, DEFAULT_MAX_SIZE, f"GPU found: the full look ({DEFAULT_STYLE} at {DEFAULT_MAX_SIZE}p).")
     frame = camera_like_frame()
     for style, sizes in LADDERS:
-        fast = list(climb(registry, style, sizes, frame))
+        fast = list(climb(registry, style, sizes, frame, cancel))
         if fast:
             return chosen(style, *fast[-1])
-    return chosen(*FALLBACK, live_fps(registry, *FALLBACK, frame))
+    return chosen(*FALLBACK, live_fps(registry, *FALLBACK, frame, cancel))
 
 
-def climb(registry: StyleRegistry, style: str, sizes: tuple[int, ...], frame: np.ndarray) -> Iterator[tuple[int, float]]:
+def climb(registry: StyleRegistry, style: str, sizes: tuple[int, ...], frame: np.ndarray,
+          cancel: threading.Event | None) -> Iterator[tuple[int, float]]:
     """(size, fps) for each size, smallest first, while the target rate is met."""
     for size in sizes:
-        fps = live_fps(registry, style, size, frame)
+        fps = live_fps(registry, style, size, frame, cancel)
         if fps < TARGET_FPS:
             return
         yield size, fps
