@@ -21,6 +21,7 @@ from dctnet.engine import Stylizer
 from dctnet.tracking import FaceSource
 from flow.estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow
 from flow.stabilize import Stabilizer
+from matte.stage import Matte
 
 from app.compositing import Compositor, face_centre
 from app.frames import VideoFrame
@@ -79,6 +80,13 @@ class FrameProcessor:
         self.compositor = compositor
         self.times = times or StageTimes()
         self.motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
+        self.composite = True
+        """False: the matte still limits the bg pass to the person's boxes, but the cartoon is
+        returned as it is, for a caller that puts each frame it emits over the background
+        with that frame's own matte (live keyframes carried along the motion)."""
+        self.anchor: tuple[float, float] | None = None
+        """The main face's centre in the last frame processed, for "main person only" on
+        frames this chain did not see (carried ones)."""
 
     def _motion(self, image: np.ndarray) -> FlowPair | None:
         """This frame's motion when a stage needs it; otherwise the flow forgets, so it never
@@ -94,9 +102,10 @@ class FrameProcessor:
         faced = time.perf_counter()
         motion = self._motion(frame.image)
         moved = time.perf_counter()
+        self.anchor = face_centre(faces[0]) if faces else None
         matte = None
         if self.compositor is not None:
-            matte = self.compositor.matte(frame.image, motion, face_centre(faces[0]) if faces else None, frame.time)
+            matte = self.compositor.matte(frame.image, motion, self.anchor, frame.time)
         matted = time.perf_counter()
         styled = self.stylizer.stylize(frame.image, faces, region=matte.boxes if matte else None)
         stylized = time.perf_counter()
@@ -109,8 +118,16 @@ class FrameProcessor:
         if matte is None:
             return Processed(frame, styled, output)
         self.times.add("matte", matted - moved)
+        return self.composited(frame, styled, output, matte)
+
+    def composited(self, frame: VideoFrame, styled: np.ndarray, output: np.ndarray, matte: Matte) -> Processed:
+        """``output`` (the stabilized cartoon) over the background with ``matte`` (as it is when
+        ``composite`` is off)."""
+        if not self.composite:
+            return Processed(frame, styled, output)
+        started = time.perf_counter()
         composed, alpha = self.compositor.compose(frame.image, output, matte, self.stylizer)
-        self.times.add("composite", time.perf_counter() - stabilized)
+        self.times.add("composite", time.perf_counter() - started)
         return Processed(frame, styled, composed, alpha=alpha, foreground=output if alpha is not None else None)
 
     def reset(self) -> None:

@@ -6,6 +6,7 @@ astronaut in front of its rocket photo), the real matte and model.
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -70,3 +71,40 @@ def test_the_panel_reads_back_what_was_saved(qtbot, store, person_clip, tmp_path
     finally:
         window.close()
     assert kind_of(str(tmp_path / "beach.jpg")) == FILE and kind_of("BLUR") == "blur"
+
+
+def test_transparent_with_carried_frames_cuts_each_frame_out_and_says_nothing(qtbot, store, person_clip):
+    """Model fps auto with a transparent background: carried frames reach the preview with
+    their own alpha, and no notice sends the model back to every frame."""
+    window = MainWindow(store=store, source=FileSpec(person_clip))
+    qtbot.addWidget(window)
+    notices: list[str] = []
+    window.processorNotice.connect(notices.append)
+    window.show()
+    try:
+        choose(window, "transparent")
+        combo = window.processing.model_fps_combo
+        combo.setCurrentIndex(combo.findData("auto"))
+        combo.activated.emit(combo.currentIndex())
+        carried = []
+
+        def some_carried() -> bool:
+            processed = window.last_processed
+            if processed is not None and processed.propagated and processed.alpha is not None:
+                carried.append(processed)
+            return len({p.frame.index for p in carried}) >= 3
+
+        qtbot.waitUntil(some_carried, timeout=TIMEOUT_MS)
+        assert window.processor.settings.model_fps == "auto"
+        for processed in carried:
+            assert processed.alpha[:20, :20].max() == 0 and processed.alpha[120:170, 140:180].min() == 255
+        qtbot.waitUntil(lambda: window.preview.output_bgra is not None, timeout=TIMEOUT_MS)
+        if SCREENSHOT:
+            window.grab().save(SCREENSHOT)
+        assert notices == [] and not window.banner.isVisible(), notices
+    finally:
+        window.close()
+
+
+SCREENSHOT = os.environ.get("LIVETOON_SCREENSHOT")
+"""Where to save a picture of the window in the last test, to look at (not saved when unset)."""

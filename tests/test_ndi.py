@@ -72,16 +72,18 @@ def read_lines(stream, lines: list[str], ndi_up: threading.Event) -> None:
 
 
 @needs_cyndilib
-def test_live_ndi_end_to_end(ndi_env, tmp_path):
+@pytest.mark.parametrize("model_fps", ["every", "auto"])
+def test_live_ndi_end_to_end(ndi_env, tmp_path, model_fps):
     """``livetoon live --input CLIP --background transparent --ndi NAME`` received by cyndilib:
-    >= 90% of the frames at the set rate over 10 s, BGRA, the alpha the pipeline made."""
+    >= 90% of the frames at the set rate over 10 s, BGRA, the alpha the pipeline made; with
+    ``--model-fps auto`` too, where most frames are carried and composited on the output thread."""
     from tests.ndi_receiver import LocalReceiver
 
     clip = person_photo_clip(tmp_path / "still.mp4")
     name = f"livetoon-test-{os.getpid()}"
     matte = pipeline_matte(clip)
     command = [sys.executable, str(ROOT / "main.py"), "live", "--input", str(clip), "--background", "transparent",
-               "--ndi", name,
+               "--ndi", name, "--model-fps", model_fps,
                "--output-size", f"{PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}", "--output-fps", str(FPS), "--duration", "300",
                *LIGHT_STYLE]
     process = subprocess.Popen(command, env=ndi_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -23,6 +23,7 @@ import numpy as np
 
 from dctnet.errors import LiveToonError
 
+from app.compositing import parse_background
 from app.live.pipeline import parse_model_fps
 from app.live.session import LiveProcessor, LiveSession
 from app.live.settings import FileSpec, LiveSettings
@@ -57,8 +58,10 @@ def run(args: argparse.Namespace, clip: Path, environment) -> dict:
         raise LiveToonError(f"--seconds must be more than the {WARMUP_SECONDS:g} s warm-up")
     with VideoReader(clip) as reader:
         camera_fps, size = float(reader.rate), (reader.width, reader.height)
+    parse_background(args.background)  # a bad one fails before the model loads
     settings = LiveSettings(style=args.style, mode=args.mode, device=args.device, max_size=args.max_size,
-                            model_fps=parse_model_fps(args.model_fps))
+                            model_fps=parse_model_fps(args.model_fps), background=args.background,
+                            main_person_only=not args.everyone, stylize_background=args.stylize_background)
     times = StampedTimes()
     processor = LiveProcessor(settings, times=times)
     processor.apply_settings()
@@ -84,9 +87,12 @@ def run(args: argparse.Namespace, clip: Path, environment) -> dict:
     gaps = np.diff([e[0] for e in kept]) * camera_fps
     latencies = np.array([e[1] for e in kept]) * 1000.0
     model_ms, propagate_ms = times.within("model", window_start), times.within("propagate", window_start)
+    carried_ms = [m + c for m, c in zip(times.within("carried matte", window_start),
+                                        times.within("carried composite", window_start))]
     return {"environment": environment(processor.stylizer), "style": settings.style, "mode": settings.mode,
             "input": str(clip), "size": f"{size[0]}x{size[1]}", "camera_fps": round(camera_fps, 2),
-            "model_fps_setting": settings.model_fps, "seconds": round(span, 1), "load_average": os.getloadavg(),
+            "model_fps_setting": settings.model_fps, "background": settings.background, "seconds": round(span, 1),
+            "load_average": os.getloadavg(),
             "output_fps": round((len(kept) - 1) / span, 2),
             "max_gap_frame_periods": round(float(gaps.max()), 2),
             "gaps_over_3_periods": int((gaps > 3).sum()),
@@ -97,6 +103,7 @@ def run(args: argparse.Namespace, clip: Path, environment) -> dict:
             "model_share_of_wall": round(times.busy("model", kept[0][0], kept[-1][0]) / span, 3),
             "propagated_share": round(sum(e[2] for e in kept) / len(kept), 3),
             "propagate_ms_median": round(float(np.median(propagate_ms)), 1) if propagate_ms else None,
+            "carried_matte_ms_median": round(float(np.median(carried_ms)), 1) if carried_ms else None,
             "dropped_by_model": stats.dropped}
 
 
@@ -106,11 +113,14 @@ def render(report: dict) -> str:
     return "\n".join([
         f"device: {env['device']} | {env['cpu']} | load average {load}",
         f"live: {report['input']} {report['size']} at {report['camera_fps']} fps, style {report['style']} "
-        f"({report['mode']}), model fps {report['model_fps_setting']}, {report['seconds']} s after warm-up",
+        f"({report['mode']}), model fps {report['model_fps_setting']}, background {report['background']}, "
+        f"{report['seconds']} s after warm-up",
         f"  output   {report['output_fps']:6.2f} fps, largest gap {report['max_gap_frame_periods']:.2f} frame periods "
         f"({report['gaps_over_3_periods']} gaps over 3)",
         f"  latency  capture->output p50 {report['latency']['median_ms']:.0f} ms, p95 {report['latency']['p95_ms']:.0f} ms",
         f"  model    {report['model_fps']:6.2f} fps ({report['model_ms_median']} ms a frame), "
         f"{report['model_share_of_wall']:.1%} of the wall clock",
-        f"  propagated share {report['propagated_share']:.1%} (propagate {report['propagate_ms_median']} ms a frame)",
+        f"  propagated share {report['propagated_share']:.1%} (propagate {report['propagate_ms_median']} ms a frame"
+        + (f"; matte + composite of each output frame {report['carried_matte_ms_median']} ms"
+           if report["carried_matte_ms_median"] is not None else "") + ")",
     ])

@@ -135,8 +135,6 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
         raise LiveToonError(f"--stability must be between 0 and 1, got {args.stability}")
     check_encoder_options(args.codec, args.crf, args.preset)  # before anything is made on disk
     background = parse_background(args.background)  # a bad background fails before anything opens
-    if background.needs_matte and args.keyframes is not None:
-        raise LiveToonError("--keyframes cannot be combined with --background yet; leave one out")
     inputs = expand_inputs(args.inputs, VIDEO_SUFFIXES, "videos")
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
     outputs = plan_video_outputs(inputs, args.output, many, alpha=background.kind is Kind.TRANSPARENT)

@@ -11,6 +11,7 @@ docs/benchmarks.md section 7).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -18,7 +19,9 @@ import torch
 
 from dctnet.toon_teacher import render_toon
 from flow.propagate import Fill, Keyframer, Propagator
+from matte.stage import Matte
 
+from app.compositing import face_centre
 from app.frames import VideoFrame
 from app.pipeline import FrameProcessor, Processed
 
@@ -62,31 +65,45 @@ class KeyframeProcessor(FrameProcessor):
     """A :class:`FrameProcessor` that runs faces and the model on keyframes only.
 
     The stabilizer still sees every frame (propagated frames included), so the output
-    is as steady as without keyframes; ``propagate`` is timed as its own stage.
+    is as steady as without keyframes; ``propagate`` is timed as its own stage. With a
+    background, every frame gets the person matte of its own picture and is put over
+    the background: carrying a composited keyframe would move the background with the
+    person. The keyframe's bg pass runs on its own person's boxes; outside them its
+    cartoon is the camera picture, so where the person has moved past them the carried
+    frame shows the camera picture (measured in docs/compositing.md).
     """
 
     def __init__(self, inner: FrameProcessor, every: int | None) -> None:
-        super().__init__(inner.stylizer, inner.tracker, inner.stabilizer, inner.times)
+        super().__init__(inner.stylizer, inner.tracker, inner.stabilizer, inner.times, inner.compositor)
         self.keyframer = Keyframer(propagator(), every)
 
-    def _stylize(self, frame: VideoFrame) -> np.ndarray:
+    def _stylize(self, frame: VideoFrame, matte: Matte | None) -> np.ndarray:
         started = time.perf_counter()
         faces = self.tracker.update(frame.image, frame.time) if self.tracker else []
+        self.anchor = face_centre(faces[0]) if faces else None
         faced = time.perf_counter()
-        styled = self.stylizer.stylize(frame.image, faces)
+        styled = self.stylizer.stylize(frame.image, faces, region=matte.boxes if matte else None)
         self.times.add("face", faced - started)
         self.times.add("stylize", time.perf_counter() - faced)
         return styled
 
     def __call__(self, frame: VideoFrame) -> Processed:
+        motion = self._motion(frame.image)
+        matte = None
+        if self.compositor is not None:
+            matted = time.perf_counter()  # the anchor is the newest keyframe's main face
+            matte = self.compositor.matte(frame.image, motion, self.anchor, frame.time)
+            self.times.add("matte", time.perf_counter() - matted)
         started = time.perf_counter()
-        styled, keyframe = self.keyframer(frame.image, lambda: self._stylize(frame))
+        styled, keyframe = self.keyframer(frame.image, lambda: self._stylize(frame, matte))
         if not keyframe:
             self.times.add("propagate", time.perf_counter() - started)
         stabilized = time.perf_counter()
-        output = self.stabilizer(frame.image, styled, frame.time) if self.stabilizer else styled
+        output = self.stabilizer.step(motion, styled, frame.time) if self.stabilizer else styled
         self.times.add("stabilize", time.perf_counter() - stabilized)
-        return Processed(frame, styled, output)
+        if matte is None:
+            return Processed(frame, styled, output, propagated=not keyframe)
+        return dataclasses.replace(self.composited(frame, styled, output, matte), propagated=not keyframe)
 
     def reset(self) -> None:
         super().reset()

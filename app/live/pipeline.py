@@ -104,6 +104,10 @@ def model_gap(model_fps: str) -> float:
     return 0.0 if model_fps in (EVERY_FRAME, AUTO) else 1.0 / float(model_fps)
 
 
+Composite = Callable[[VideoFrame], Callable[[Processed], Processed]]
+"""Given a frame about to go out carried, what to apply to its result (see run_keyframe_pipeline)."""
+
+
 @dataclass
 class LiveStats:
     """``processed`` counts output frames, ``dropped`` camera frames the model never took
@@ -208,8 +212,10 @@ class OutputLoop:
 
     def __init__(self, camera: CameraFrames, model: ModelThread, propagator: Propagator,
                  sink: Callable[[Processed], None], settings: Callable[[], object], times: StageTimes,
-                 on_latency: Callable[[float], None] | None) -> None:
+                 on_latency: Callable[[float], None] | None,
+                 composite: Composite | None = None) -> None:
         self.camera, self.model, self.propagator, self.sink = camera, model, propagator, sink
+        self.composite = composite or (lambda frame: lambda processed: processed)
         self.settings, self.times, self.on_latency = settings, times, on_latency
         self.latest: Keyframe | None = None
         self.used_serial = 0
@@ -269,6 +275,7 @@ class OutputLoop:
         keyframe = self.latest
         if keyframe is None:
             return None  # nothing stylized yet
+        composite = self.composite(frame)  # its matte is made while the cartoon is carried to it
         started = time.perf_counter()
         key = keyframe.processed
         if keyframe.serial != self.used_serial or not self.propagator.has_keyframe:  # new, or new to this mode
@@ -276,14 +283,14 @@ class OutputLoop:
             if key.frame.index == frame.index:
                 self.stats.keyframes += 1
                 image = self.propagator.arrived(key.frame.image, key.output)
-                return Processed(frame, key.styled, image)
+                return composite(Processed(frame, key.styled, image))
             self.propagator.set_keyframe(key.frame.image, key.output)
         result = self.propagator(frame.image)
         if result.needs_keyframe:
             self.model.force.set()
         self.times.add("propagate", time.perf_counter() - started)
         self.stats.propagated += 1
-        return Processed(frame, result.image, result.image, propagated=True)
+        return composite(Processed(frame, result.image, result.image, propagated=True))
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -311,12 +318,17 @@ def run_keyframe_pipeline(
     times: StageTimes,
     on_latency: Callable[[float], None] | None = None,
     propagator: Propagator | None = None,
+    composite: Composite | None = None,
 ) -> LiveStats:
     """Run until the source ends or ``stop`` is set; returns counts.
 
     ``settings()`` is read every frame for ``model_fps`` (``every``, ``auto`` or a
     number), ``mirror`` and ``bypass``; ``times`` gains ``model`` (per keyframe),
-    ``propagate`` and ``latency`` (per output frame).
+    ``propagate`` and ``latency`` (per output frame). ``composite(frame)`` is called with
+    each camera frame about to be carried to (not in ``every`` mode) and returns what
+    is applied to the result: with a background, ``process`` returns the keyframe's
+    cartoon and this puts each output frame over the background with its own matte,
+    made while the cartoon is carried (:mod:`app.live.carried_compositing`).
     """
     mailbox: NewestWins[tuple[VideoFrame, float]] = NewestWins()
     camera = CameraFrames()
@@ -339,7 +351,7 @@ def run_keyframe_pipeline(
     loop: OutputLoop
     model = ModelThread(process, mailbox, lambda: getattr(settings(), "model_fps", AUTO), stop, times,
                         lambda keyframe: loop.publish(keyframe))
-    loop = OutputLoop(camera, model, propagator or default_propagator(), sink, settings, times, on_latency)
+    loop = OutputLoop(camera, model, propagator or default_propagator(), sink, settings, times, on_latency, composite)
     capturer = threading.Thread(target=capture, name="capture", daemon=True)
     capturer.start()
     model.start()

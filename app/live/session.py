@@ -25,8 +25,9 @@ from dctnet.styles import StyleRegistry
 from dctnet.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
-from app.compositing import Compositor, Kind, parse_background
+from app.compositing import Compositor, parse_background
 from app.frames import VideoFrame
+from app.live.carried_compositing import CarriedCompositor, needs_own_model_pass
 from app.live.contracts import Sink, SourceState
 from app.live.pipeline import EVERY_FRAME, LiveStats, run_keyframe_pipeline
 from app.live.settings import LiveSettings, SourceSpec
@@ -74,17 +75,28 @@ class LiveProcessor:
         self._background_built: tuple[str, bool, bool] | None = None
         """The background settings the compositor was built for (None: not built yet)."""
         self.device_text = ""
+        self.model_lock = threading.Lock()
+        """Held while the chain runs on the model thread (see :class:`CarriedCompositor`)."""
+        self.carried = CarriedCompositor(self.times, self.model_lock)
 
     @property
     def settings(self) -> LiveSettings:
-        """The wished settings. With a background other than keep the model runs on every
-        frame it can take and only those go out, each composited with its own matte: a
-        frame carried from an earlier one along the motion has no matte of its own."""
+        """The wished settings. Frames are carried with every background (each output frame
+        composited with its own matte, :meth:`composite_carried`) but a stylized video
+        backdrop: there every output frame needs a bg pass of its own, so the model runs on
+        every frame it can take."""
         with self._lock:
             wanted = self._wanted
-        if wanted.background != Kind.KEEP.value and wanted.model_fps != EVERY_FRAME:
+        if wanted.model_fps != EVERY_FRAME and needs_own_model_pass(self.compositor):
             return dataclasses.replace(wanted, model_fps=EVERY_FRAME)
         return wanted
+
+    def composite_carried(self, frame: VideoFrame) -> Callable[[Processed], Processed]:
+        """On the output thread, with a frame about to be carried to: its matte starts now, and
+        the function returned puts the carried cartoon over the background with it."""
+        chain = self.chain
+        pending = self.carried.begin(frame, _background_of(self.settings), chain.anchor if chain else None)
+        return lambda processed: self.carried.finish(processed, pending, self.stylizer)
 
     @property
     def stylizer(self) -> Stylizer | None:
@@ -135,6 +147,7 @@ class LiveProcessor:
         if _background_of(wanted) != self._background_built:
             wanted = self._load_compositor(wanted)
         chain.compositor = self.compositor
+        chain.composite = self.settings.model_fps == EVERY_FRAME  # else the output thread composites
         self._active = wanted
         return wanted
 
@@ -160,9 +173,9 @@ class LiveProcessor:
             if self._segmenter is None:  # MediaPipe's selfie model loads on first need
                 self._segmenter = SelfieSegmenter()
             self.compositor = Compositor(choice, self._segmenter, wanted.main_person_only, wanted.stylize_background)
-            if wanted.model_fps != EVERY_FRAME:
-                self.on_notice(f"with background {wanted.background!r} the model runs on every frame it can take "
-                               f"(model fps {wanted.model_fps!r} waits for background 'keep')")
+            if wanted.model_fps != EVERY_FRAME and needs_own_model_pass(self.compositor):
+                self.on_notice(f"a stylized video background needs the model on every frame: it runs on every frame "
+                               f"it can take (model fps {wanted.model_fps!r} applies to other backgrounds)")
         self._background_built = _background_of(wanted)
         return wanted
 
@@ -180,7 +193,8 @@ class LiveProcessor:
         if settings.bypass:
             return Processed(frame, frame.image, frame.image)
         assert self.chain is not None  # apply_settings made it or raised
-        processed = self.chain(frame)
+        with self.model_lock:
+            processed = self.chain(frame)
         if settings.strength < 1.0:
             blended = cv2.addWeighted(processed.output, settings.strength, frame.image, 1.0 - settings.strength, 0.0)
             processed = dataclasses.replace(processed, output=blended)
@@ -196,6 +210,7 @@ class LiveProcessor:
             self.stabilizer.reset()
 
     def close(self) -> None:
+        self.carried.close()
         if self._detector:
             self._detector.close()
         self._detector = self._tracker = None
@@ -335,7 +350,7 @@ class LiveSession:
         try:
             return run_keyframe_pipeline(self.source.frames(self.stop_event), self.processor, self._deliver,
                                          self.stop_event, lambda: self.processor.settings, self.processor.times,
-                                         on_latency=self.meter.add)
+                                         on_latency=self.meter.add, composite=self.processor.composite_carried)
         finally:
             self.processor.close()
             self.source.close()
