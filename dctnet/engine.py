@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import torch
 
+from .crop_windows import Box, grid_box
 from .cuda_graphs import GraphedModel
 from .device import DeviceChoice, choose_device
 from .errors import LiveToonError
@@ -47,24 +48,9 @@ STAGES = ("bg pass", "head pass", "blend")
 StageHook = Callable[[str, float], None]
 
 
-Box = tuple[int, int, int, int]
-"""x0, y0, x1, y1 in pixels, x1/y1 exclusive."""
-
-
 def check_frame(frame_bgr: np.ndarray) -> None:
     if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
         raise LiveToonError(f"expected a uint8 HxWx3 BGR frame, got {frame_bgr.dtype} {frame_bgr.shape}")
-
-
-def grid_box(region: Box, scale: float, work_hw: tuple[int, int]) -> Box | None:
-    """``region`` (frame pixels) in the processed image's pixels, its corners moved out to
-    multiples of :data:`PAD_MULTIPLE` (the bg model's coarsest stride) and clipped; None if empty."""
-    h, w = work_hw
-    x0, y0, x1, y1 = (v * scale for v in region)
-    x0, y0 = int(x0) // PAD_MULTIPLE * PAD_MULTIPLE, int(y0) // PAD_MULTIPLE * PAD_MULTIPLE
-    x1 = min(w, -(-int(np.ceil(x1)) // PAD_MULTIPLE) * PAD_MULTIPLE)
-    y1 = min(h, -(-int(np.ceil(y1)) // PAD_MULTIPLE) * PAD_MULTIPLE)
-    return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
 
 
 class Mode(str, enum.Enum):
@@ -176,11 +162,10 @@ class Stylizer:
 
         In ``face`` mode only ``faces[0]`` is used: callers put the main face first.
         ``region`` (boxes x0, y0, x1, y1 in frame pixels) limits the bg pass to those
-        boxes, grown to the bg model's 16-pixel grid; each is computed with
-        :data:`~dctnet.frame_ops.CROP_HALO` more rows above and below, so the pixels
-        inside see the same neighbourhood as in a whole-frame pass. Outside them the
-        frame is left as it is (a compositor covers it with another background). No
-        boxes skips the bg pass; None runs it on the whole frame.
+        boxes, grown to the bg model's 4-pixel grid; each runs on a window of the padded
+        frame that gives its pixels as a whole-frame pass would (:mod:`dctnet.crop_windows`).
+        Outside them the frame is left as it is (a compositor covers it with another
+        background). No boxes skips the bg pass; None runs it on the whole frame.
         """
         check_frame(frame_bgr)
         ops = self.ops

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .align import CROP_SIZE, REFERENCE_POINTS, align_face, crop_footprint, head_mask, paste_back, similarity_transform
+from .crop_windows import Box, crop_windows
 from .face import Face
 
 if TYPE_CHECKING:
@@ -34,10 +35,6 @@ CONTEXT_MARGIN = 8
 an image edge; 8 replicated pixels on every side move that edge out of the picture
 (held-out PSNR to the teacher: coffee 28.5 -> 29.5 dB, two_people 30.9 -> 32.8 dB)
 for 3.5% more work at 720p."""
-CROP_HALO = 16
-"""Rows a box's bg pass reaches beyond the box above and below: 16 px in from a crop's
-border its output is within 1 level of a whole-frame pass (8 px: 2 levels), so stacked
-boxes meet without a seam (tests/test_compositing.py)."""
 WHITE = 255.0
 Frame = np.ndarray | torch.Tensor
 """A frame inside the Stylizer: numpy HxWx3 uint8 (:class:`FrameOps`) or a device tensor (:class:`TensorOps`)."""
@@ -48,11 +45,6 @@ def frame_padding(height: int, width: int, padding: str) -> tuple[int, int, int,
     margin = CONTEXT_MARGIN if padding == "context" else 0
     return (margin, margin + -(height + 2 * margin) % PAD_MULTIPLE,
             margin, margin + -(width + 2 * margin) % PAD_MULTIPLE)
-
-
-def halo_rows(boxes: list[tuple[int, int, int, int]], height: int) -> list[tuple[int, int]]:
-    """(top, bottom) rows each box's bg pass runs on: :data:`CROP_HALO` more on both sides."""
-    return [(max(0, y0 - CROP_HALO), min(height, y1 + CROP_HALO)) for _, y0, _, y1 in boxes]
 
 
 def pad_frame(image: np.ndarray, padding: str) -> tuple[np.ndarray, tuple[int, int]]:
@@ -121,10 +113,10 @@ class Ops(Protocol):
         """The bg model on the whole frame (padded per the style, cropped back)."""
         ...
 
-    def background_within(self, image: Frame, boxes: list[tuple[int, int, int, int]]) -> Frame:
-        """The bg model on the boxes (x0, y0, x1, y1) only, each run with :data:`CROP_HALO`
-        rows more above and below (padded per the style, as a whole frame would be); a copy
-        of ``image`` outside them."""
+    def background_within(self, image: Frame, boxes: list[Box]) -> Frame:
+        """The bg model on the boxes (x0, y0, x1, y1, on the model's 4-px grid) only, each
+        on its window of the padded frame (:mod:`dctnet.crop_windows`); a copy of ``image``
+        outside them."""
         ...
 
     def heads(self, image: Frame, faces: list[Face]) -> tuple[Sequence[Frame], list[np.ndarray]]:
@@ -167,11 +159,13 @@ class FrameOps:
         padded, (top, left) = pad_frame(image, self.stylizer.padding)
         return self.stylizer.run_model("bg", padded[None])[0, top:top + h, left:left + w]
 
-    def background_within(self, image: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    def background_within(self, image: np.ndarray, boxes: list[Box]) -> np.ndarray:
         out = image.copy()
-        for (x0, y0, x1, y1), (top, bottom) in zip(boxes, halo_rows(boxes, image.shape[0])):
-            styled = self.background(np.ascontiguousarray(image[top:bottom, x0:x1]))
-            out[y0:y1, x0:x1] = styled[y0 - top:y1 - top]
+        padded, _ = pad_frame(image, self.stylizer.padding)
+        for window in crop_windows(boxes, image.shape[:2], frame_padding(*image.shape[:2], self.stylizer.padding)):
+            x0, y0, x1, y1 = window.box
+            styled = self.stylizer.run_model("bg", np.ascontiguousarray(padded[window.rows, window.cols])[None])[0]
+            out[y0:y1, x0:x1] = styled[window.inner]
         return out
 
     def heads(self, image: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -226,19 +220,26 @@ class TensorOps:
     def size(image: torch.Tensor) -> tuple[int, int]:
         return tuple(image.shape[-2:])
 
+    def _padded(self, image: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """The frame as the bg pass takes it (see PADDINGS) and its (top, bottom, left, right) padding."""
+        padding = frame_padding(*image.shape[-2:], self.stylizer.padding)
+        top, bottom, left, right = padding
+        if self.stylizer.padding == "white":
+            return F.pad(image, (left, right, top, bottom), value=WHITE), padding
+        return F.pad(image, (left, right, top, bottom), mode="replicate"), padding
+
     def background(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]
-        top, bottom, left, right = frame_padding(h, w, self.stylizer.padding)
-        if self.stylizer.padding == "white":
-            padded = F.pad(image, (left, right, top, bottom), value=WHITE)
-        else:
-            padded = F.pad(image, (left, right, top, bottom), mode="replicate")
+        padded, (top, _, left, _) = self._padded(image)
         return self.stylizer.infer("bg", padded)[..., top:top + h, left:left + w].float()
 
-    def background_within(self, image: torch.Tensor, boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
+    def background_within(self, image: torch.Tensor, boxes: list[Box]) -> torch.Tensor:
         out = image.clone()
-        for (x0, y0, x1, y1), (top, bottom) in zip(boxes, halo_rows(boxes, image.shape[-2])):
-            out[..., y0:y1, x0:x1] = self.background(image[..., top:bottom, x0:x1])[..., y0 - top:y1 - top, :]
+        padded, padding = self._padded(image)
+        for window in crop_windows(boxes, tuple(image.shape[-2:]), padding):
+            x0, y0, x1, y1 = window.box
+            rows, cols = window.inner
+            out[..., y0:y1, x0:x1] = self.stylizer.infer("bg", padded[..., window.rows, window.cols])[..., rows, cols].float()
         return out
 
     def heads(self, image: torch.Tensor, faces: list[Face]) -> tuple[torch.Tensor, list[np.ndarray]]:

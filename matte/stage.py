@@ -25,15 +25,18 @@ from .person import Box, main_person_only, person_boxes
 from .refine import guided_alpha
 from .steady import DEFAULT_STEADINESS, SteadyMatte
 
-BOX_PAD = 32
-"""Frame pixels the person's box grows by on every side: the bg pass's output differs from
-a whole-frame pass only within 16 px of the crop's border (tests/test_compositing.py), and
-the refined edge reaches a few pixels past the coarse matte; both stay outside the person."""
+BOX_PAD = 24
+"""Frame pixels the person's box grows by on every side. The refined alpha reaches past the
+coarse matte's BOX_LEVEL: at most 21 px with any alpha, 16 px with alpha >= 5/255, 12 px with
+>= 16/255 (carphone and the astronaut at 720p); and the bg pass in a box is the whole-frame
+pass's within 1 level from 12 px in, within a few levels nearer its border. So where the
+alpha shows, the composite is within 1 level of one over a whole-frame pass (tested);
+on 7 frames of carphone and the astronaut that held with 20, 24 and 32 (32 was the first
+choice: 0.02 of the frame more work than 24)."""
 UNSURE_LOW, UNSURE_HIGH = 0.35, 0.65
-BOX_BANDS = 2
-"""Boxes the person's area is split into, top to bottom. On carphone at 720p (the man covering
-0.29 of the frame) the bg pass's area incl. its extra rows was 0.65 of the frame with 1 box,
-0.56 with 2, 0.56 with 3, 0.57 with 4: each box costs 16 rows above and below."""
+BOX_SEAM_ROWS = 20
+"""Rows each of two stacked boxes' bg pass computes past their seam and drops (the
+Stylizer's ``dctnet.crop_windows.CROP_HALO``): what choosing where to cut weighs."""
 STAGES = ("segment", "steady", "refine")
 """What ``on_stage`` reports, each once per frame."""
 
@@ -107,4 +110,4 @@ class PersonMatte:
                 coarse = main_person_only(coarse, None if anchor is None else (anchor[0] * sw / w, anchor[1] * sh / h))
         with self._stage("refine"):
             alpha = guided_alpha(decided(coarse), small, cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY))
-        return Matte(alpha, coarse, person_boxes(coarse, (h, w), BOX_PAD, BOX_BANDS))
+        return Matte(alpha, coarse, person_boxes(coarse, (h, w), BOX_PAD, BOX_SEAM_ROWS))

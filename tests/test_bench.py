@@ -101,8 +101,9 @@ def test_warp_matches_opencv_warp_affine():
     assert (expected == 255).all(axis=2).any() and np.abs(ours - expected).max() <= 1
 
 
-@pytest.mark.parametrize("mode", ["full", "face"])
-def test_tensor_path_matches_the_opencv_path(astronaut_bgr, mode):
+@pytest.mark.parametrize(("mode", "region"), [("full", None), ("face", None),
+                                              ("full", [(300, 120, 700, 500), (200, 500, 1000, 800)])])
+def test_tensor_path_matches_the_opencv_path(astronaut_bgr, mode, region):
     torch.manual_seed(0)
     from dctnet.network import TTN
 
@@ -113,7 +114,7 @@ def test_tensor_path_matches_the_opencv_path(astronaut_bgr, mode):
     faces = [f.scaled(1000 / 512) for f in faces]
     stylizer = Stylizer(weights, weights, device="cpu", mode=mode)
     assert isinstance(stylizer.ops, FrameOps)
-    reference = stylizer.stylize(frame, faces)
+    reference = stylizer.stylize(frame, faces, region)
     stylizer.ops = TensorOps(stylizer)
-    diff = np.abs(stylizer.stylize(frame, faces).astype(int) - reference.astype(int))
+    diff = np.abs(stylizer.stylize(frame, faces, region).astype(int) - reference.astype(int))
     assert diff.max() <= 4 and diff.mean() < 0.2

@@ -14,7 +14,8 @@ import pytest
 from dctnet.segment import GENERAL, LANDSCAPE, SelfieSegmenter, model_for
 from flow.estimate import SequenceFlow
 from matte.composite import cover, over
-from matte.stage import PersonMatte
+from matte.person import person_boxes
+from matte.stage import BOX_PAD, BOX_SEAM_ROWS, PersonMatte
 from tests.test_propagate import carphone  # noqa: F401 - the recorded clip fixture
 
 
@@ -71,6 +72,32 @@ def test_main_person_only_keeps_the_one_with_the_main_face(segmenter, astronaut_
     assert main_only[left].mean() > 200 and everyone[left].mean() > 200
     assert main_only[right].mean() < 5, "the second person is background"
     assert everyone[right].mean() > 200, "everyone: both people"
+
+
+def test_the_person_s_boxes_hold_the_person_and_skip_a_soft_speck(segmenter):
+    """The astronaut standing before the rocket at 720p: every pixel of her matte lies in
+    the boxes, 3 px or more inside (the frame's edge aside); two stacked boxes cost less
+    than one; a soft speck elsewhere (a stray 0.1-0.5 answer of the model, as carphone
+    gave in its picture's corner) changes nothing, a region with a sure core does."""
+    from benchmarks.compositing import person_scene
+
+    matte = PersonMatte(segmenter)(person_scene(1280, 720, segmenter=segmenter), None)
+    boxes = person_boxes(matte.coarse, (720, 1280), BOX_PAD, BOX_SEAM_ROWS)
+    assert boxes == matte.boxes and len(boxes) == 2
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = boxes
+    assert ay1 == by0, "stacked, meeting at the cut"
+    inside = np.zeros((720, 1280), np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        inside[y0:y1, x0:x1] = 1
+    inside = cv2.erode(inside, np.ones((7, 7), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=1)
+    assert inside[matte.alpha > 0].all()
+    one = (min(ax0, bx0), ay0, max(ax1, bx1), by1)
+    assert sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes) < 0.9 * (one[2] - one[0]) * (one[3] - one[1])
+    speck, cored = matte.coarse.copy(), matte.coarse.copy()
+    speck[2:4, 2:4] = 0.3
+    cored[2:4, 2:4] = 0.9
+    assert person_boxes(speck, (720, 1280), BOX_PAD, BOX_SEAM_ROWS) == boxes
+    assert person_boxes(cored, (720, 1280), BOX_PAD, BOX_SEAM_ROWS)[0][:2] == (0, 0)
 
 
 def test_a_still_person_with_sensor_noise_does_not_flicker(segmenter, astronaut_bgr):
