@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .align import CROP_SIZE, REFERENCE_POINTS, align_face, crop_footprint, head_mask, paste_back, similarity_transform
-from .crop_windows import Box, crop_windows
+from .crop_windows import Box, canvases, crop_windows
 from .face import Face
 
 if TYPE_CHECKING:
@@ -162,10 +162,14 @@ class FrameOps:
     def background_within(self, image: np.ndarray, boxes: list[Box]) -> np.ndarray:
         out = image.copy()
         padded, _ = pad_frame(image, self.stylizer.padding)
-        for window in crop_windows(boxes, image.shape[:2], frame_padding(*image.shape[:2], self.stylizer.padding)):
-            x0, y0, x1, y1 = window.box
-            styled = self.stylizer.run_model("bg", np.ascontiguousarray(padded[window.rows, window.cols])[None])[0]
-            out[y0:y1, x0:x1] = styled[window.inner]
+        windows = crop_windows(boxes, image.shape[:2], frame_padding(*image.shape[:2], self.stylizer.padding))
+        for canvas in canvases(windows, padded.shape[:2]):
+            batch = np.zeros((1, *canvas.size, 3), np.uint8)
+            for place in canvas.places:
+                batch[0][place.source] = padded[place.window.rows, place.window.cols]
+            styled = self.stylizer.run_model("bg", batch)[0]
+            for place in canvas.places:
+                out[place.window.target] = styled[place.inner]
         return out
 
     def heads(self, image: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -236,10 +240,13 @@ class TensorOps:
     def background_within(self, image: torch.Tensor, boxes: list[Box]) -> torch.Tensor:
         out = image.clone()
         padded, padding = self._padded(image)
-        for window in crop_windows(boxes, tuple(image.shape[-2:]), padding):
-            x0, y0, x1, y1 = window.box
-            rows, cols = window.inner
-            out[..., y0:y1, x0:x1] = self.stylizer.infer("bg", padded[..., window.rows, window.cols])[..., rows, cols].float()
+        for canvas in canvases(crop_windows(boxes, tuple(image.shape[-2:]), padding), tuple(padded.shape[-2:])):
+            batch = padded.new_zeros((1, 3, *canvas.size))
+            for place in canvas.places:
+                batch[(..., *place.source)] = padded[..., place.window.rows, place.window.cols]
+            styled = self.stylizer.infer("bg", batch).float()
+            for place in canvas.places:
+                out[(..., *place.window.target)] = styled[(..., *place.inner)]
         return out
 
     def heads(self, image: torch.Tensor, faces: list[Face]) -> tuple[torch.Tensor, list[np.ndarray]]:
