@@ -16,8 +16,8 @@ Corners are moved out to multiples of :data:`~dctnet.network.SIZE_MULTIPLE` (4: 
 model's two stride-2 levels), so every window samples the same grid as the whole pass.
 Before, each box was padded on its own like a small frame (8 replicated pixels on every
 side for context-padded styles), grown by the halo above and below whatever lay there,
-and moved out to 16 px: on carphone at 720p that was 0.61 of the frame's pixels against
-0.55 now (docs/compositing.md, "Cost").
+and moved out to 16 px: on carphone at 720p that was 0.606 of the frame's pixels against
+0.569 now, with the same boxes (docs/compositing.md, "Cost").
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ seam). With 8, the box's output is within 1 level of a whole-frame pass from 12 
 2 levels off at a few pixels (the test scene). Boxes grow 24 px past the coarse matte
 (``matte.stage.BOX_PAD``), which the alpha reaches past by 12 px where it is 16/255 or
 more: the composite is within 1 level of one over a whole-frame pass (tested)."""
+PACK_LIMIT = 1.1
+"""At most this many times the windows' pixels in one canvas. On carphone pillarboxed at
+720p a canvas held 1.06 times the windows' pixels on average. With carphone filling the
+frame it held 1.19, 0.12 of the frame's pixels more: about what the second call cost at
+load 5, and more than it costs on a quieter CPU."""
 
 
 def grid_box(region: Box, scale: float, work_hw: tuple[int, int]) -> Box | None:
@@ -136,7 +141,8 @@ def canvases(windows: list[Window], padded_hw: tuple[int, int]) -> list[Canvas]:
     there, so it goes to the same edge of the canvas: the one touching the left edge
     first, the one touching the right edge last, each at the top or the bottom as it
     touches. Where that cannot be (two windows on one side edge, or a window across the
-    whole width), each window is its own canvas.
+    whole width), or where the canvas would hold more than :data:`PACK_LIMIT` times the
+    windows' pixels (windows of very different heights), each window is its own canvas.
     """
     h, w = padded_hw
     on_left = [win for win in windows if win.cols.start == 0]
@@ -150,4 +156,6 @@ def canvases(windows: list[Window], padded_hw: tuple[int, int]) -> list[Canvas]:
     for win in on_left + middle + on_right:
         places.append(Place(win, height - win.height if win.rows.stop == h and win.rows.start > 0 else 0, col))
         col += win.width
+    if height * col > PACK_LIMIT * sum(win.height * win.width for win in windows):
+        return [Canvas((win.height, win.width), [Place(win, 0, 0)]) for win in windows]
     return [Canvas((height, col), places)]

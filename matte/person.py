@@ -65,9 +65,9 @@ def person_boxes(coarse: np.ndarray, frame_hw: tuple[int, int], pad: int, seam_r
     A head-and-shoulders figure is narrow at the top and wide below, so two boxes cover it
     with less area than one. The cut is the row that makes the area least, each box
     counted ``seam_rows`` taller for the rows the bg pass computes past the seam and
-    drops. On carphone at 720p the least-area cut made the bg pass's work 0.51 of the
-    frame's pixels where a cut at half height made 0.55; three boxes at their best cuts
-    made 0.51 again (docs/compositing.md, "Cost").
+    drops. On carphone at 720p the least-area cut made the bg pass's work 0.531 of the
+    frame's pixels where a cut at half height made 0.569 (pad 32); three boxes at their
+    best cuts were no better (docs/compositing.md, "Cost").
     """
     ys, xs = np.nonzero(person_pixels(coarse))
     if len(ys) == 0:

@@ -137,3 +137,25 @@ def test_both_frame_paths_keep_the_one_ops_contract():
             got = inspect.signature(getattr(implementation, name))
             params = [p for p in got.parameters if p != "self"]
             assert params == [p for p in wanted.parameters if p != "self"], f"{implementation.__name__}.{name}{got}"
+
+
+def test_box_windows_keep_the_frame_edge_where_they_reach_it():
+    """The bg pass on the person's boxes: a window that reaches the padded frame's edge sits at
+    the same edge of the one canvas the model runs on (so the model's own border stays
+    there); two windows on the same side edge cannot share a canvas and run apart, nor
+    two of very different heights."""
+    from dctnet.crop_windows import CROP_HALO, OUTER_MARGIN, canvases, crop_windows
+    from dctnet.frame_ops import frame_padding
+
+    padding = frame_padding(720, 1280, "context")  # 8 px all round, then to 736x1296
+    head, shoulders = crop_windows([(400, 0, 800, 360), (200, 360, 1280, 720)], (720, 1280), padding)
+    assert (head.rows.start, head.rows.stop) == (0, 360 + 8 + CROP_HALO), "from the frame's top, past the seam"
+    assert (shoulders.cols.start, shoulders.cols.stop) == (200 + 8 - OUTER_MARGIN, 1296), "to the padded right edge"
+    [canvas] = canvases([head, shoulders], (736, 1296))
+    first, last = canvas.places
+    assert first.window is head and (first.row, first.col) == (0, 0)
+    assert last.col + shoulders.width == canvas.size[1] and last.row + shoulders.height == canvas.size[0]
+    on_left = crop_windows([(0, 0, 400, 360), (0, 360, 900, 720)], (720, 1280), padding)
+    assert [len(c.places) for c in canvases(on_left, (736, 1296))] == [1, 1]
+    unlike = crop_windows([(400, 0, 600, 700), (700, 100, 1200, 200)], (720, 1280), padding)
+    assert [len(c.places) for c in canvases(unlike, (736, 1296))] == [1, 1], "a canvas mostly filler: two calls"
