@@ -9,8 +9,8 @@ carried boxes, the cut-out shows camera picture, not cartoon.
 This measures it without the model: per frame, the share of its own matte (alpha
 weighted) that falls outside the keyframe's boxes carried to it by the live
 propagation's own flow, for several paddings and keyframe intervals, and what each
-padding costs the bg pass (the boxes' area, with the 16-row halo above and below
-each box, as a share of the frame).
+padding costs the bg pass (what the model runs on for the boxes: their windows of the
+padded frame, packed as the Stylizer packs them, as a share of the frame).
 
     python -m benchmarks.keyframe_cutout --input /tmp/talk720.mp4 --frames 240
 """
@@ -24,12 +24,13 @@ import numpy as np
 
 from app.files.video_in import VideoReader
 from app.process_setup import tune_for_frames
-from dctnet.frame_ops import CROP_HALO
+from dctnet.crop_windows import canvases, crop_windows, grid_box
+from dctnet.frame_ops import frame_padding
 from dctnet.segment import SelfieSegmenter
 from flow.estimate import DEFAULT_MAX_SIDE, SequenceFlow
 from flow.propagate import Fill, Propagator
 from matte.person import person_boxes
-from matte.stage import BOX_BANDS, BOX_PAD, PersonMatte
+from matte.stage import BOX_PAD, BOX_SEAM_ROWS, PersonMatte
 
 
 def box_mask(boxes: list[tuple[int, int, int, int]], hw: tuple[int, int]) -> np.ndarray:
@@ -40,9 +41,11 @@ def box_mask(boxes: list[tuple[int, int, int, int]], hw: tuple[int, int]) -> np.
 
 
 def bg_pass_share(boxes: list[tuple[int, int, int, int]], hw: tuple[int, int]) -> float:
-    """The bg pass's area for ``boxes`` (with the halo rows it computes and drops), share of the frame."""
+    """What the model runs on for ``boxes`` (a style padded with context, as LiveToon's are), share of the frame."""
     h, w = hw
-    return sum((x1 - x0) * (min(h, y1 + CROP_HALO) - max(0, y0 - CROP_HALO)) for x0, y0, x1, y1 in boxes) / (h * w)
+    top, bottom, left, right = padding = frame_padding(h, w, "context")
+    windows = crop_windows([box for box in (grid_box(b, 1.0, hw) for b in boxes) if box], hw, padding)
+    return sum(c.size[0] * c.size[1] for c in canvases(windows, (h + top + bottom, w + left + right))) / (h * w)
 
 
 def measure(frames: list[np.ndarray], pads: list[int], intervals: list[int], fps: float) -> list[dict]:
@@ -53,7 +56,7 @@ def measure(frames: list[np.ndarray], pads: list[int], intervals: list[int], fps
         mattes = [matte(f, motion(f), None, i / fps) for i, f in enumerate(frames)]
     rows = []
     for pad in pads:
-        boxes = [person_boxes(m.coarse, hw, pad, BOX_BANDS) for m in mattes]
+        boxes = [person_boxes(m.coarse, hw, pad, BOX_SEAM_ROWS) for m in mattes]
         for every in intervals:
             carry = Propagator(Fill.NONE)
             uncovered = []
