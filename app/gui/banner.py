@@ -2,7 +2,7 @@
 
 Fix-its used to land as many lines of raw text in the side panel, pushing the panel's
 buttons out of sight and staying after the problem was gone. The banner shows the
-reason in one line (the whole text in its tooltip), hands the shell commands to the
+reason in one sentence, wrapped when the picture is narrow (the whole text in its tooltip), hands the shell commands to the
 clipboard, and goes away when dismissed or when the window clears it.
 """
 
@@ -41,7 +41,8 @@ class MessageBanner(QFrame):
         super().__init__(parent)
         self.setObjectName("banner")
         self.text = QLabel("")
-        self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # elided, never widening
+        self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
+        self.text.setWordWrap(True)  # a line longer than the picture is wide goes on, rather than being cut off
         self.copy_button = QPushButton("Copy command")
         self.copy_button.clicked.connect(self.copy_command)
         self.dismiss_button = QPushButton("Dismiss")
