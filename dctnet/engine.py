@@ -166,6 +166,11 @@ class Stylizer:
         frame that gives its pixels as a whole-frame pass would (:mod:`dctnet.crop_windows`).
         Outside them the frame is left as it is (a compositor covers it with another
         background). No boxes skips the bg pass; None runs it on the whole frame.
+
+        On CUDA the boxes are not used: their windows change shape from frame to frame,
+        and every new shape means a new CUDA graph (two eager runs and a capture) and a
+        new round of cuDNN's kernel timing, far more than the whole frame's few
+        milliseconds. The boxes are for the CPU, where the work follows the pixels.
         """
         check_frame(frame_bgr)
         ops = self.ops
@@ -176,8 +181,8 @@ class Stylizer:
         with self._stage("bg pass"):
             work, scale = self._work_image(frame_bgr)
             source = ops.upload(work)
-            if region is None:
-                out = ops.background(source)
+            if region is None or (region and self.choice.is_cuda):
+                out = ops.background(source)  # on CUDA, boxes would cost more than they save: see below
             else:
                 boxes = [box for box in (grid_box(r, scale, work.shape[:2]) for r in region) if box is not None]
                 out = ops.background_within(source, boxes) if boxes else source
