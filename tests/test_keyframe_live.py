@@ -20,6 +20,7 @@ import pytest
 
 from app.commands.cli import main
 from app.frames import VideoFrame
+from app.live.model_budget import ModelBudget
 from app.live.pipeline import parse_model_fps, run_keyframe_pipeline
 from app.live.session import LiveProcessor
 from app.live.settings import LiveSettings
@@ -96,6 +97,31 @@ def test_propagated_frames_follow_the_camera(camera_images):
         carried_error = np.abs(p.output.astype(int) - own).mean()
         gains.append(carried_error)
     assert np.median(gains) < 6, f"median |propagated - own cartoon| {np.median(gains):.1f} levels"
+
+
+def test_a_capped_model_keeps_its_budget_when_every_frame_asks_for_a_keyframe(camera_images):
+    """Every other frame is the picture's negative: each carried frame is untrusted and
+    asks for a keyframe at once. A cap of 4 fps still holds over the run."""
+    cuts = [image if i % 2 == 0 else 255 - image for i, image in enumerate(camera_images)]
+    stats, out, processor = run(cuts, 3.0, style=FILTER_STYLE, model_fps="4")
+    model_runs = len(processor.times.samples["model"])
+    assert stats.propagated > 20, stats
+    assert model_runs <= 4 * 3 + 2, f"the model ran {model_runs} times in 3 s with a cap of 4 fps"
+
+
+def test_the_budget_lets_a_forced_keyframe_come_half_a_period_early_and_repays_it():
+    now = [0.0]
+    budget = ModelBudget(clock=lambda: now[0])
+    assert budget.wait(2.0, forced=False) == 0.0
+    budget.spend(2.0)  # t = 0
+    now[0] = 0.3
+    assert budget.wait(2.0, forced=False) == pytest.approx(0.2), "the next turn at 0.5 s"
+    assert budget.wait(2.0, forced=True) == 0.0, "forced: half a period early is allowed"
+    budget.spend(2.0)  # t = 0.3
+    now[0] = 0.5
+    assert budget.wait(2.0, forced=False) == pytest.approx(0.5), "the turn at 0.5 s was spent early: the next is at 1 s"
+    assert budget.wait(2.0, forced=True) == pytest.approx(0.25)
+    assert budget.wait(None, forced=False) == 0.0, "no cap: no wait"
 
 
 def thread_niceness() -> int:

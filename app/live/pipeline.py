@@ -37,6 +37,7 @@ from flow.propagate import Propagator
 from app.frames import VideoFrame
 from app.files.keyframes import propagator as default_propagator
 from app.handoff import NewestWins
+from app.live.model_budget import ModelBudget
 from app.pipeline import Processed, StageTimes
 
 EVERY_FRAME = "every"
@@ -99,9 +100,9 @@ def parse_model_fps(text: str) -> str:
     return f"{fps:g}"
 
 
-def model_gap(model_fps: str) -> float:
-    """Seconds between the starts of two model runs (0: no cap)."""
-    return 0.0 if model_fps in (EVERY_FRAME, AUTO) else 1.0 / float(model_fps)
+def model_cap(model_fps: str) -> float | None:
+    """The capped model rate in runs a second (None: no cap)."""
+    return None if model_fps in (EVERY_FRAME, AUTO) else float(model_fps)
 
 
 Composite = Callable[[VideoFrame], Callable[[Processed], Processed]]
@@ -159,17 +160,21 @@ class ModelThread(threading.Thread):
         self.process, self.mailbox, self.model_fps, self.stop = process, mailbox, model_fps, stop
         self.times, self.publish = times, publish
         self.force = threading.Event()
-        """Set by the output thread: the next keyframe is wanted now, whatever the cap."""
+        """Set by the output thread: the next keyframe is wanted now, as early as the cap allows."""
+        self.budget = ModelBudget()
         self.working: tuple[int, float] | None = None
         """(frame index, start time) of the frame being processed, for the output thread's wait."""
         self.error: BaseException | None = None
         self.serial = 0
 
-    def _wait_for_cap(self, last_start: float) -> None:
+    def _wait_for_cap(self) -> None:
         while not self.stop.is_set():
-            remaining = last_start + model_gap(self.model_fps()) - time.perf_counter()
-            if remaining <= 0 or self.force.wait(min(remaining, POLL_SECONDS)):
+            cap, forced = model_cap(self.model_fps()), self.force.is_set()
+            remaining = self.budget.wait(cap, forced)
+            if remaining <= 0:
+                self.budget.spend(cap)
                 return
+            (self.stop if forced else self.force).wait(min(remaining, POLL_SECONDS))
 
     def _newest(self) -> tuple[VideoFrame, float] | None:
         """The newest camera frame; None once the camera has ended (and nothing waits) or on stop."""
@@ -181,11 +186,10 @@ class ModelThread(threading.Thread):
         return None
 
     def run(self) -> None:
-        last_start = -1e9
         lowered = False
         try:
             while not self.stop.is_set():
-                self._wait_for_cap(last_start)
+                self._wait_for_cap()
                 item = self._newest()
                 if item is None:
                     return
