@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,13 +26,13 @@ from matte.stage import PersonMatte
 from app.commands.cli import main
 from app.compositing import KEY_COLOUR
 from app.files.video_in import VideoReader
-from app.frames import VideoFrame
 from app.live.pipeline import run_keyframe_pipeline
 from app.live.session import LiveProcessor
 from app.live.settings import LiveSettings
 from app.pipeline import Processed
 from tests.alpha_frames import carphone_frames, decode_bgra
 from tests.clips import write_clip
+from tests.test_keyframe_live import camera
 
 FPS = 30.0
 STYLE_ARGS = ["--style", "toon-lite", "--mode", "background", "--stability", "0", "--max-size", "288",
@@ -68,14 +67,6 @@ def own_mattes(images: list[np.ndarray], times: list[float] | None = None) -> li
     with SelfieSegmenter() as segmenter:
         matte = PersonMatte(segmenter)
         return [matte(image, motion(image), None, t).alpha for image, t in zip(images, times)]
-
-
-def camera(images: list[np.ndarray], seconds: float):
-    count = int(seconds * FPS)
-    started = time.perf_counter()
-    for i in range(count):
-        time.sleep(max(0.0, started + i / FPS - time.perf_counter()))
-        yield VideoFrame(images[i % len(images)], pts=i, time=i / FPS, index=i)
 
 
 def test_carried_frames_are_cut_out_with_their_own_matte(talking):
