@@ -16,6 +16,7 @@ a small map (:func:`full_size_map`) instead of upsampling two flows and a grid.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -52,6 +53,10 @@ def sampling_grid(height: int, width: int) -> np.ndarray:
     """Pixel coordinates ``[H,W,2]`` (x, y), float32, to add flows to for ``remap``."""
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     return np.dstack([xs, ys])
+
+
+Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(source gray, target gray) -> flow ``f`` with ``source(x) ~ target(x + f(x))``, float32 ``[H,W,2]``."""
 
 
 class FlowEstimator:
@@ -155,7 +160,7 @@ class SequenceFlow:
     pull the previous frame in.
     """
 
-    def __init__(self, max_side: int = DEFAULT_MAX_SIDE, estimator: FlowEstimator | None = None,
+    def __init__(self, max_side: int = DEFAULT_MAX_SIDE, estimator: Flow | None = None,
                  both_ways: bool = True) -> None:
         self.max_side = max_side
         self.both_ways = both_ways
