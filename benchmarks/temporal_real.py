@@ -93,6 +93,8 @@ def judge_flow(name: str) -> Flow | None:
     fact, not only along the flow it is scored by (docs/temporal.md, Bikes)."""
     if name == "dis":
         return None
+    if not hasattr(cv2, "optflow"):
+        raise SystemExit("--judge deepflow needs OpenCV's contrib modules (opencv-contrib-python, which mediapipe brings)")
     deepflow = cv2.optflow.createOptFlow_DeepFlow()
     return lambda source, target: deepflow.calc(source, target, None)
 
