@@ -4,8 +4,12 @@ faces -> (person matte) -> model -> stabilizer -> (compositor).
 :class:`FrameProcessor` is what both modes run on each frame; how frames reach it
 differs: every frame in order through queues (:mod:`app.files.pipeline`), or the
 newest frame, with the camera frames in between carried along the motion
-(:mod:`app.live.pipeline`). :class:`StageTimes` collects each stage's milliseconds
-for ``bench`` and the window.
+(:mod:`app.live.pipeline`). Live, a frame goes in and its output comes out
+(:meth:`FrameProcessor.__call__`). Files may use a two-sided stabilizer
+(:mod:`flow.two_sided`), which holds frames back until it has seen their future:
+:meth:`FrameProcessor.push` and :meth:`FrameProcessor.finish` hand out what is
+done. :class:`StageTimes` collects each stage's milliseconds for ``bench`` and the
+window.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dctnet.engine import Stylizer
 from dctnet.tracking import FaceSource
 from flow.estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow
 from flow.stabilize import Stabilizer
+from flow.two_sided import TwoSidedStabilizer
 from matte.stage import Matte
 
 from app.compositing import Compositor, face_centre
@@ -64,6 +69,17 @@ class Processed:
         return cv2.merge([*cv2.split(colour), self.alpha])
 
 
+@dataclass
+class Staged:
+    """A frame through every stage before the stabilizer: what the later ones need of it."""
+
+    frame: VideoFrame
+    styled: np.ndarray
+    motion: FlowPair | None
+    matte: Matte | None
+    propagated: bool = False
+
+
 class FrameProcessor:
     """The per-frame chain, shared by file conversion and the live app.
 
@@ -74,12 +90,14 @@ class FrameProcessor:
     person is put over the chosen background after stabilization.
     """
 
-    def __init__(self, stylizer: Stylizer, tracker: FaceSource | None, stabilizer: Stabilizer | None,
+    def __init__(self, stylizer: Stylizer, tracker: FaceSource | None,
+                 stabilizer: Stabilizer | TwoSidedStabilizer | None,
                  times: StageTimes | None = None, compositor: Compositor | None = None) -> None:
         self.stylizer, self.tracker, self.stabilizer = stylizer, tracker, stabilizer
         self.compositor = compositor
         self.times = times or StageTimes()
-        self.motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
+        # The two-sided stabilizer also carries frames back in time: it needs both flows.
+        self.motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=isinstance(stabilizer, TwoSidedStabilizer))
         self.composite = True
         """False: the matte still limits the bg pass to the person's boxes, but the cartoon is
         returned as it is, for a caller that puts each frame it emits over the background
@@ -87,6 +105,8 @@ class FrameProcessor:
         self.anchor: tuple[float, float] | None = None
         """The main face's centre in the last frame processed, for "main person only" on
         frames this chain did not see (carried ones)."""
+        self._held_seconds = 0.0
+        """Two-sided stabilizer time not yet shared out among the frames it finished."""
 
     def _motion(self, image: np.ndarray) -> FlowPair | None:
         """This frame's motion when a stage needs it; otherwise the flow forgets, so it never
@@ -96,7 +116,8 @@ class FrameProcessor:
         self.motion.reset()
         return None
 
-    def __call__(self, frame: VideoFrame) -> Processed:
+    def stage(self, frame: VideoFrame) -> Staged:
+        """Faces, motion, matte and model: everything before the stabilizer."""
         started = time.perf_counter()
         faces = self.tracker.update(frame.image, frame.time) if self.tracker else []
         faced = time.perf_counter()
@@ -106,33 +127,67 @@ class FrameProcessor:
         matte = None
         if self.compositor is not None:
             matte = self.compositor.matte(frame.image, motion, self.anchor, frame.time)
+            self.times.add("matte", time.perf_counter() - moved)
         matted = time.perf_counter()
         styled = self.stylizer.stylize(frame.image, faces, region=matte.boxes if matte else None)
-        stylized = time.perf_counter()
-        output = self.stabilizer.step(motion, styled, frame.time) if self.stabilizer else styled
-        stabilized = time.perf_counter()
         self.times.add("face", faced - started)
         self.times.add("flow", moved - faced)
-        self.times.add("stylize", stylized - matted)
-        self.times.add("stabilize", stabilized - stylized)
-        if matte is None:
-            return Processed(frame, styled, output)
-        self.times.add("matte", matted - moved)
-        return self.composited(frame, styled, output, matte)
+        self.times.add("stylize", time.perf_counter() - matted)
+        return Staged(frame, styled, motion, matte)
 
-    def composited(self, frame: VideoFrame, styled: np.ndarray, output: np.ndarray, matte: Matte) -> Processed:
-        """``output`` (the stabilized cartoon) over the background with ``matte`` (as it is when
-        ``composite`` is off)."""
-        if not self.composite:
-            return Processed(frame, styled, output)
+    def __call__(self, frame: VideoFrame) -> Processed:
+        """One frame in, its output out (live): the stabilizer, if any, must be the causal one."""
+        if isinstance(self.stabilizer, TwoSidedStabilizer):
+            raise TypeError("a two-sided stabilizer holds frames back: use push() and finish()")
+        staged = self.stage(frame)
         started = time.perf_counter()
-        composed, alpha = self.compositor.compose(frame.image, output, matte, self.stylizer)
+        output = self.stabilizer.step(staged.motion, staged.styled, frame.time) if self.stabilizer else staged.styled
+        self.times.add("stabilize", time.perf_counter() - started)
+        return self.finished(staged, output)
+
+    def push(self, frame: VideoFrame) -> list[Processed]:
+        """Files: every frame in order; returns the frames finished so far, in order (a
+        two-sided stabilizer holds the newest back). :meth:`finish` returns the rest."""
+        if not isinstance(self.stabilizer, TwoSidedStabilizer):
+            return [self(frame)]
+        staged = self.stage(frame)
+        started = time.perf_counter()
+        ready = self.stabilizer.push(staged.motion, staged.styled, frame.time, staged)
+        return self._finished_held(ready, time.perf_counter() - started)
+
+    def finish(self) -> list[Processed]:
+        """The frames a two-sided stabilizer still holds, at the end of a file."""
+        if not isinstance(self.stabilizer, TwoSidedStabilizer):
+            return []
+        started = time.perf_counter()
+        ready = self.stabilizer.finish()
+        return self._finished_held(ready, time.perf_counter() - started)
+
+    def _finished_held(self, ready: list[tuple[Staged, np.ndarray]], seconds: float) -> list[Processed]:
+        """Released frames, finished; the stabilizer's time since the last release is shared
+        out among them, so its median is the cost per frame, not that of a backward walk."""
+        self._held_seconds += seconds
+        for _ in ready:
+            self.times.add("stabilize", self._held_seconds / len(ready))
+        if ready:
+            self._held_seconds = 0.0
+        return [self.finished(staged, output) for staged, output in ready]
+
+    def finished(self, staged: Staged, output: np.ndarray) -> Processed:
+        """``output`` (the stabilized cartoon) over the background with the frame's matte (as
+        it is when there is none or ``composite`` is off)."""
+        if staged.matte is None or not self.composite:
+            return Processed(staged.frame, staged.styled, output, propagated=staged.propagated)
+        started = time.perf_counter()
+        composed, alpha = self.compositor.compose(staged.frame.image, output, staged.matte, self.stylizer)
         self.times.add("composite", time.perf_counter() - started)
-        return Processed(frame, styled, composed, alpha=alpha, foreground=output if alpha is not None else None)
+        return Processed(staged.frame, staged.styled, composed, propagated=staged.propagated, alpha=alpha,
+                         foreground=output if alpha is not None else None)
 
     def reset(self) -> None:
         """New clip: forget the tracked face and the temporal history."""
         self.motion.reset()
+        self._held_seconds = 0.0
         if self.tracker:
             self.tracker.reset()
         if self.stabilizer:

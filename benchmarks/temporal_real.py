@@ -8,6 +8,9 @@ encoder as ``livetoon convert`` (``--crf``) and back before the warping error an
 the fidelity are measured. With the same style and settings this reproduces
 ``livetoon convert`` + ``livetoon eval-temporal`` (the chain is deterministic).
 
+Rows ``live S`` are the live (one-sided) stabilizer at stability S, rows ``file S``
+the two-sided one ``livetoon convert`` uses (:mod:`flow.two_sided`).
+
 ``--every K`` keeps every K-th frame, as a live session whose model runs at
 rate/K does: the stabilizer then blends frames K frame-times apart.
 """
@@ -34,9 +37,10 @@ from dctnet.engine import Stylizer
 from dctnet.face import FaceDetector
 from dctnet.styles import StyleRegistry
 from dctnet.tracking import FaceTracker
-from flow.estimate import Flow
+from flow.estimate import Flow, SequenceFlow
 from flow.metrics import fidelity_psnr, warping_error
 from flow.stabilize import DEFAULT_STABILITY, Stabilizer
+from flow.two_sided import FILE_STABILITY, TwoSidedStabilizer
 
 from .stabilizer import call, stabilizer_at
 
@@ -81,8 +85,14 @@ def through_encoder(images: list[np.ndarray], frames: list[VideoFrame], rate: Fr
     return [frame.image for frame in decoded]
 
 
-def stabilized(frames: list[VideoFrame], styled: np.ndarray, stabilizer: Callable) -> list[np.ndarray]:
-    return [call(stabilizer, frame.image, out, frame.time).copy() for frame, out in zip(frames, styled)]
+def stabilized(frames: list[VideoFrame], styled: np.ndarray, stabilizer: Callable | TwoSidedStabilizer) -> list[np.ndarray]:
+    """The stabilizer's outputs for every frame: a live one frame by frame, a file one
+    (two-sided) as ``convert`` feeds it, with both flows."""
+    if not isinstance(stabilizer, TwoSidedStabilizer):
+        return [call(stabilizer, frame.image, out, frame.time).copy() for frame, out in zip(frames, styled)]
+    motion = SequenceFlow(both_ways=True)
+    done = [stabilizer.push(motion(frame.image), out, frame.time, None) for frame, out in zip(frames, styled)]
+    return [image for ready in [*done, stabilizer.finish()] for _, image in ready]
 
 
 def judge_flow(name: str) -> Flow | None:
@@ -135,7 +145,10 @@ def main() -> None:
     parser.add_argument("folder", type=Path, help="the clips of benchmarks.real_clips")
     parser.add_argument("--clips", nargs="+", default=["carphone_2x", "carphone_4x", "bikes"])
     parser.add_argument("--style", default="anime")
-    parser.add_argument("--stabilities", "--strengths", dest="stabilities", type=float, nargs="+", default=[DEFAULT_STABILITY])
+    parser.add_argument("--stabilities", "--strengths", dest="stabilities", type=float, nargs="*",
+                        default=[DEFAULT_STABILITY], help="of the live (one-sided) stabilizer")
+    parser.add_argument("--file-stabilities", type=float, nargs="*", default=[FILE_STABILITY],
+                        help="of the two-sided stabilizer that convert uses")
     parser.add_argument("--every", type=int, default=1, help="keep every K-th frame (a live model at rate/K)")
     parser.add_argument("--crf", type=int, default=12)
     parser.add_argument("--against", metavar="REV", help="also the default stabilizer of this git revision")
@@ -152,7 +165,9 @@ def main() -> None:
             old = stabilizer_at(args.against, Path(folder))
             stabilizers[f"{args.against} default"] = old
         for stability in args.stabilities:
-            stabilizers[f"{stability:g}"] = functools.partial(Stabilizer, stability)
+            stabilizers[f"live {stability:g}"] = functools.partial(Stabilizer, stability)
+        for stability in args.file_stabilities:
+            stabilizers[f"file {stability:g}"] = functools.partial(TwoSidedStabilizer, stability)
         print(f"style {args.style}, every {args.every}. frame(s), crf {args.crf}, warping error along {args.judge}")
         print("| clip | output | warping error x1000 | ratio to per-frame | fidelity vs per-frame |")
         print("| --- | --- | --- | --- | --- |")

@@ -150,6 +150,13 @@ class FlowPair:
     factor: int
     """Full-size pixels per small pixel (approximately, when the size does not divide)."""
 
+    def reversed(self) -> FlowPair:
+        """The same two frames with time running backwards: the current frame becomes the
+        previous one. Needs the forward flow (``SequenceFlow(both_ways=True)``)."""
+        if self.forward is None:
+            raise ValueError("reversing a flow pair needs its forward flow (SequenceFlow(both_ways=True))")
+        return FlowPair(self.forward, self.backward, self.prev_gray, self.gray, self.factor)
+
 
 class SequenceFlow:
     """Flows between consecutive frames of one sequence; each frame is shrunk only once.

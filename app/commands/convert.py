@@ -21,7 +21,7 @@ from dctnet.progress import Progress
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
 from dctnet.tracking import FaceTracker
-from flow.stabilize import Stabilizer
+from flow.two_sided import TwoSidedStabilizer
 
 from app import interrupts
 from app.compositing import Kind, open_compositor, parse_background
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
         tracker = None
         if stylizer.mode.needs_faces:
             tracker = FaceTracker(stack.enter_context(FaceDetector(static_image_mode=False)))
-        stabilizer = Stabilizer(args.stability) if args.stability > 0 else None
+        stabilizer = TwoSidedStabilizer(args.stability) if args.stability > 0 else None  # a file has its future
         processor = FrameProcessor(stylizer, tracker, stabilizer, compositor=open_compositor(args, stack))
         if args.keyframes is not None:
             processor = KeyframeProcessor(processor, args.keyframes or None)

@@ -11,7 +11,6 @@ docs/benchmarks.md section 7).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import numpy as np
@@ -23,7 +22,7 @@ from matte.stage import Matte
 
 from app.compositing import face_centre
 from app.frames import VideoFrame
-from app.pipeline import FrameProcessor, Processed
+from app.pipeline import FrameProcessor, Staged
 
 
 AUTO_KEYFRAMES = 0
@@ -87,7 +86,8 @@ class KeyframeProcessor(FrameProcessor):
         self.times.add("stylize", time.perf_counter() - faced)
         return styled
 
-    def __call__(self, frame: VideoFrame) -> Processed:
+    def stage(self, frame: VideoFrame) -> Staged:
+        """The matte on every frame; faces and the model on keyframes, the rest carried."""
         motion = self._motion(frame.image)
         matte = None
         if self.compositor is not None:
@@ -98,12 +98,7 @@ class KeyframeProcessor(FrameProcessor):
         styled, keyframe = self.keyframer(frame.image, lambda: self._stylize(frame, matte))
         if not keyframe:
             self.times.add("propagate", time.perf_counter() - started)
-        stabilized = time.perf_counter()
-        output = self.stabilizer.step(motion, styled, frame.time) if self.stabilizer else styled
-        self.times.add("stabilize", time.perf_counter() - stabilized)
-        if matte is None:
-            return Processed(frame, styled, output, propagated=not keyframe)
-        return dataclasses.replace(self.composited(frame, styled, output, matte), propagated=not keyframe)
+        return Staged(frame, styled, motion, matte, propagated=not keyframe)
 
     def reset(self) -> None:
         super().reset()

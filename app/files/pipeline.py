@@ -4,7 +4,8 @@ Decoding runs on its own thread and encoding on another, so the model (the slow
 part) never waits for I/O; the queues between them are bounded, so memory stays
 flat on long files. Any stage's error stops all stages and is re-raised in the
 caller; so is Ctrl-C, after the threads have stopped, so the caller can finalize a
-partial file.
+partial file. The processor may hold frames back (a two-sided stabilizer waits for
+their future): it returns what is done, and the rest at the end.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def run_file_pipeline(
     sink: Callable[[Processed], None],
     on_frame: Callable[[int], None] | None = None,
 ) -> int:
-    """Push every frame through ``process`` into ``sink``; returns the frame count."""
+    """Push every frame through ``process`` into ``sink``; returns the count of frames read."""
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(QUEUE_DEPTH)
     finished: queue.Queue = queue.Queue(QUEUE_DEPTH)
@@ -83,11 +84,14 @@ def run_file_pipeline(
     count = 0
     try:
         while (item := _get(decoded, stop)) is not END:
-            if not _put(finished, process(item), stop):
+            if not all(_put(finished, done, stop) for done in process.push(item)):
                 break
             count += 1
             if on_frame:
                 on_frame(count)
+        if not stop.is_set():
+            for done in process.finish():  # what a two-sided stabilizer still held
+                _put(finished, done, stop)
         _put(finished, END, stop)
         threads[1].join()
     finally:
