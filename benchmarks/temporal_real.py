@@ -39,7 +39,7 @@ from dctnet.styles import StyleRegistry
 from dctnet.tracking import FaceTracker
 from flow.estimate import Flow, SequenceFlow
 from flow.metrics import fidelity_psnr, warping_error
-from flow.stabilize import DEFAULT_STABILITY, Stabilizer
+from flow.stabilize import CUT_MEAN_CONFIDENCE, DEFAULT_STABILITY, Stabilizer
 from flow.two_sided import FILE_STABILITY, TwoSidedStabilizer
 
 from .stabilizer import call, stabilizer_at
@@ -128,16 +128,29 @@ def measure(clip: Path, styled: np.ndarray, stabilizers: dict[str, Callable[[], 
     return rows
 
 
+def fastest_motion(frames: list[VideoFrame], count: int) -> list[int]:
+    """The ``count`` frames that moved most from the one before (mean flow length), in
+    order; scene cuts are left out (their "motion" is a new picture, not a movement)."""
+    motion, probe = SequenceFlow(), Stabilizer()
+    speeds = [-1.0]
+    for frame in frames[1:]:
+        pair = motion(frame.image)
+        cut = pair is None or float(probe.confidence(pair).mean()) < CUT_MEAN_CONFIDENCE
+        speeds.append(-1.0 if cut else float(np.linalg.norm(pair.backward, axis=2).mean()) * pair.factor)
+    return sorted(int(i) for i in np.argsort(speeds)[::-1][:count])
+
+
 def motion_sheet(clip: Path, styled: np.ndarray, stabilizers: dict[str, Callable[[], Callable]], every: int,
-                 rows: int = 2) -> np.ndarray:
-    """Per-frame output beside each stabilizer's, at the ``rows`` frames after the largest
-    input changes (the fastest motion, where ghost trails would show)."""
+                 rows: int = 2) -> tuple[np.ndarray, list[int]]:
+    """Per-frame output beside each stabilizer's, at the ``rows`` frames of fastest motion
+    (where ghost trails, or with a two-sided stabilizer ghosts *ahead* of an edge, would
+    show); and which frames those are."""
     frames, _, _ = read_frames(clip)
     frames, styled = frames[::every], styled[::every]
     outputs = [stabilized(frames, styled, make()) for make in stabilizers.values()]
-    change = [cv2.absdiff(a.image, b.image).mean() for a, b in zip(frames, frames[1:])]
-    picked = sorted(np.argsort(change)[::-1][:rows] + 1)
-    return np.concatenate([np.concatenate([styled[i]] + [out[i] for out in outputs], axis=1) for i in picked])
+    picked = fastest_motion(frames, rows)
+    sheet = np.concatenate([np.concatenate([styled[i]] + [out[i] for out in outputs], axis=1) for i in picked])
+    return sheet, picked
 
 
 def main() -> None:
@@ -175,11 +188,11 @@ def main() -> None:
             clip = args.folder / f"{name}.mp4"
             styled = per_frame_outputs(clip, args.style, args.folder / "cache", args.device)
             if args.sheet:
-                sheet = motion_sheet(clip, styled, stabilizers, args.every)
+                sheet, picked = motion_sheet(clip, styled, stabilizers, args.every)
                 height = round(sheet.shape[0] * args.sheet_width / sheet.shape[1])
                 sheet = cv2.resize(sheet, (args.sheet_width, height), interpolation=cv2.INTER_AREA)
                 cv2.imwrite(str(args.sheet), sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])
-                print(f"wrote {args.sheet}: per-frame | {' | '.join(stabilizers)}")
+                print(f"wrote {args.sheet}: per-frame | {' | '.join(stabilizers)}, frames {picked}")
                 return
             for row in measure(clip, styled, stabilizers, args.every, args.crf, args.judge):
                 print(row, flush=True)

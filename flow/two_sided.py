@@ -20,8 +20,11 @@ causal filter does.
 
 The backward recursion runs over blocks of :data:`BLOCK` frames, each started
 :data:`LOOKAHEAD` frames later and walked back; the truncated tail weighs at most
-``stability ** LOOKAHEAD`` (0.7^8 = 0.06, less after confidence), so outputs come
-out ``BLOCK + LOOKAHEAD`` frames late and memory holds that many frames.
+``stability ** LOOKAHEAD`` (0.65^8 = 0.03, less after confidence), so outputs come
+out ``BLOCK + LOOKAHEAD`` frames late and memory holds that many frames (each with
+its camera picture, cartoon and one-sided result: 0.45 GB at 1080p). Larger frames
+get shorter blocks, so what is held stays near :data:`HELD_BYTES`: more backward
+steps per frame, the same lookahead.
 """
 
 from __future__ import annotations
@@ -39,10 +42,13 @@ FILE_STABILITY = 0.65
 """The default for files. Looking both ways smooths more per unit of weight than the live
 stabilizer's one way: at the live default (0.7) `bikes` fell just under 35 dB of fidelity
 to the per-frame output (34.97 dB); at 0.65 it keeps 35.60 dB (docs/temporal.md)."""
-BLOCK = 8
+BLOCK = 16
 """Frames finished per backward walk."""
 LOOKAHEAD = 8
 """Future frames each walk starts from beyond its block."""
+MIN_BLOCK = 4
+HELD_BYTES = 512 << 20
+"""Memory the held frames may take (three images each) before blocks shorten, down to :data:`MIN_BLOCK`."""
 
 Payload = TypeVar("Payload")
 
@@ -84,6 +90,11 @@ class TwoSidedStabilizer(Generic[Payload]):
         """Scene cuts the causal pass found (the backward one finds the same ones)."""
         return self.causal.cuts
 
+    @property
+    def held(self) -> int:
+        """Frames waiting for their future."""
+        return len(self._held)
+
     def reset(self) -> None:
         """New clip: frames still held are dropped (:meth:`finish` first to keep them)."""
         self.causal.reset()
@@ -98,9 +109,16 @@ class TwoSidedStabilizer(Generic[Payload]):
         if self._held and pair is not None:
             self._held[-1].to_next = pair.reversed()
         self._held.append(_Held(payload, styled_bgr, causal, weight, time))
-        if len(self._held) < self.block + self.lookahead:
+        block = self.block_for(styled_bgr.nbytes)
+        if len(self._held) < block + self.lookahead:
             return []
-        return self._release(self.block)
+        return self._release(len(self._held) - self.lookahead)
+
+    def block_for(self, image_bytes: int) -> int:
+        """Frames per walk for images of ``image_bytes``: :attr:`block`, shortened so the held
+        frames stay near :data:`HELD_BYTES` (4K: 4 frames a walk, 12 held, 0.9 GB)."""
+        fits = HELD_BYTES // (3 * image_bytes) - self.lookahead
+        return max(MIN_BLOCK, min(self.block, fits))
 
     def finish(self) -> list[tuple[Payload, np.ndarray]]:
         """Every frame still held, now that no more will come."""
@@ -121,21 +139,33 @@ class TwoSidedStabilizer(Generic[Payload]):
         return [(held.payload, two_sided_blend(held, *walked)) for held, walked in zip(done, backward)]
 
 
+SHARE_SCALE = 127
+"""Fixed-point scale of the blend's shares. Each share is at most 1 and two sum to at most
+2, so two 8-bit products and their sum fit 16 bits (2 * 255 * 127 < 65536)."""
+
+
 def two_sided_blend(held: _Held, backward: np.ndarray, backward_weight: np.ndarray | None) -> np.ndarray:
-    """``((1-wb) F + (1-wf) B - (1-wf)(1-wb) Y) / (1 - wf wb)`` (the module's formula), uint8."""
+    """``((1-wb) F + (1-wf) B - (1-wf)(1-wb) Y) / (1 - wf wb)`` (the module's formula), uint8.
+
+    As ``cf F + cb B - (cf + cb - 1) Y`` with shares ``cf = (1-wb)/(1-wf wb)`` and
+    ``cb = (1-wf)/(1-wf wb)``, in 16-bit fixed point: float arithmetic on three full-size
+    frames cost more than both recursions together.
+    """
     if held.causal_weight is None:
         return backward
     if backward_weight is None:
         return held.causal
     wf, wb = held.causal_weight, backward_weight
-    norm = np.float32(1.0) / (np.float32(1.0) - wf * wb)
-    causal_share, backward_share = (1.0 - wb) * norm, (1.0 - wf) * norm
+    norm = np.float32(SHARE_SCALE) / (np.float32(1.0) - wf * wb)
     h, w = held.styled.shape[:2]
-    shares = cv2.resize(np.dstack([causal_share, backward_share]), (w, h), interpolation=cv2.INTER_LINEAR)
-    causal_share = cv2.merge([shares[:, :, 0]] * 3)
-    backward_share = cv2.merge([shares[:, :, 1]] * 3)
-    styled = held.styled.astype(np.float32)
-    # F*cf + B*cb + Y*(1 - cf - cb), as Y + cf*(F - Y) + cb*(B - Y)
-    out = styled + causal_share * (held.causal.astype(np.float32) - styled)
-    out += backward_share * (backward.astype(np.float32) - styled)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+    def full_size(share: np.ndarray) -> np.ndarray:
+        small = np.rint(share * norm).astype(np.uint8)
+        return cv2.resize(cv2.merge([small] * 3), (w, h), interpolation=cv2.INTER_LINEAR)
+
+    causal_share, backward_share = full_size(1.0 - wb), full_size(1.0 - wf)
+    styled_share = cv2.subtract(cv2.add(causal_share, backward_share), SHARE_SCALE)
+    total = cv2.add(cv2.multiply(held.causal, causal_share, dtype=cv2.CV_16U),
+                    cv2.multiply(backward, backward_share, dtype=cv2.CV_16U))
+    total = cv2.subtract(total, cv2.multiply(held.styled, styled_share, dtype=cv2.CV_16U))
+    return cv2.convertScaleAbs(total, alpha=1.0 / SHARE_SCALE)

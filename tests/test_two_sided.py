@@ -111,3 +111,20 @@ def test_stability_zero_hands_each_frame_straight_back(clip):
     stabilizer = TwoSidedStabilizer(0.0)
     assert all(stabilizer.push(None, s, None, i) == [(i, s)] for i, s in enumerate(styled[:5]))
     assert stabilizer.finish() == []
+
+
+def test_large_frames_are_held_in_shorter_blocks(clip, monkeypatch):
+    """Frames are held until their future is seen; big frames (4K: 75 MB a held frame) must
+    not pile up: the block shortens so the held frames stay near HELD_BYTES."""
+    import flow.two_sided as two_sided_module
+
+    inputs, styled = clip
+    monkeypatch.setattr(two_sided_module, "HELD_BYTES", 20 * 3 * styled[0].nbytes)  # room for 20 frames
+    stabilizer = TwoSidedStabilizer()
+    motion = SequenceFlow(both_ways=True)
+    most = 0
+    for index, (image, cartoon) in enumerate(zip(inputs, styled)):
+        stabilizer.push(motion(image), cartoon, None, index)
+        most = max(most, stabilizer.held)
+    assert most <= 20, most
+    assert len(stabilizer.finish()) > 0
