@@ -128,12 +128,10 @@ class TwoSidedStabilizer(Generic[Payload]):
         """Walk the held frames back from the newest and finish the oldest ``count``."""
         backward: list[tuple[np.ndarray, np.ndarray | None]] = []
         self.backward.reset()
-        following: _Held | None = None
-        for held in reversed(self._held):
-            pair = held.to_next if following is not None else None
-            time = -held.time if held.time is not None else None
+        for steps, held in enumerate(reversed(self._held)):
+            pair = held.to_next if steps else None  # the newest frame starts the walk: no future
+            time = -held.time if held.time is not None else None  # time runs backwards
             backward.append(self.backward.weighted_step(pair, held.styled, time))
-            following = held
         backward.reverse()
         done, self._held = self._held[:count], self._held[count:]
         return [(held.payload, two_sided_blend(held, *walked)) for held, walked in zip(done, backward)]
