@@ -137,6 +137,8 @@ class TwoSidedStabilizer(Generic[Payload]):
         return [(held.payload, two_sided_blend(held, *walked)) for held, walked in zip(done, backward)]
 
 
+SINGULAR = np.float32(1e-4)
+"""``1 - wf wb`` below this is taken as both directions fully trusted."""
 SHARE_SCALE = 127
 """Fixed-point scale of the blend's shares. Each share is at most 1 and two sum to at most
 2, so two 8-bit products and their sum fit 16 bits (2 * 255 * 127 < 65536)."""
@@ -154,11 +156,15 @@ def two_sided_blend(held: _Held, backward: np.ndarray, backward_weight: np.ndarr
     if backward_weight is None:
         return held.causal
     wf, wb = held.causal_weight, backward_weight
-    norm = np.float32(SHARE_SCALE) / (np.float32(1.0) - wf * wb)
+    denominator = np.float32(1.0) - wf * wb
+    # Both weights 1 (stability 1 on a still, noiseless picture) is 0/0; the limit there
+    # is the mean of the two directions.
+    both_certain = denominator < SINGULAR
+    norm = np.float32(SHARE_SCALE) / np.maximum(denominator, SINGULAR)
     h, w = held.styled.shape[:2]
 
     def full_size(share: np.ndarray) -> np.ndarray:
-        small = np.rint(share * norm).astype(np.uint8)
+        small = np.rint(np.where(both_certain, SHARE_SCALE / 2, share * norm)).astype(np.uint8)
         return cv2.resize(cv2.merge([small] * 3), (w, h), interpolation=cv2.INTER_LINEAR)
 
     causal_share, backward_share = full_size(1.0 - wb), full_size(1.0 - wf)

@@ -128,3 +128,13 @@ def test_large_frames_are_held_in_shorter_blocks(clip, monkeypatch):
         most = max(most, stabilizer.held)
     assert most <= 20, most
     assert len(stabilizer.finish()) > 0
+
+
+def test_full_stability_on_a_still_noiseless_picture_keeps_the_picture(astronaut_bgr):
+    """Stability 1 where the flow is certain both ways (a screen recording, a still) makes
+    both weights exactly 1: the blend's 0/0 must give the mean of the two directions, not
+    NaN turned into black pixels."""
+    still = cv2.resize(astronaut_bgr, (320, 180))
+    styled = [still] * 30
+    out, _ = two_sided([still] * 30, styled, stability=1.0)
+    assert all(cv2.absdiff(image, still).max() <= 1 for _, image in out)
