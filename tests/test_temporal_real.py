@@ -38,6 +38,17 @@ def carphone_2x(tmp_path_factory) -> Path:
     return write_real_clip("carphone_2x", tmp_path_factory.mktemp("real") / "carphone_2x.mp4")
 
 
+def toon_per_frame(frames: list) -> list[np.ndarray]:
+    """``toon``'s per-frame outputs, the main face tracked as the app does."""
+    detector = FaceDetector(static_image_mode=False)
+    try:
+        tracker = FaceTracker(detector)
+        stylizer = Stylizer.from_style(StyleRegistry().get("toon"), device="cpu")
+        return [stylizer.stylize(f.image, tracker.update(f.image, f.time)) for f in frames]
+    finally:
+        detector.close()
+
+
 def test_three_fps_on_carphone_keeps_each_frames_own_look(carphone_2x):
     """Every 10th frame with its real timestamp, as a live model at 3 fps sees the clip:
     frames 1/3 s apart, where the face has moved and the mouth changed. Without the
@@ -45,13 +56,7 @@ def test_three_fps_on_carphone_keeps_each_frames_own_look(carphone_2x):
     that is what doubled eyes and mouths in the window, and it measures lower."""
     with VideoReader(carphone_2x) as reader:
         frames = list(reader)[::10]
-    detector = FaceDetector(static_image_mode=False)
-    try:
-        tracker = FaceTracker(detector)
-        stylizer = Stylizer.from_style(StyleRegistry().get("toon"), device="cpu")
-        styled = [stylizer.stylize(f.image, tracker.update(f.image, f.time)) for f in frames]
-    finally:
-        detector.close()
+    styled = toon_per_frame(frames)
     timed, untimed = Stabilizer(), Stabilizer()
     with_time = [timed(f.image, s, f.time) for f, s in zip(frames, styled)]
     without_time = [untimed(f.image, s) for f, s in zip(frames, styled)]
@@ -77,13 +82,7 @@ def test_files_two_sided_default_is_steadier_and_truer_than_the_live_default(car
     output (docs/temporal.md has the full clips through the encoder)."""
     with VideoReader(carphone_2x) as reader:
         frames = list(reader)[:30]
-    detector = FaceDetector(static_image_mode=False)
-    try:
-        tracker = FaceTracker(detector)
-        stylizer = Stylizer.from_style(StyleRegistry().get("toon"), device="cpu")
-        styled = [stylizer.stylize(f.image, tracker.update(f.image, f.time)) for f in frames]
-    finally:
-        detector.close()
+    styled = toon_per_frame(frames)
     inputs = [f.image for f in frames]
     live = Stabilizer(DEFAULT_STABILITY)
     one_sided = [live(f.image, s, f.time) for f, s in zip(frames, styled)]
