@@ -120,9 +120,9 @@ def test_missing_virtual_camera_backend_gives_the_fix():
         message = str(exc)
     else:
         pytest.skip("a virtual camera backend exists here: the missing-backend path cannot be shown")
-    assert virtual_camera_fix() in message, "the exact per-OS fix from `livetoon doctor`"
+    assert virtual_camera_fix().prose in message, "the exact per-OS fix from `livetoon doctor`"
     if platform.system() == "Linux":
-        assert "modprobe v4l2loopback" in message and "video` group" in message
+        assert "modprobe v4l2loopback" in message and "video group" in message
 
 
 def test_frames_reach_a_real_v4l2loopback_device():

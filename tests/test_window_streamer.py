@@ -7,6 +7,7 @@ widget's state: a badge that is set but never drawn would not help anyone.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 from fractions import Fraction
@@ -18,6 +19,7 @@ import torch
 from PyQt6.QtCore import QPoint, QSettings, Qt
 from PyQt6.QtWidgets import QApplication
 
+from app.commands.doctor import virtual_camera_fix
 from app.live.settings import FileSpec
 from tests.clips import write_clip
 from tests.qimages import rgb_array
@@ -82,9 +84,15 @@ def test_fix_it_banner_over_the_preview_goes_when_another_output_starts(qtbot, w
     assert "modprobe" in banner.toolTip(), "the whole text is one hover away"
     assert "\n" not in banner.text.text() and "modprobe" not in banner.text.text(), "one line: the reason"
     assert banner.geometry().bottom() <= window.preview.geometry().top(), "the banner sits above the picture"
+    assert banner.steps.isVisible() and "modprobe v4l2loopback" in banner.steps.text(), "the steps read without hovering"
     qtbot.mouseClick(banner.copy_button, Qt.MouseButton.LeftButton)
     copied = QApplication.clipboard().text()
-    assert copied.startswith("sudo apt install v4l2loopback-dkms && sudo modprobe v4l2loopback"), copied
+    commands = virtual_camera_fix().commands
+    assert copied.split(" && ") == commands and commands[-1] == "sudo usermod -aG video $USER", copied
+    assert subprocess.run(["bash", "-n", "-c", copied]).returncode == 0, "the pasted line parses as a shell command"
+    assert all(f"`{command}`" in banner.steps.text() for command in commands), "the words show the same commands"
+    assert banner.copy_button.text() == "Copied"
+    qtbot.waitUntil(lambda: banner.copy_button.text() == "Copy command", timeout=4000)
     assert window.outputs.status.text().count("\n") == 0, "the side panel keeps one line"
 
     window.outputs.stream_url.setText(DISCARD_URL)

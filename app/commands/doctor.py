@@ -22,6 +22,7 @@ from dctnet.device import cuda_unavailable_reason
 from dctnet.errors import LiveToonError
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 
+from app.fix_it import FixIt, Step
 from app.gui.qt_platform import xcb_fix, xcb_missing_libraries
 
 Check = tuple[bool, str]
@@ -74,18 +75,20 @@ def check_styles() -> Check:
     return True, f"styles: {names}; user styles in {registry.user_dir}"
 
 
-def virtual_camera_fix() -> str:
+def virtual_camera_fix() -> FixIt:
     """The per-OS way to get a virtual-camera backend that pyvirtualcam can drive."""
     system = platform.system()
     if system == "Linux":
-        return (
-            "install v4l2loopback (e.g. `sudo apt install v4l2loopback-dkms`), then "
-            "`sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=\"LiveToon\"` "
-            "and make sure your user is in the `video` group (`sudo usermod -aG video $USER`, then log in again)"
-        )
+        return FixIt((
+            Step("install v4l2loopback", "sudo apt install v4l2loopback-dkms"),
+            Step("load it as a camera called LiveToon",
+                 'sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label="LiveToon"'),
+            Step("add your user to the video group", "sudo usermod -aG video $USER"),
+            Step("log out and in again"),
+        ))
     if system in ("Windows", "Darwin"):
-        return "install OBS Studio (28 or newer) and start its Virtual Camera once, then stop it"
-    return f"no virtual-camera backend is known for {system}"
+        return FixIt((Step("install OBS Studio (28 or newer) and start its Virtual Camera once, then stop it"),))
+    return FixIt((Step(f"no virtual-camera backend is known for {system}"),))
 
 
 def check_virtual_camera() -> Check:
@@ -97,7 +100,7 @@ def check_virtual_camera() -> Check:
         with pyvirtualcam.Camera(width=320, height=240, fps=30) as cam:
             return True, f"virtual camera available: {cam.device} ({cam.backend})"
     except Exception as exc:  # pyvirtualcam raises RuntimeError/ValueError/OSError depending on backend
-        return False, f"virtual camera unavailable ({str(exc).splitlines()[0]}): {virtual_camera_fix()}"
+        return False, f"virtual camera unavailable ({str(exc).splitlines()[0]}): {virtual_camera_fix().prose}"
 
 
 WINDOW_PROBE = (

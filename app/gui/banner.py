@@ -1,25 +1,29 @@
-"""A one-line message above the preview, with a "Copy command" button when there is a fix to run.
+"""A message above the preview, with a "Copy command" button when there is a fix to run.
 
 Fix-its used to land as many lines of raw text in the side panel, pushing the panel's
 buttons out of sight and staying after the problem was gone. The banner shows the
-reason in one sentence, wrapped when the picture is narrow (the whole text in its tooltip), hands the shell commands to the
-clipboard, and goes away when dismissed or when the window clears it.
+reason in one sentence, wrapped when the picture is narrow, and under it the steps of
+the fix (readable without hovering; the whole text is in the tooltip too). *Copy command*
+hands the fix's commands, given as data (:class:`~app.fix_it.FixIt`), to the clipboard
+and says "Copied". The banner goes away when dismissed or when the window clears it.
 """
 
 from __future__ import annotations
 
 import re
 
-from PyQt6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+from collections.abc import Sequence
 
-FIX_MARK = "; to fix it: "
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout,
+                             QWidget)
+
+from app.fix_it import FIX_MARK
+
+COPY_TEXT, COPIED_TEXT = "Copy command", "Copied"
+COPIED_MS = 2000
 INFO_STYLE = "QFrame#banner { background: #1e3a5f; } QLabel { color: white; }"
 PROBLEM_STYLE = "QFrame#banner { background: #7a3b00; } QLabel { color: white; }"
-
-
-def shell_commands(fix: str) -> str:
-    """The `quoted` commands in a fix-it text, joined to run one after the other."""
-    return " && ".join(re.findall(r"`([^`]+)`", fix))
 
 
 def first_sentence(text: str) -> str:
@@ -43,27 +47,42 @@ class MessageBanner(QFrame):
         self.text = QLabel("")
         self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the window
         self.text.setWordWrap(True)  # a line longer than the picture is wide goes on, rather than being cut off
-        self.copy_button = QPushButton("Copy command")
+        self.steps = QLabel("")
+        """The fix, under the reason: read without hovering, and selectable."""
+        self.steps.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.steps.setWordWrap(True)
+        self.steps.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.copy_button = QPushButton(COPY_TEXT)
         self.copy_button.clicked.connect(self.copy_command)
+        self._copied_timer = QTimer(self, singleShot=True, interval=COPIED_MS,
+                                    timeout=lambda: self.copy_button.setText(COPY_TEXT))
         self.dismiss_button = QPushButton("Dismiss")
         self.dismiss_button.clicked.connect(lambda: self.clear())
+        words = QVBoxLayout()
+        words.setSpacing(2)
+        words.addWidget(self.text)
+        words.addWidget(self.steps)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 4, 4, 4)
-        layout.addWidget(self.text, 1)
+        layout.addLayout(words, 1)
         layout.addWidget(self.copy_button)
         layout.addWidget(self.dismiss_button)
         self.command = ""
         self.kind = ""
         self.hide()
 
-    def show_problem(self, message: str) -> None:
-        """A failure: its reason in one line; a fix's commands behind "Copy command"."""
+    def show_problem(self, message: str, commands: Sequence[str] = ()) -> None:
+        """A failure: its reason in one line, its fix's steps under it, ``commands`` (the fix's,
+        as data) behind "Copy command"."""
         reason, fix = split_fix(message)
         whole, _, _ = message.partition(FIX_MARK)
-        self._show("problem", reason, f"{whole}\n\nTo fix it: {fix}" if fix else whole, shell_commands(fix))
+        self._show("problem", reason, f"{whole}\n\nTo fix it: {fix}" if fix else whole, " && ".join(commands))
+        self.steps.setText(f"To fix it: {fix}" if fix else "")
+        self.steps.setVisible(bool(fix))
 
     def show_info(self, message: str) -> None:
         self._show("info", message, message, "")
+        self.steps.hide()
 
     def _show(self, kind: str, line: str, whole: str, command: str) -> None:
         self.kind, self.command = kind, command
@@ -71,10 +90,14 @@ class MessageBanner(QFrame):
         self.setToolTip(whole)
         self.setStyleSheet(PROBLEM_STYLE if kind == "problem" else INFO_STYLE)
         self.copy_button.setVisible(bool(command))
+        self.copy_button.setText(COPY_TEXT)
         self.show()
 
     def copy_command(self) -> None:
+        """The commands to the clipboard, and "Copied" on the button for a moment."""
         QApplication.clipboard().setText(self.command)
+        self.copy_button.setText(COPIED_TEXT)
+        self._copied_timer.start()
 
     def clear(self, kind: str | None = None) -> None:
         """Hide the message (only one of ``kind`` when given)."""

@@ -28,6 +28,7 @@ import numpy as np
 from dctnet.errors import LiveToonError
 
 from app.commands.doctor import virtual_camera_fix
+from app.fix_it import FixableError
 from app.handoff import NewestWins
 from app.live.settings import OutputSettings, check_output
 from app.workers import Worker, first_line
@@ -226,7 +227,7 @@ def open_virtual_camera(width: int, height: int, fps: float) -> pyvirtualcam.Cam
         return pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.BGR)
     except Exception as exc:  # noqa: BLE001 - each backend raises its own type (RuntimeError, ValueError, OSError)
         reason = first_line(exc)
-        raise LiveToonError(f"virtual camera unavailable ({reason}); to fix it: {virtual_camera_fix()}") from exc
+        raise FixableError(f"virtual camera unavailable ({reason})", virtual_camera_fix()) from exc
 
 
 class VirtualCameraSink(PacedSink):

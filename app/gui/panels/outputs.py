@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLab
 
 from dctnet.errors import LiveToonError
 
+from app.fix_it import FixableError
 from app.live.record import RecordSink
 from app.live.contracts import Sink
 from app.live.session import SinkSet
@@ -59,8 +60,9 @@ TOGGLES = (Toggle("virtual camera", "Virtual camera (V)", "● VCAM on: stop (V)
 
 
 class OutputsPanel(QGroupBox):
-    problem = pyqtSignal(str)
-    """An output failed to start or stopped on its own: its reason, and fix when there is one."""
+    problem = pyqtSignal(str, list)
+    """An output failed to start or stopped on its own: its reason, and fix when there is one;
+    the fix's commands (a list, empty when none)."""
     startedFine = pyqtSignal()
     """An output started: the last output's fix-it is over."""
     running = pyqtSignal(list)
@@ -173,17 +175,18 @@ class OutputsPanel(QGroupBox):
                 self.note = ""
                 self.startedFine.emit()
             except LiveToonError as exc:
-                self._failed(name, str(exc) if str(exc).lower().startswith(name) else f"{name}: {exc}")
+                commands = exc.fix.commands if isinstance(exc, FixableError) else []
+                self._failed(name, str(exc) if str(exc).lower().startswith(name) else f"{name}: {exc}", commands)
         self.refresh()
 
-    def _failed(self, name: str, message: str) -> None:
+    def _failed(self, name: str, message: str, commands: list[str] | None = None) -> None:
         """Untick the output's button; the banner gets the message, the panel its one-line reason."""
         button = self.buttons[name]
         button.blockSignals(True)
         button.setChecked(False)
         button.blockSignals(False)
         self.note = split_fix(message)[0]
-        self.problem.emit(message)
+        self.problem.emit(message, commands or [])
 
     def refresh(self) -> None:
         """Switch off outputs that stopped on their own, then show each running output's own status
