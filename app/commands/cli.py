@@ -21,7 +21,7 @@ from dctnet.hub import OFFICIAL_STYLES, HubClient, download_style, official_styl
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from flow.two_sided import FILE_STABILITY
 
-from app.commands import bench, convert, doctor, evaluate
+from app.commands import bench, convert, doctor, evaluate, obs
 from app.commands import live as live_command
 from app import interrupts
 from app.files.keyframes import parse_keyframes
@@ -231,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     doc = sub.add_parser("doctor", help="check Python, torch/CUDA, MediaPipe, styles and the virtual camera")
     doc.set_defaults(func=doctor.run)
     add_style_options(bench.register(sub))
+    obs.register(sub)
     return parser
 
 
