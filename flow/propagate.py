@@ -67,7 +67,8 @@ class Fill(enum.Enum):
     STYLIZE = "stylize"
     """A cheap stylization of the current camera picture, on a small crop around them."""
     CAMERA = "camera"
-    """The current camera picture."""
+    """The current camera picture: measured for comparison only; never used by LiveToon, whose
+    outputs must not carry an unstylized camera pixel (docs/privacy.md)."""
 
 
 @dataclass(frozen=True)
@@ -210,8 +211,11 @@ class Propagator:
             raise RuntimeError("no keyframe to propagate")
         warped = self._warped(input_bgr)
         if warped is None:
-            # A new frame size: nothing to warp from. Show the camera and ask for a keyframe.
-            return Propagated(input_bgr, np.zeros((1, 1), np.float32), 1.0, True)
+            # A new frame size: nothing to warp from. Hold the last cartoon (never the camera
+            # picture: outputs must stay private) and ask for a keyframe.
+            h, w = input_bgr.shape[:2]
+            held = cv2.resize(self._key_cartoon, (w, h), interpolation=cv2.INTER_LINEAR)
+            return Propagated(held, np.zeros((1, 1), np.float32), 1.0, True)
         image, trust = warped
         untrusted = trust < UNTRUSTED
         share = float(untrusted.mean())

@@ -3,9 +3,10 @@
 ``convert --keyframes N|auto`` trades quality for speed on long files (fast
 previews): the model runs on every Nth frame (or adaptively, when the motion since
 the last keyframe can no longer be followed) and :mod:`flow.propagate` makes the
-frames in between. Untrusted pixels blend toward the camera picture (the fill chosen
-by measurement over the keyframe's nearest trusted cartoon and a toon-filter crop,
-docs/benchmarks.md section 7).
+frames in between. Untrusted pixels blend toward a toon-filter stylization of a small
+crop around them: never toward the camera picture, which measured a little better
+(docs/benchmarks.md section 7) but put the real face on screen after every cut and
+big move (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def toon_filter(crop_bgr: np.ndarray) -> np.ndarray:
     return render_toon(x)[0].permute(1, 2, 0).round().to(torch.uint8).numpy()
 
 
-FILL = Fill.CAMERA
-"""The fill LiveToon uses, chosen by measurement (docs/benchmarks.md, section 7)."""
+FILL = Fill.STYLIZE
+"""The fill LiveToon uses: the best private one measured (docs/benchmarks.md section 7, docs/privacy.md)."""
 
 
 def propagator() -> Propagator:

