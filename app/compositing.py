@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import re
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,13 +104,22 @@ def parse_background(text: str) -> Background:
     return Background(Kind.VIDEO, word, path=path)
 
 
+class BackgroundError(LiveToonError):
+    """The ``--background`` file failed mid-run. Every output needs it, so the whole run
+    stops, saying ``--background``: it is not the input being converted that failed."""
+
+
 class BackgroundSource:
     """The picture behind the person for each frame, at the frame's size."""
 
     def __init__(self, choice: Background, stylized: bool = False) -> None:
         self.choice, self.stylized = choice, stylized
         self._still: np.ndarray | None = None
-        self._cached: dict[tuple[int, int, int], np.ndarray] = {}
+        self._cached: np.ndarray | None = None
+        self._cached_size: tuple[int, int] = (0, 0)
+        self._cached_style: weakref.ref[Stylizer] | None = None
+        """The Stylizer itself (weakly), never its ``id``: an id is reused once its object is
+        collected, and a new style would then get the old style's backdrop."""
         self._reader = None
         self._frames = None
         if choice.kind is Kind.IMAGE:
@@ -119,10 +129,13 @@ class BackgroundSource:
         from app.files.video_in import VideoReader  # PyAV loads only for a video background
 
         for _ in range(2):  # at the end, once more from the start
-            if self._reader is None:
-                self._reader = VideoReader(self.choice.path)
-                self._frames = iter(self._reader)
-            frame = next(self._frames, None)
+            try:
+                if self._reader is None:
+                    self._reader = VideoReader(self.choice.path)
+                    self._frames = iter(self._reader)
+                frame = next(self._frames, None)
+            except LiveToonError as exc:  # damaged further in than parse_background looked
+                raise BackgroundError(f"--background: {exc}") from None
             if frame is not None:
                 return frame.image
             self.close()
@@ -136,9 +149,7 @@ class BackgroundSource:
         if kind is Kind.VIDEO:
             picture = cover(self._next_video_frame(), h, w)
             return stylizer.stylize_background(picture) if self.stylized and stylizer else picture
-        key = (h, w, id(stylizer) if self.stylized else 0)
-        cached = self._cached.get(key)
-        if cached is None:  # a colour or a still: made once per frame size (and style)
+        if not self.cached_for(h, w, stylizer):  # a colour or a still: made once per frame size (and style)
             if kind is Kind.IMAGE:
                 cached = cover(self._still, h, w)
                 if self.stylized and stylizer is not None:
@@ -146,8 +157,20 @@ class BackgroundSource:
             else:
                 cached = np.empty((h, w, 3), np.uint8)
                 cached[:] = self.choice.colour
-            self._cached = {key: cached}
-        return cached
+            self._cached, self._cached_size = cached, (h, w)
+            self._cached_style = weakref.ref(stylizer) if self.stylized and stylizer is not None else None
+        assert self._cached is not None
+        return self._cached
+
+    def cached_for(self, h: int, w: int, stylizer: Stylizer | None) -> bool:
+        """Whether the colour or still for an ``h`` x ``w`` frame (stylized: by this very
+        ``stylizer``) is made already, so a call makes nothing."""
+        if self._cached is None or self._cached_size != (h, w):
+            return False
+        if not self.stylized:
+            return True
+        made_by = self._cached_style() if self._cached_style is not None else None
+        return made_by is stylizer
 
     def close(self) -> None:
         if self._reader is not None:

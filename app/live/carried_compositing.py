@@ -31,6 +31,7 @@ from dctnet.engine import Stylizer
 from dctnet.errors import LiveToonError
 from dctnet.segment import SelfieSegmenter
 from flow.estimate import DEFAULT_MAX_SIDE, SequenceFlow
+from matte.composite import mix_camera
 from matte.stage import Matte
 
 from app.compositing import Compositor, Kind, parse_background
@@ -68,8 +69,6 @@ class CarriedCompositor:
         self._built: BackgroundWish | None = None
         self._worker: ThreadPoolExecutor | None = None
         """One thread: the mattes are made one at a time, in the frames' order (the steady history)."""
-        self._backdrop_made: object = None
-        """(frame shape, stylizer) the stylized still backdrop was last made for."""
 
     def _build(self, wish: BackgroundWish) -> None:
         """The compositor for ``wish``; a bad one keeps the previous (the model thread's
@@ -104,19 +103,22 @@ class CarriedCompositor:
         self.times.add("carried matte", time.perf_counter() - started)
         return matte
 
-    def finish(self, processed: Processed, pending: PendingMatte, stylizer: Stylizer | None) -> Processed:
-        """``processed`` (the frame ``begin`` had, the cartoon carried to it) over the background."""
+    def finish(self, processed: Processed, pending: PendingMatte, stylizer: Stylizer | None,
+               strength: float = 1.0) -> Processed:
+        """``processed`` (the frame ``begin`` had, the cartoon carried to it), mixed with that
+        frame's camera picture by ``strength`` inside the person only, over the background."""
         compositor = pending.compositor
-        if compositor is None or pending.matte is None:
-            return processed
         frame = processed.frame
+        if compositor is None or pending.matte is None:
+            return dataclasses.replace(processed, output=mix_camera(processed.output, frame.image, strength, None))
         matte = pending.matte.result()
+        processed = dataclasses.replace(processed, output=mix_camera(processed.output, frame.image, strength,
+                                                                     matte.alpha))
         matted = time.perf_counter()
         stylized = compositor.background.stylized and compositor.choice.kind is Kind.IMAGE
-        backdrop = (frame.image.shape, id(stylizer)) if stylized else None
-        with self.model_lock if backdrop != self._backdrop_made else contextlib.nullcontext():  # made once, then cached
+        makes_backdrop = stylized and not compositor.background.cached_for(*frame.image.shape[:2], stylizer)
+        with self.model_lock if makes_backdrop else contextlib.nullcontext():  # made once, then cached
             composed, alpha = compositor.compose(frame.image, processed.output, matte, stylizer if stylized else None)
-        self._backdrop_made = backdrop
         self.times.add("carried composite", time.perf_counter() - matted)
         return dataclasses.replace(processed, output=composed, alpha=alpha,
                                    foreground=processed.output if alpha is not None else None)
@@ -124,7 +126,7 @@ class CarriedCompositor:
     def close_compositor(self) -> None:
         if self._compositor is not None:
             self._compositor.close()
-        self._compositor, self._built, self._backdrop_made = None, None, None
+        self._compositor, self._built = None, None
 
     def close(self) -> None:
         if self._worker is not None:

@@ -1,0 +1,93 @@
+"""A stylized still backdrop is cached per style: keyed on the Stylizer itself, never on its ``id``.
+
+An ``id`` is an address: once a Stylizer is collected, the next object may get the same
+one, and a cache keyed on it hands the old style's backdrop to the new style (issue 30,
+item 17). The allocator's reuse cannot be forced from Python, so these tests make it
+certain the only way there is: ``id`` in the module under test answers the same number
+for every object, exactly what the allocator does when it reuses an address. Code keyed
+on the object is not affected by that; code keyed on ``id`` hands back the wrong picture.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from app.compositing import BackgroundSource, parse_background
+from app.frames import VideoFrame
+from app.live.carried_compositing import CarriedCompositor
+from app.pipeline import Processed, StageTimes
+from benchmarks.compositing import skimage_bgr
+from dctnet.engine import Stylizer
+from dctnet.styles import FILTER_STYLE, StyleRegistry
+from matte.composite import cover
+
+H, W = 180, 320
+
+
+@pytest.fixture(scope="module")
+def backdrop(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("caches") / "coffee.png"
+    cv2.imwrite(str(path), skimage_bgr("coffee.png"))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def two_styles() -> tuple[Stylizer, Stylizer]:
+    registry = StyleRegistry()
+    return (Stylizer.from_style(registry.get("toon-lite"), device="cpu"),
+            Stylizer.from_style(registry.get(FILTER_STYLE), device="cpu"))
+
+
+def reused_ids(monkeypatch, *modules: str) -> None:
+    """Every object gets one id in ``modules``, as after the allocator reuses an address."""
+    for module in modules:
+        monkeypatch.setattr(f"{module}.id", lambda obj: 1, raising=False)
+
+
+def expected_backdrop(stylizer: Stylizer) -> np.ndarray:
+    """Computed apart from the cache: the photo covered to the frame, through the style's bg pass."""
+    return stylizer.stylize_background(cover(skimage_bgr("coffee.png"), H, W))
+
+
+def test_a_new_style_never_gets_the_old_style_s_backdrop(monkeypatch, backdrop, two_styles):
+    reused_ids(monkeypatch, "app.compositing")
+    first, second = two_styles
+    source = BackgroundSource(parse_background(backdrop), stylized=True)
+    camera = np.zeros((H, W, 3), np.uint8)
+    assert np.array_equal(source(camera, first), expected_backdrop(first))
+    again = source(camera, second)
+    assert not np.array_equal(expected_backdrop(first), expected_backdrop(second)), "two different looks"
+    assert np.array_equal(again, expected_backdrop(second)), "the second style's backdrop, not the first's"
+    assert source(camera, second) is again, "then cached for that style"
+
+
+def test_the_carried_backdrop_of_a_new_style_is_made_under_the_model_lock(monkeypatch, backdrop, two_styles):
+    """The output thread makes a stylized still only while holding the model's lock (the
+    Stylizer is not run from two threads at once): a new style's backdrop waits for it."""
+    reused_ids(monkeypatch, "app.compositing", "app.live.carried_compositing")
+    first, second = two_styles
+    lock = threading.Lock()
+    carried = CarriedCompositor(StageTimes(), lock)
+    wish = (backdrop, False, True)
+    grey = np.full((H, W, 3), 128, np.uint8)  # no person: the whole output is the backdrop
+    try:
+        def composite(index: int, stylizer: Stylizer) -> Processed:
+            frame = VideoFrame(grey, index, time.perf_counter(), index)
+            return carried.finish(Processed(frame, grey, grey), carried.begin(frame, wish, None), stylizer)
+
+        assert np.array_equal(composite(0, first).output, expected_backdrop(first))
+        done: list[Processed] = []
+        with lock:  # the model thread is running the Stylizer
+            worker = threading.Thread(target=lambda: done.append(composite(1, second)))
+            worker.start()
+            worker.join(1.0)
+            assert not done, "the new style's backdrop was made beside a model run (or taken from the old style)"
+        worker.join(30.0)
+        assert done and np.array_equal(done[0].output, expected_backdrop(second))
+    finally:
+        carried.close()
