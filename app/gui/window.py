@@ -69,6 +69,9 @@ class MainWindow(QMainWindow):
                                        on_notice=self.processorNotice.emit)
         self.sinks = SinkSet()
         self.worker: LiveWorker | None = None
+        self.stopping: LiveWorker | None = None
+        """A session that did not stop in time: it still uses the processor (and closes it when
+        it ends), so the next one starts only then."""
         self.last_processed = None
         self.source_spec: SourceSpec | None = None
         self._build()
@@ -299,14 +302,30 @@ class MainWindow(QMainWindow):
         self.worker.sourceState.connect(self._source_state)
         self.worker.failed.connect(self._failed)
         self.worker.deviceChanged.connect(self._device_changed)
-        self.worker.start()
+        if self.stopping is None:
+            self.worker.start()
+        else:
+            self.preview.show_message("starting when the previous source has stopped...")
 
     def stop_session(self) -> bool:
-        """Stop the pipeline thread; True when it ended within the time limit."""
+        """Stop the pipeline thread; True when it ended within the time limit. One that did not
+        is kept in ``stopping`` until it ends: no session starts beside it (it would close the
+        processor under the new one)."""
         worker, self.worker = self.worker, None
-        if worker is None:
-            return True
-        return worker.stop(STOP_TIMEOUT_MS)
+        if worker is not None and not worker.isRunning() and not worker.isFinished():
+            worker.session.source.close()  # waited for a slow stop and was never started
+        elif worker is not None and not worker.stop(STOP_TIMEOUT_MS):
+            self.stopping = worker
+            worker.finished.connect(self._slow_stop_ended)  # a queued call: the window lives on the GUI thread
+            self._slow_stop_ended()  # in case it ended before the connection
+        return self.stopping is None
+
+    def _slow_stop_ended(self) -> None:
+        if self.stopping is None or not self.stopping.isFinished():
+            return
+        self.stopping = None
+        if self.worker is not None and not self.worker.isRunning() and not self.worker.isFinished():
+            self.worker.start()
 
     def _frame_ready(self) -> None:
         worker = self.sender()
