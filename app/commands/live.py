@@ -26,6 +26,7 @@ from app.live.session import LiveProcessor, LiveSession, SinkSet
 from app.live.settings import CameraSpec, FileSpec, LiveSettings, OutputSettings, SourceSpec
 from app.live.ndi import DEFAULT_NDI_NAME, NdiSink
 from app.live.sinks import DEFAULT_STREAM_URL, NO_ALPHA_NOTE, StreamSink, VirtualCameraSink
+from app.process_setup import set_live_threads
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -117,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     if transparent and args.record:
         check_alpha_container(args.record)
     processor = LiveProcessor(live_settings(args), on_notice=lambda message: print(f"note: {message}", flush=True))
+    set_live_threads(processor.settings.model_fps != EVERY_FRAME)  # process-wide: here, once
     sinks = SinkSet()
     # The source is checked first: a missing file or a wrong camera index is a usage error, not a "lost camera".
     session = LiveSession(source_spec(args), processor, sinks, on_status=print_status)

@@ -16,6 +16,9 @@ def run(args: argparse.Namespace) -> NoReturn:
     app.setApplicationName("LiveToon")
     from app.gui.window import MainWindow
     from app.live.settings import CameraSpec, FileSpec
+    from app.process_setup import set_live_threads
+
+    set_live_threads(True)  # process-wide, so here and once: the preview is painted on the GUI thread in every mode
 
     if args.input:
         window = MainWindow(source=FileSpec(args.input.resolve()))

@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from dctnet.errors import LiveToonError
 from flow.propagate import Propagator
@@ -51,8 +50,6 @@ WAIT_FOR_MODEL_SECONDS = 0.03
 """How long the output waits for the model to finish the very frame it is about to emit."""
 POLL_SECONDS = 0.1
 """How often a waiting thread looks at the stop event."""
-TORCH_THREADS = torch.get_num_threads()
-"""torch's threads as the process started (a thread's own setting leaks into threads made later)."""
 
 
 MODEL_NICENESS = 10
@@ -80,12 +77,6 @@ def lower_this_threads_priority(niceness: int = MODEL_NICENESS) -> bool:
     return True
 
 
-def model_threads(model_fps: str) -> int:
-    """torch threads for the model: with every frame going out, one core is left to the
-    output thread (on a 2-core CPU, measured: 24 output fps at 720p instead of 18)."""
-    return TORCH_THREADS if model_fps == EVERY_FRAME else max(1, min(TORCH_THREADS, (os.cpu_count() or 2) - 1))
-
-
 def parse_model_fps(text: str) -> str:
     """``every``, ``auto`` or a positive number of frames per second (normalized text)."""
     value = str(text).strip().lower()
@@ -98,6 +89,12 @@ def parse_model_fps(text: str) -> str:
     if not 0.0 < fps <= 1000.0:
         raise LiveToonError(f"model fps must be 'every', 'auto' or a number of frames per second, got {text!r}")
     return f"{fps:g}"
+
+
+def model_fps_of(settings: object) -> str:
+    """The mode the settings ask for; ``every`` (LiveSettings' default) for settings that name
+    none. The one fallback: the model and the output threads must agree on the mode."""
+    return getattr(settings, "model_fps", EVERY_FRAME)
 
 
 def model_cap(model_fps: str) -> float | None:
@@ -197,7 +194,6 @@ class ModelThread(threading.Thread):
                 self.force.clear()
                 if not lowered and self.model_fps() != EVERY_FRAME:  # only the output's rate matters then
                     lowered = lower_this_threads_priority()
-                torch.set_num_threads(model_threads(self.model_fps()))
                 last_start = time.perf_counter()
                 self.working = (frame.index, last_start)
                 processed = self.process(frame)
@@ -298,7 +294,7 @@ class OutputLoop:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            every = getattr(self.settings(), "model_fps", EVERY_FRAME) == EVERY_FRAME
+            every = model_fps_of(self.settings()) == EVERY_FRAME
             work = self._next(stop, every)
             if work is None:
                 return
@@ -353,7 +349,7 @@ def run_keyframe_pipeline(
             camera.finish()
 
     loop: OutputLoop
-    model = ModelThread(process, mailbox, lambda: getattr(settings(), "model_fps", AUTO), stop, times,
+    model = ModelThread(process, mailbox, lambda: model_fps_of(settings()), stop, times,
                         lambda keyframe: loop.publish(keyframe))
     loop = OutputLoop(camera, model, propagator or default_propagator(), sink, settings, times, on_latency, composite)
     capturer = threading.Thread(target=capture, name="capture", daemon=True)
