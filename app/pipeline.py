@@ -26,6 +26,7 @@ from dctnet.tracking import FaceSource
 from flow.estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow
 from flow.stabilize import Stabilizer
 from flow.two_sided import TwoSidedStabilizer
+from matte.composite import mix_camera
 from matte.stage import Matte
 
 from app.compositing import Compositor, face_centre
@@ -62,11 +63,15 @@ class Processed:
     outputs that carry alpha; None otherwise."""
 
     def bgra(self) -> np.ndarray:
-        """The output as BGRA: the foreground's colours with the alpha, or opaque when there is none."""
+        """The output as BGRA: the foreground's colours with the alpha, or opaque when there is none.
+
+        Colours under alpha 0 are black: outside the person's boxes the cartoon is the camera
+        picture (the bg pass runs on the boxes only), and a receiver that ignores alpha must
+        not show the room."""
         if self.alpha is None:
             return cv2.cvtColor(self.output, cv2.COLOR_BGR2BGRA)
         colour = self.foreground if self.foreground is not None else self.output
-        return cv2.merge([*cv2.split(colour), self.alpha])
+        return cv2.merge([*cv2.split(cv2.bitwise_and(colour, colour, mask=self.alpha)), self.alpha])
 
 
 @dataclass
@@ -100,8 +105,11 @@ class FrameProcessor:
         self.motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=isinstance(stabilizer, TwoSidedStabilizer))
         self.composite = True
         """False: the matte still limits the bg pass to the person's boxes, but the cartoon is
-        returned as it is, for a caller that puts each frame it emits over the background
-        with that frame's own matte (live keyframes carried along the motion)."""
+        returned as it is (strength not applied either), for a caller that puts each frame it
+        emits over the background with that frame's own matte (live keyframes carried along
+        the motion)."""
+        self.strength = 1.0
+        """The cartoon's share inside the person (:func:`matte.composite.mix_camera`); live only."""
         self.anchor: tuple[float, float] | None = None
         """The main face's centre in the last frame processed, for "main person only" on
         frames this chain did not see (carried ones)."""
@@ -174,9 +182,13 @@ class FrameProcessor:
         return [self.finished(staged, output) for staged, output in ready]
 
     def finished(self, staged: Staged, output: np.ndarray) -> Processed:
-        """``output`` (the stabilized cartoon) over the background with the frame's matte (as
-        it is when there is none or ``composite`` is off)."""
-        if staged.matte is None or not self.composite:
+        """``output`` (the stabilized cartoon), mixed with the camera by ``strength`` inside the
+        person, over the background with the frame's matte (as it is when ``composite`` is off)."""
+        if not self.composite:
+            return Processed(staged.frame, staged.styled, output, propagated=staged.propagated)
+        output = mix_camera(output, staged.frame.image, self.strength,
+                            staged.matte.alpha if staged.matte is not None else None)
+        if staged.matte is None:
             return Processed(staged.frame, staged.styled, output, propagated=staged.propagated)
         started = time.perf_counter()
         composed, alpha = self.compositor.compose(staged.frame.image, output, staged.matte, self.stylizer)

@@ -23,6 +23,24 @@ def over(foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> n
     return cv2.add(kept, cv2.multiply(background, cv2.bitwise_not(weight), scale=1.0 / 255.0))
 
 
+def mix_camera(cartoon: np.ndarray, camera: np.ndarray, strength: float, alpha: np.ndarray | None) -> np.ndarray:
+    """The one meaning of *strength*: the camera picture mixed into the cartoon, by ``1 - strength``,
+    only inside the person (``alpha``, uint8 HxW, 255 = person; None: the whole frame, as with
+    background ``keep``, where there is no person/room split).
+
+    Applied before the cartoon goes over the background, in every mode: the background stays
+    exactly the chosen one, and outputs with alpha carry no camera pixel outside the person.
+    """
+    if strength >= 1.0:
+        return cartoon
+    if alpha is None:
+        return cv2.addWeighted(cartoon, strength, camera, 1.0 - strength, 0.0)
+    weight = alpha.astype(np.float32) * np.float32((1.0 - strength) / 255.0)
+    mixed = cartoon.astype(np.float32)
+    mixed += (camera.astype(np.float32) - mixed) * weight[..., None]
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
 def blurred(frame_bgr: np.ndarray) -> np.ndarray:
     """A strongly blurred copy: shrink, blur, grow back."""
     h, w = frame_bgr.shape[:2]

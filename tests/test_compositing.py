@@ -115,7 +115,9 @@ def test_colour_and_transparent_backgrounds_through_the_chain():
     assert np.all(transparent.output[:40, :40] == GREEN), "opaque outputs get the key colour"
     bgra = transparent.bgra()
     assert np.array_equal(bgra[..., 3], transparent.alpha)
-    assert np.array_equal(bgra[..., :3], transparent.foreground), "colours under alpha are the cartoon's, not green"
+    person = transparent.alpha > 0
+    assert np.array_equal(bgra[..., :3][person], transparent.foreground[person]), "colours under alpha are the cartoon's, not green"
+    assert (bgra[..., :3][~person] == 0).all(), "under alpha 0: black, never the camera's room"
 
 
 def test_image_transparent_writes_rgba_png(tmp_path):

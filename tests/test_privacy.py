@@ -10,15 +10,23 @@ compared with every camera frame by :mod:`tests.privacy_check`.
 
 from __future__ import annotations
 
+import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
 from app.commands.cli import main
 from app.files.keyframes import propagator
+from app.frames import VideoFrame
+from app.live.pipeline import run_keyframe_pipeline
+from app.live.session import LiveProcessor
+from app.live.settings import LiveSettings
+from app.pipeline import Processed
 from dctnet.engine import Stylizer
 from dctnet.styles import StyleRegistry
 from tests.alpha_frames import carphone_frames
@@ -121,3 +129,68 @@ def test_convert_keyframes_carries_no_raw_frame(cut_clip, cameras, tmp_path):
     assert len(frames) == 2 * SEGMENT
     raw = raw_frames(frames, cameras)
     assert not raw, f"{len(raw)} raw frames: {raw[:3]}"
+
+
+def paced(images: list[np.ndarray], fps: float = 24.0):
+    """``images`` as a camera delivers them: one every frame period."""
+    started = time.perf_counter()
+    for i, image in enumerate(images):
+        time.sleep(max(0.0, started + i / fps - time.perf_counter()))
+        yield VideoFrame(image, pts=i, time=i / fps, index=i)
+
+
+# -- strength: one meaning, inside the person only (issue 26.2, issue 30.13) ------------------------
+def live_outputs(frames: list[np.ndarray], **settings) -> list[Processed]:
+    """The real LiveProcessor on ``frames`` through the real pipeline (its output thread
+    composites carried frames), at whatever model fps ``settings`` ask for."""
+    processor = LiveProcessor(LiveSettings(style=STYLE, device="cpu", **settings))
+    processor.apply_settings()
+    out: list[Processed] = []
+    try:
+        run_keyframe_pipeline(paced(frames), processor, out.append, threading.Event(), lambda: processor.settings,
+                              processor.times, composite=processor.composite_carried)
+    finally:
+        processor.close()
+    assert out, "nothing came out"
+    return out
+
+
+@pytest.mark.parametrize("model_fps", ["every", "auto"])
+def test_strength_never_brings_the_room_back(tmp_path, model_fps):
+    """With a picture behind the person, its pixels come only from the picture, whatever the
+    strength; with transparent, the key colour is exact and the colours that outputs with alpha
+    carry are black under alpha 0. Before, 'every' mixed the camera (room included) over the finished composite."""
+    frames = carphone_frames(24, factor=2)
+    h, w = frames[0].shape[:2]
+    picture = np.zeros((h, w, 3), np.uint8)
+    picture[:] = (40, 160, 90)
+    picture[::6] = (200, 60, 30)  # stripes: texture to show any camera mix
+    cv2.imwrite(str(tmp_path / "behind.png"), picture)
+
+    for out in live_outputs(frames, strength=0.5, background=str(tmp_path / "behind.png"), model_fps=model_fps):
+        empty = out.alpha is None and behind_person(out.frame.image)
+        assert empty.mean() > 0.2
+        assert np.array_equal(out.output[empty], picture[empty]), "the room shows through the picture"
+
+    full = {o.frame.index: o for o in live_outputs(frames, strength=1.0, background="transparent", model_fps=model_fps)}
+    for out in live_outputs(frames, strength=0.5, background="transparent", model_fps=model_fps):
+        assert out.alpha is not None and out.foreground is not None
+        outside, inside = out.alpha == 0, out.alpha == 255
+        assert outside.mean() > 0.2 and inside.mean() > 0.1
+        assert (out.output[outside] == (0, 255, 0)).all(), "the key colour is not exact"
+        assert (out.bgra()[outside][:, :3] == 0).all(), "the colours under alpha 0 carry the room"
+        twin = full.get(out.frame.index)
+        if twin is not None:
+            camera = out.frame.image.astype(np.int16)
+            half = np.abs(out.foreground.astype(np.int16) - camera)[inside & (twin.alpha == 255)].mean()
+            whole = np.abs(twin.foreground.astype(np.int16) - camera)[inside & (twin.alpha == 255)].mean()
+            assert half < 0.75 * whole, "inside the person, strength 0.5 mixes in the camera"
+
+
+def behind_person(image: np.ndarray) -> np.ndarray:
+    """Pixels well away from any person (the selfie segmenter's map, widened by 16 px)."""
+    from dctnet.segment import SelfieSegmenter
+
+    with SelfieSegmenter() as segmenter:
+        person = cv2.resize(segmenter.segment(image), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    return cv2.dilate((person > 0.05).astype(np.uint8), np.ones((33, 33), np.uint8)) == 0

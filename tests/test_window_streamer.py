@@ -6,7 +6,6 @@ widget's state: a badge that is set but never drawn would not help anyone.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -202,15 +201,6 @@ def clip_720p(tmp_path_factory) -> Path:
     return write_clip(tmp_path_factory.mktemp("hd") / "hd.mp4", frames=60, size=(1280, 720), rate=Fraction(30), audio=())
 
 
-def live_rate(qtbot, window, seconds: float = 8.0) -> float:
-    """Frames per second that reached the preview over ``seconds``, from the first frame made with the
-    current settings (counted, not the meter's last second: a busy machine can be below 1 fps)."""
-    next_frame(qtbot, window, after=time.perf_counter() + 0.5)
-    shown = window.preview.frames_shown
-    qtbot.wait(int(seconds * 1000))
-    return (window.preview.frames_shown - shown) / seconds
-
-
 def test_first_run_picks_settings_that_run_well_here_and_says_so(qtbot, tmp_path, clip_720p):
     fresh = QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat)  # a new user: nothing saved
     window = open_window(qtbot, fresh, FileSpec(clip_720p))
@@ -221,15 +211,16 @@ def test_first_run_picks_settings_that_run_well_here_and_says_so(qtbot, tmp_path
         assert window.look.style_combo.currentText() == settings.style and window.processing.size_combo.currentData() == settings.max_size
         if torch.cuda.is_available():
             assert (settings.style, settings.max_size) == ("toon", 720) and line.startswith("GPU found")
-            return
-        assert line.startswith(f"No GPU: chose {settings.style} at {settings.max_size}p (")
-        assert (settings.style, settings.max_size) != ("toon", 720)
+        else:
+            assert line.startswith(f"No GPU: chose {settings.style} at {settings.max_size}p (")
+            assert (settings.style, settings.max_size) != ("toon", 720)
         assert fresh.value("live/style") == settings.style, "kept: the next start is no first run"
-        chosen = live_rate(qtbot, window)
-        window.change(style="toon", max_size=720)  # the full defaults the first run used to start with
-        full = live_rate(qtbot, window)
-        print(f"{line} | live fps on the 720p clip: chosen {chosen}, toon at 720p {full}, load {os.getloadavg()}")
-        assert chosen >= 3 * full and chosen > 0, "side by side: the chosen settings are at least 3x the full look"
+        assert int(fresh.value("live/max_size")) == settings.max_size
+        qtbot.waitUntil(lambda: window.worker is not None, timeout=60_000)
+        processed = next_frame(qtbot, window)
+        assert processed.output.shape == (720, 1280, 3), "then the session runs, with the chosen settings"
+        assert window.processor.settings.style == settings.style
+        # How much faster the choice runs than the full look is measured by benchmarks/first_run_fit.py.
     finally:
         window.close()
 

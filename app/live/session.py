@@ -46,8 +46,8 @@ class LiveProcessor:
     """The frame chain, rebuilt piecewise when settings change (on the processing thread).
 
     Owns a :class:`FrameProcessor` (faces -> matte -> model -> stabilizer -> compositor),
-    made when the first style loads, and adds what only live needs around it: mirror,
-    bypass and the strength blend. ``update`` may be called from any thread; it only records the
+    made when the first style loads, and adds what only live needs around it: mirror
+    and bypass. Strength is the chain's (every frame) or :meth:`composite_carried`'s. ``update`` may be called from any thread; it only records the
     wish. A style that fails to load keeps the previous one and reports through
     ``on_notice`` (called on the processing thread).
     """
@@ -96,7 +96,8 @@ class LiveProcessor:
         the function returned puts the carried cartoon over the background with it."""
         chain = self.chain
         pending = self.carried.begin(frame, _background_of(self.settings), chain.anchor if chain else None)
-        return lambda processed: self.carried.finish(processed, pending, self.stylizer)
+        strength = self.settings.strength
+        return lambda processed: self.carried.finish(processed, pending, self.stylizer, strength)
 
     @property
     def stylizer(self) -> Stylizer | None:
@@ -148,6 +149,7 @@ class LiveProcessor:
             wanted = self._load_compositor(wanted)
         chain.compositor = self.compositor
         chain.composite = self.settings.model_fps == EVERY_FRAME  # else the output thread composites
+        chain.strength = wanted.strength
         self._active = wanted
         return wanted
 
@@ -194,11 +196,7 @@ class LiveProcessor:
             return Processed(frame, frame.image, frame.image)
         assert self.chain is not None  # apply_settings made it or raised
         with self.model_lock:
-            processed = self.chain(frame)
-        if settings.strength < 1.0:
-            blended = cv2.addWeighted(processed.output, settings.strength, frame.image, 1.0 - settings.strength, 0.0)
-            processed = dataclasses.replace(processed, output=blended)
-        return processed
+            return self.chain(frame)
 
     def reset(self) -> None:
         """A new session: forget the tracked face, the motion and the temporal history."""
