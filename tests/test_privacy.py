@@ -19,13 +19,18 @@ import av
 import cv2
 import numpy as np
 import pytest
+from PyQt6.QtCore import QSettings
 
 from app.commands.cli import main
 from app.files.keyframes import propagator
 from app.frames import VideoFrame
+from app.gui import settings_store
+from app.gui.on_air import BADGE_COLOURS, badges_for
+from app.gui.panels.look import LookPanel
 from app.live.pipeline import run_keyframe_pipeline
-from app.live.session import LiveProcessor
-from app.live.settings import LiveSettings
+from app.live.record import RecordSink
+from app.live.session import LiveProcessor, LiveSession, SinkSet
+from app.live.settings import FileSpec, LiveSettings, OutputSettings
 from app.pipeline import Processed
 from dctnet.engine import Stylizer
 from dctnet.styles import StyleRegistry
@@ -194,3 +199,52 @@ def behind_person(image: np.ndarray) -> np.ndarray:
     with SelfieSegmenter() as segmenter:
         person = cv2.resize(segmenter.segment(image), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     return cv2.dilate((person > 0.05).astype(np.uint8), np.ones((33, 33), np.uint8)) == 0
+
+
+# -- bypass: the preview only, unless the raw camera is explicitly sent (issue 26.4) ---------------
+def run_session(clip: Path, tmp_path: Path, seconds: float = 2.5, **settings) -> tuple[list[Processed], list[np.ndarray]]:
+    """A real LiveSession on ``clip``, recording to a file: (what the preview got, the recording decoded)."""
+    processor = LiveProcessor(LiveSettings(style=STYLE, device="cpu", **settings))
+    sinks = SinkSet()
+    path = tmp_path / f"session{len(list(tmp_path.iterdir()))}.mp4"
+    sinks.set("record", RecordSink(path, OutputSettings(*SIZE, 24.0), protect=[clip]))
+    previews: list[Processed] = []
+    session = LiveSession(FileSpec(clip), processor, sinks, on_frame=previews.append)
+    runner = threading.Thread(target=session.run, daemon=True)
+    runner.start()
+    time.sleep(seconds)
+    session.stop()
+    runner.join(30)
+    sinks.close_all()
+    assert previews, "the preview got nothing"
+    return previews, decoded(path)
+
+
+def test_bypass_shows_the_camera_in_the_preview_only(cut_clip, cameras, tmp_path):
+    previews, recorded = run_session(cut_clip, tmp_path, bypass=True)
+    assert all(np.array_equal(p.output, p.frame.image) for p in previews), "the preview shows the camera"
+    assert len(recorded) >= 10
+    raw = raw_frames(recorded, cameras)
+    assert not raw, f"bypass put {len(raw)} of {len(recorded)} raw frames in the recording"
+
+
+def test_raw_camera_reaches_outputs_only_when_chosen_and_is_never_remembered(cut_clip, cameras, tmp_path):
+    _, recorded = run_session(cut_clip, tmp_path, bypass=True, raw_to_outputs=True)
+    assert len(raw_frames(recorded, cameras)) >= 0.9 * len(recorded), "the explicit setting sends the camera"
+
+    store = QSettings(str(tmp_path / "livetoon.ini"), QSettings.Format.IniFormat)
+    settings_store.save_live_settings(store, LiveSettings(bypass=True, raw_to_outputs=True))
+    store.sync()
+    again = settings_store.load_live_settings(QSettings(str(tmp_path / "livetoon.ini"), QSettings.Format.IniFormat))
+    assert again.bypass and not again.raw_to_outputs, "a restart starts with the raw camera off"
+
+
+def test_the_raw_setting_is_labelled_off_and_badged(qtbot):
+    look = LookPanel(StyleRegistry())
+    qtbot.addWidget(look)
+    assert not look.raw_check.isChecked() and "RAW" in look.raw_check.text()
+    with qtbot.waitSignal(look.changed) as changed:
+        look.raw_check.setChecked(True)
+    assert changed.args == [{"raw_to_outputs": True}]
+    assert badges_for(["stream"], bypass=True, raw_to_outputs=True) == ["LIVE", "BYPASS", "RAW"]
+    assert BADGE_COLOURS["RAW"].red() > 200 and BADGE_COLOURS["RAW"].green() < 100, "red"

@@ -12,7 +12,7 @@ from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWid
 from app.live.settings import LiveSettings
 
 HOTKEYS: tuple[tuple[str, str, str], ...] = (
-    ("B", "toggle_bypass", "bypass: show the camera picture unchanged"),
+    ("B", "toggle_bypass", "bypass: the preview shows the camera picture (the outputs keep the cartoon)"),
     ("N", "next_style", "next style"),
     ("P", "previous_style", "previous style"),
     ("Up", "stability_up", "more temporal stability (+0.1)"),

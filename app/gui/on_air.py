@@ -14,14 +14,15 @@ from PyQt6.QtGui import QColor, QFont, QPainter
 
 NOTE_SECONDS = 2.0
 BADGE_COLOURS = {"LIVE": QColor(211, 47, 47), "REC": QColor(198, 40, 40), "VCAM": QColor(21, 101, 192),
-                 "NDI": QColor(106, 27, 154), "BYPASS": QColor(97, 97, 97)}
+                 "NDI": QColor(106, 27, 154), "BYPASS": QColor(97, 97, 97), "RAW": QColor(229, 57, 53)}
 OUTPUT_BADGES = {"stream": "LIVE", "record": "REC", "virtual camera": "VCAM", "ndi": "NDI"}
 
 
-def badges_for(outputs: list[str], bypass: bool) -> list[str]:
-    """Badges in a fixed order for the running outputs (SinkSet names), plus BYPASS when on."""
+def badges_for(outputs: list[str], bypass: bool, raw_to_outputs: bool = False) -> list[str]:
+    """Badges in a fixed order for the running outputs (SinkSet names), plus BYPASS when on, and
+    a red RAW while bypass may send the raw camera to the outputs."""
     names = [OUTPUT_BADGES[name] for name in OUTPUT_BADGES if name in outputs]
-    return names + (["BYPASS"] if bypass else [])
+    return names + (["BYPASS"] if bypass else []) + (["RAW"] if raw_to_outputs else [])
 
 
 class OnAirStatus:

@@ -62,10 +62,17 @@ def _coerce(value: object, default: object) -> object:
     return type(default)(value)
 
 
+NOT_REMEMBERED = frozenset({"raw_to_outputs"})
+"""LiveSettings fields that every start begins at their default: sending the raw camera to the
+outputs must be chosen again each time, never carried over by a restart."""
+
+
 def load_live_settings(store: QSettings) -> LiveSettings:
     defaults = LiveSettings()
     values = {}
     for field in dataclasses.fields(LiveSettings):
+        if field.name in NOT_REMEMBERED:
+            continue
         default = getattr(defaults, field.name)
         raw = store.value(LIVE_PREFIX + field.name, default)
         try:
@@ -80,7 +87,10 @@ def load_live_settings(store: QSettings) -> LiveSettings:
 
 def save_live_settings(store: QSettings, settings: LiveSettings) -> None:
     for field in dataclasses.fields(LiveSettings):
-        store.setValue(LIVE_PREFIX + field.name, getattr(settings, field.name))
+        if field.name in NOT_REMEMBERED:
+            store.remove(LIVE_PREFIX + field.name)
+        else:
+            store.setValue(LIVE_PREFIX + field.name, getattr(settings, field.name))
 
 
 def load_output_settings(store: QSettings) -> OutputSettings:

@@ -107,7 +107,8 @@ class MainWindow(QMainWindow):
         self.outputs = OutputsPanel(self.sinks, self.store)
         self.outputs.problem.connect(self.banner.show_problem)
         self.outputs.startedFine.connect(lambda: self.banner.clear("problem"))
-        self.outputs.running.connect(lambda names: self.preview.set_badges(badges_for(names, self.look.bypass_check.isChecked())))
+        self.outputs.running.connect(lambda names: self.preview.set_badges(
+            badges_for(names, self.look.bypass_check.isChecked(), self.look.raw_check.isChecked())))
         self.background = BackgroundPanel()
         self.background.changed.connect(lambda changes: self.change(**changes))
         self.tabs = QTabWidget()
@@ -210,6 +211,7 @@ class MainWindow(QMainWindow):
         self.change(**changes)
         if "bypass" in changes:  # the preview labels the output "bypass", and a badge says so
             self.preview.bypass = bool(changes["bypass"])
+        if {"bypass", "raw_to_outputs"} & changes.keys():
             self.outputs.refresh()
 
     def set_preview_mode(self, mode: PreviewMode | str) -> None:

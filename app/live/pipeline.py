@@ -269,8 +269,6 @@ class OutputLoop:
         settings = self.settings()
         if getattr(settings, "mirror", False):
             frame = VideoFrame(np.ascontiguousarray(frame.image[:, ::-1]), frame.pts, frame.time, frame.index)
-        if getattr(settings, "bypass", False):
-            return Processed(frame, frame.image, frame.image)
         self._wait_for_own_keyframe(frame, captured_at)
         keyframe = self.latest
         if keyframe is None:
@@ -323,8 +321,8 @@ def run_keyframe_pipeline(
     """Run until the source ends or ``stop`` is set; returns counts.
 
     ``settings()`` is read every frame for ``model_fps`` (``every``, ``auto`` or a
-    number), ``mirror`` and ``bypass``; ``times`` gains ``model`` (per keyframe),
-    ``propagate`` and ``latency`` (per output frame). ``composite(frame)`` is called with
+    number) and ``mirror`` (bypass is the session's: the cartoon is made either way);
+    ``times`` gains ``model`` (per keyframe), ``propagate`` and ``latency`` (per output frame). ``composite(frame)`` is called with
     each camera frame about to be carried to (not in ``every`` mode) and returns what
     is applied to the result: with a background, ``process`` returns the keyframe's
     cartoon and this puts each output frame over the background with its own matte,

@@ -46,8 +46,9 @@ class LiveProcessor:
     """The frame chain, rebuilt piecewise when settings change (on the processing thread).
 
     Owns a :class:`FrameProcessor` (faces -> matte -> model -> stabilizer -> compositor),
-    made when the first style loads, and adds what only live needs around it: mirror
-    and bypass. Strength is the chain's (every frame) or :meth:`composite_carried`'s. ``update`` may be called from any thread; it only records the
+    made when the first style loads, and adds what only live needs around it: mirror.
+    Strength is the chain's (every frame) or :meth:`composite_carried`'s; bypass is the
+    session's (:meth:`LiveSession._deliver`): the cartoon is made either way. ``update`` may be called from any thread; it only records the
     wish. A style that fails to load keeps the previous one and reports through
     ``on_notice`` (called on the processing thread).
     """
@@ -192,8 +193,6 @@ class LiveProcessor:
         settings = self.apply_settings()
         if settings.mirror:
             frame = dataclasses.replace(frame, image=np.ascontiguousarray(frame.image[:, ::-1]))
-        if settings.bypass:
-            return Processed(frame, frame.image, frame.image)
         assert self.chain is not None  # apply_settings made it or raised
         with self.model_lock:
             return self.chain(frame)
@@ -337,10 +336,16 @@ class LiveSession:
         self._on_status(state, detail)
 
     def _deliver(self, processed: Processed) -> None:
+        settings = self.processor.settings
+        if settings.bypass:  # the preview shows the camera; the outputs only when explicitly asked
+            camera = Processed(processed.frame, processed.frame.image, processed.frame.image)
+            processed, preview = (camera, camera) if settings.raw_to_outputs else (processed, camera)
+        else:
+            preview = processed
         if processed.frame.time >= self._lost_at:  # one captured before the loss must not lift the slate
             self.sinks.submit(processed.output, processed.bgra if processed.alpha is not None else None)
         if self.on_frame:
-            self.on_frame(processed)
+            self.on_frame(preview)
 
     def run(self) -> LiveStats:
         """Block until ``stop()`` (or a file source without looping ends); sinks stay open."""

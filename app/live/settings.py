@@ -113,6 +113,10 @@ class LiveSettings:
     max_size: int = DEFAULT_MAX_SIZE
     device: str = "auto"
     bypass: bool = False
+    """The preview shows the camera picture unchanged; the outputs keep the cartoon."""
+    raw_to_outputs: bool = False
+    """With bypass on, the outputs get the raw camera too: an explicit choice, off by default and
+    never remembered across restarts (app.gui.settings_store.NOT_REMEMBERED)."""
     mirror: bool = False
     model_fps: str = EVERY_FRAME
     """'every', 'auto' or a cap in frames per second (app.live.pipeline)."""

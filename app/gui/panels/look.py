@@ -10,7 +10,7 @@ the picture never disagree.
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QPushButton
+from PyQt6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QPushButton
 
 from dctnet.engine import Mode
 from dctnet.styles import StyleRegistry
@@ -46,7 +46,13 @@ class LookPanel(QGroupBox):
         self.stability_slider = ValueSlider(100, lambda v: self.changed.emit({"stability": v / 100}),
                                             lambda v: f"{v / 100:.2f}")
         self.bypass_check = QCheckBox("Bypass (B)")
+        self.bypass_check.setToolTip("The preview shows the camera picture unchanged; the outputs keep the cartoon")
         self.bypass_check.toggled.connect(lambda on: self.changed.emit({"bypass": on}))
+        self.raw_check = QCheckBox("Bypass sends the RAW camera to the outputs (not remembered)")
+        self.raw_check.setStyleSheet("QCheckBox { color: #c62828; font-weight: bold; }")
+        self.raw_check.setToolTip("Off by default, and off again at every start: with it on, Bypass puts your real "
+                                  "face and room on the stream, the virtual camera, NDI and recordings")
+        self.raw_check.toggled.connect(lambda on: self.changed.emit({"raw_to_outputs": on}))
         self.mirror_check = QCheckBox("Mirror (M)")
         self.mirror_check.toggled.connect(lambda on: self.changed.emit({"mirror": on}))
         self.preview_combo = QComboBox()
@@ -56,9 +62,11 @@ class LookPanel(QGroupBox):
         form.addRow("", more)
         form.addRow("Mode", self.mode_combo)
         form.addRow("Strength", self.strength_slider.row)
+        form.addRow("", QLabel("Below 100% the camera picture is mixed in, inside the person"))
         form.addRow("Stability", self.stability_slider.row)
         form.addRow("Preview", self.preview_combo)
         form.addRow(self.mirror_check, self.bypass_check)
+        form.addRow(self.raw_check)
 
     def fill_styles(self, current: str) -> None:
         """List every installed style (again after an install), keeping ``current`` selected, quietly."""
@@ -77,7 +85,7 @@ class LookPanel(QGroupBox):
     def load(self, settings: LiveSettings) -> None:
         """Put the look fields into the controls without echoing them back as changes."""
         widgets = (self.style_combo, self.mode_combo, self.strength_slider, self.stability_slider,
-                   self.bypass_check, self.mirror_check)
+                   self.bypass_check, self.mirror_check, self.raw_check)
         for widget in widgets:
             widget.blockSignals(True)
         self.style_combo.setCurrentText(settings.style)
@@ -85,6 +93,7 @@ class LookPanel(QGroupBox):
         self.strength_slider.setValue(round(settings.strength * 100))
         self.stability_slider.setValue(round(settings.stability * 100))
         self.bypass_check.setChecked(settings.bypass)
+        self.raw_check.setChecked(settings.raw_to_outputs)
         self.mirror_check.setChecked(settings.mirror)
         for widget in widgets:
             widget.blockSignals(False)
