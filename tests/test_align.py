@@ -8,7 +8,7 @@ import pytest
 
 from dctnet.align import REFERENCE_POINTS, align_face, apply, head_mask, paste_back, similarity_transform
 from dctnet.face import FaceDetector
-from tests.conftest import REFERENCE_DIR, needs_reference
+from tests.conftest import REFERENCE_DIR, import_or_skip_unless_ci, needs_reference
 
 # Measured on the astronaut (MediaPipe points): per-point distance to the template
 # after alignment is 4.8, 5.2, 12.9, 13.3, 13.8 px (mean 10.0). A similarity cannot
@@ -26,7 +26,7 @@ def similarity(angle_deg: float, scale: float, tx: float, ty: float, center=(256
 
 @pytest.fixture(scope="module")
 def astronaut_points(astronaut_bgr) -> np.ndarray:
-    pytest.importorskip("mediapipe", reason="MediaPipe is not installed (the numpy-2 GPU-image venv)")
+    import_or_skip_unless_ci("mediapipe", "MediaPipe is not installed (the numpy-2 GPU-image venv)")
     with FaceDetector(static_image_mode=True) as detector:
         return detector.detect(astronaut_bgr)[0].points
 

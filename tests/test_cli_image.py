@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import REFERENCE_DIR, REPO_ROOT, needs_reference
+from tests.conftest import REFERENCE_DIR, REPO_ROOT, needs_reference, skip_unless_ci
 from tests.looks import median_texture
 
 
@@ -41,7 +41,7 @@ def portrait(tmp_path, astronaut_bgr) -> Path:
 @pytest.fixture(scope="module")
 def anime_data_dir(tmp_path_factory) -> Path:
     if not REFERENCE_DIR.is_dir():
-        pytest.skip("../shared/dctnet-reference is absent: cannot import a reference style")
+        skip_unless_ci("../shared/dctnet-reference is absent: cannot import a reference style")
     data_dir = tmp_path_factory.mktemp("data")
     result = run_cli("styles", "import", str(REFERENCE_DIR / "anime"), "--name", "anime", data_dir=data_dir)
     assert result.returncode == 0, result.stderr

