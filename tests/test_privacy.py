@@ -31,6 +31,7 @@ from app.live.pipeline import run_keyframe_pipeline
 from app.live.record import RecordSink
 from app.live.session import LiveProcessor, LiveSession, SinkSet
 from app.live.settings import FileSpec, LiveSettings, OutputSettings
+from app.live.sinks import STARTING_TEXT, StreamSink, lost_slate
 from app.pipeline import Processed
 from dctnet.engine import Stylizer
 from dctnet.styles import StyleRegistry
@@ -248,3 +249,18 @@ def test_the_raw_setting_is_labelled_off_and_badged(qtbot):
     assert changed.args == [{"raw_to_outputs": True}]
     assert badges_for(["stream"], bypass=True, raw_to_outputs=True) == ["LIVE", "BYPASS", "RAW"]
     assert BADGE_COLOURS["RAW"].red() > 200 and BADGE_COLOURS["RAW"].green() < 100, "red"
+
+
+# -- start-up and no camera: the card, never black (issue 26.5) -------------------------------------
+def test_a_stream_with_no_picture_yet_shows_the_card():
+    """Before the first cartoon (start-up, no camera yet) a real reader decodes the card, not black."""
+    reader = listening_reader()
+    sink = StreamSink(f"udp://127.0.0.1:{reader.port}", OutputSettings(320, 240, 24.0))
+    time.sleep(2.5)  # the reader joins at the first key frame
+    sink.close()
+    reader.join(30)
+    frames = [image for _, _, image in reader.frames]
+    assert frames, f"nothing decoded ({reader.error!r})"
+    card = lost_slate(320, 240, text=STARTING_TEXT).astype(np.float32)
+    for image in frames:
+        assert np.abs(image.astype(np.float32) - card).mean() < 4, "not the card (black, or something else)"

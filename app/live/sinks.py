@@ -40,6 +40,9 @@ DEFAULT_STREAM_URL = "udp://127.0.0.1:9999"
 UDP_PACKET = 1316
 """Seven 188-byte TS packets: fits an Ethernet MTU, the size OBS/FFmpeg readers expect."""
 SLATE_TEXT = "camera lost - reconnecting"
+STARTING_TEXT = "LiveToon - waiting for the cartoon"
+"""The card every paced output shows until its first frame: never black (a viewer cannot tell
+a pause from a fault) and never a camera picture."""
 SLATE_GRAY = 32
 CLOSE_SECONDS = 1.0
 NO_ALPHA_NOTE = ("the virtual camera and the stream cannot carry transparency: they show the person over the key "
@@ -61,17 +64,18 @@ def letterbox(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
-def lost_slate(width: int, height: int, channels: int = 3) -> np.ndarray:
-    """A dark frame that says the camera is gone, so viewers do not see a frozen face
-    (opaque also on an output with alpha: a missing camera must be seen, not vanish)."""
+def lost_slate(width: int, height: int, channels: int = 3, text: str = SLATE_TEXT) -> np.ndarray:
+    """A dark frame that says the camera is gone (or, with ``text``, why there is no picture
+    yet), so viewers do not see a frozen face (opaque also on an output with alpha: a missing
+    camera must be seen, not vanish)."""
     slate = np.full((height, width, channels), SLATE_GRAY, np.uint8)
     if channels == 4:
         slate[..., 3] = 255
     scale = max(0.5, width / 900)
     thickness = max(1, round(scale * 2))
-    (text_w, text_h), _ = cv2.getTextSize(SLATE_TEXT, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    (text_w, text_h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     origin = ((width - text_w) // 2, (height + text_h) // 2)
-    cv2.putText(slate, SLATE_TEXT, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (235, 235, 235, 255), thickness, cv2.LINE_AA)
+    cv2.putText(slate, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (235, 235, 235, 255), thickness, cv2.LINE_AA)
     return slate
 
 
@@ -80,8 +84,8 @@ class FramePacer:
     BGRA with ``channels=4`` (outputs that carry alpha; they are submitted BGRA frames).
 
     The newest submitted frame wins; with none new, the last one repeats (before the
-    first one: black, so OBS sees a source at once, or nothing with
-    ``hold_until_first``, so a recording does not start with black). A failing
+    first one: the :data:`STARTING_TEXT` card, so OBS sees a source at once, or nothing
+    with ``hold_until_first``, so a recording does not start with a card). A failing
     ``output`` stops the pacer and leaves its message in ``error``. ``release`` runs
     on the pacer's thread once it stops, so the device is never touched from two
     threads. The thread follows the project's one policy (:class:`Worker`).
@@ -96,7 +100,7 @@ class FramePacer:
         self.release = release
         self.frames_out = 0
         self._pending: NewestWins[np.ndarray] = NewestWins()
-        self._current = None if hold_until_first else np.zeros((height, width, channels), np.uint8)
+        self._current = None if hold_until_first else lost_slate(width, height, channels, STARTING_TEXT)
         self._lost = False
         self._slate: np.ndarray | None = None
         self._stop = threading.Event()
