@@ -19,13 +19,15 @@ import av
 import cv2
 import numpy as np
 import pytest
-from PyQt6.QtCore import QSettings
+from PyQt6.QtCore import QSettings, QTimer
+from PyQt6.QtWidgets import QApplication, QFileDialog
 
 from app.commands.cli import main
 from app.files.keyframes import propagator
 from app.frames import VideoFrame
 from app.gui import settings_store
 from app.gui.on_air import BADGE_COLOURS, badges_for
+from app.gui.panels.background import FILE, BackgroundPanel, kind_of
 from app.gui.panels.look import LookPanel
 from app.live.pipeline import run_keyframe_pipeline
 from app.live.record import RecordSink
@@ -264,3 +266,26 @@ def test_a_stream_with_no_picture_yet_shows_the_card():
     card = lost_slate(320, 240, text=STARTING_TEXT).astype(np.float32)
     for image in frames:
         assert np.abs(image.astype(np.float32) - card).mean() < 4, "not the card (black, or something else)"
+
+
+# -- a cancelled choice restores the previous one (issue 26.3) --------------------------------------
+@pytest.mark.parametrize("before", ["transparent", "blur", "color:#123456"])
+def test_cancelling_the_picture_chooser_keeps_the_background(qtbot, before):
+    """Pressing Cancel in the real file dialog: "Behind you" shows the previous choice again and
+    nothing changes. Before, it switched to keep, the room."""
+    panel = BackgroundPanel()
+    qtbot.addWidget(panel)
+    panel.load(LiveSettings(background=before))
+    changes: list[dict] = []
+    panel.changed.connect(changes.append)
+
+    def cancel() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QFileDialog), dialog
+        dialog.reject()
+
+    QTimer.singleShot(500, cancel)
+    panel.kind_combo.setCurrentIndex(panel.kind_combo.findData(FILE))
+    panel.kind_combo.activated.emit(panel.kind_combo.currentIndex())
+    assert changes == [], "a cancelled choice changes nothing"
+    assert panel.kind == kind_of(before) and panel.spelled() == before

@@ -47,6 +47,9 @@ class BackgroundPanel(QGroupBox):
         super().__init__("Background")
         self.colour = DEFAULT_COLOUR
         self.path = ""
+        self.applied = Kind.KEEP.value
+        """The background in force (as ``--background`` spells it): what a cancelled choice goes
+        back to, never a less private one such as ``keep``."""
         form = QFormLayout(self)
         self.kind_combo = QComboBox()
         for value, label in CHOICES:
@@ -99,7 +102,8 @@ class BackgroundPanel(QGroupBox):
             self.choose_file()
             return
         self._show_parts(self.kind)
-        self.changed.emit({"background": self.spelled()})
+        self.applied = self.spelled()
+        self.changed.emit({"background": self.applied})
 
     def pick_colour(self) -> None:
         chosen = QColorDialog.getColor(QColor(self.colour), self, "Background colour")
@@ -118,9 +122,10 @@ class BackgroundPanel(QGroupBox):
             self.file_label.setText(Path(path).name)
             self.kind_combo.setCurrentIndex(self.kind_combo.findData(FILE))
             self._changed()
-        elif self.kind == FILE and not self.path:  # cancelled before any file was chosen
-            self.kind_combo.setCurrentIndex(self.kind_combo.findData(Kind.KEEP.value))
-            self._changed()
+        elif self.kind == FILE and not self.path:  # cancelled before any file was chosen: as it was
+            kind = kind_of(self.applied)
+            self.kind_combo.setCurrentIndex(self.kind_combo.findData(kind))
+            self._show_parts(kind)
 
     def _show_colour(self) -> None:
         self.colour_button.setText(self.colour)
@@ -141,6 +146,7 @@ class BackgroundPanel(QGroupBox):
         for widget in widgets:
             widget.blockSignals(True)
         kind = kind_of(settings.background)
+        self.applied = settings.background
         if kind == Kind.COLOR.value and ":" in settings.background:
             self.colour = "#" + settings.background.split(":", 1)[1].strip().lstrip("#").lower()
             self._show_colour()
