@@ -65,14 +65,17 @@ def install_startup_handler() -> None:
 def enabled() -> Iterator[None]:
     """While a command runs: the first Ctrl-C raises ``KeyboardInterrupt``, later ones are counted.
 
-    The previous handler comes back afterwards (tests call the CLI in-process).
+    The previous handler comes back afterwards (tests call the CLI in-process), except
+    the start-up one: once a command has run, its own end says "interrupted" (or not),
+    and a late Ctrl-C that reached the start-up handler would say it a second time.
+    So from then on Ctrl-C is ignored, as :func:`ignore_from_now` does at exit.
     """
     _State.received, _State.raised, _State.holding = 0, False, 0
     previous = signal.signal(signal.SIGINT, _interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if previous is _exit_at_once else previous)
 
 
 def ignore_from_now() -> None:

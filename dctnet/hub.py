@@ -245,15 +245,24 @@ def download_style(
         "license": LICENSE,
     }
     graphs = [(remote, path) for remote, (path, _) in zip(selection.files, local)]
-    installed = install_from_cache(registry, name, replace, graphs, metadata)
-    for path, _ in local:
-        path.unlink(missing_ok=True)  # the style now holds the weights; keep only partials for resume
+    try:
+        installed = install_from_cache(registry, name, replace, graphs, metadata, origin=f"{client.endpoint} {model_id}")
+    except LiveToonError:  # unusable although the hash matched: the next run must fetch them again, not reuse them
+        drop_downloads(local)
+        raise
+    drop_downloads(local)  # the style now holds the weights
     for path in unlisted:
         client.notify(
             f"note: {model_id} lists no SHA-256 for {path}; its size was checked and the SHA-256 "
             f"computed here ({hashes[path]}) is recorded in style {name!r}"
         )
     return installed
+
+
+def drop_downloads(local: list[tuple[Path, str]]) -> None:
+    """Delete the finished downloads (only partials stay in the cache, for resume)."""
+    for path, _ in local:
+        path.unlink(missing_ok=True)
 
 
 def download_selection(
@@ -275,13 +284,21 @@ def download_selection(
 
 
 def install_from_cache(
-    registry: StyleRegistry, name: str, replace: bool, pairs: list[tuple[RemoteFile, Path]], metadata: dict[str, str]
+    registry: StyleRegistry, name: str, replace: bool, pairs: list[tuple[RemoteFile, Path]], metadata: dict[str, str],
+    origin: str,
 ) -> Style:
-    """Give the importer a private folder holding the graphs under their official names."""
+    """Give the importer a private folder holding the graphs under their official names.
+
+    An error names a file by ``origin`` (the hub and model), not by the private folder,
+    which is gone by the time the user reads it."""
     with tempfile.TemporaryDirectory(prefix="livetoon-hub-") as tmp:
         try:
             for remote, path in pairs:
                 shutil.copyfile(path, Path(tmp) / remote.basename)
         except OSError as exc:
             raise LiveToonError(f"cannot stage the downloaded files in {tmp}: {exc.strerror or exc}") from exc
-        return registry.import_folder(Path(tmp), name=name, replace=replace, metadata=metadata)
+        try:
+            return registry.import_folder(Path(tmp), name=name, replace=replace, metadata=metadata)
+        except LiveToonError as exc:
+            exc.args = (str(exc).replace(f"{tmp}{os.sep}", f"{origin}/"),)
+            raise

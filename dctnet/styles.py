@@ -145,7 +145,10 @@ class StyleRegistry:
         style = self.get(name)
         if style.builtin:
             raise LiveToonError(f"{name!r} is a built-in style and cannot be removed")
-        style.path.unlink()
+        try:
+            style.path.unlink()
+        except OSError as exc:  # a read-only or immutable styles folder: the style stays, and the user is told why
+            raise LiveToonError(f"cannot remove style {name!r} ({style.path}): {exc.strerror or exc}") from exc
 
     def check_new_name(self, name: str, replace: bool) -> None:
         """Refuse a name that is invalid, built-in, or taken (unless ``replace``): callers

@@ -678,3 +678,19 @@ def test_dialog_says_it_waits_for_a_silent_server_then_gives_up(qtbot, dirs, mon
     assert "cannot reach" in dialog.status.text() and "no answer for 1.5 s" in dialog.status.text()
     assert dialog.download_button.isEnabled()
     assert_only_complete_styles(styles_dir, set())
+
+
+def test_unusable_files_whose_hash_matches_leave_the_cache_and_are_named_by_their_model(hub, dirs):
+    """Issue 30, 12: bad ``.pb`` files with matching hashes stayed in the cache (every later run
+    reused them without asking the server again) and the error named a staging folder already gone."""
+    styles_dir, cache = dirs
+    hub.repos[(ANIME.model_id("iic"), "master")]["cartoon_bg.pb"] = b"\x0a\x03abc not a graph"
+    with pytest.raises(WeightsError) as caught:
+        download_style("anime", registry(), client(hub.url))
+    message = str(caught.value)
+    assert f"{hub.url} {ANIME.model_id('iic')}/cartoon_bg.pb:" in message and "livetoon-hub-" not in message, message
+    assert_no_finished_downloads(cache)
+    assert_only_complete_styles(styles_dir, set())
+    hub.repos[(ANIME.model_id("iic"), "master")]["cartoon_bg.pb"] = REPO_FILES["cartoon_bg.pb"]
+    download_style("anime", registry(), client(hub.url))  # the server's fixed file, fetched again
+    assert_only_complete_styles(styles_dir, {"anime"})

@@ -45,6 +45,7 @@ from dctnet.tflite import read_tflite_tensors
 from flow.stabilize import DEFAULT_STABILITY, Stabilizer
 
 from app.commands import bench_live
+from app.commands.options import float_in, int_in
 from app.compositing import Compositor, open_compositor, parse_background
 from matte.stage import STAGES as MATTE_STAGES
 from app.files.pipeline import run_file_pipeline
@@ -64,17 +65,28 @@ REFERENCE_ROOT = Path(__file__).resolve().parents[3] / "shared" / "dctnet-refere
 REFERENCE_PARTS = (("head", CROP_SIZE), ("bg", 720))
 """The official graphs' native input sizes: the aligned head crop and the bg model's 720x720."""
 LITERT_THREADS = 2
+MAX_BENCH_FRAMES = 100_000
+MAX_BENCH_SECONDS = 24 * 3600.0
 SYNTHETIC_RATE = Fraction(30)
+
+
+def size_list(text: str) -> str:
+    """``--size`` checked as it is parsed: known names only (``native`` needs ``--input``, checked once that is known)."""
+    try:
+        parse_sizes(text, has_input=True)
+    except LiveToonError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--size ", "size ")) from None
+    return text
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``bench``; returns its parser so the caller adds the shared style options."""
     bench = subparsers.add_parser("bench", help="per-stage timings of the pipeline; --compare litert: engine vs the official graphs")
     bench.add_argument("--input", type=Path, metavar="CLIP", help="a video to time (default: a synthetic clip)")
-    bench.add_argument("--size", default="720p", help="comma-separated frame sizes: 360p, 720p, 1080p (default 720p; "
+    bench.add_argument("--size", type=size_list, default="720p", help="comma-separated frame sizes: 360p, 720p, 1080p (default 720p; "
                                                       "with --input, 'native' keeps the clip's size)")
-    bench.add_argument("--frames", type=int, default=30, help="frames per size, or repetitions per model with --compare (default 30)")
-    bench.add_argument("--warmup", type=int, default=2, help="untimed frames first (model and kernel set-up; default 2)")
+    bench.add_argument("--frames", type=int_in(1, MAX_BENCH_FRAMES), default=30, help="frames per size, or repetitions per model with --compare (default 30)")
+    bench.add_argument("--warmup", type=int_in(0, MAX_BENCH_FRAMES), default=2, help="untimed frames first (model and kernel set-up; default 2)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     bench.add_argument("--compare", choices=["litert"], help="time our engine against LiteRT on the reference .tflite graphs")
     bench.add_argument("--reference", type=Path, metavar="DIR",
@@ -82,14 +94,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     bench.add_argument("--live", action="store_true",
                        help="time the live pipeline instead: the clip looped as a camera, every output frame counted")
     bench.add_argument("--model-fps", default="auto", metavar="every|auto|N", help="with --live: the model's rate (default auto)")
-    bench.add_argument("--seconds", type=float, default=20.0, help="with --live: how long to run (default 20)")
+    bench.add_argument("--seconds", type=float_in(0.0, MAX_BENCH_SECONDS, low_open=True), default=20.0, help="with --live: how long to run (default 20)")
     bench.set_defaults(func=run)
     return bench
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.frames < 1 or args.warmup < 0:
-        raise LiveToonError("--frames must be at least 1 and --warmup at least 0")
     if args.live:
         report = live_report(args)
         print(json.dumps(report, indent=2) if args.json else bench_live.render(report))

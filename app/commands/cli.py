@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dctnet.device import DEVICE_CHOICES
 from dctnet.engine import DEFAULT_MAX_SIZE, Mode, Stylizer
+from dctnet.frame_ops import PAD_MULTIPLE
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
 from dctnet.hub import OFFICIAL_STYLES, HubClient, download_style, official_style
@@ -22,14 +23,18 @@ from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from flow.two_sided import FILE_STABILITY
 
 from app.commands import bench, convert, doctor, evaluate, obs
+from app.commands.options import OneLineParser, float_in, int_in, named_path, one_of
 from app.commands import live as live_command
 from app import interrupts
 from app.files.keyframes import parse_keyframes
-from app.compositing import add_background_options, cut_out_still, open_compositor
+from app.compositing import Kind, add_background_options, cut_out_still, open_compositor, parse_background
+from app.files.video_out import MAX_CRF, MIN_CRF, PRESETS
 from app.files.images import IMAGE_SUFFIXES, check_alpha_outputs, plan_image_outputs, read_image, write_image
 from app.paths import ensure_folder, expand_inputs
 
 EXIT_FAILURE = 1
+MAX_PROCESSING_SIZE = 8192
+"""The largest ``--max-size`` (an 8K frame's short side is 4320): beyond it is a typo, not a wish."""
 EXIT_INTERRUPTED = interrupts.EXIT_INTERRUPTED
 
 
@@ -47,19 +52,25 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", default=Mode.FULL.value, choices=[m.value for m in Mode],
                         help="full: cartoon background + cartoon head (official); face: only the main face; background: bg model only")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="where the model runs (default: auto = CUDA when usable)")
-    parser.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
+    parser.add_argument("--max-size", type=int_in(PAD_MULTIPLE, MAX_PROCESSING_SIZE), default=DEFAULT_MAX_SIZE,
                         help=f"process frames whose short side is larger at this short side (default: {DEFAULT_MAX_SIZE}, as the official pipeline)")
     add_background_options(parser)
 
 
 def cmd_image(args: argparse.Namespace) -> int:
+    background = parse_background(args.background)  # a bad one fails before anything is planned
+    transparent = background.kind is Kind.TRANSPARENT
     inputs = expand_inputs(args.inputs, IMAGE_SUFFIXES, "images")
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
-    outputs = plan_image_outputs(inputs, args.output, many)
+    outputs = plan_image_outputs(inputs, args.output, many, alpha=transparent, also_read=[background.path])
+    if transparent:
+        check_alpha_outputs(outputs)  # a single OUT the user named: refused, not renamed
+        retyped = [src.name for src, dst in zip(inputs, outputs) if dst.suffix != src.suffix.lower()]
+        if retyped:
+            print(f"note: {retyped[0]}{f' and {len(retyped) - 1} more' if len(retyped) > 1 else ''} cannot carry "
+                  f"transparency as it is: written as .png")
     with contextlib.ExitStack() as stack:
         compositor = open_compositor(args, stack)
-        if compositor is not None and compositor.transparent:
-            check_alpha_outputs(outputs)
         for folder in {out.parent for out in outputs}:
             ensure_folder(folder)
         stylizer = open_stylizer(args)
@@ -161,7 +172,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="livetoon", description="Cartoonize people in photos, videos and webcams (DCT-Net).")
+    parser = OneLineParser(prog="livetoon", description="Cartoonize people in photos, videos and webcams (DCT-Net).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     gui = sub.add_parser("gui", help="open the window (the default of `python main.py`)")
@@ -172,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     image = sub.add_parser("image", help="cartoonize still images")
     image.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="image files or folders")
-    image.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output file (one input) or folder")
+    image.add_argument("-o", "--output", required=True, type=named_path, metavar="OUT", help="output file (one input) or folder")
     add_style_options(image)
     image.set_defaults(func=cmd_image)
 
@@ -201,9 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     conv = sub.add_parser("convert", help="cartoonize video files (audio kept)")
     conv.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="video files or folders")
-    conv.add_argument("-o", "--output", required=True, type=Path, metavar="OUT", help="output file (one input) or folder")
+    conv.add_argument("-o", "--output", required=True, type=named_path, metavar="OUT", help="output file (one input) or folder")
     add_style_options(conv)
-    conv.add_argument("--stability", type=float, default=FILE_STABILITY,
+    conv.add_argument("--stability", type=float_in(0.0, 1.0), default=FILE_STABILITY,
                       help=f"temporal stability 0..1: each frame's blend with the frames before and after it "
                            f"(0 = per-frame output; default {FILE_STABILITY})")
     conv.add_argument("--side-by-side", action="store_true", help="write the input and the cartoon side by side")
@@ -213,8 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--codec", default="h264", choices=["h264", "h265"],
                       help="video codec (default h264); with --background transparent the container picks one that "
                            "keeps alpha: .mov ProRes 4444, .webm VP9")
-    conv.add_argument("--crf", type=int, default=18, help="quality (lower is better; default 18)")
-    conv.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
+    conv.add_argument("--crf", type=int_in(MIN_CRF, MAX_CRF), default=18,
+                      help=f"quality {MIN_CRF}..{MAX_CRF} (lower is better; default 18)")
+    conv.add_argument("--preset", type=one_of(PRESETS, "preset"), default="medium",
+                      help="x264/x265 speed preset (default medium)")
     conv.set_defaults(func=lambda a: convert.run(a, open_stylizer))
 
     live = sub.add_parser("live", help="cartoonize a camera (or a looped file) live: virtual camera, stream, record")

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import enum
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -24,27 +26,30 @@ from dctnet.tracking import FaceTracker
 from flow.two_sided import TwoSidedStabilizer
 
 from app import interrupts
-from app.compositing import Kind, open_compositor, parse_background
+from app.compositing import BackgroundError, Kind, open_compositor, parse_background
 from app.files.keyframes import KeyframeProcessor
 from app.files.output_safety import check_outputs
 from app.paths import ensure_folder, expand_inputs
 from app.files.pipeline import run_file_pipeline
 from app.pipeline import FrameProcessor, Processed, StageTimes
-from app.files.video_in import VideoReader
-from app.files.video_out import (ALPHA_SUFFIXES, WRITABLE_SUFFIXES, VideoWriter, check_alpha_container,
-                                 check_encoder_options)
+from app.files.video_in import VIDEO_SUFFIXES, VideoReader
+from app.files.video_out import ALPHA_SUFFIXES, WRITABLE_SUFFIXES, FinishAbandoned, VideoWriter, check_alpha_container
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".mts", ".m2ts", ".ts", ".wmv", ".flv", ".3gp")
 AUDIO_SHORT_SECONDS = 0.5
 """Audio ending this much before the video is worth a warning (codec padding is far less)."""
 
 
-def plan_video_outputs(inputs: list[Path], output: Path, many: bool, alpha: bool = False) -> list[Path]:
+def plan_video_outputs(inputs: list[Path], output: Path, many: bool, alpha: bool = False,
+                       also_read: Iterable[Path | None] = ()) -> list[Path]:
     """One input and a video-suffixed OUT: that file. Otherwise OUT is a folder of
     ``<stem>.<ext>`` (the input's container when we can write it, else ``.mp4``). With
     ``alpha`` only ``.mov`` and ``.webm`` keep the transparency: another OUT is refused,
-    and a folder gets ``.mov`` for ``.mov`` inputs, else the far smaller ``.webm``."""
+    and a folder gets ``.mov`` for ``.mov`` inputs, else the far smaller ``.webm``.
+    Several inputs and a new OUT named like a video (``-o out.mp4``) are refused: a folder
+    of that name is surely not what was meant. ``also_read``: the other files the run reads."""
     output = Path(output)
+    if many and output.suffix.lower() in VIDEO_SUFFIXES and not output.is_dir():
+        raise LiveToonError(f"{output}: several inputs need an output folder, not a file name")
     writable, fallback = (ALPHA_SUFFIXES, ".webm") if alpha else (WRITABLE_SUFFIXES, ".mp4")
     if not many and output.suffix and not output.is_dir():
         if alpha:
@@ -54,7 +59,7 @@ def plan_video_outputs(inputs: list[Path], output: Path, many: bool, alpha: bool
         outputs = [output]
     else:
         outputs = [output / (p.stem + (p.suffix.lower() if p.suffix.lower() in writable else fallback)) for p in inputs]
-    check_outputs(list(zip(inputs, outputs)))
+    check_outputs(list(zip(inputs, outputs)), also_read)
     return outputs
 
 
@@ -63,16 +68,19 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def convert_one(src: Path, dst: Path, processor: FrameProcessor, args: argparse.Namespace) -> tuple[int, float]:
-    """Convert one file; returns (frames, seconds). Ctrl-C leaves ``dst.partial``, or
-    nothing when pressed again while that is being finished."""
+    """Convert one file; returns (frames, seconds).
+
+    Ctrl-C at any step once the writer starts to open, not only between frames, leaves
+    no temporary file: before the last frame, what was done is kept as a partial file
+    (nothing when pressed again meanwhile); after it, the file is complete and is finished
+    under its name."""
     started = time.perf_counter()
     alpha = parse_background(args.background).kind is Kind.TRANSPARENT
-    with VideoReader(src) as reader:
+    with VideoReader(src, on_note=warn) as reader:
         width = reader.width * (2 if args.side_by_side else 1)
-        writer = VideoWriter(dst, width, reader.height, reader.rate, reader.time_base, codec=args.codec,
-                             crf=args.crf, preset=args.preset, audio_source=src if reader.audio_streams else None,
-                             alpha=alpha)
-        progress = Progress(src.name, reader.frame_count_estimate)
+        writer: VideoWriter | None = None
+        progress: Progress | None = None
+        stage = Stage.OPENING
 
         def sink(item: Processed) -> None:
             image = item.bgra() if alpha else item.output
@@ -81,31 +89,69 @@ def convert_one(src: Path, dst: Path, processor: FrameProcessor, args: argparse.
                 image = side_by_side(camera, image)
             writer.write(image, item.frame.pts)
 
-        processor.reset()
-        processor.times = StageTimes()
         try:
+            with interrupts.finishing():  # a Ctrl-C while the file is made waits until the writer exists
+                writer = VideoWriter(dst, width, reader.height, reader.rate, reader.time_base, codec=args.codec,
+                                     crf=args.crf, preset=args.preset,
+                                     audio_source=src if reader.audio_streams else None, alpha=alpha)
+            progress = Progress(src.name, reader.frame_count_estimate)
+            processor.reset()
+            processor.times = StageTimes()
             frames = run_file_pipeline(reader, processor, sink, on_frame=progress.update)
-        except KeyboardInterrupt:
+            stage = Stage.ENCODED
             progress.close()
-            keep_partial(writer)
-            raise
-        except BaseException:
-            progress.close()
-            writer.discard()
-            raise
-        progress.close()
-        try:
             with interrupts.finishing():  # a Ctrl-C now waits until the file is complete
                 writer.close()
+                stage = Stage.KEPT
         except KeyboardInterrupt:
-            print(f"interrupted: {dst} was complete and is kept", file=sys.stderr)
+            if progress is not None:
+                progress.close()
+            if writer is not None:
+                finish_interrupted(writer, stage)
+            raise
+        except FinishAbandoned as exc:  # Ctrl-C twice while the file was finished: it is gone
+            if progress is not None:
+                progress.close()
+            print(f"interrupted: {exc}", file=sys.stderr)
+            raise KeyboardInterrupt from None
+        except BaseException:
+            if progress is not None:
+                progress.close()
+            if writer is not None:
+                writer.discard()
             raise
     warn_short_audio(src, writer)
     return frames, time.perf_counter() - started
 
 
+class Stage(enum.Enum):
+    """How far one file got, which decides what a Ctrl-C keeps."""
+
+    OPENING = "opening"  # up to the last frame: a partial file, if any frame was written
+    ENCODED = "encoded"  # every frame encoded: the file is finished under its name
+    KEPT = "kept"  # finished and renamed: nothing left to do
+
+
+def finish_interrupted(writer: VideoWriter, stage: Stage) -> None:
+    """After Ctrl-C: the complete file under its name (it was, or every frame was encoded
+    and it is finished now), else what was done as a partial file; a second Ctrl-C
+    while finishing leaves nothing."""
+    try:
+        if stage is Stage.ENCODED:
+            with interrupts.finishing():
+                writer.close()
+        elif stage is Stage.OPENING:
+            keep_partial(writer)
+            return
+    except LiveToonError as exc:  # a second Ctrl-C while finishing, or the disk failed
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return
+    print(f"interrupted: {writer.path} was complete and is kept", file=sys.stderr)
+
+
 def keep_partial(writer: VideoWriter) -> None:
-    """After Ctrl-C: what was done as a playable ``NAME.partial.EXT`` (nothing if no frame)."""
+    """After Ctrl-C: what was done as a playable ``NAME.partial.EXT`` (nothing if no frame),
+    under another free name when that one is taken."""
     if not writer.frames:
         writer.discard()
         return
@@ -114,7 +160,13 @@ def keep_partial(writer: VideoWriter) -> None:
     except LiveToonError as exc:  # a second Ctrl-C while finishing, or the disk failed
         print(f"interrupted: {exc}", file=sys.stderr)
         return
-    print(f"interrupted: kept the first {writer.frames} frames as {partial}", file=sys.stderr)
+    usual = writer.path.with_name(f"{writer.path.stem}.partial{writer.path.suffix}")
+    taken = f" ({usual.name} already exists)" if partial != usual else ""
+    print(f"interrupted: kept the first {writer.frames} frames as {partial}{taken}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    print(f"livetoon: warning: {message}", file=sys.stderr)
 
 
 def warn_short_audio(src: Path, writer: VideoWriter) -> None:
@@ -131,13 +183,11 @@ def report_failure(exc: LiveToonError, src: Path, failures: list[str]) -> None:
 
 
 def run(args: argparse.Namespace, open_stylizer) -> int:
-    if not 0.0 <= args.stability <= 1.0:
-        raise LiveToonError(f"--stability must be between 0 and 1, got {args.stability}")
-    check_encoder_options(args.codec, args.crf, args.preset)  # before anything is made on disk
     background = parse_background(args.background)  # a bad background fails before anything opens
     inputs = expand_inputs(args.inputs, VIDEO_SUFFIXES, "videos")
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
-    outputs = plan_video_outputs(inputs, args.output, many, alpha=background.kind is Kind.TRANSPARENT)
+    outputs = plan_video_outputs(inputs, args.output, many, alpha=background.kind is Kind.TRANSPARENT,
+                                 also_read=[background.path])
     for folder in {out.parent for out in outputs}:
         ensure_folder(folder)
     failures: list[str] = []
@@ -163,6 +213,8 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
         for src, dst in jobs:
             try:
                 frames, seconds = convert_one(src, dst, processor, args)
+            except BackgroundError:
+                raise  # every file needs the background: the run ends, not just this file
             except LiveToonError as exc:
                 report_failure(exc, src, failures)
                 continue

@@ -17,16 +17,22 @@ from dctnet.errors import LiveToonError
 from flow.stabilize import DEFAULT_STABILITY
 
 from app import interrupts
+from app.commands.options import float_in, named_path, non_blank
 from app.compositing import Kind, parse_background
 from app.files.video_out import check_alpha_container
 from app.live.pipeline import EVERY_FRAME, MODEL_FPS_HELP
 from app.live.contracts import Sink, SourceState
 from app.live.record import RecordSink
 from app.live.session import LiveProcessor, LiveSession, SinkSet
-from app.live.settings import CameraSpec, FileSpec, LiveSettings, OutputSettings, SourceSpec
+from app.live.settings import (MAX_OUTPUT_FPS, MIN_OUTPUT_FPS, CameraSpec, FileSpec, LiveSettings, OutputSettings,
+                               SourceSpec)
 from app.live.ndi import DEFAULT_NDI_NAME, NdiSink
 from app.live.sinks import DEFAULT_STREAM_URL, NO_ALPHA_NOTE, StreamSink, VirtualCameraSink
 from app.process_setup import set_live_threads
+
+
+MAX_DURATION = 366 * 24 * 3600.0
+"""The longest ``--duration``: a timer cannot wait for ``inf`` or ``1e300`` seconds, and a year is no typo."""
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -44,23 +50,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--camera", metavar="NAME|INDEX", help="camera index or part of its name (default: 0)")
     source.add_argument("--input", type=Path, metavar="FILE", help="a video file standing in for a camera (looped)")
     parser.add_argument("--camera-size", type=parse_size, default=(1280, 720), metavar="WxH", help="camera capture size (default 1280x720)")
-    parser.add_argument("--camera-fps", type=float, default=30.0, help="camera frame rate to ask for (default 30)")
+    parser.add_argument("--camera-fps", type=float_in(0.0, MAX_OUTPUT_FPS, low_open=True), default=30.0, help="camera frame rate to ask for (default 30)")
     parser.add_argument("--virtual-cam", action="store_true", help="send the cartoon to the virtual camera (OBS, Zoom...)")
-    parser.add_argument("--stream", nargs="?", const=DEFAULT_STREAM_URL, metavar="URL",
+    parser.add_argument("--stream", nargs="?", const=DEFAULT_STREAM_URL, type=non_blank("URL"), metavar="URL",
                         help=f"send an MPEG-TS stream for OBS's Media Source (default URL {DEFAULT_STREAM_URL})")
-    parser.add_argument("--ndi", nargs="?", const=DEFAULT_NDI_NAME, metavar="NAME",
+    parser.add_argument("--ndi", nargs="?", const=DEFAULT_NDI_NAME, type=non_blank("name"), metavar="NAME",
                         help=f"send an NDI source with alpha, for OBS's DistroAV plugin (default name {DEFAULT_NDI_NAME}; "
                              'needs pip install "livetoon[ndi]")')
     parser.add_argument("--output-size", type=parse_size, default=(1280, 720), metavar="WxH",
                         help="virtual camera, stream, NDI and recording size, letterboxed (default 1280x720)")
-    parser.add_argument("--output-fps", type=float, default=30.0,
-                        help="virtual camera, stream, NDI and recording frame rate (default 30)")
-    parser.add_argument("--record", type=Path, metavar="OUT", help="also record the cartoon to this video file")
-    parser.add_argument("--stability", type=float, default=DEFAULT_STABILITY, help=f"temporal stability 0..1 (default {DEFAULT_STABILITY})")
-    parser.add_argument("--strength", type=float, default=1.0, help="cartoon strength 0..1, blended with the camera picture (default 1)")
+    parser.add_argument("--output-fps", type=float_in(MIN_OUTPUT_FPS, MAX_OUTPUT_FPS), default=30.0,
+                        help=f"virtual camera, stream, NDI and recording frame rate, {MIN_OUTPUT_FPS}..{MAX_OUTPUT_FPS} "
+                             f"(default 30)")
+    parser.add_argument("--record", type=named_path, metavar="OUT", help="also record the cartoon to this video file")
+    parser.add_argument("--stability", type=float_in(0.0, 1.0), default=DEFAULT_STABILITY, help=f"temporal stability 0..1 (default {DEFAULT_STABILITY})")
+    parser.add_argument("--strength", type=float_in(0.0, 1.0), default=1.0, help="cartoon strength 0..1, blended with the camera picture (default 1)")
     parser.add_argument("--mirror", action="store_true", help="mirror the picture")
     parser.add_argument("--model-fps", default=EVERY_FRAME, metavar="every|auto|N", help=f"{MODEL_FPS_HELP} (default every)")
-    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: run until Ctrl-C)")
+    parser.add_argument("--duration", type=float_in(0.0, MAX_DURATION, low_open=True), metavar="S",
+                        help="stop after S seconds, at most 366 days (default: run until Ctrl-C)")
 
 
 def source_spec(args: argparse.Namespace) -> SourceSpec:
@@ -83,13 +91,15 @@ def open_sinks(args: argparse.Namespace, sinks: SinkSet, transparent: bool = Fal
     try:
         if args.virtual_cam:
             sinks.set("virtual camera", VirtualCameraSink(output))
-        if args.stream:
+        if args.stream is not None:
             sinks.set("stream", StreamSink(args.stream, output))
-        if args.ndi:
+        if args.ndi is not None:
             sinks.set("ndi", NdiSink(args.ndi, output))
         if args.record:
-            sinks.set("record", RecordSink(args.record, output, protect=[args.input] if args.input is not None else [],
-                                           alpha=transparent))
+            read = [args.input, parse_background(args.background).path]  # every file the run reads is an input
+            with interrupts.finishing():  # a Ctrl-C while the file is made waits until the sink holds it
+                sinks.set("record", RecordSink(args.record, output, protect=[p for p in read if p is not None],
+                                               alpha=transparent))
     except BaseException:
         sinks.close_all()
         raise

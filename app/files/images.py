@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
 import numpy as np
+import PIL.Image
 
 from dctnet.errors import LiveToonError
 from dctnet.fileio import atomic_write_bytes, read_input_bytes
@@ -15,12 +19,40 @@ from app.files.output_safety import check_outputs
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
 """Image types that keep an alpha channel (OpenCV writes BGRA to these as RGBA files)."""
+MAX_IMAGE_PIXELS = 150_000_000
+"""The largest picture read: 150 megapixels (a 108-MP phone photo passes; BGR, 450 MB).
+Above it, one line instead of GBs of memory or OpenCV's own traceback."""
+
+
+def check_pixel_count(path: Path, data: bytes) -> None:
+    """Refuse a picture above :data:`MAX_IMAGE_PIXELS` from its header, before decoding it.
+
+    A decompression bomb (a 200 KB PNG of 33000x33000 pixels) would otherwise take GBs
+    of memory, or fail inside OpenCV with a traceback. Pillow reads only the header
+    here; a file it cannot identify is left to OpenCV, which says whether it decodes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+        try:
+            with PIL.Image.open(io.BytesIO(data)) as header:
+                width, height = header.size
+        except PIL.Image.DecompressionBombError:
+            width = height = None  # Pillow's own ceiling is above ours
+        except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            return
+    if width is None or width * height > MAX_IMAGE_PIXELS:
+        size = "" if width is None else f" ({width}x{height})"
+        raise LiveToonError(f"{path}: too many pixels{size}; pictures up to {MAX_IMAGE_PIXELS // 1_000_000} "
+                            f"megapixels are read (a decompression bomb, or scale it down first)")
 
 
 def read_image(path: Path) -> np.ndarray:
     """Decode an image file to uint8 BGR (EXIF orientation applied, alpha dropped)."""
     data = read_input_bytes(path)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    check_pixel_count(path, data)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
     if image is None:
         raise LiveToonError(f"{path}: not an image or corrupt (cannot decode it)")
     return image
@@ -50,14 +82,18 @@ def write_image(path: Path, image: np.ndarray) -> None:
     atomic_write_bytes(path, encoded.tobytes())
 
 
-def plan_image_outputs(inputs: list[Path], output: Path, many: bool) -> list[Path]:
+def plan_image_outputs(inputs: list[Path], output: Path, many: bool, alpha: bool = False,
+                       also_read: Iterable[Path | None] = ()) -> list[Path]:
     """Map inputs to output paths. ``many`` (several inputs or a folder) means OUT is a folder.
 
     One input with an image-suffixed OUT that is not an existing folder writes that file;
-    otherwise each input keeps its name inside the OUT folder. An output that would
-    overwrite an input, two inputs sharing one output name, and a new OUT whose suffix
-    is no image type (``o.xyz``: a typo, not a folder name) are refused.
+    otherwise each input keeps its name inside the OUT folder, and its type unless the
+    output needs ``alpha`` that the type cannot carry (a JPEG): then it is a ``.png``, as
+    ``convert`` picks ``.webm``. An output that would overwrite an input (or a file in
+    ``also_read``, such as the ``--background``), two inputs sharing one output name, and
+    a new OUT whose suffix is no image type (``o.xyz``: a typo, not a folder name) are refused.
     """
+    keeps = ALPHA_SUFFIXES if alpha else IMAGE_SUFFIXES
     output = Path(output)
     single_file = not many and output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir()
     if not many and output.suffix and not single_file and not output.is_dir():
@@ -67,7 +103,7 @@ def plan_image_outputs(inputs: list[Path], output: Path, many: bool) -> list[Pat
     else:
         if output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir():
             raise LiveToonError(f"{output}: several inputs need an output folder, not a file name")
-        pairs = [(src, output / (src.stem + (src.suffix.lower() if src.suffix.lower() in IMAGE_SUFFIXES else ".png"))) for src in inputs]
-    check_outputs(pairs)
+        pairs = [(src, output / (src.stem + (src.suffix.lower() if src.suffix.lower() in keeps else ".png"))) for src in inputs]
+    check_outputs(pairs, also_read)
     return [dst for _, dst in pairs]
 

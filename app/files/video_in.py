@@ -18,17 +18,20 @@ a long final frame of a variable-rate clip is not mistaken for damage).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from dctnet.errors import LiveToonError
 
 from app.frames import VideoFrame
 
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".mts", ".m2ts", ".ts", ".wmv", ".flv", ".3gp")
+"""The one list of video files we open: ``convert``'s folders, the window's drop and open, its background picker."""
 DAMAGE_MARGIN_SECONDS = 1.0
 """Frames ending this much (and 10 %) before the declared duration mean the file was cut."""
 
@@ -77,8 +80,15 @@ class VideoReader:
     (exact frame rate), ``time_base``, ``audio_streams`` (count).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_note: Callable[[str], None] | None = None) -> None:
+        """``on_note``: told once when later frames change size (a stream cut from two
+        sources) and are scaled to the first frame's, as a player shows them."""
         self.path = Path(path)
+        self.on_note = on_note
+        self.resized = 0
+        """Frames scaled to the first frame's size so far."""
+        self.pts_shift = 0
+        """Added to the decoder's timestamps once they have started again (see ``_convert``)."""
         self.container = open_container(self.path)
         try:
             self._setup()
@@ -140,10 +150,29 @@ class VideoReader:
         turns = quarter_turns(frame.rotation)
         if turns:
             image = np.ascontiguousarray(np.rot90(image, turns))
+        if image.shape[:2] != (self.height, self.width):
+            image = self._scaled(image, index)
+        step = max(1, round(1 / (self.rate * self.time_base)))
         pts = frame.pts
         if pts is None:  # rare (raw streams): count on from the previous frame at the nominal rate
-            pts = 0 if previous_pts is None else previous_pts + max(1, round(1 / (self.rate * self.time_base)))
+            pts = 0 if previous_pts is None else previous_pts + step
+        else:
+            pts += self.pts_shift
+            if previous_pts is not None and pts <= previous_pts:
+                # Timestamps that start again (two recordings joined end to end): go on from
+                # the previous frame, as a player does; the audio follows (``AudioCarrier``).
+                self.pts_shift += previous_pts + step - pts
+                pts = previous_pts + step
         return VideoFrame(image, pts, float(pts * self.time_base), index)
+
+    def _scaled(self, image: np.ndarray, index: int) -> np.ndarray:
+        """A frame of another size, at the first frame's: every consumer (encoder, stabilizer,
+        keyframes) holds one size per file."""
+        if not self.resized and self.on_note is not None:
+            self.on_note(f"{self.path}: the frame size changes at frame {index} ({image.shape[1]}x{image.shape[0]}); "
+                         f"such frames are scaled to the first frame's {self.width}x{self.height}")
+        self.resized += 1
+        return cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_AREA)
 
     def __iter__(self) -> Iterator[VideoFrame]:
         frame, index, converted = self._first, 0, None

@@ -36,7 +36,7 @@ import numpy as np
 from dctnet.errors import LiveToonError
 
 from app import interrupts
-from app.files.output_safety import refuse_overwriting, temporary_beside
+from app.files.output_safety import claim_partial_name, refuse_overwriting, temporary_beside
 from app.workers import first_line
 
 VIDEO_CODECS = {"h264": "libx264", "h265": "libx265"}
@@ -85,7 +85,10 @@ STANDARD_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5
 
 
 def audio_is_copyable(suffix: str, codec_name: str) -> bool:
-    """Whether a ``codec_name`` audio stream goes into a ``suffix`` file unchanged."""
+    """Whether a ``codec_name`` audio stream goes into a ``suffix`` file unchanged.
+
+    ``codec_name`` is the codec's own (canonical) name, ``mp3``, never a decoder's
+    (``mp3float``, ``aac_fixed``, ``libopus``): the container takes the codec, whoever decodes it."""
     if suffix == ".webm":
         return codec_name in WEBM_AUDIO
     if suffix not in COPYABLE_AUDIO:
@@ -119,7 +122,7 @@ class AudioCarrier:
         self.routes: dict[int, tuple[av.stream.Stream, bool]] = {}
         try:
             for stream in self.input.streams.audio:
-                if audio_is_copyable(suffix, stream.codec_context.name):
+                if audio_is_copyable(suffix, stream.codec_context.codec.canonical_name):
                     out = output.add_stream_from_template(stream)
                     self.routes[stream.index] = (out, True)
                 else:
@@ -132,6 +135,9 @@ class AudioCarrier:
             self.input.demux(*self.input.streams.audio) if self.routes else None
         )
         self.pending: av.Packet | None = None
+        self.shifts: dict[int, int] = {}
+        self.last_end_ts: dict[int, int] = {}
+        """Per source audio stream: the timestamp shift and where the last packet ends (its time base)."""
         self.ends: dict[int, float] = {index: 0.0 for index in self.routes}
         """Per source audio stream: where the last muxed packet ends, in seconds."""
 
@@ -152,18 +158,35 @@ class AudioCarrier:
     def mux_until(self, seconds: float | None) -> None:
         """Mux the source's audio that starts before ``seconds`` (all of it when None)."""
         while self.packets is not None:
-            packet = self.pending or next(self.packets, None)
+            packet, fresh = (self.pending, False) if self.pending else (next(self.packets, None), True)
             self.pending = None
             if packet is None:
                 self.packets = None
                 return
             if packet.dts is None and packet.size == 0:
                 continue  # the demuxer's end-of-stream marker
+            if fresh:
+                self._go_on(packet)
             start = float(packet.pts * packet.time_base) if packet.pts is not None else None
             if seconds is not None and start is not None and start >= seconds:
                 self.pending = packet
                 return
             self._route(packet)
+
+    def _go_on(self, packet: av.Packet) -> None:
+        """Timestamps that start again (two recordings joined end to end) go on from where
+        the stream was, as the reader does for the video, so both stay in step."""
+        if packet.pts is None:
+            return
+        index = packet.stream.index
+        shift = self.shifts.get(index, 0)
+        previous_end = self.last_end_ts.get(index)
+        if previous_end is not None and packet.pts + shift < previous_end - (packet.duration or 0):
+            shift = self.shifts[index] = previous_end - packet.pts
+        packet.pts += shift
+        if packet.dts is not None:
+            packet.dts += shift
+        self.last_end_ts[index] = packet.pts + (packet.duration or 0)
 
     def _route(self, packet: av.Packet) -> None:
         if packet.pts is not None:
@@ -323,9 +346,15 @@ class VideoWriter:
         return self._move_to(self.path)
 
     def abort_partial(self) -> Path:
-        """Finish what was written (audio cut where the last frame ends) as ``NAME.partial.EXT``."""
+        """Finish what was written (audio cut where the last frame ends) as ``NAME.partial.EXT``,
+        or ``NAME.partial-2.EXT``... when that name is taken (:func:`claim_partial_name`)."""
         self._finalize(self.last_end)
-        return self._move_to(self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}"))
+        target = claim_partial_name(self.path)
+        try:
+            return self._move_to(target)
+        except BaseException:
+            target.unlink(missing_ok=True)  # our own empty claim, never someone's file
+            raise
 
     def audio_shortfall(self) -> float:
         """Seconds by which the shortest audio stream ends before the video (0 when none does)."""

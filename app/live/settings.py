@@ -27,7 +27,9 @@ from flow.stabilize import DEFAULT_STABILITY
 from app.compositing import Kind
 from app.live.pipeline import EVERY_FRAME, parse_model_fps
 
-MAX_OUTPUT_FPS = 240
+MIN_OUTPUT_FPS, MAX_OUTPUT_FPS = 1, 240
+"""Output rates outside this range are refused where they are typed: below 1 fps the
+encoders' time bases (1/fps to the nearest 1/1001) break down, and no device shows them."""
 CAMERA_KEY, FILE_KEY = "camera:", "file:"
 
 
@@ -75,8 +77,8 @@ def source_from_key(key: str, camera_mode: tuple[int, int, float] = (1280, 720, 
 
 def check_output(width: int, height: int, fps: float) -> None:
     """Refuse a size or rate no device takes before anything is opened (``--output-fps 0``)."""
-    if not (0 < fps <= MAX_OUTPUT_FPS and width >= 2 and height >= 2):
-        wanted = f"at least 2x2 pixels and 0 < fps <= {MAX_OUTPUT_FPS}"
+    if not (MIN_OUTPUT_FPS <= fps <= MAX_OUTPUT_FPS and width >= 2 and height >= 2):
+        wanted = f"at least 2x2 pixels and {MIN_OUTPUT_FPS} <= fps <= {MAX_OUTPUT_FPS}"
         raise LiveToonError(f"output needs {wanted}, got {width}x{height} @ {fps:g} fps")
 
 

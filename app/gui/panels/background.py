@@ -19,13 +19,14 @@ from PyQt6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QF
 
 from app.compositing import BACKGROUND_HELP, KEY_COLOUR, Kind
 from app.files.images import IMAGE_SUFFIXES
+from app.files.video_in import VIDEO_SUFFIXES
 from app.live.settings import LiveSettings
 
 FILE = "file"
 CHOICES = ((Kind.KEEP.value, "Keep (the cartoon's room)"), (Kind.BLUR.value, "Blur"), (Kind.COLOR.value, "Colour"),
            (Kind.TRANSPARENT.value, "Transparent"), (FILE, "Picture or video file"))
 KEY_NOTE = "Virtual camera and stream have no alpha: they get pure green behind you"
-VIDEO_FILTER = "*.mp4 *.mov *.mkv *.webm *.avi *.m4v"
+VIDEO_FILTER = " ".join(f"*{suffix}" for suffix in VIDEO_SUFFIXES)
 DEFAULT_COLOUR = "#{2:02x}{1:02x}{0:02x}".format(*KEY_COLOUR)
 
 

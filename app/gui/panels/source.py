@@ -15,13 +15,13 @@ from pathlib import Path
 from PyQt6.QtCore import QSettings, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QFileDialog, QGroupBox, QPushButton, QVBoxLayout
 
+from app.files.video_in import VIDEO_SUFFIXES
 from app.live.cameras import list_cameras
 from app.live.settings import CameraSpec, FileSpec, SourceSpec, source_from_key
 from app.gui import settings_store
 from app.gui.folders import videos_folder
 
 NO_CAMERA = "No camera found"
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 CAMERA_MODES = ((640, 480, 30), (1280, 720, 30), (1280, 720, 60), (1920, 1080, 30))
 DEFAULT_CAMERA_MODE = 1
 
