@@ -10,8 +10,10 @@ compared with every camera frame by :mod:`tests.privacy_check`.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from app.live.settings import FileSpec, LiveSettings, OutputSettings
 from app.live.sinks import STARTING_TEXT, StreamSink, lost_slate
 from app.pipeline import Processed
 from dctnet.engine import Stylizer
-from dctnet.styles import StyleRegistry
+from dctnet.styles import FILTER_STYLE, StyleRegistry
 from tests.alpha_frames import carphone_frames
 from tests.clips import write_clip
 from tests.privacy_check import THRESHOLD_DB, CameraFrame, camera_frames, closest, raw_frames
@@ -105,7 +107,7 @@ def test_a_new_frame_size_holds_the_cartoon(cut_images, cameras):
 def run_live(clip: Path, tmp_path: Path, *args: str, seconds: float = 4.0) -> dict[str, list[np.ndarray]]:
     """``livetoon live`` on ``clip`` to a real UDP reader and a recording; both decoded."""
     reader = listening_reader()
-    record = tmp_path / "live.mp4"
+    record = tmp_path / ("live.webm" if "transparent" in args else "live.mp4")  # with alpha: VP9
     code = main(["live", "--input", str(clip), "--style", STYLE, "--device", "cpu", "--output-size", "x".join(map(str, SIZE)),
                  "--stream", f"udp://127.0.0.1:{reader.port}", "--record", str(record), "--duration", str(seconds),
                  *args])
@@ -205,8 +207,11 @@ def behind_person(image: np.ndarray) -> np.ndarray:
 
 
 # -- bypass: the preview only, unless the raw camera is explicitly sent (issue 26.4) ---------------
-def run_session(clip: Path, tmp_path: Path, seconds: float = 2.5, **settings) -> tuple[list[Processed], list[np.ndarray]]:
-    """A real LiveSession on ``clip``, recording to a file: (what the preview got, the recording decoded)."""
+def run_session(clip: Path, tmp_path: Path, seconds: float = 2.5,
+                during: Callable[[LiveProcessor], None] | None = None,
+                **settings) -> tuple[list[Processed], list[np.ndarray]]:
+    """A real LiveSession on ``clip``, recording to a file: (what the preview got, the recording
+    decoded). ``during(processor)`` runs on this thread while the session runs, instead of a sleep."""
     processor = LiveProcessor(LiveSettings(style=STYLE, device="cpu", **settings))
     sinks = SinkSet()
     path = tmp_path / f"session{len(list(tmp_path.iterdir()))}.mp4"
@@ -215,10 +220,12 @@ def run_session(clip: Path, tmp_path: Path, seconds: float = 2.5, **settings) ->
     session = LiveSession(FileSpec(clip), processor, sinks, on_frame=previews.append)
     runner = threading.Thread(target=session.run, daemon=True)
     runner.start()
-    time.sleep(seconds)
-    session.stop()
-    runner.join(30)
-    sinks.close_all()
+    try:
+        (during or (lambda _: time.sleep(seconds)))(processor)
+    finally:
+        session.stop()
+        runner.join(30)
+        sinks.close_all()
     assert previews, "the preview got nothing"
     return previews, decoded(path)
 
@@ -289,3 +296,73 @@ def test_cancelling_the_picture_chooser_keeps_the_background(qtbot, before):
     panel.kind_combo.activated.emit(panel.kind_combo.currentIndex())
     assert changes == [], "a cancelled choice changes nothing"
     assert panel.kind == kind_of(before) and panel.spelled() == before
+
+
+# -- more scenarios: backgrounds, fast moves, style switch, camera loss ----------------------------
+@pytest.fixture(scope="module")
+def fast_clip(tmp_path_factory) -> Path:
+    """Fast moves from the real clip: a 176x144 window sweeping a 2x copy at 12 px a frame (7% of
+    the width: a quick head turn), back and forth."""
+    big = carphone_frames(48, factor=2)
+    h, w = big[0].shape[:2]
+    steps = [min(w - SIZE[0], 12 * i) for i in range(15)]
+    sweep = steps + steps[::-1]
+    images = [np.ascontiguousarray(big[i][(h - SIZE[1]) // 2:(h + SIZE[1]) // 2, x:x + SIZE[0]])
+              for i, x in enumerate(sweep + sweep[:48 - len(sweep)])]
+    return write_clip(tmp_path_factory.mktemp("fast") / "fast.mp4", size=SIZE, rate=Fraction(24), audio=(), images=images)
+
+
+@pytest.fixture(scope="module")
+def fast_cameras(fast_clip) -> list[CameraFrame]:
+    return camera_frames(decoded(fast_clip))
+
+
+@pytest.mark.parametrize("model_fps, background", [
+    ("auto", "blur"), ("every", "transparent"), ("3", "picture"), ("auto", "color:#3366cc")])
+def test_no_raw_frame_with_any_background(cut_clip, cameras, tmp_path, model_fps, background):
+    if background == "picture":
+        picture = np.zeros((*SIZE[::-1], 3), np.uint8)
+        picture[:, ::5] = (30, 200, 240)
+        background = str(tmp_path / "behind.png")
+        cv2.imwrite(background, picture)
+    assert_none_raw(run_live(cut_clip, tmp_path, "--model-fps", model_fps, "--background", background,
+                             seconds=3.0), cameras)
+
+
+def test_no_raw_frame_on_fast_moves(fast_clip, fast_cameras, tmp_path):
+    assert_none_raw(run_live(fast_clip, tmp_path, "--model-fps", "auto", seconds=3.0), fast_cameras)
+
+
+def test_no_raw_frame_across_style_switches(cut_clip, cameras, tmp_path):
+    def switch(processor: LiveProcessor) -> None:
+        for style in (FILTER_STYLE, "toon", STYLE):
+            time.sleep(1.0)
+            processor.update(style=style)
+        time.sleep(1.0)
+
+    _, recorded = run_session(cut_clip, tmp_path, during=switch, model_fps="auto")
+    assert len(recorded) >= 48
+    assert_none_raw({"recording": recorded}, cameras)
+
+
+def test_camera_loss_shows_the_slate_then_the_cartoon_again(cut_clip, cameras, tmp_path):
+    """Unplugged (the file vanishes at the loop's reopen), then back: the outputs go slate, then
+    cartoon; never black, never raw."""
+    camera = tmp_path / "camera.mp4"
+    shutil.copy(cut_clip, camera)
+
+    def unplug_and_back(_: LiveProcessor) -> None:
+        time.sleep(1.0)
+        camera.rename(tmp_path / "unplugged.mp4")
+        time.sleep(3.0)  # past the loop's end (2 s): lost
+        (tmp_path / "unplugged.mp4").rename(camera)
+        time.sleep(3.0)
+
+    _, recorded = run_session(camera, tmp_path, during=unplug_and_back, model_fps="auto")
+    assert_none_raw({"recording": recorded}, cameras)
+    slate = lost_slate(*SIZE).astype(np.float32)
+    is_slate = [np.abs(frame.astype(np.float32) - slate).mean() < 4 for frame in recorded]
+    assert any(is_slate), "the loss showed the slate"
+    back = recorded[len(is_slate) - is_slate[::-1].index(True):]
+    assert len(back) >= 12, f"only {len(back)} frames after the camera came back"
+    assert all(frame.mean() > 20 for frame in recorded), "never black"
