@@ -366,3 +366,9 @@ def test_camera_loss_shows_the_slate_then_the_cartoon_again(cut_clip, cameras, t
     back = recorded[len(is_slate) - is_slate[::-1].index(True):]
     assert len(back) >= 12, f"only {len(back)} frames after the camera came back"
     assert all(frame.mean() > 20 for frame in recorded), "never black"
+
+
+def test_doctor_states_the_privacy_guarantee_and_its_limits(capsys):
+    assert main(["doctor"]) in (0, 1)  # 1 only when something required is broken here; the line prints either way
+    line = next(line for line in capsys.readouterr().out.splitlines() if "privacy" in line)
+    assert "never a raw camera pixel" in line and "strength below 100%" in line and "Bypass" in line

@@ -129,7 +129,19 @@ def check_window() -> Check:
     return True, f"Qt {version}: the window opens (platform {platform_name}{where})"
 
 
+PRIVACY = ("default settings: outputs carry only stylized frames or a card, never a raw camera pixel "
+           "(docs/privacy.md); not covered: strength below 100% mixes the camera in inside the person, mode "
+           "'face' stylizes the face only, background 'blur' is the room blurred, Bypass with 'RAW camera to "
+           "the outputs' ticked, and the window's preview")
+
+
+def check_privacy() -> Check:
+    """Not a probe: what LiveToon guarantees about the camera picture, where a user looks first."""
+    return True, PRIVACY
+
+
 CHECKS: tuple[tuple[str, Callable[[], Check], bool], ...] = (
+    ("privacy", check_privacy, False),
     ("python", check_python, True),
     ("torch", check_torch, True),
     ("mediapipe", check_mediapipe, True),
