@@ -99,7 +99,7 @@ def open_sinks(args: argparse.Namespace, sinks: SinkSet, transparent: bool = Fal
             read = [args.input, parse_background(args.background).path]  # every file the run reads is an input
             with interrupts.finishing():  # a Ctrl-C while the file is made waits until the sink holds it
                 sinks.set("record", RecordSink(args.record, output, protect=[p for p in read if p is not None],
-                                               alpha=transparent))
+                                               alpha=transparent, audio=sinks.audio))
     except BaseException:
         sinks.close_all()
         raise

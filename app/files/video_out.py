@@ -37,6 +37,7 @@ from dctnet.errors import LiveToonError
 
 from app import interrupts
 from app.files.output_safety import claim_partial_name, refuse_overwriting, temporary_beside
+from app.files.sound_track import SoundTrack
 from app.workers import first_line
 
 VIDEO_CODECS = {"h264": "libx264", "h265": "libx265"}
@@ -236,9 +237,11 @@ class VideoWriter:
         audio_source: Path | None = None,
         protect: Iterable[Path] = (),
         alpha: bool = False,
+        sound: bool = False,
     ) -> None:
         """``protect``: the run's inputs, which this file must never replace (the audio source always is one).
-        ``alpha``: frames are BGRA and the file keeps their alpha (``.mov`` or ``.webm`` only)."""
+        ``alpha``: frames are BGRA and the file keeps their alpha (``.mov`` or ``.webm`` only).
+        ``sound``: a live sound track (``self.sound``) that the caller fills and finishes."""
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         check_encoder_options(codec, crf, preset)
@@ -264,6 +267,7 @@ class VideoWriter:
             self.temp.unlink(missing_ok=True)
             raise LiveToonError(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
         self.audio: AudioCarrier | None = None
+        self.sound: SoundTrack | None = None
         try:
             encoder, pix_fmt, options = (alpha_codec(suffix, crf, preset) if alpha else
                                          (VIDEO_CODECS[codec], "yuv420p", {"crf": str(crf), "preset": preset}))
@@ -274,6 +278,8 @@ class VideoWriter:
             self.stream.options = options
             if audio_source is not None:
                 self.audio = AudioCarrier(Path(audio_source), self.container, suffix)
+            if sound:
+                self.sound = SoundTrack(self.container, suffix)
             self.container.start_encoding()  # opens the encoders: bad options fail before the first frame
         except (ValueError, av.error.FFmpegError) as exc:  # the container refuses the codec, the encoder an option
             self.discard()

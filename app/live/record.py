@@ -7,6 +7,11 @@ gone. It starts at the first cartoon frame (no black lead-in). Timestamps follow
 wall clock in milliseconds, so playback runs at real speed even when the encoder
 skips a tick.
 
+Given the :class:`~app.live.audio.AudioTap` of its outputs while a source is heard (a
+file's own audio), a recording carries that sound too, delayed by the measured video
+latency so it stays in sync with the picture (:class:`~app.live.audio.SyncedSound`);
+with nothing heard it is a silent film, and its status says so.
+
 The file is opened when the sink is made, so a bad path (missing or read-only
 folder, ``/proc``, an unknown extension, the live input itself) fails before the
 session goes live, and it appears under its name only once finished
@@ -26,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from app import interrupts
+from app.live.audio import AudioTap, SyncedSound
 from app.live.settings import OutputSettings
 from app.live.sinks import PacedSink
 from app.files.video_out import VideoWriter
@@ -43,32 +49,43 @@ class RecordSink(PacedSink):
     kind = "recording"
 
     def __init__(self, path: Path, output: OutputSettings = OutputSettings(), protect: Iterable[Path] = (),
-                 alpha: bool = False) -> None:
-        """``protect``: the session's inputs (a looped file), which the recording must never replace."""
+                 alpha: bool = False, audio: AudioTap | None = None) -> None:
+        """``protect``: the session's inputs (a looped file), which the recording must never replace.
+        ``audio``: where the source's sound is heard; recorded when something is (``audio.label``)."""
         self.path = Path(path)
         self.saved: Path | None = None
         self._start: float | None = None
         self._last_pts = -1
         self.carries_alpha = alpha
         self.writer = VideoWriter(self.path, output.width, output.height, Fraction(output.fps).limit_denominator(1001),
-                                  MILLISECONDS, preset="veryfast", crf=20, protect=protect, alpha=alpha)
+                                  MILLISECONDS, preset="veryfast", crf=20, protect=protect, alpha=alpha,
+                                  sound=bool(audio and audio.label))
+        self.sound = SyncedSound(audio, self.writer.sound) if audio and self.writer.sound else None
+        self.heard = audio.label if self.sound and audio else ""
         self._result = ""
-        super().__init__(output, f"{self.path} ({output.width}x{output.height} @ {output.fps:g} fps)",
-                         hold_until_first=True)
+        super().__init__(output, f"{self.path} ({output.width}x{output.height} @ {output.fps:g} fps, "
+                                 f"{'with ' + self.heard if self.heard else 'no sound'})", hold_until_first=True)
 
     def _send(self, frame: np.ndarray) -> None:
         now = time.perf_counter()
         self._start = now if self._start is None else self._start
         pts = max(self._last_pts + 1, round((now - self._start) * 1000))
         self.writer.write(frame, pts)
+        if self.sound:
+            self.sound.follow(self.sound.tap.newest, pts / 1000, 1 / self.output.fps)
+            self.sound.place_until(pts / 1000)
         self._last_pts = pts
 
     def _release(self) -> None:
         """Finish the file (on the pacer's thread); a failed or abandoned one is deleted."""
+        if self.sound:
+            self.sound.tap.stop_listening(self.sound.listener)
         if self.pacer.error or interrupts.hurry() or not self.writer.frames:
             self.writer.discard()
             self._result = "recording dropped (Ctrl-C pressed again)" if self.writer.frames else "nothing recorded"
             return
+        if self.sound:
+            self.sound.finish(self.writer.last_end)
         self.saved = self.writer.close()
         self._result = f"recorded {self.writer.frames} frames to {self.saved}"
 

@@ -257,6 +257,8 @@ class SinkSet:
     def __init__(self) -> None:
         self._sinks: dict[str, Sink] = {}
         self._lock = threading.Lock()
+        self.audio = AudioTap()
+        """The current source's sound, for recordings (and the video latency it must be delayed by)."""
 
     def get(self, name: str) -> Sink | None:
         with self._lock:
@@ -275,9 +277,13 @@ class SinkSet:
         if old is not None:
             old.close()
 
-    def submit(self, frame_bgr: np.ndarray, frame_bgra: Callable[[], np.ndarray] | None = None) -> None:
+    def submit(self, frame_bgr: np.ndarray, frame_bgra: Callable[[], np.ndarray] | None = None,
+               captured: float | None = None) -> None:
         """``frame_bgr`` to every sink, or to those that carry alpha the BGRA frame that
-        ``frame_bgra`` makes (opaque when None). Made only when such a sink is on, once."""
+        ``frame_bgra`` makes (opaque when None). Made only when such a sink is on, once.
+        ``captured``: the frame's capture time (perf_counter), which measures the latency sound is delayed by."""
+        if captured is not None:
+            self.audio.note_frame(captured)
         bgra: np.ndarray | None = None
         for sink in self.all():
             if not sink.carries_alpha:
@@ -327,7 +333,12 @@ class LiveSession:
         self.meter = RateMeter()
         self.stop_event = threading.Event()
         self._lost_at = 0.0
-        self.source = open_source(source, self._source_status, wait_for_camera)
+        self.clock = PlaybackClock()
+        self.source = open_source(source, self._source_status, wait_for_camera, self.clock)
+        self.sound_file = source.path if isinstance(source, FileSpec) and has_audio(source.path) else None
+        """A file source's own audio, which recordings carry (said now: a recording opened before
+        ``run`` makes its sound track for it)."""
+        self.sinks.audio.set_label(f"sound of {self.sound_file.name}" if self.sound_file else "")
 
     def _source_status(self, state: SourceState, detail: str) -> None:
         if state is SourceState.LOST:
@@ -343,18 +354,22 @@ class LiveSession:
         else:
             preview = processed
         if processed.frame.time >= self._lost_at:  # one captured before the loss must not lift the slate
-            self.sinks.submit(processed.output, processed.bgra if processed.alpha is not None else None)
+            self.sinks.submit(processed.output, processed.bgra if processed.alpha is not None else None,
+                              processed.frame.time)
         if self.on_frame:
             self.on_frame(preview)
 
     def run(self) -> LiveStats:
         """Block until ``stop()`` (or a file source without looping ends); sinks stay open."""
         self.processor.reset()
+        sound = FileSound(self.sound_file, self.clock, self.sinks.audio).start() if self.sound_file else None
         try:
             return run_keyframe_pipeline(self.source.frames(self.stop_event), self.processor, self._deliver,
                                          self.stop_event, lambda: self.processor.settings, self.processor.times,
                                          on_latency=self.meter.add, composite=self.processor.composite_carried)
         finally:
+            if sound:
+                sound.stop()
             self.processor.close()
             self.source.close()
 

@@ -29,6 +29,7 @@ import numpy as np
 from app.frames import VideoFrame
 from app.files.video_in import VideoReader
 from app.handoff import NewestWins
+from app.live.audio import PlaybackClock
 from app.live.cameras import OpenCVCamera, check_camera_opens, resolve_camera
 from app.live.contracts import Grabber, SourceError, SourceState
 from app.live.settings import FileSpec, SourceSpec
@@ -46,14 +47,17 @@ class LoopedFile:
 
     repeats_mean_frozen = False  # a still title card is not a dead camera
 
-    def __init__(self, path: Path, loop: bool = True) -> None:
-        self.path, self.loop = Path(path), loop
+    def __init__(self, path: Path, loop: bool = True, clock: PlaybackClock | None = None) -> None:
+        """``clock`` hears when each play starts (the file's sound follows it)."""
+        self.path, self.loop, self.clock = Path(path), loop, clock
         self.reader = VideoReader(self.path)
         self.label = f"{self.path.name} {self.reader.width}x{self.reader.height}"
         self._frames = iter(self.reader)
         self._clock_start = time.perf_counter()
         self._offset = 0.0  # seconds of the loops already played
         self._last_end = 0.0
+        if clock:
+            clock.started(self._clock_start, first=True)
 
     def read(self) -> np.ndarray:
         frame = next(self._frames, None)
@@ -65,6 +69,8 @@ class LoopedFile:
             self.reader = VideoReader(self.path)
             self._frames = iter(self.reader)
             frame = next(self._frames)
+            if self.clock:
+                self.clock.started(self._clock_start + self._offset, first=False)
         self._last_end = frame.time + float(1 / self.reader.rate)
         delay = self._clock_start + self._offset + frame.time - time.perf_counter()
         if delay > 0:
@@ -239,7 +245,8 @@ class WatchedSource:
             thread.join(max(0.0, deadline - time.perf_counter()))
 
 
-def open_source(spec: SourceSpec, on_status: StatusHook | None = None, wait_for_camera: bool = False) -> WatchedSource:
+def open_source(spec: SourceSpec, on_status: StatusHook | None = None, wait_for_camera: bool = False,
+                clock: PlaybackClock | None = None) -> WatchedSource:
     """The live source for ``spec``, checked before it is handed out (not yet reading).
 
     A file that does not open is a usage error now, not a "lost camera" later. A
@@ -247,11 +254,12 @@ def open_source(spec: SourceSpec, on_status: StatusHook | None = None, wait_for_
     a camera typed on the command line that never opened is a wrong index (the error
     lists the cameras there are); the window's cameras come from the system's list,
     so one that is busy is waited for (reported ``lost`` and retried) instead.
+    ``clock``: told when each play of a file starts.
     """
     if isinstance(spec, FileSpec):
         path = spec.path
         LoopedFile(path).close()
-        return WatchedSource(lambda: LoopedFile(path), on_status)
+        return WatchedSource(lambda: LoopedFile(path, clock=clock), on_status)
     camera = resolve_camera(spec.camera)
     if not wait_for_camera:
         check_camera_opens(camera, spec.width, spec.height, spec.fps)

@@ -98,6 +98,9 @@ class OutputsPanel(QGroupBox):
         self.ndi_button.setToolTip(ndi_available() or "An NDI source for OBS's DistroAV plugin: the cartoon with its alpha")
         self.stream_url = QLineEdit(settings_store.STREAM_URL.load(store))
         self.ndi_name = QLineEdit(settings_store.NDI_NAME.load(store))
+        self.sound_note = QLabel("")
+        """What a recording holds: the picture, and the sound heard (a video file's own), or no sound."""
+        self.sound_note.setWordWrap(True)
         self.status = QLabel("outputs off")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -111,7 +114,7 @@ class OutputsPanel(QGroupBox):
         form.addRow("Stream URL", self.stream_url)
         form.addRow("NDI name", self.ndi_name)
         layout.addLayout(form)
-        for widget in (*self.buttons.values(), self.status):
+        for widget in (*self.buttons.values(), self.sound_note, self.status):
             layout.addWidget(widget)
 
     def reset(self) -> None:
@@ -145,8 +148,9 @@ class OutputsPanel(QGroupBox):
         """What the other outputs show, at their size and rate; never over the file being played.
         With a transparent background: to .webm, alpha kept (VP9 keeps up live on a CPU)."""
         if self.transparent:
-            return RecordSink(folders.recording_path(".webm"), self.settings, protect=self.playing, alpha=True)
-        return RecordSink(folders.recording_path(), self.settings, protect=self.playing)
+            return RecordSink(folders.recording_path(".webm"), self.settings, protect=self.playing, alpha=True,
+                              audio=self.sinks.audio)
+        return RecordSink(folders.recording_path(), self.settings, protect=self.playing, audio=self.sinks.audio)
 
     def _open_ndi(self) -> Sink:
         name = self.ndi_name.text().strip() or DEFAULT_NDI_NAME
@@ -198,6 +202,8 @@ class OutputsPanel(QGroupBox):
                 self._failed(name, sink.error)
         lines = [sink.status for sink in self.sinks.all()] + ([self.note] if self.note else [])
         self.status.setText("\n".join(lines) or "outputs off")
+        heard = self.sinks.audio.label
+        self.sound_note.setText(f"Recording: picture and {heard}" if heard else "Recording: picture only (no sound heard)")
         for toggle in TOGGLES:
             button = self.buttons[toggle.name]
             button.setText(toggle.on_text if button.isChecked() else toggle.off_text)
