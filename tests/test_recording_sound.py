@@ -1,11 +1,11 @@
 """Recordings carry the sound of a video file source, in sync with the recorded picture (issue 27).
 
-The source is a real clip made here with PyAV: a grey picture with one white frame,
-a 440 Hz tone with a loud click at the white frame's instant. The window plays it as
-its camera, the model runs on every frame (so the picture is late by the model's
-work), and the Record button writes a real file. In that file the click must sound
-where the white frame shows (within 2 frames), and the sound must start with the
-picture (within 1 frame).
+The source is a real clip made here with PyAV: a grey picture that turns white for 5
+frames, a 440 Hz tone with a loud click at that instant. It is played as the source
+(its picture and its sound on one clock), and a real recording is made: with the
+picture handed over 150 ms late (as a model makes it), and through the window's
+Record button. In the file the click must sound where the white frame shows (within 2
+frames), and the sound must start with the picture (within 1 frame).
 """
 
 from __future__ import annotations

@@ -62,7 +62,6 @@ class AudioTap:
         self._lock = threading.Lock()
         self._history: deque[HeardSound] = deque()
         self._listeners: list[queue.SimpleQueue[HeardSound]] = []
-        self._latencies: deque[float] = deque(maxlen=LATENCY_FRAMES)
         self.newest = 0.0
         """The capture time (perf_counter) of the newest frame given to the outputs: what a paced output shows now."""
         self.label = ""
@@ -98,12 +97,6 @@ class AudioTap:
     def note_frame(self, captured: float) -> None:
         """A frame captured at ``captured`` (perf_counter) is being handed to the outputs now."""
         self.newest = captured
-        self._latencies.append(time.perf_counter() - captured)
-
-    def latency(self) -> float:
-        """The median video latency of the last frames given to the outputs, seconds (0 before any)."""
-        recent = list(self._latencies)
-        return float(np.median(recent)) if recent else 0.0
 
 
 class PlaybackClock:

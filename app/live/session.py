@@ -281,7 +281,7 @@ class SinkSet:
                captured: float | None = None) -> None:
         """``frame_bgr`` to every sink, or to those that carry alpha the BGRA frame that
         ``frame_bgra`` makes (opaque when None). Made only when such a sink is on, once.
-        ``captured``: the frame's capture time (perf_counter), which measures the latency sound is delayed by."""
+        ``captured``: the frame's capture time (perf_counter): a recording delays sound by the picture's latency."""
         if captured is not None:
             self.audio.note_frame(captured)
         bgra: np.ndarray | None = None
