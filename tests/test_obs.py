@@ -9,9 +9,13 @@ answer with DistroAV's kind added.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -22,7 +26,7 @@ import pytest
 
 from app.commands.cli import main
 from app.files.video_in import VideoReader
-from app.obs.client import ObsRequestError
+from app.obs.client import ObsClient, ObsError, ObsRequestError
 from app.obs.add_source import KEY_FILTER_KIND, MEDIA_KIND, NDI_KIND, SOURCE_NAME, Target, choose_kind, ndi_settings
 from dctnet.engine import Stylizer
 from dctnet.styles import StyleRegistry
@@ -33,6 +37,7 @@ from tests.obs_studio import Obs, running_obs
 from tests.test_live import STYLE_ARGS, free_udp_port
 
 SIZE = (320, 240)
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 FRAMES = 48
 # OBS 29.0.2's real answer to GetInputKindList {"unversioned": true} (this Debian build),
 # with "ndi_source", the kind DistroAV (formerly obs-ndi) registers, added.
@@ -222,3 +227,31 @@ def test_transparent_with_distroav_chooses_the_ndi_source():
     assert choose_kind(KINDS_WITH_DISTROAV, Target("udp://127.0.0.1:9999", "Desk cam")) == MEDIA_KIND
     settings = ndi_settings("Desk cam")
     assert settings["ndi_source_name"].endswith(" (Desk cam)") and settings["ndi_bw_mode"] == 0
+
+
+def test_obs_websocket_4_is_told_to_update_obs():
+    """OBS 27 and older run obs-websocket 4, which accepts the connection and then waits for
+    the client to speak first: no Hello ever comes. A server that does just that stands in
+    for it here (the real one needs an OBS 27 that Debian no longer ships)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def accept_and_stay_silent() -> None:
+        connection, _ = listener.accept()
+        request = connection.recv(4096).decode()
+        key = next(line.split(":", 1)[1].strip() for line in request.split("\r\n")
+                   if line.lower().startswith("sec-websocket-key:"))
+        accept = base64.b64encode(hashlib.sha1((key + WEBSOCKET_GUID).encode()).digest()).decode()
+        connection.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+        time.sleep(3)
+        connection.close()
+
+    server = threading.Thread(target=accept_and_stay_silent, daemon=True)
+    server.start()
+    with pytest.raises(ObsError) as caught:
+        ObsClient(port=port, timeout=1)
+    assert str(caught.value) == (f"ws://127.0.0.1:{port} sent no obs-websocket 5 greeting: OBS older than 28 (its "
+                                 "obs-websocket 4 speaks another protocol); update OBS to 28 or newer")
+    server.join(5)
+    listener.close()
