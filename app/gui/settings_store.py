@@ -18,6 +18,7 @@ from dctnet.errors import LiveToonError
 from app.live.settings import LiveSettings, OutputSettings
 from app.live.ndi import DEFAULT_NDI_NAME
 from app.live.sinks import DEFAULT_STREAM_URL
+from app.obs.client import DEFAULT_HOST as OBS_HOST, DEFAULT_PORT as OBS_PORT
 from app.gui.preview import PreviewMode
 
 ORGANIZATION = APPLICATION = "LiveToon"
@@ -47,6 +48,8 @@ SOURCE = TextSetting("window/source")
 """The last source: ``camera:N`` or ``file:PATH`` ('' when none)."""
 STREAM_URL = TextSetting("window/stream_url", DEFAULT_STREAM_URL)
 NDI_NAME = TextSetting("window/ndi_name", DEFAULT_NDI_NAME)
+OBS_ADDRESS = TextSetting("window/obs_address", f"{OBS_HOST}:{OBS_PORT}")
+"""OBS's WebSocket server, ``HOST:PORT``; its password is never stored (this file is plain text)."""
 CAMERA_MODE = TextSetting("camera/mode")
 """The camera mode as its combo text (``camera 1280x720 @ 30 fps``), '' until one is chosen."""
 

@@ -37,6 +37,9 @@ from app.gui import folders, settings_store
 from app.gui.banner import split_fix
 from app.gui.controls import select_or_add
 from app.gui.on_air import OUTPUT_BADGES
+from app.gui.panels.obs_link import ObsLink
+from app.compositing import KEY_COLOUR
+from app.obs.add_source import NDI_KIND, Added, Target
 
 OUTPUT_SIZES = ((640, 360), (854, 480), (1280, 720), (1920, 1080))
 OUTPUT_RATES = (15.0, 24.0, 25.0, 30.0, 50.0, 60.0)
@@ -104,6 +107,9 @@ class OutputsPanel(QGroupBox):
         self.status = QLabel("outputs off")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.obs = ObsLink(store, self.obs_target)
+        self.obs.added.connect(self._obs_added)
+        self.obs.failed.connect(self._obs_failed)
         layout = QVBoxLayout(self)
         format_row = QHBoxLayout()
         format_row.addWidget(self.size_combo, 3)
@@ -113,6 +119,7 @@ class OutputsPanel(QGroupBox):
         form.addRow("Size", format_row)
         form.addRow("Stream URL", self.stream_url)
         form.addRow("NDI name", self.ndi_name)
+        form.addRow("OBS", self.obs)
         layout.addLayout(form)
         for widget in (*self.buttons.values(), self.sound_note, self.status):
             layout.addWidget(widget)
@@ -191,6 +198,27 @@ class OutputsPanel(QGroupBox):
         button.blockSignals(False)
         self.note = split_fix(message)[0]
         self.problem.emit(message, commands or [])
+
+    # -- Add to OBS ---------------------------------------------------------------------
+    def obs_target(self) -> Target:
+        """What this window sends OBS: the stream URL and NDI name here, keyed when transparent."""
+        return Target(self.stream_url.text().strip() or DEFAULT_STREAM_URL,
+                      self.ndi_name.text().strip() or DEFAULT_NDI_NAME,
+                      KEY_COLOUR if self.transparent else None, transparent=self.transparent)
+
+    def _obs_added(self, added: Added) -> None:
+        """OBS is set up: start the output that feeds its source, unless it runs (a failure says why)."""
+        button = self.ndi_button if added.kind == NDI_KIND else self.stream_button
+        started = not button.isChecked()
+        button.setChecked(True)
+        if button.isChecked():
+            self.note = added.describe() + ("; its output started" if started else "")
+            self.refresh()
+
+    def _obs_failed(self, message: str) -> None:
+        self.note = split_fix(message)[0]
+        self.problem.emit(message, [])
+        self.refresh()
 
     def refresh(self) -> None:
         """Switch off outputs that stopped on their own, then show each running output's own status
