@@ -152,13 +152,14 @@ class ModelThread(threading.Thread):
 
     def __init__(self, process: Callable[[VideoFrame], Processed], mailbox: NewestWins[tuple[VideoFrame, float]],
                  model_fps: Callable[[], str],
-                 stop: threading.Event, times: StageTimes, publish: Callable[[Keyframe], None]) -> None:
+                 stop: threading.Event, times: StageTimes, publish: Callable[[Keyframe], None],
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         super().__init__(name="model", daemon=True)
         self.process, self.mailbox, self.model_fps, self.stop = process, mailbox, model_fps, stop
         self.times, self.publish = times, publish
         self.force = threading.Event()
         """Set by the output thread: the next keyframe is wanted now, as early as the cap allows."""
-        self.budget = ModelBudget()
+        self.budget = ModelBudget(clock)
         self.working: tuple[int, float] | None = None
         """(frame index, start time) of the frame being processed, for the output thread's wait."""
         self.error: BaseException | None = None
@@ -317,6 +318,7 @@ def run_keyframe_pipeline(
     on_latency: Callable[[float], None] | None = None,
     propagator: Propagator | None = None,
     composite: Composite | None = None,
+    model_clock: Callable[[], float] = time.perf_counter,
 ) -> LiveStats:
     """Run until the source ends or ``stop`` is set; returns counts.
 
@@ -327,6 +329,7 @@ def run_keyframe_pipeline(
     is applied to the result: with a background, ``process`` returns the keyframe's
     cartoon and this puts each output frame over the background with its own matte,
     made while the cartoon is carried (:mod:`app.live.carried_compositing`).
+    ``model_clock`` times the model's cap (a test's camera brings its own time).
     """
     mailbox: NewestWins[tuple[VideoFrame, float]] = NewestWins()
     camera = CameraFrames()
@@ -348,7 +351,7 @@ def run_keyframe_pipeline(
 
     loop: OutputLoop
     model = ModelThread(process, mailbox, lambda: model_fps_of(settings()), stop, times,
-                        lambda keyframe: loop.publish(keyframe))
+                        lambda keyframe: loop.publish(keyframe), model_clock)
     loop = OutputLoop(camera, model, propagator or default_propagator(), sink, settings, times, on_latency, composite)
     capturer = threading.Thread(target=capture, name="capture", daemon=True)
     capturer.start()
