@@ -56,7 +56,8 @@ def test_no_face_is_reported_after_the_hold(face_photo):
 
 
 def test_still_face_points_jitter_under_half_a_pixel(astronaut_bgr):
-    """A still face in a noisy 'camera': raw landmarks jitter; smoothed ones must not."""
+    """A still face in a noisy 'camera': raw landmarks jitter (measured 0.14 px RMS); the
+    smoothed ones at most half as much (measured 0.05 px) and under half a pixel."""
     rng = np.random.default_rng(0)
     raw, smooth = [], []
     with FaceDetector(static_image_mode=False) as detector:
@@ -68,7 +69,10 @@ def test_still_face_points_jitter_under_half_a_pixel(astronaut_bgr):
     def rms_jitter(series):
         pts = np.array(series[10:])
         return float(np.sqrt(((pts - pts.mean(axis=0)) ** 2).sum(axis=2).mean()))
-    assert rms_jitter(smooth) < 0.5, f"smoothed jitter {rms_jitter(smooth):.2f} px (raw {rms_jitter(raw):.2f} px)"
+    raw_px, smooth_px = rms_jitter(raw), rms_jitter(smooth)
+    assert raw_px > 0.05, f"the noise must make the raw points jitter to test anything ({raw_px:.3f} px)"
+    assert smooth_px < 0.5 * raw_px, f"smoothing must at least halve the jitter: {smooth_px:.3f} px, raw {raw_px:.3f} px"
+    assert smooth_px < 0.5, f"smoothed jitter {smooth_px:.2f} px"
 
 
 def test_one_euro_follows_motion_and_resets():
