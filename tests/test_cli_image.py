@@ -145,15 +145,24 @@ def test_doctor_reports_device_reason_and_models(tmp_path):
 
 
 def test_main_without_arguments_opens_the_window(tmp_path):
+    """The window is seen on a real X server (mapped, titled LiveToon), then closed as a user
+    closes it: the program ends with 0 and no error line. Still running is not proof of it."""
+    from tests.xserver import close_window, find_window, xvfb
+
     env = {"LIVETOON_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-           "XDG_CONFIG_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
-    process = subprocess.Popen([sys.executable, str(REPO_ROOT / "main.py")], stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        with pytest.raises(subprocess.TimeoutExpired):
-            process.wait(timeout=15)  # still running: the window is up, waiting for the user
-    finally:
-        process.terminate()
-        _, err = process.communicate(timeout=30)
+           "XDG_CONFIG_HOME": str(tmp_path), "QT_QPA_PLATFORM": "xcb", "LIVETOON_HUB_ENDPOINT": "http://127.0.0.1:9"}
+    with xvfb() as server:
+        process = subprocess.Popen([sys.executable, str(REPO_ROOT / "main.py")], stderr=subprocess.PIPE, text=True,
+                                   env={**env, **server.env()})
+        try:
+            window = find_window(server, process.pid, "LiveToon", timeout=90)
+            close_window(server, window)
+            code = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            _, err = process.communicate(timeout=30)
+    assert code == 0, err
     assert "Traceback" not in err and "error" not in err.lower(), err
 
 
