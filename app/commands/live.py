@@ -10,6 +10,7 @@ run exits 1.
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 from pathlib import Path
 
@@ -27,7 +28,10 @@ from app.live.session import LiveProcessor, LiveSession, SinkSet
 from app.live.settings import (MAX_OUTPUT_FPS, MIN_OUTPUT_FPS, CameraSpec, FileSpec, LiveSettings, OutputSettings,
                                SourceSpec)
 from app.live.ndi import DEFAULT_NDI_NAME, NdiSink
+from app.commands.obs import PASSWORD_VARIABLE
 from app.live.sinks import DEFAULT_STREAM_URL, NO_ALPHA_NOTE, StreamSink, VirtualCameraSink
+from app.obs.client import DEFAULT_HOST as OBS_HOST, DEFAULT_PORT as OBS_PORT, parse_address
+from app.obs.visibility import RestWhileHidden
 from app.process_setup import set_live_threads
 
 
@@ -57,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ndi", nargs="?", const=DEFAULT_NDI_NAME, type=non_blank("name"), metavar="NAME",
                         help=f"send an NDI source with alpha, for OBS's DistroAV plugin (default name {DEFAULT_NDI_NAME}; "
                              'needs pip install "livetoon[ndi]")')
+    parser.add_argument("--obs", nargs="?", const=f"{OBS_HOST}:{OBS_PORT}", metavar="HOST:PORT",
+                        help="watch OBS (obs-websocket; password from $LIVETOON_OBS_PASSWORD) and rest the model while "
+                             "OBS shows its LiveToon source nowhere, when every output feeds OBS (--stream, --ndi) "
+                             f"(default {OBS_HOST}:{OBS_PORT})")
     parser.add_argument("--output-size", type=parse_size, default=(1280, 720), metavar="WxH",
                         help="virtual camera, stream, NDI and recording size, letterboxed (default 1280x720)")
     parser.add_argument("--output-fps", type=float_in(MIN_OUTPUT_FPS, MAX_OUTPUT_FPS), default=30.0,
@@ -69,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-fps", default=EVERY_FRAME, metavar="every|auto|N", help=f"{MODEL_FPS_HELP} (default every)")
     parser.add_argument("--duration", type=float_in(0.0, MAX_DURATION, low_open=True), metavar="S",
                         help="stop after S seconds, at most 366 days (default: run until Ctrl-C)")
+
+
+OUTPUT_NAMES = ("virtual camera", "stream", "ndi", "record")
+RESTING = "LiveToon's source is hidden: the model rests, the outputs repeat the last frame"
+AWAKE = "LiveToon's source shows: the model runs"
+AWAKE_IN_DOUBT = "lost sight of LiveToon's source (OBS closed?): the model runs"
 
 
 def source_spec(args: argparse.Namespace) -> SourceSpec:
@@ -105,6 +119,23 @@ def open_sinks(args: argparse.Namespace, sinks: SinkSet, transparent: bool = Fal
         raise
 
 
+def watch_obs(args: argparse.Namespace, session: LiveSession) -> RestWhileHidden | None:
+    """With ``--obs``: the model rests while OBS hides LiveToon's source, and says so in a line."""
+    if not args.obs:
+        return None
+    host, port = parse_address(args.obs)
+    running = [name for name in OUTPUT_NAMES if session.sinks.get(name) is not None]
+
+    def said(resting: bool, showing: bool | None) -> None:
+        print("obs: " + (RESTING if resting else AWAKE if showing else AWAKE_IN_DOUBT), flush=True)
+
+    watcher = RestWhileHidden(session.rest, lambda: running, host, port, os.environ.get(PASSWORD_VARIABLE), said)
+    if watcher.showing is False and not session.rest.resting:
+        print("note: OBS hides LiveToon's source, but an output other than the stream or NDI keeps the model awake",
+              flush=True)
+    return watcher
+
+
 def report_every_second(session: LiveSession, outputs: list[Sink], done: threading.Event) -> None:
     """One line a second: what a streamer needs to set OBS's audio delay and spot trouble.
 
@@ -136,7 +167,9 @@ def run(args: argparse.Namespace) -> int:
         processor.apply_settings()  # load the style now: a bad style name fails before any device opens
         print(f"device: {processor.device_text}", flush=True)
         open_sinks(args, sinks, transparent)
+        watcher = watch_obs(args, session)
     except BaseException:
+        sinks.close_all()
         processor.close()
         raise
     opened = sinks.all()
@@ -158,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
         done.set()
         if timer:
             timer.cancel()
+        if watcher:
+            watcher.close()
         sinks.close_all()
     if stats:
         print(f"processed {stats.processed} frames, dropped {stats.dropped} (newest frame wins)"

@@ -30,6 +30,7 @@ from app.frames import VideoFrame
 from app.live.carried_compositing import CarriedCompositor, needs_own_model_pass
 from app.live.contracts import Sink, SourceState
 from app.live.pipeline import EVERY_FRAME, LiveStats, run_keyframe_pipeline
+from app.live.rest import RestGate
 from app.live.settings import LiveSettings, SourceSpec
 from app.live.sources import StatusHook, open_source
 from app.pipeline import FrameProcessor, Processed, StageTimes
@@ -331,6 +332,8 @@ class LiveSession:
         self.on_frame = on_frame
         self._on_status = on_status or (lambda state, detail: None)
         self.meter = RateMeter()
+        self.rest = RestGate()
+        """Holds camera frames back while nobody sees the outputs (OBS hides LiveToon's source): the model rests."""
         self.stop_event = threading.Event()
         self._lost_at = 0.0
         self.clock = PlaybackClock()
@@ -364,7 +367,8 @@ class LiveSession:
         self.processor.reset()
         sound = FileSound(self.sound_file, self.clock, self.sinks.audio).start() if self.sound_file else None
         try:
-            return run_keyframe_pipeline(self.source.frames(self.stop_event), self.processor, self._deliver,
+            frames = self.rest.frames(self.source.frames(self.stop_event))
+            return run_keyframe_pipeline(frames, self.processor, self._deliver,
                                          self.stop_event, lambda: self.processor.settings, self.processor.times,
                                          on_latency=self.meter.add, composite=self.processor.composite_carried)
         finally:

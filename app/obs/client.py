@@ -69,6 +69,16 @@ def major_version(text: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST[:PORT]`` -> (host, port); the port defaults to obs-websocket's 4455."""
+    host, _, port = text.strip().rpartition(":") if ":" in text else (text.strip(), "", "")
+    if not port:
+        return host or DEFAULT_HOST, DEFAULT_PORT
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise LiveToonError(f"OBS address: expected HOST:PORT such as 127.0.0.1:4455, got {text.strip()!r}")
+    return host or DEFAULT_HOST, int(port)
+
+
 @dataclass
 class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
@@ -79,15 +89,17 @@ class ObsClient:
     """One identified connection to obs-websocket; use as a context manager.
 
     ``events`` is obs-websocket's EventSubscription bit mask (0: none; ``ALL_EVENTS`` the
-    non-high-volume ones). Failures to connect are :class:`ObsError` lines naming the fix.
+    non-high-volume ones); ``on_event`` and ``on_close`` (OBS quit, or ``close``) are called
+    on the reader thread. Failures to connect are :class:`ObsError` lines naming the fix.
     """
 
     ALL_EVENTS = 0x7FF
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, password: str | None = None,
-                 events: int = 0, on_event: EventHandler | None = None, timeout: float = 5.0) -> None:
+                 events: int = 0, on_event: EventHandler | None = None, timeout: float = 5.0,
+                 on_close: Callable[[], None] | None = None) -> None:
         self.address = f"ws://{host}:{port}"
-        self.host, self.timeout, self.on_event = host, timeout, on_event
+        self.host, self.timeout, self.on_event, self.on_close = host, timeout, on_event, on_close
         self.obs_version = self.websocket_version = ""
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
@@ -189,6 +201,8 @@ class ObsClient:
                 waiting, self._pending = list(self._pending.values()), {}
             for pending in waiting:
                 pending.done.set()
+            if self.on_close is not None:
+                self.on_close()
 
     def request(self, kind: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send one request and wait for its response's ``responseData`` (``{}`` when none)."""

@@ -21,19 +21,9 @@ from dctnet.errors import LiveToonError
 
 from app.gui import settings_store
 from app.obs.add_source import Added, Target, add_to_obs
-from app.obs.client import DEFAULT_PORT, ObsClient
+from app.obs.client import ObsClient, parse_address
 
 TIMEOUT = 3.0
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``HOST[:PORT]`` -> (host, port); the port defaults to obs-websocket's 4455."""
-    host, _, port = text.strip().rpartition(":") if ":" in text else (text.strip(), "", "")
-    if not port:
-        return host or "127.0.0.1", DEFAULT_PORT
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise LiveToonError(f"OBS address: expected HOST:PORT such as 127.0.0.1:4455, got {text.strip()!r}")
-    return host or "127.0.0.1", int(port)
 
 
 class ObsLink(QWidget):
