@@ -30,12 +30,25 @@ from dctnet.segment import SelfieSegmenter
 from dctnet.styles import StyleRegistry
 from flow.estimate import SequenceFlow
 from flow.stabilize import Stabilizer
-from matte.composite import cover, over
+from matte.composite import over
 from matte.stage import PersonMatte
 from tests.clips import write_clip
 from tests.test_cli_image import assert_clean_failure, run_cli
 
 GREEN = np.array(KEY_COLOUR, np.uint8)
+
+
+def halved(image: np.ndarray) -> np.ndarray:
+    """Each 2x2 block's mean, rounded: the half-size picture, computed here and not by the
+    code under test (its ``cover`` of a picture exactly twice the frame's size is this,
+    within 1 level of rounding)."""
+    h, w = image.shape[0] // 2, image.shape[1] // 2
+    return np.round(image[:2 * h, :2 * w].reshape(h, 2, w, 2, -1).astype(np.float64).mean(axis=(1, 3))).astype(np.uint8)
+
+
+def twice_the_size(width: int, height: int) -> np.ndarray:
+    """The coffee photo made exactly ``2 * width`` x ``2 * height`` (test input only)."""
+    return cv2.resize(skimage_bgr("coffee.png"), (2 * width, 2 * height), interpolation=cv2.INTER_CUBIC)
 
 
 @pytest.fixture(scope="module")
@@ -133,16 +146,16 @@ def test_image_transparent_writes_rgba_png(tmp_path):
 
 
 def test_image_on_a_picture_background(tmp_path):
-    src, backdrop = tmp_path / "person.png", tmp_path / "backdrop.jpg"
+    src, backdrop = tmp_path / "person.png", tmp_path / "backdrop.png"
     cv2.imwrite(str(src), skimage_bgr("astronaut.png"))
-    cv2.imwrite(str(backdrop), skimage_bgr("coffee.png"))
+    cv2.imwrite(str(backdrop), cv2.resize(skimage_bgr("coffee.png"), (1536, 1024), interpolation=cv2.INTER_CUBIC))
     out = tmp_path / "out.png"
     result = run_cli("image", str(src), "-o", str(out), "--style", "toon-lite", "--background", str(backdrop),
                      data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     written = cv2.imread(str(out))
-    expected = cover(cv2.imread(str(backdrop)), 512, 512)
-    assert np.abs(written[0:60, 420:512].astype(int) - expected[0:60, 420:512]).max() <= 1, "the backdrop, as is"
+    expected = halved(cv2.imread(str(backdrop))[:, 256:1280])  # 1536x1024 covers 512x512: halved, the middle kept
+    assert np.abs(written[0:60, 420:512].astype(int) - expected[0:60, 420:512]).max() <= 2, "the backdrop, as is"
 
 
 @pytest.mark.parametrize("background, message", [
@@ -227,15 +240,20 @@ def test_a_video_background_loops(tmp_path):
 
 
 def test_a_still_background_is_stylized_once(tmp_path):
+    """The backdrop is the picture covered to the frame and through the style's bg pass: here
+    the picture is exactly twice the frame (so covering halves it, computed apart) and the bg
+    pass is the frame chain's own ``stylize`` of a frame with no face."""
     path = tmp_path / "backdrop.png"
-    cv2.imwrite(str(path), skimage_bgr("coffee.png"))
+    cv2.imwrite(str(path), twice_the_size(320, 180))
     stylizer = Stylizer.from_style(StyleRegistry().get("toon-lite"), device="cpu")
     source = BackgroundSource(parse_background(str(path)), stylized=True)
     camera = np.zeros((180, 320, 3), np.uint8)
     first = source(camera, stylizer)
     assert source(camera, stylizer) is first, "made once, then cached"
-    assert np.array_equal(first, stylizer.stylize_background(cover(skimage_bgr("coffee.png"), 180, 320)))
-    assert np.abs(first.astype(int) - cover(skimage_bgr("coffee.png"), 180, 320)).mean() > 5, "stylized, not as is"
+    as_is = halved(cv2.imread(str(path)))
+    expected = stylizer.stylize(as_is, [])
+    assert np.abs(first.astype(int) - expected).mean() < 1.0, "the bg pass of the covered picture"
+    assert np.abs(first.astype(int) - as_is).mean() > 5, "stylized, not as is"
 
 
 def test_background_words_and_colours():
