@@ -1,5 +1,6 @@
 """Small controls the window's panels are built from: a slider that shows its value and
-jumps where it is clicked, and a combo that keeps a saved value off its list.
+jumps where it is clicked, a combo that keeps a saved value off its list, and a label
+that shortens its text with "..." rather than push its neighbours out of a narrow window.
 
 Qt's slider moves one page per click on its track, which reads as "broken" to people
 used to web and OBS sliders, and shows no number, so 0.7 vs 0.8 was a guess.
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PyQt6.QtCore import QSize, Qt
-from PyQt6.QtGui import QMouseEvent
+from PyQt6.QtGui import QMouseEvent, QPainter, QPaintEvent
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSlider, QStyle, QStyleOptionSlider, QVBoxLayout, QWidget
 
 
@@ -33,6 +34,25 @@ class JumpSlider(QSlider):
             position = round(event.position().x()) - groove.x() - handle.width() // 2
             self.setValue(QStyle.sliderValueFromPosition(self.minimum(), self.maximum(), position, span))
         super().mousePressEvent(event)  # the handle is now under the pointer: a drag continues from here
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that gives up width first: its text shortened in the middle, whole in
+    its tooltip. At 700 px the status bar's long source name cut the frame rate beside it."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self.setToolTip(text)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(self.fontMetrics().horizontalAdvance("..." * 4), super().minimumSizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideMiddle, self.contentsRect().width())
+        QPainter(self).drawText(self.contentsRect(), int(self.alignment()), shown)
 
 
 class ValueSlider(JumpSlider):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from PyQt6.QtCore import QStandardPaths
 
+from dctnet.errors import LiveToonError
+
 from app.paths import ensure_folder
 
 
@@ -20,16 +22,21 @@ def movies_location() -> Path:
 
 
 def videos_folder() -> Path:
-    """Where people keep videos: the Videos folder when it exists, else home (never the clone)."""
+    """Where people keep videos, and where recordings go: the Videos folder, made when missing
+    (a fresh account has none, and the dialog then opened in home); home only when it cannot be made."""
     folder = movies_location()
-    return folder if folder.is_dir() else Path.home()
+    try:
+        ensure_folder(folder)
+    except LiveToonError:
+        return Path.home()
+    return folder
 
 
 def recording_path(suffix: str = ".mp4") -> Path:
     """A new file in the user's Videos folder, made if missing (a fresh account has none);
     ``suffix`` ``.webm`` for a recording that keeps the transparency."""
     folder = movies_location()
-    ensure_folder(folder)
+    ensure_folder(folder)  # here a failure is the recording's: it says why
     path = folder / time.strftime(f"livetoon-%Y%m%d-%H%M%S{suffix}")
     number = 1
     while path.exists():  # two recordings within a second

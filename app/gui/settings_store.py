@@ -50,6 +50,8 @@ STREAM_URL = TextSetting("window/stream_url", DEFAULT_STREAM_URL)
 NDI_NAME = TextSetting("window/ndi_name", DEFAULT_NDI_NAME)
 OBS_ADDRESS = TextSetting("window/obs_address", f"{OBS_HOST}:{OBS_PORT}")
 """OBS's WebSocket server, ``HOST:PORT``; its password is never stored (this file is plain text)."""
+BACKGROUND_FILE = TextSetting("background/file")
+"""The picture or video last chosen as the background, kept while another background is on."""
 CAMERA_MODE = TextSetting("camera/mode")
 """The camera mode as its combo text (``camera 1280x720 @ 30 fps``), '' until one is chosen."""
 

@@ -30,7 +30,7 @@ from app.live.session import LiveProcessor, SinkSet
 from app.live.settings import CameraSpec, FileSpec, LiveSettings, SourceSpec
 from app.gui import settings_store
 from app.gui.banner import MessageBanner
-from app.gui.controls import SidePanel, stacked
+from app.gui.controls import ElidedLabel, SidePanel, stacked
 from app.gui.first_run import StylesOffer
 from app.gui.get_styles_dialog import GetStylesDialog
 from app.gui.fitting import DefaultsFitter
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from app.live.fitting_defaults import Fit
 
 STOP_TIMEOUT_MS = 2000
-PANEL_WIDTH, PANEL_MIN_WIDTH = 330, 230
+PANEL_WIDTH, PANEL_MIN_WIDTH = 340, 230
 
 
 class MainWindow(QMainWindow):
@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
         self.outputs.startedFine.connect(lambda: self.banner.clear("problem"))
         self.outputs.running.connect(lambda names: self.preview.set_badges(
             badges_for(names, self.look.bypass_check.isChecked(), self.look.raw_check.isChecked())))
-        self.background = BackgroundPanel()
+        self.background = BackgroundPanel(self.store)
         self.background.changed.connect(lambda changes: self.change(**changes))
         self.tabs = QTabWidget()
         for title, panels in (("Look", (self.look, self.background)), ("Source", (self.source, self.processing)),
@@ -137,8 +137,8 @@ class MainWindow(QMainWindow):
         layout.addLayout(picture, 1)
         layout.addWidget(self.panel)
         self.setCentralWidget(body)
-        self.device_label = QLabel("device: starting")
-        self.source_label = QLabel("")
+        self.device_label = ElidedLabel("device: starting")  # these give way before the frame rate does
+        self.source_label = ElidedLabel("")
         self.rate_label = QLabel("")
         for label in (self.device_label, self.source_label):
             self.statusBar().addWidget(label)
@@ -165,6 +165,8 @@ class MainWindow(QMainWindow):
         """Run a hotkey's action, then confirm it on the preview (full screen hides the panel)."""
         self._action(action)()
         note = hotkey_note(action, self.processor.settings, self.preview.mode.value, set(self.outputs.on_air()))
+        if hasattr(self.outputs, action) and self.outputs.failed_now:
+            note = self.outputs.failed_now  # why it did not start, not only "off"
         if note:
             self.preview.say(note)
 
@@ -375,7 +377,24 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         self.start_source(FileSpec(Path(event.mimeData().urls()[0].toLocalFile())))
 
+    def ask_before_closing(self) -> QMessageBox:
+        """Outputs are on: closing ends them (a recording is finished and kept). The answer
+        arrives without blocking the picture; "Close" closes."""
+        question = QMessageBox(QMessageBox.Icon.Question, "Close LiveToon",
+                               f"Outputs on: {', '.join(self.outputs.on_air())}. Close LiveToon and stop them? "
+                               "A recording is finished and kept.",
+                               QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel, self)
+        question.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        close = question.button(QMessageBox.StandardButton.Close)
+        question.finished.connect(lambda _: question.clickedButton() is close and self.close())
+        question.open()
+        return question
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if event.spontaneous() and self.outputs.on_air():  # the user's close button, not the program's close()
+            event.ignore()
+            self.ask_before_closing()
+            return
         self.stats_timer.stop()
         self.stop_session()
         self.sinks.close_all()

@@ -5,14 +5,16 @@ colour picker and a file chooser that appear when they apply, "main person only"
 and "stylize the picture" for files. Every change becomes a ``background`` spelled as
 ``--background`` would spell it, so the window, the settings file and the command
 line share one vocabulary; a file that cannot be used is refused by the live
-processor, which keeps the previous background and says why.
+processor, which keeps the previous background and says why. The file chosen last is
+remembered apart (``settings_store.BACKGROUND_FILE``): choosing "Picture or video file"
+again, even after a restart with another background, takes it without a dialog.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import QSettings, pyqtSignal
 from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                              QLabel, QPushButton, QWidget)
@@ -21,6 +23,7 @@ from app.compositing import BACKGROUND_HELP, KEY_COLOUR, Kind
 from app.files.images import IMAGE_SUFFIXES
 from app.files.video_in import VIDEO_SUFFIXES
 from app.live.settings import LiveSettings
+from app.gui import settings_store
 
 FILE = "file"
 CHOICES = ((Kind.KEEP.value, "Keep (the cartoon's room)"), (Kind.BLUR.value, "Blur"), (Kind.COLOR.value, "Colour"),
@@ -44,10 +47,12 @@ class BackgroundPanel(QGroupBox):
     changed = pyqtSignal(dict)
     """LiveSettings fields the user changed: ``background``, ``main_person_only`` or ``stylize_background``."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: QSettings | None = None) -> None:
+        """``store`` remembers the chosen file across other backgrounds and restarts."""
         super().__init__("Background")
+        self.store = store
         self.colour = DEFAULT_COLOUR
-        self.path = ""
+        self.path = settings_store.BACKGROUND_FILE.load(store) if store is not None else ""
         self.applied = Kind.KEEP.value
         """The background in force (as ``--background`` spells it): what a cancelled choice goes
         back to, never a less private one such as ``keep``."""
@@ -61,7 +66,7 @@ class BackgroundPanel(QGroupBox):
         self.colour_button.clicked.connect(self.pick_colour)
         self.file_button = QPushButton("Choose...")
         self.file_button.clicked.connect(self.choose_file)
-        self.file_label = QLabel("")
+        self.file_label = QLabel(Path(self.path).name if self.path else "")
         self.file_label.setWordWrap(True)
         file_row = QHBoxLayout()
         file_row.addWidget(self.file_button)
@@ -121,6 +126,8 @@ class BackgroundPanel(QGroupBox):
         if path:
             self.path = path
             self.file_label.setText(Path(path).name)
+            if self.store is not None:
+                settings_store.BACKGROUND_FILE.save(self.store, path)
             self.kind_combo.setCurrentIndex(self.kind_combo.findData(FILE))
             self._changed()
         elif self.kind == FILE and not self.path:  # cancelled before any file was chosen: as it was

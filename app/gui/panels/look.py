@@ -48,7 +48,7 @@ class LookPanel(QGroupBox):
         self.bypass_check = QCheckBox("Bypass (B)")
         self.bypass_check.setToolTip("The preview shows the camera picture unchanged; the outputs keep the cartoon")
         self.bypass_check.toggled.connect(lambda on: self.changed.emit({"bypass": on}))
-        self.raw_check = QCheckBox("Bypass sends the RAW camera to the outputs (not remembered)")
+        self.raw_check = QCheckBox("Bypass: RAW camera to outputs")  # short: a long one widened the panel
         self.raw_check.setStyleSheet("QCheckBox { color: #c62828; font-weight: bold; }")
         self.raw_check.setToolTip("Off by default, and off again at every start: with it on, Bypass puts your real "
                                   "face and room on the stream, the virtual camera, NDI and recordings")
@@ -62,7 +62,9 @@ class LookPanel(QGroupBox):
         form.addRow("", more)
         form.addRow("Mode", self.mode_combo)
         form.addRow("Strength", self.strength_slider.row)
-        form.addRow("", QLabel("Below 100% the camera picture is mixed in, inside the person"))
+        strength_note = QLabel("Below 100% the camera picture is mixed in, inside the person")
+        strength_note.setWordWrap(True)  # else it widens the panel past a 700 px window
+        form.addRow("", strength_note)
         form.addRow("Stability", self.stability_slider.row)
         form.addRow("Preview", self.preview_combo)
         form.addRow(self.mirror_check, self.bypass_check)

@@ -7,8 +7,9 @@ OBS: a virtual camera or a stream that changes size mid-show breaks its viewers,
 recording cannot. The panel owns the switching: a toggle opens its sink (or closes
 it: a recording is finished there), a sink that fails to open or stops on its own
 (disk full, device gone) unticks its toggle, and the reason goes out through
-``problem`` for the banner over the preview. Each output is one row of ``TOGGLES`` plus one ``_open_<kind>``
-method.
+``problem`` for the banner over the preview (and ``failed_now`` for the hotkey's note). Each output is one
+row of ``TOGGLES`` plus one ``_open_<kind>`` method. A finished recording's "recorded N frames to ..." stays,
+with *Open folder*, until dismissed: switching another output must not take away where the file went.
 
 With a transparent background (``set_transparent``) NDI sends the alpha and a new
 recording goes to ``.webm`` with the alpha kept; the virtual camera and the stream,
@@ -21,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PyQt6.QtCore import QSettings, Qt, pyqtSignal
-from PyQt6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
+from PyQt6.QtCore import QSettings, Qt, QUrl, pyqtSignal
+from PyQt6.QtGui import QDesktopServices
+from PyQt6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                             QVBoxLayout, QWidget)
 
 from dctnet.errors import LiveToonError
 
@@ -78,6 +81,8 @@ class OutputsPanel(QGroupBox):
         self.playing: list[Path] = []
         """The video file the session plays, if any: a recording never goes over it."""
         self.note = ""
+        self.failed_now = ""
+        """Why the output switched last did not start ('' when it did): the hotkey's note says so."""
         self.transparent = False
         """The background is transparent: NDI and a new recording carry alpha, the others get the key colour."""
         self.settings = settings_store.load_output_settings(store)
@@ -104,6 +109,19 @@ class OutputsPanel(QGroupBox):
         self.sound_note = QLabel("")
         """What a recording holds: the picture, and the sound heard (a video file's own), or no sound."""
         self.sound_note.setWordWrap(True)
+        self.saved: Path | None = None
+        self.saved_text = ""
+        """"recorded N frames to ...", in the status until dismissed."""
+        self.open_folder_button = QPushButton("Open folder")
+        self.open_folder_button.clicked.connect(self.open_saved_folder)
+        dismiss = QPushButton("Dismiss")
+        dismiss.clicked.connect(lambda: self.show_saved(None, ""))
+        self.saved_row = QWidget()
+        saved_buttons = QHBoxLayout(self.saved_row)
+        saved_buttons.setContentsMargins(0, 0, 0, 0)
+        saved_buttons.addWidget(self.open_folder_button)
+        saved_buttons.addWidget(dismiss)
+        self.saved_row.hide()
         self.status = QLabel("outputs off")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -121,7 +139,7 @@ class OutputsPanel(QGroupBox):
         form.addRow("NDI name", self.ndi_name)
         form.addRow("OBS", self.obs)
         layout.addLayout(form)
-        for widget in (*self.buttons.values(), self.sound_note, self.status):
+        for widget in (*self.buttons.values(), self.sound_note, self.status, self.saved_row):
             layout.addWidget(widget)
 
     def reset(self) -> None:
@@ -174,10 +192,14 @@ class OutputsPanel(QGroupBox):
     # -- switching ----------------------------------------------------------------------
     def _switch(self, name: str, on: bool) -> None:
         """Open or close one output; a failure unticks its button and says why (the app runs on)."""
+        self.failed_now = ""
         if not on:
             sink = self.sinks.get(name)
             self.sinks.set(name, None)  # closes it: a recording is finished here
-            self.note = sink.status if sink is not None and name == "record" else f"{name} off"
+            saved = getattr(sink, "saved", None)
+            if saved is not None:
+                self.show_saved(saved, sink.status)
+            self.note = "" if saved is not None else sink.status if sink is not None and name == "record" else f"{name} off"
             if sink is not None and sink.error:
                 self._failed(name, sink.error)
         else:
@@ -196,8 +218,18 @@ class OutputsPanel(QGroupBox):
         button.blockSignals(True)
         button.setChecked(False)
         button.blockSignals(False)
-        self.note = split_fix(message)[0]
+        self.note = self.failed_now = split_fix(message)[0]
         self.problem.emit(message, commands or [])
+
+    def show_saved(self, path: Path | None, text: str) -> None:
+        """Where the last recording went, until dismissed (None hides it)."""
+        self.saved, self.saved_text = path, text if path is not None else ""
+        self.saved_row.setVisible(path is not None)
+        self.refresh()
+
+    def open_saved_folder(self) -> None:
+        if self.saved is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.saved.parent)))
 
     # -- Add to OBS ---------------------------------------------------------------------
     def obs_target(self) -> Target:
@@ -228,7 +260,7 @@ class OutputsPanel(QGroupBox):
             if sink is not None and sink.error:
                 self.sinks.set(name, None)
                 self._failed(name, sink.error)
-        lines = [sink.status for sink in self.sinks.all()] + ([self.note] if self.note else [])
+        lines = [sink.status for sink in self.sinks.all()] + [line for line in (self.saved_text, self.note) if line]
         self.status.setText("\n".join(lines) or "outputs off")
         heard = self.sinks.audio.label
         self.sound_note.setText(f"Recording: picture and {heard}" if heard else "Recording: picture only (no sound heard)")
