@@ -52,3 +52,38 @@ def test_add_to_obs_button_sets_obs_up_starts_the_stream_and_keeps_no_password(q
     store.sync()
     saved = (tmp_path / "livetoon.ini").read_text()
     assert f"obs_address=127.0.0.1:{closed_port}" in saved and "never-saved-pass" not in saved, saved
+
+
+def shown_over(qtbot, window, seconds: float) -> int:  # noqa: F811 - the fixture's name
+    """Frames the preview showed in ``seconds`` (each one a model run: the window's every-frame default)."""
+    before = window.preview.frames_shown
+    qtbot.wait(int(seconds * 1000))
+    return window.preview.frames_shown - before
+
+
+def test_the_model_rests_while_obs_hides_the_source_unless_switched_off(qtbot, window, tmp_path):  # noqa: F811
+    outputs = window.outputs
+    outputs.stream_url.setText(f"udp://127.0.0.1:{free_udp_port()}")
+    next_frame(qtbot, window)
+    with running_obs(tmp_path / "home") as obs:
+        outputs.obs.address.setText(f"127.0.0.1:{obs.port}")
+        qtbot.mouseClick(outputs.obs.button, Qt.MouseButton.LeftButton)
+        assert outputs.stream_button.isChecked(), outputs.status.text()
+        assert shown_over(qtbot, window, 1.5) > 0
+        with obs.client() as client:
+            client.request("CreateScene", {"sceneName": "Other"})
+            client.request("SetCurrentProgramScene", {"sceneName": "Other"})
+            qtbot.waitUntil(lambda: "OBS hides LiveToon's source: the model rests" in outputs.status.text(), timeout=5000)
+            qtbot.wait(500)  # the frame in flight
+            assert shown_over(qtbot, window, 2) == 0, "the model ran while OBS hid the source"
+
+            outputs.obs.rest_check.setChecked(False)  # the switch: awake although hidden
+            assert shown_over(qtbot, window, 2) > 0
+            outputs.obs.rest_check.setChecked(True)
+            qtbot.wait(500)
+            assert shown_over(qtbot, window, 1.5) == 0
+
+            client.request("SetCurrentProgramScene", {"sceneName": "Scene"})
+            qtbot.waitUntil(lambda: "OBS shows LiveToon's source: the model runs" in outputs.status.text(), timeout=5000)
+            assert shown_over(qtbot, window, 1.5) > 0
+    outputs.stream_button.setChecked(False)

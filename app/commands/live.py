@@ -119,18 +119,18 @@ def open_sinks(args: argparse.Namespace, sinks: SinkSet, transparent: bool = Fal
         raise
 
 
-def watch_obs(args: argparse.Namespace, session: LiveSession) -> RestWhileHidden | None:
+def watch_obs(args: argparse.Namespace, sinks: SinkSet) -> RestWhileHidden | None:
     """With ``--obs``: the model rests while OBS hides LiveToon's source, and says so in a line."""
     if not args.obs:
         return None
     host, port = parse_address(args.obs)
-    running = [name for name in OUTPUT_NAMES if session.sinks.get(name) is not None]
+    running = [name for name in OUTPUT_NAMES if sinks.get(name) is not None]
 
     def said(resting: bool, showing: bool | None) -> None:
         print("obs: " + (RESTING if resting else AWAKE if showing else AWAKE_IN_DOUBT), flush=True)
 
-    watcher = RestWhileHidden(session.rest, lambda: running, host, port, os.environ.get(PASSWORD_VARIABLE), said)
-    if watcher.showing is False and not session.rest.resting:
+    watcher = RestWhileHidden(sinks.rest, lambda: running, host, port, os.environ.get(PASSWORD_VARIABLE), said)
+    if watcher.showing is False and not sinks.rest.resting:
         print("note: OBS hides LiveToon's source, but an output other than the stream or NDI keeps the model awake",
               flush=True)
     return watcher
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         processor.apply_settings()  # load the style now: a bad style name fails before any device opens
         print(f"device: {processor.device_text}", flush=True)
         open_sinks(args, sinks, transparent)
-        watcher = watch_obs(args, session)
+        watcher = watch_obs(args, sinks)
     except BaseException:
         sinks.close_all()
         processor.close()

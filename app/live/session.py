@@ -258,6 +258,9 @@ class SinkSet:
     def __init__(self) -> None:
         self._sinks: dict[str, Sink] = {}
         self._lock = threading.Lock()
+        self.rest = RestGate()
+        """Holds camera frames back while nobody sees these outputs (OBS hides LiveToon's source):
+        the model rests. Here, not on a session, so it outlives a change of camera."""
         self.audio = AudioTap()
         """The current source's sound, for recordings (and the video latency it must be delayed by)."""
 
@@ -332,8 +335,6 @@ class LiveSession:
         self.on_frame = on_frame
         self._on_status = on_status or (lambda state, detail: None)
         self.meter = RateMeter()
-        self.rest = RestGate()
-        """Holds camera frames back while nobody sees the outputs (OBS hides LiveToon's source): the model rests."""
         self.stop_event = threading.Event()
         self._lost_at = 0.0
         self.clock = PlaybackClock()
@@ -367,7 +368,7 @@ class LiveSession:
         self.processor.reset()
         sound = FileSound(self.sound_file, self.clock, self.sinks.audio).start() if self.sound_file else None
         try:
-            frames = self.rest.frames(self.source.frames(self.stop_event))
+            frames = self.sinks.rest.frames(self.source.frames(self.stop_event))
             return run_keyframe_pipeline(frames, self.processor, self._deliver,
                                          self.stop_event, lambda: self.processor.settings, self.processor.times,
                                          on_latency=self.meter.add, composite=self.processor.composite_carried)

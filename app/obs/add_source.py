@@ -145,7 +145,8 @@ def _fit(client: ObsClient, scene: str, item: int) -> None:
 
 def _set_key_filter(client: ObsClient, colour: tuple[int, int, int] | None) -> None:
     """The Chroma Key filter present on ``colour``, or absent when the picture is opaque."""
-    names = {item["filterName"] for item in client.request("GetSourceFilterList", {"sourceName": SOURCE_NAME})["filters"]}
+    filters = client.request("GetSourceFilterList", {"sourceName": SOURCE_NAME})["filters"]
+    names = {item["filterName"] for item in filters}
     present = KEY_FILTER_NAME in names
     if colour is None:
         if present:

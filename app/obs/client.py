@@ -135,7 +135,8 @@ class ObsClient:
             return json.loads(self._socket.recv())
         except websocket.WebSocketTimeoutException:
             raise ObsError(f"{self.address} sent no obs-websocket 5 greeting: OBS older than {FIRST_VERSION} (its "
-                           f"obs-websocket 4 speaks another protocol); update OBS to {FIRST_VERSION} or newer") from None
+                           f"obs-websocket 4 speaks another protocol); update OBS to {FIRST_VERSION} or newer"
+                           ) from None
         except (websocket.WebSocketException, ValueError, OSError) as exc:
             raise ObsError(f"{self.address} is not obs-websocket 5 ({exc.__class__.__name__})") from None
 

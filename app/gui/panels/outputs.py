@@ -125,7 +125,8 @@ class OutputsPanel(QGroupBox):
         self.status = QLabel("outputs off")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.obs = ObsLink(store, self.obs_target)
+        self.obs = ObsLink(store, self.obs_target, sinks.rest, self.on_air)
+        self.obs.resting.connect(self._obs_resting)
         self.obs.added.connect(self._obs_added)
         self.obs.failed.connect(self._obs_failed)
         layout = QVBoxLayout(self)
@@ -252,6 +253,11 @@ class OutputsPanel(QGroupBox):
         self.problem.emit(message, [])
         self.refresh()
 
+    def _obs_resting(self, resting: bool, showing: bool | None) -> None:
+        self.note = ("OBS hides LiveToon's source: the model rests" if resting else
+                     "OBS shows LiveToon's source: the model runs" if showing else "lost sight of OBS: the model runs")
+        self.refresh()
+
     def refresh(self) -> None:
         """Switch off outputs that stopped on their own, then show each running output's own status
         (a recording that hit a full disk says so) and the last note."""
@@ -271,6 +277,7 @@ class OutputsPanel(QGroupBox):
         for combo in (self.size_combo, self.fps_combo):
             combo.setEnabled(not running)
             combo.setToolTip(LOCKED_TIP if running else "")
+        self.obs.outputs_changed()  # a virtual camera or a recording keeps the model awake
         self.running.emit(running)
 
     def on_air(self) -> list[str]:
