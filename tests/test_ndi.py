@@ -9,7 +9,6 @@ Discovery goes through the loopback configuration of ``tests/ndi_receiver.py``
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import os
 import signal
 import subprocess
@@ -22,19 +21,21 @@ import numpy as np
 import pytest
 
 from app.live.ndi import INSTALL_HINT
+from tests.conftest import in_ci
 from tests.ndi_receiver import ndi_env  # noqa: F401 - fixture
 
 HAS_CYNDILIB = importlib.util.find_spec("cyndilib") is not None
-needs_cyndilib = pytest.mark.skipif(not HAS_CYNDILIB, reason=f"NDI tests need the optional extra: {INSTALL_HINT}")
+needs_cyndilib = pytest.mark.skipif(not HAS_CYNDILIB and not in_ci(),  # CI installs it: there, its absence fails
+                                    reason=f"NDI tests need the optional extra: {INSTALL_HINT}")
 ROOT = Path(__file__).resolve().parents[1]
 FPS = 30
-SECONDS = 10
+SECONDS = 4
+"""How long the test receives: long enough to see frames keep coming. The rate itself (the
+set rate, over 10 s) is measured by ``python -m benchmarks.ndi_rate``."""
 START_SECONDS = 180
 """Loading torch, MediaPipe and the style can take a minute on a loaded 2-core machine."""
 PHOTO_SIZE = (512, 512)
 LIGHT_STYLE = ["--style", "toon-lite", "--max-size", "360", "--device", "cpu"]
-ALPHA_MATCH = 2.0
-"""Mean absolute alpha difference allowed between what was sent and what arrived (0-255 levels)."""
 
 
 def person_photo_clip(path: Path) -> Path:
@@ -46,22 +47,16 @@ def person_photo_clip(path: Path) -> Path:
                       images=[photo_bgr()] * 48)
 
 
-def pipeline_matte(clip: Path) -> np.ndarray:
-    """The matte that ``livetoon live --background transparent`` makes of the still photo:
-    the same processor (``LiveProcessor``, same settings) run here on its frames."""
-    from app.files.video_in import VideoReader
-    from app.live.session import LiveProcessor
-    from app.live.settings import LiveSettings
+def independent_matte(clip: Path) -> np.ndarray:
+    """MediaPipe's own selfie mask of the still photo as PyAV decodes it: made apart from the
+    code under test (no LiveProcessor, no matte package)."""
+    import av
 
-    processor = LiveProcessor(LiveSettings(style="toon-lite", max_size=360, device="cpu", background="transparent"))
-    try:
-        with VideoReader(clip) as reader:
-            for frame in itertools.islice(reader, 12):
-                processed = processor(frame)
-    finally:
-        processor.close()
-    assert processed.alpha is not None
-    return processed.alpha
+    from tests.alpha_frames import selfie_alphas
+
+    with av.open(str(clip)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    return selfie_alphas([first])[0]
 
 
 def read_lines(stream, lines: list[str], ndi_up: threading.Event) -> None:
@@ -75,13 +70,15 @@ def read_lines(stream, lines: list[str], ndi_up: threading.Event) -> None:
 @pytest.mark.parametrize("model_fps", ["every", "auto"])
 def test_live_ndi_end_to_end(ndi_env, tmp_path, model_fps):
     """``livetoon live --input CLIP --background transparent --ndi NAME`` received by cyndilib:
-    >= 90% of the frames at the set rate over 10 s, BGRA, the alpha the pipeline made; with
-    ``--model-fps auto`` too, where most frames are carried and composited on the output thread."""
+    frames keep coming, BGRA at the set size, their alpha the person MediaPipe cuts out of the
+    photo; with ``--model-fps auto`` too, where most frames are carried and composited on the
+    output thread."""
+    from tests.alpha_frames import cutout_agreement
     from tests.ndi_receiver import LocalReceiver
 
     clip = person_photo_clip(tmp_path / "still.mp4")
     name = f"livetoon-test-{os.getpid()}"
-    matte = pipeline_matte(clip)
+    matte = independent_matte(clip)
     command = [sys.executable, str(ROOT / "main.py"), "live", "--input", str(clip), "--background", "transparent",
                "--ndi", name, "--model-fps", model_fps,
                "--output-size", f"{PHOTO_SIZE[0]}x{PHOTO_SIZE[1]}", "--output-fps", str(FPS), "--duration", "300",
@@ -95,18 +92,22 @@ def test_live_ndi_end_to_end(ndi_env, tmp_path, model_fps):
         assert ndi_up.wait(START_SECONDS), "\n".join(lines)
         with LocalReceiver(name) as receiver:
             assert receiver.wait_for_first_frame(30), "\n".join(lines)
-            got = receiver.receive(SECONDS, keep_every=30)
+            got = receiver.receive(SECONDS, keep_every=10)
     finally:
         process.send_signal(signal.SIGINT)  # the normal way to end a live run
         code = process.wait(60)
     assert code == 0, "\n".join(lines)
     print(f"{len(got.stamps)} distinct frames in {SECONDS} s at {FPS} fps set; {got.fourccs}; load {os.getloadavg()[0]:.1f}")
-    assert len(got.stamps) >= 0.9 * FPS * SECONDS, f"{len(got.stamps)} frames in {SECONDS} s"
+    assert len(got.kept) >= 3 and got.stamps == sorted(set(got.stamps)), "distinct frames keep coming, in order"
     assert got.fourccs == {"BGRA"} and got.sizes == {PHOTO_SIZE}
-    assert 0.1 < (matte > 127).mean() < 0.9, "the pipeline cut a person out of the photo"
-    errors = [float(np.abs(frame[..., 3].astype(np.int16) - matte).mean()) for frame in got.kept]
-    print(f"received alpha vs the pipeline's matte: mean abs diff per kept frame {np.round(errors, 2).tolist()}")
-    assert len(errors) >= 5 and max(errors) <= ALPHA_MATCH, errors
+    assert 0.1 < (matte > 127).mean() < 0.9, "MediaPipe finds a person in the photo"
+    cards = next((i for i, frame in enumerate(got.kept) if frame[..., 3].min() < 255), len(got.kept))
+    cut_outs = got.kept[cards:]  # after the opaque "waiting for the cartoon" card, if it was still up
+    agreement = [cutout_agreement(frame[..., 3], matte) for frame in cut_outs]
+    print(f"{cards} opaque card(s), then alpha vs MediaPipe's own mask: (IoU, mean levels) "
+          f"{np.round(agreement, 2).tolist()}")
+    assert len(agreement) >= 3 and min(iou for iou, _ in agreement) >= 0.88, agreement
+    assert max(diff for _, diff in agreement) <= 12, agreement
 
 
 def test_ndi_without_the_extra_fails_in_one_line(tmp_path):
