@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from fractions import Fraction
+from pathlib import Path
 
 from app.live.settings import FileSpec
 from tests.clips import write_clip
@@ -62,4 +63,36 @@ def test_a_source_left_waiting_behind_a_slow_stop_is_closed_when_replaced(qtbot,
         next_frame(qtbot, window, after=time.perf_counter())
     finally:
         monkeypatch.undo()  # the window's own stop limit for closing
+        window.close()
+
+
+def test_the_window_protects_the_file_it_plays_from_its_recording(qtbot, store, clip, tmp_path, monkeypatch):  # noqa: F811
+    """A recording whose name happens to be the video file being played (a folder setting, a
+    chosen name) is refused, and the file is left as it was: the window hands its own source
+    to the recording as an input. A name beside it records."""
+    import hashlib
+    import shutil
+
+    from PyQt6.QtCore import Qt
+
+    played = Path(shutil.copy(clip, tmp_path / "played.mp4"))
+    before = hashlib.sha256(played.read_bytes()).hexdigest()
+    window = open_window(qtbot, store, FileSpec(played))
+    try:
+        next_frame(qtbot, window)
+        target = [played]
+        monkeypatch.setattr("app.gui.folders.recording_path", lambda *suffix: target[0])
+        qtbot.keyClick(window, Qt.Key.Key_R)
+        assert not window.outputs.record_button.isChecked(), "a recording over the file being played"
+        assert "its own input" in window.outputs.status.text() + window.outputs.failed_now
+        for _ in range(3):
+            next_frame(qtbot, window)
+        assert hashlib.sha256(played.read_bytes()).hexdigest() == before, "the played file is untouched"
+        target[0] = tmp_path / "beside.mp4"
+        qtbot.keyClick(window, Qt.Key.Key_R)
+        assert window.outputs.record_button.isChecked(), window.outputs.status.text()
+        next_frame(qtbot, window)
+        qtbot.keyClick(window, Qt.Key.Key_R)
+        assert target[0].is_file()
+    finally:
         window.close()
