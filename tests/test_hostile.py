@@ -10,11 +10,14 @@ the fast validation cases call the same ``main`` in-process, with file descripto
 1 and 2 captured.
 
 Classes (``docs/reliability.md`` counts the cases of each):
-``same_file`` output = input for every writer; ``concurrent`` writers;
-``interrupt`` Ctrl-C at start-up, running, finishing, twice; ``degenerate`` sizes and
-lengths; ``options`` bad encoder and format options; ``threads`` errors raised in
-worker threads; ``server`` unresponsive servers; ``window`` the window's sources and
-outputs.
+``same_file`` output = input for every writer, every file a run reads (``--background``)
+and every spelling, partial files; ``concurrent`` writers; ``interrupt`` Ctrl-C at
+start-up, running, finishing, twice, and a real SIGINT sent from inside each stage
+(``tests/signal_at.py``); ``size_change`` frame sizes that change mid-stream;
+``pixel_bomb``; ``rate_and_duration`` limits; ``empty_output_names``; ``audio_codec``
+across containers; ``degenerate`` sizes and lengths; ``options`` bad encoder, format
+and out-of-range options; ``threads`` errors raised in worker threads; ``server``
+unresponsive servers; ``window`` the window's sources and outputs.
 """
 
 from __future__ import annotations

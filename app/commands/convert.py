@@ -80,7 +80,7 @@ def convert_one(src: Path, dst: Path, processor: FrameProcessor, args: argparse.
         width = reader.width * (2 if args.side_by_side else 1)
         writer: VideoWriter | None = None
         progress: Progress | None = None
-        stage = Stage.OPENING
+        stage = Stage.WRITING
 
         def sink(item: Processed) -> None:
             image = item.bgra() if alpha else item.output
@@ -127,7 +127,7 @@ def convert_one(src: Path, dst: Path, processor: FrameProcessor, args: argparse.
 class Stage(enum.Enum):
     """How far one file got, which decides what a Ctrl-C keeps."""
 
-    OPENING = "opening"  # up to the last frame: a partial file, if any frame was written
+    WRITING = "writing"  # up to the last frame: a partial file, if any frame was written
     ENCODED = "encoded"  # every frame encoded: the file is finished under its name
     KEPT = "kept"  # finished and renamed: nothing left to do
 
@@ -140,7 +140,7 @@ def finish_interrupted(writer: VideoWriter, stage: Stage) -> None:
         if stage is Stage.ENCODED:
             with interrupts.finishing():
                 writer.close()
-        elif stage is Stage.OPENING:
+        elif stage is Stage.WRITING:
             keep_partial(writer)
             return
     except LiveToonError as exc:  # a second Ctrl-C while finishing, or the disk failed
@@ -166,6 +166,7 @@ def keep_partial(writer: VideoWriter) -> None:
 
 
 def warn(message: str) -> None:
+    """What the user should know of a file that converts anyway (stderr: stdout holds the results)."""
     print(f"livetoon: warning: {message}", file=sys.stderr)
 
 
@@ -173,8 +174,7 @@ def warn_short_audio(src: Path, writer: VideoWriter) -> None:
     """An input whose audio stops early converts faithfully; say so, or it looks like our bug."""
     shortfall = writer.audio_shortfall()
     if shortfall > AUDIO_SHORT_SECONDS:
-        print(f"livetoon: warning: {src}: its audio ends {shortfall:.1f} s before its video; "
-              f"the output's audio is as short", file=sys.stderr)
+        warn(f"{src}: its audio ends {shortfall:.1f} s before its video; the output's audio is as short")
 
 
 def report_failure(exc: LiveToonError, src: Path, failures: list[str]) -> None:
