@@ -255,3 +255,17 @@ def test_obs_websocket_4_is_told_to_update_obs():
                                  "obs-websocket 4 speaks another protocol); update OBS to 28 or newer")
     server.join(5)
     listener.close()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["obs", "add", "--port", "99999"], "argument --port: must be at least 1 and at most 65535, got 99999"),
+    (["obs", "add", "--host", ""], "argument --host: OBS host: expected a name or address such as 127.0.0.1, got ''"),
+    (["obs", "add", "--host", "ws://obs.local"], "argument --host: OBS host: expected a name or address"),
+    (["live", "--obs", "127.0.0.1:port"], "argument --obs: OBS address: expected HOST:PORT such as 127.0.0.1:4455"),
+])
+def test_a_bad_obs_address_is_bad_usage_in_one_line(args, message, capsys):
+    """Before: a port above 65535 or an empty host ended in a ValueError traceback."""
+    with pytest.raises(SystemExit) as ended:
+        main(args)
+    err = capsys.readouterr().err
+    assert ended.value.code == 2 and err.startswith(f"livetoon: error: {message}") and err.count("\n") == 1, err

@@ -28,9 +28,9 @@ from app.live.session import LiveProcessor, LiveSession, SinkSet
 from app.live.settings import (MAX_OUTPUT_FPS, MIN_OUTPUT_FPS, CameraSpec, FileSpec, LiveSettings, OutputSettings,
                                SourceSpec)
 from app.live.ndi import DEFAULT_NDI_NAME, NdiSink
-from app.commands.obs import PASSWORD_VARIABLE
+from app.commands.obs import PASSWORD_VARIABLE, obs_address
 from app.live.sinks import DEFAULT_STREAM_URL, NO_ALPHA_NOTE, StreamSink, VirtualCameraSink
-from app.obs.client import DEFAULT_HOST as OBS_HOST, DEFAULT_PORT as OBS_PORT, parse_address
+from app.obs.client import DEFAULT_HOST as OBS_HOST, DEFAULT_PORT as OBS_PORT
 from app.obs.visibility import RestWhileHidden
 from app.process_setup import set_live_threads
 
@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ndi", nargs="?", const=DEFAULT_NDI_NAME, type=non_blank("name"), metavar="NAME",
                         help=f"send an NDI source with alpha, for OBS's DistroAV plugin (default name {DEFAULT_NDI_NAME}; "
                              'needs pip install "livetoon[ndi]")')
-    parser.add_argument("--obs", nargs="?", const=f"{OBS_HOST}:{OBS_PORT}", metavar="HOST:PORT",
+    parser.add_argument("--obs", nargs="?", type=obs_address, const=(OBS_HOST, OBS_PORT), metavar="HOST:PORT",
                         help="watch OBS (obs-websocket; password from $LIVETOON_OBS_PASSWORD) and rest the model while "
                              "OBS shows its LiveToon source nowhere, when every output feeds OBS (--stream, --ndi) "
                              f"(default {OBS_HOST}:{OBS_PORT})")
@@ -123,7 +123,7 @@ def watch_obs(args: argparse.Namespace, sinks: SinkSet) -> RestWhileHidden | Non
     """With ``--obs``: the model rests while OBS hides LiveToon's source, and says so in a line."""
     if not args.obs:
         return None
-    host, port = parse_address(args.obs)
+    host, port = args.obs
     running = [name for name in OUTPUT_NAMES if sinks.get(name) is not None]
 
     def said(resting: bool, showing: bool | None) -> None:

@@ -10,22 +10,46 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from dctnet.errors import LiveToonError
 
 from app.compositing import Kind, parse_background
 from app.live.ndi import DEFAULT_NDI_NAME
 from app.live.sinks import DEFAULT_STREAM_URL, stream_target
 from app.obs.add_source import NDI_KIND, Added, Target, add_to_obs
-from app.obs.client import DEFAULT_HOST, DEFAULT_PORT, ObsClient
+from app.commands.options import int_in
+from app.obs.client import DEFAULT_HOST, DEFAULT_PORT, ObsClient, check_host, parse_address
 
 PASSWORD_VARIABLE = "LIVETOON_OBS_PASSWORD"
+T = TypeVar("T")
+
+
+def usage(check: Callable[[str], T]) -> Callable[[str], T]:
+    """``check``'s LiveToonError as bad usage (exit 2), where argparse parses the option."""
+    def parse(text: str) -> T:
+        try:
+            return check(text)
+        except LiveToonError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = check.__name__
+    return parse
+
+
+obs_address = usage(parse_address)
+"""``--obs HOST:PORT`` of ``livetoon live``."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     obs = subparsers.add_parser("obs", help="set OBS up for LiveToon (obs-websocket 5, OBS 28 or newer)")
     actions = obs.add_subparsers(dest="obs_command", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="create or update the 'LiveToon' source in an OBS scene")
-    add.add_argument("--host", default=DEFAULT_HOST, help=f"OBS's address (default {DEFAULT_HOST})")
-    add.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"obs-websocket's port (default {DEFAULT_PORT})")
+    add.add_argument("--host", type=usage(check_host), default=DEFAULT_HOST,
+                     help=f"OBS's address (default {DEFAULT_HOST})")
+    add.add_argument("--port", type=int_in(1, 65535), default=DEFAULT_PORT,
+                     help=f"obs-websocket's port (default {DEFAULT_PORT})")
     add.add_argument("--password", help=f"obs-websocket's password (default: ${PASSWORD_VARIABLE}; none)")
     add.add_argument("--scene", metavar="NAME", help="the scene to add it to (default: the current one)")
     add.add_argument("--stream", default=DEFAULT_STREAM_URL, metavar="URL",

@@ -69,14 +69,19 @@ def major_version(text: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
+def check_host(host: str) -> str:
+    """A host name or address, without a scheme, path or spaces (what ``ws://HOST:PORT`` needs)."""
+    if not host or any(c.isspace() or c in "/?#@[]" for c in host):
+        raise LiveToonError(f"OBS host: expected a name or address such as 127.0.0.1, got {host!r}")
+    return host
+
+
 def parse_address(text: str) -> tuple[str, int]:
     """``HOST[:PORT]`` -> (host, port); the port defaults to obs-websocket's 4455."""
     host, _, port = text.strip().rpartition(":") if ":" in text else (text.strip(), "", "")
-    if not port:
-        return host or DEFAULT_HOST, DEFAULT_PORT
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
         raise LiveToonError(f"OBS address: expected HOST:PORT such as 127.0.0.1:4455, got {text.strip()!r}")
-    return host or DEFAULT_HOST, int(port)
+    return check_host(host or DEFAULT_HOST), int(port) if port else DEFAULT_PORT
 
 
 @dataclass
@@ -118,7 +123,7 @@ class ObsClient:
     def _open(self) -> websocket.WebSocket:
         try:
             return websocket.create_connection(self.address, timeout=self.timeout, enable_multithread=True)
-        except (websocket.WebSocketException, OSError) as exc:
+        except (websocket.WebSocketException, OSError, ValueError) as exc:
             reason = exc.__class__.__name__
         if is_local(self.host) and obs_process_running():
             raise ObsError(f"OBS is running but nothing answers at {self.address}: in OBS, {SERVER_SETTINGS}, "
