@@ -156,6 +156,10 @@ def test_obs_add_twice_leaves_one_source_and_an_unknown_scene_is_one_line(obs, c
     assert obs_add(obs) == 0  # back to an opaque picture: the key goes
     with obs.client() as client:
         assert client.request("GetSourceFilterList", {"sourceName": SOURCE_NAME})["filters"] == []
+    assert obs_add(obs, "--stream", "udp://192.168.1.20:9998") == 0  # LiveToon on another machine sends here
+    with obs.client() as client:
+        assert client.request("GetInputSettings", {"inputName": SOURCE_NAME})["inputSettings"]["input"] == \
+            "udp://0.0.0.0:9998", "OBS can only listen on its own addresses"
     assert obs_add(obs, "--scene", "Stage") == 1
     err = capsys.readouterr().err
     assert err == "livetoon: error: OBS has no scene 'Stage': choose one of 'Scene' (or leave out --scene for the current one)\n"
