@@ -19,7 +19,7 @@ import pytest
 
 from app.commands.doctor import virtual_camera_fix
 from app.live.settings import OutputSettings
-from app.live.sinks import FramePacer, StreamSink, VirtualCameraSink, letterbox, lost_slate, stream_target
+from app.live.sinks import FramePacer, StreamSink, VirtualCameraSink, letterbox, lost_slate, next_tick, stream_target
 from dctnet.errors import LiveToonError
 
 FPS = 30
@@ -60,7 +60,63 @@ class Recorder:
         self.frames.append(frame)
 
 
-def test_pacer_keeps_a_steady_rate_through_a_stalling_source(astronaut_bgr):
+class PacerTime:
+    """A pacer's own clock for a test: a sleep moves it on at once, and so does an output that
+    "takes" time; at ``horizon`` the pacer's thread waits there for the test to close it. So
+    the schedule is the pacer's decision alone, whatever the machine's load (the real-time
+    rate is measured by ``python -m benchmarks.pacing``)."""
+
+    def __init__(self, horizon: float) -> None:
+        self.now, self.horizon = 0.0, horizon
+        self.reached = threading.Event()
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, stop: threading.Event, seconds: float) -> None:
+        if self.now + seconds >= self.horizon:
+            self.reached.set()
+            stop.wait()
+            return
+        self.now += seconds
+
+
+def paced(fps: float, seconds: float, output_takes=lambda call: 0.0) -> list[float]:
+    """The times (on the pacer's clock) of each frame a pacer emits over ``seconds``, the
+    ``call``-th output taking ``output_takes(call)`` seconds."""
+    clock = PacerTime(seconds)
+    times: list[float] = []
+
+    def output(frame: np.ndarray) -> None:
+        times.append(clock.now)
+        clock.now += output_takes(len(times))
+
+    pacer = FramePacer(output, 64, 36, fps=fps, clock=clock.clock, sleep=clock.sleep)
+    assert clock.reached.wait(30), "the pacer never reached the end of its time"
+    pacer.close()
+    return times
+
+
+def test_next_tick_is_one_period_on_or_skips_what_was_missed():
+    assert next_tick(1.0, 1.01, 0.1) == pytest.approx(1.1), "on time: one period on"
+    assert next_tick(1.0, 1.15, 0.1) == pytest.approx(1.1), "less than a period late: that tick, at once"
+    assert next_tick(1.0, 1.45, 0.1) == pytest.approx(1.4), "more: the missed ticks are skipped, no burst"
+
+
+def test_the_pacer_emits_on_its_grid_with_no_hole_and_no_burst_after_a_slow_output():
+    steady = np.array(paced(FPS, 1.0))
+    assert len(steady) in (FPS, FPS + 1), f"{len(steady)} frames in 1 s at {FPS} fps"
+    assert np.allclose(np.diff(steady), PERIOD), "one frame each period"
+    times = np.array(paced(FPS, 1.0, output_takes=lambda call: 0.25 if call == 10 else 0.0))  # the device hangs once
+    gaps = np.diff(times)
+    assert gaps.max() == pytest.approx(0.25), "the only hole is the output's own"
+    assert gaps.min() >= PERIOD / 2 - 1e-9, f"no burst to catch up: {np.round(gaps * 1e3, 1).tolist()} ms"
+    after = times[11:]
+    on_grid = np.abs(after / PERIOD - np.round(after / PERIOD))
+    assert len(after) >= 10 and on_grid[1:].max() < 1e-6, "back on the grid of ticks"
+
+
+def test_pacer_repeats_the_last_frame_through_a_stalling_source(astronaut_bgr):
     out = Recorder()
     pacer = FramePacer(out, 320, 180, fps=FPS)
     try:
@@ -70,14 +126,10 @@ def test_pacer_keeps_a_steady_rate_through_a_stalling_source(astronaut_bgr):
             time.sleep(PERIOD)
         stalled_from = len(out.times)
         time.sleep(1.0)  # ...then stalls for a second
-        stalled, times = out.frames[stalled_from:], np.array(out.times[stalled_from:])
+        stalled = out.frames[stalled_from:]
         last = letterbox(frames[-1], 320, 180)
-        assert len(stalled) >= 20, f"only {len(stalled)} frames in a 1 s stall at {FPS} fps"
+        assert len(stalled) >= 2, "frames keep going out while the source stalls"
         assert all(np.array_equal(f, last) for f in stalled), "the last frame repeats"
-        gaps = np.diff(times)
-        print(f"\npacer during a stall: median interval {np.median(gaps) * 1e3:.1f} ms, max {gaps.max() * 1e3:.1f} ms")
-        assert np.median(gaps) == pytest.approx(PERIOD, rel=0.2)
-        assert gaps.max() < 3 * PERIOD, f"a {gaps.max() * 1e3:.0f} ms hole in the output"
         assert pacer.frames_out == len(out.frames)
 
         pacer.show_lost()
@@ -244,7 +296,9 @@ def listening_reader() -> StreamReader:
     return reader
 
 
-def test_stream_reaches_a_real_reader_intact_and_fast(astronaut_bgr):
+def test_stream_reaches_a_real_reader_intact(astronaut_bgr):
+    """Frames arrive whole, in their colours, with a key frame each second (how fast they
+    arrive is measured by ``python -m benchmarks.pacing``)."""
     reader = listening_reader()
     port = reader.port
 
@@ -274,10 +328,7 @@ def test_stream_reaches_a_real_reader_intact_and_fast(astronaut_bgr):
     colour_error = max(np.abs(first_seen[n][1].mean((0, 1)) - sent[n][1].mean((0, 1))).max() for n in matched)
     assert min(psnr) > 30 and colour_error < 4, f"PSNR {min(psnr):.1f} dB, mean colour off by {colour_error:.1f}"
 
-    live = [first_seen[n][0] - sent[n][0] for n in matched if first_seen[n][0] < sender_done]
-    latency = np.median(live)
+    assert any(first_seen[n][0] < sender_done for n in matched), "frames are decoded while the stream runs"
     keys = [frame.time for _, frame, _ in reader.frames if frame.key_frame]
-    print(f"\nstream: {len(matched)} frames decoded, PSNR >= {min(psnr):.1f} dB, submit->decoded latency "
-          f"median {latency * 1e3:.0f} ms, p90 {np.percentile(live, 90) * 1e3:.0f} ms; key frames at {keys}")
-    assert latency < 1.0, f"median latency {latency:.2f} s"
+    print(f"\nstream: {len(matched)} frames decoded, PSNR >= {min(psnr):.1f} dB; key frames at {keys}")
     assert len(keys) >= 2 and max(np.diff(keys)) <= 1.05, f"key frames at {keys}: a late joiner waits too long"

@@ -79,6 +79,17 @@ def lost_slate(width: int, height: int, channels: int = 3, text: str = SLATE_TEX
     return slate
 
 
+def next_tick(due: float, now: float, period: float) -> float:
+    """When a pacer emits next, its tick at ``due`` done at ``now``: one period later; when
+    that is already more than a period past (a slow output, a stalled thread), the first
+    tick not yet that late, so missed ticks are skipped instead of burst out to catch up."""
+    due += period
+    late = now - due
+    if late > period:
+        due += late // period * period
+    return due
+
+
 class FramePacer:
     """Calls ``output`` with a ``width x height`` frame ``fps`` times a second: BGR, or
     BGRA with ``channels=4`` (outputs that carry alpha; they are submitted BGRA frames).
@@ -93,8 +104,12 @@ class FramePacer:
 
     def __init__(self, output: Callable[[np.ndarray], None], width: int, height: int, fps: float,
                  name: str = "pacer", release: Callable[[], None] | None = None, hold_until_first: bool = False,
-                 channels: int = 3) -> None:
+                 channels: int = 3, clock: Callable[[], float] = time.perf_counter,
+                 sleep: Callable[[threading.Event, float], object] = lambda stop, seconds: stop.wait(seconds)) -> None:
+        """``clock`` and ``sleep(stop, seconds)`` (woken early by ``stop``) time the ticks: a
+        test runs the pacer on its own clock, so the schedule is checked whatever the load."""
         check_output(width, height, fps)
+        self.clock, self.sleep = clock, sleep
         self.output, self.width, self.height, self.fps = output, width, height, fps
         self.channels = channels
         self.release = release
@@ -139,17 +154,14 @@ class FramePacer:
 
     def _emit_until_stopped(self) -> None:
         period = 1.0 / self.fps
-        due = time.perf_counter()
+        due = self.clock()
         while not self._stop.is_set():
             frame = self._next_frame()
             if frame is not None:
                 self.output(frame)
                 self.frames_out += 1
-            due += period
-            late = time.perf_counter() - due
-            if late > period:
-                due += late // period * period  # skip the missed ticks instead of bursting to catch up
-            self._stop.wait(max(0.0, due - time.perf_counter()))
+            due = next_tick(due, self.clock(), period)
+            self.sleep(self._stop, max(0.0, due - self.clock()))
 
     def _release(self) -> None:
         if self.release is None:
