@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,24 +89,28 @@ def live_fps(registry: StyleRegistry, style: str, max_size: int, frame: np.ndarr
         processor.close()
 
 
-def fit_defaults(registry: StyleRegistry, cancel: threading.Event | None = None) -> Fit:
+Measure = Callable[[StyleRegistry, str, int, np.ndarray, "threading.Event | None"], float]
+"""How fast a style runs at a size (:func:`live_fps`; a test hands in its own measurements)."""
+
+
+def fit_defaults(registry: StyleRegistry, cancel: threading.Event | None = None, measure: Measure = live_fps) -> Fit:
     """The settings a new user starts with on this machine (seconds on a CPU; instant on a
     GPU). Raises :class:`FitCancelled` once ``cancel`` is set."""
     if cuda_unavailable_reason() is None:
         return Fit(DEFAULT_STYLE, DEFAULT_MAX_SIZE, f"GPU found: the full look ({DEFAULT_STYLE} at {DEFAULT_MAX_SIZE}p).")
     frame = camera_like_frame()
     for style, sizes in LADDERS:
-        fast = list(climb(registry, style, sizes, frame, cancel))
+        fast = list(climb(registry, style, sizes, frame, cancel, measure))
         if fast:
             return chosen(style, *fast[-1])
-    return chosen(*FALLBACK, live_fps(registry, *FALLBACK, frame, cancel))
+    return chosen(*FALLBACK, measure(registry, *FALLBACK, frame, cancel))
 
 
 def climb(registry: StyleRegistry, style: str, sizes: tuple[int, ...], frame: np.ndarray,
-          cancel: threading.Event | None) -> Iterator[tuple[int, float]]:
+          cancel: threading.Event | None, measure: Measure = live_fps) -> Iterator[tuple[int, float]]:
     """(size, fps) for each size, smallest first, while the target rate is met."""
     for size in sizes:
-        fps = live_fps(registry, style, size, frame, cancel)
+        fps = measure(registry, style, size, frame, cancel)
         if fps < TARGET_FPS:
             return
         yield size, fps
