@@ -8,7 +8,7 @@ a settings file is plain text.
 
 Once OBS is set up, the connection stays open to watch it: while OBS shows the source
 nowhere and every running output feeds OBS, the model rests (``app/obs/visibility.py``;
-on by default, *Rest the model while OBS hides it* switches it off). Call
+on by default, *Rest while OBS hides it* switches it off). Call
 ``outputs_changed`` when outputs start or stop: a virtual camera or a recording wakes it.
 
 Connecting is short: it fails at once when nothing listens, and a silent server is
@@ -55,7 +55,7 @@ class ObsLink(QWidget):
         self.button = QPushButton("Add to OBS")
         self.button.setToolTip("Create or update the 'LiveToon' source in OBS's current scene, and start its output")
         self.button.clicked.connect(self.add)
-        self.rest_check = QCheckBox("Rest the model while OBS hides it")
+        self.rest_check = QCheckBox("Rest while OBS hides it")
         self.rest_check.setChecked(True)
         self.rest_check.setToolTip("After Add to OBS: while LiveToon's source shows nowhere in OBS and only the stream "
                                    "or NDI runs, the model stops and the outputs repeat the last frame")
