@@ -120,6 +120,10 @@ class StyleRegistry:
         name = name or folder.name
         self.check_new_name(name, replace)
         head_path, bg_path = find_head_and_bg(folder)
+        target = self.user_dir / f"{name}{STYLE_SUFFIX}"
+        for source in (head_path, bg_path):  # the folder being imported is an input like any other
+            if target.exists() and os.path.samefile(source, target):
+                raise LiveToonError(f"{target}: the style would overwrite its own input {source}; choose another --name")
         head, head_sha = import_model_file(head_path)
         bg, bg_sha = import_model_file(bg_path)
         recorded = {

@@ -815,6 +815,28 @@ def test_same_file_background_as_written(work, clips):
     keeps_promise(outcome, 1, work, inputs, set(), "would overwrite its own input")
 
 
+@pytest.mark.parametrize("spelling", ["itself", "symlink"])
+def test_same_file_style_import_over_its_own_model_file(work, monkeypatch, capfd, spelling):
+    """Issue 30, 2: a style folder being imported is an input too. Model files kept in the
+    styles folder itself, imported as a style of the same name, would be replaced by it."""
+    import safetensors.torch
+
+    from dctnet.network import TTN
+
+    styles = work / "data" / "styles"
+    styles.mkdir(parents=True)
+    folder = styles if spelling == "itself" else work / "models"
+    if spelling == "symlink":
+        os.symlink(styles, folder)
+    for name, channels in (("head", 8), ("bg", 16)):
+        (styles / f"{name}.safetensors").write_bytes(safetensors.torch.save(TTN(channels).state_dict()))
+    monkeypatch.setenv("LIVETOON_DATA_DIR", str(work / "data"))
+    inputs = hashes(*styles.iterdir())
+    outcome = run_inline(capfd, ["styles", "import", str(folder), "--name", "head", "--replace"])
+    keeps_promise(outcome, 1, work, inputs, {"data", "models"}, "would overwrite its own input")
+    assert sorted(p.name for p in styles.iterdir()) == ["bg.safetensors", "head.safetensors"]
+
+
 PARTIAL_TAKERS = {  # what already holds the partial's usual name
     "the input itself": lambda work, clip: clip.rename(work / "x.partial.mp4"),
     "an earlier partial": lambda work, clip: Path(shutil.copy(clip, work / "x.partial.mp4")) and clip,
