@@ -169,3 +169,39 @@ def test_obs_without_the_source_is_one_line(obs, clip, capsys):  # noqa: F811
     err = capsys.readouterr().err
     assert err == f"livetoon: error: OBS has no source {SOURCE_NAME!r} to watch: run `livetoon obs add` first\n"
 
+
+
+def test_shown_nested_or_in_the_studio_preview_counts_as_shown(obs):  # noqa: F811
+    """OBS's showing count, as the watcher reads it: a scene that holds LiveToon's scene, and
+    the preview of studio mode, show it; a scene without it does not."""
+    from app.live.rest import RestGate
+    from app.obs.visibility import RestWhileHidden
+
+    assert obs_add(obs) == 0
+    gate = RestGate()
+    watcher = RestWhileHidden(gate, lambda: ["stream"], "127.0.0.1", obs.port, None)
+
+    def settles(resting: bool) -> bool:
+        deadline = time.monotonic() + 5
+        while gate.resting != resting and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return gate.resting == resting
+
+    try:
+        with obs.client() as client:
+            client.request("CreateScene", {"sceneName": "Other"})
+            client.request("SetCurrentProgramScene", {"sceneName": "Other"})
+            assert settles(True), "hidden: rests"
+            client.request("CreateSceneItem", {"sceneName": "Other", "sourceName": "Scene"})
+            assert settles(False), "nested in the scene on air: shown"
+            item = client.request("GetSceneItemId", {"sceneName": "Other", "sourceName": "Scene"})["sceneItemId"]
+            client.request("RemoveSceneItem", {"sceneName": "Other", "sceneItemId": item})
+            assert settles(True)
+            client.request("SetStudioModeEnabled", {"studioModeEnabled": True})
+            client.request("SetCurrentPreviewScene", {"sceneName": "Scene"})
+            assert settles(False), "in studio mode's preview: shown"
+            client.request("SetCurrentPreviewScene", {"sceneName": "Other"})
+            assert settles(True)
+    finally:
+        watcher.close()
+    assert not gate.resting, "closing the watch wakes the model"
