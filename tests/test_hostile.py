@@ -1004,7 +1004,7 @@ def test_rate_limits_hold_in_the_windows_control(tmp_path):
 
     store = QSettings(str(tmp_path / "livetoon.ini"), QSettings.Format.IniFormat)
     settings_store.save_output_settings(store, OutputSettings(640, 360, 25.0))
-    store.setValue("output/fps", 0.0001)
+    store.setValue(settings_store.OUTPUT_FPS_KEY, 0.0001)
     assert settings_store.load_output_settings(store) == OutputSettings()
     with pytest.raises(LiveToonError, match="1 <= fps <= 240"):
         OutputSettings(640, 360, 0.5)
