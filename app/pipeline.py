@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -27,6 +28,7 @@ from flow.estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow
 from flow.stabilize import Stabilizer
 from flow.two_sided import TwoSidedStabilizer
 from matte.composite import mix_camera
+from matte.person import Box
 from matte.stage import Matte
 
 from app.compositing import Compositor, face_centre
@@ -110,6 +112,10 @@ class FrameProcessor:
         the motion)."""
         self.strength = 1.0
         """The cartoon's share inside the person (:func:`matte.composite.mix_camera`); live only."""
+        self.outside: Callable[[np.ndarray, np.ndarray, list[Box]], np.ndarray] | None = None
+        """With ``composite`` off: what the cartoon gets outside the person's boxes, where the bg
+        pass did not run (the camera picture), before it is carried to later frames
+        (:func:`app.files.keyframes.stylized_outside`; set by the live processor)."""
         self.anchor: tuple[float, float] | None = None
         """The main face's centre in the last frame processed, for "main person only" on
         frames this chain did not see (carried ones)."""
@@ -138,6 +144,8 @@ class FrameProcessor:
             self.times.add("matte", time.perf_counter() - moved)
         matted = time.perf_counter()
         styled = self.stylizer.stylize(frame.image, faces, region=matte.boxes if matte else None)
+        if matte is not None and self.outside is not None and not self.composite:
+            styled = self.outside(styled, frame.image, matte.boxes)
         self.times.add("face", faced - started)
         self.times.add("flow", moved - faced)
         self.times.add("stylize", time.perf_counter() - matted)

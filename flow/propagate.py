@@ -44,7 +44,10 @@ KEYFRAME_UNTRUSTED_SHARE = 0.3
 """Share of untrusted pixels above which a frame asks for a new keyframe (a cut, a big move)."""
 STYLIZE_CROP_SIDE = 192
 """Long side the untrusted crop is stylized at by :attr:`Fill.STYLIZE`: a fixed, small cost
-whatever the frame size; the fill is seen only where the warp failed."""
+whatever the frame size (toon-filter on one thread: about 6 ms at 192 px, on the output thread
+of each carried frame with untrusted pixels); the fill is seen only where the warp failed,
+until the next model frame. 128 px halved that but cost 1.5-3 dB against the per-frame
+cartoon and looked blurred after cuts (docs/privacy.md)."""
 CROP_MARGIN = 8
 """Small-grid pixels added around the untrusted box, so the fill blends into context."""
 FADE_FRAMES = 4

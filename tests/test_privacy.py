@@ -37,11 +37,12 @@ from app.live.session import LiveProcessor, LiveSession, SinkSet
 from app.live.settings import FileSpec, LiveSettings, OutputSettings
 from app.live.sinks import STARTING_TEXT, StreamSink, lost_slate
 from app.pipeline import Processed
+from benchmarks.keyframes import lift_a_cup
 from dctnet.engine import Stylizer
 from dctnet.styles import FILTER_STYLE, StyleRegistry
 from tests.alpha_frames import carphone_frames
 from tests.clips import write_clip
-from tests.privacy_check import THRESHOLD_DB, CameraFrame, camera_frames, closest, raw_frames
+from tests.privacy_check import THRESHOLD_DB, CameraFrame, camera_frames, closest, raw_frames, region_db
 from tests.test_sinks import listening_reader
 
 SEGMENT = 24
@@ -372,3 +373,50 @@ def test_doctor_states_the_privacy_guarantee_and_its_limits(capsys):
     assert main(["doctor"]) in (0, 1)  # 1 only when something required is broken here; the line prints either way
     line = next(line for line in capsys.readouterr().out.splitlines() if "privacy" in line)
     assert "never a raw camera pixel" in line and "strength below 100%" in line and "Bypass" in line
+
+
+def test_a_carried_cartoon_is_stylized_outside_the_persons_boxes():
+    """With a background and carried frames, the model frame's bg pass runs on the person's boxes
+    only. What it hands on to be carried is stylized outside them too: a person moving past the
+    boxes would otherwise carry the camera picture into the cut-out. Before: the camera there."""
+    frames = carphone_frames(2, factor=2)
+    cameras = camera_frames(frames)
+    processor = LiveProcessor(LiveSettings(style=STYLE, device="cpu", model_fps="auto", background="transparent"))
+    try:
+        for i, image in enumerate(frames):
+            carried = processor(VideoFrame(image, pts=i, time=i / 24, index=i))
+            assert carried.alpha is None, "the model thread hands on the cartoon, not the composite"
+            assert region_db(carried.output, image, cameras[i].background) < THRESHOLD_DB, "the room is raw"
+    finally:
+        processor.close()
+
+
+@pytest.fixture(scope="module")
+def cup_clip(tmp_path_factory) -> Path:
+    """An object crossing the face: the real photographed cup of docs/keyframes-cup.jpg lifted
+    over the mouth and lowered again (frames 8-27), fast."""
+    images = lift_a_cup(carphone_frames(36, factor=1), start=8, length=20)
+    return write_clip(tmp_path_factory.mktemp("cup") / "cup.mp4", size=SIZE, rate=Fraction(24), audio=(), images=images)
+
+
+def test_no_raw_frame_when_an_object_crosses_the_face(cup_clip, tmp_path):
+    assert_none_raw(run_live(cup_clip, tmp_path, "--model-fps", "auto", seconds=3.0),
+                    camera_frames(decoded(cup_clip)))
+
+
+def test_no_raw_frame_across_a_source_switch(cut_clip, cup_clip, cameras, tmp_path):
+    """The window's source switch: one session ends, the next starts, on the same outputs."""
+    processor = LiveProcessor(LiveSettings(style=STYLE, device="cpu", model_fps="auto"))
+    sinks = SinkSet()
+    sinks.set("record", RecordSink(tmp_path / "switch.mp4", OutputSettings(*SIZE, 24.0)))
+    try:
+        for clip in (cut_clip, cup_clip):
+            session = LiveSession(FileSpec(clip), processor, sinks)
+            runner = threading.Thread(target=session.run, daemon=True)
+            runner.start()
+            time.sleep(1.5)
+            session.stop()
+            runner.join(30)
+    finally:
+        sinks.close_all()
+    assert_none_raw({"recording": decoded(tmp_path / "switch.mp4")}, cameras + camera_frames(decoded(cup_clip)))

@@ -26,6 +26,7 @@ from dctnet.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
 from app.compositing import Compositor, parse_background
+from app.files.keyframes import stylized_outside
 from app.frames import VideoFrame
 from app.live.carried_compositing import CarriedCompositor, needs_own_model_pass
 from app.live.contracts import Sink, SourceState
@@ -152,6 +153,7 @@ class LiveProcessor:
         chain.compositor = self.compositor
         chain.composite = self.settings.model_fps == EVERY_FRAME  # else the output thread composites
         chain.strength = wanted.strength
+        chain.outside = None if chain.composite else stylized_outside  # the cartoon is carried: no camera outside the boxes
         self._active = wanted
         return wanted
 
