@@ -28,11 +28,12 @@ from flow.stabilize import Stabilizer
 from app.compositing import Compositor, parse_background
 from app.files.keyframes import stylized_outside
 from app.frames import VideoFrame
+from app.live.audio import AudioTap, FileSound, PlaybackClock, has_audio
 from app.live.carried_compositing import CarriedCompositor, needs_own_model_pass
 from app.live.contracts import Sink, SourceState
 from app.live.pipeline import EVERY_FRAME, LiveStats, run_keyframe_pipeline
 from app.live.rest import RestGate
-from app.live.settings import LiveSettings, SourceSpec
+from app.live.settings import FileSpec, LiveSettings, SourceSpec
 from app.live.sources import StatusHook, open_source
 from app.pipeline import FrameProcessor, Processed, StageTimes
 
