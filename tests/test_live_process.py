@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from app.frames import VideoFrame
-from app.live.pipeline import EVERY_FRAME, model_fps_of, run_keyframe_pipeline
-from app.live.settings import LiveSettings
+from app.live.pipeline import model_fps_of, run_keyframe_pipeline
+from app.live.settings import EVERY_FRAME, LiveSettings
 from app.pipeline import Processed, StageTimes
 from app.process_setup import set_live_threads
 
@@ -88,3 +88,18 @@ def test_settings_that_name_no_model_fps_mean_every_for_both_threads():
     out = run_pipeline(SimpleNamespace(), process)
     assert out and not any(p.propagated for p in out), "'every': only the model's frames go out"
     assert priorities and set(priorities) == {normal}, "the model thread ran as in 'auto' (lowered priority)"
+
+
+@pytest.mark.parametrize("model_fps, leaves_a_core", [("auto", True), ("every", False)])
+def test_livetoon_live_sets_torch_s_threads_at_its_start(torch_threads, tmp_path, model_fps, leaves_a_core):
+    from fractions import Fraction
+
+    from app.commands.cli import main
+    from tests.clips import write_clip
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=6, size=(96, 72), rate=Fraction(24), audio=())
+    assert main(["live", "--input", str(clip), "--duration", "1", "--model-fps", model_fps, "--style", "toon-lite",
+                 "--device", "cpu"]) == 0
+    cores = os.cpu_count() or 2
+    expected = max(1, min(torch_threads, cores - 1)) if leaves_a_core else torch_threads
+    assert torch.get_num_threads() == thread_sees() == expected
