@@ -80,9 +80,12 @@ class SteppedCamera:
         return bool(self.out) and self.out[-1].frame.index >= index
 
     def frames(self):
+        waiting = True  # until the output once fails to catch up in 10 s: then no more waits (a broken pipeline fails fast)
         for i in range(self.count):
             deadline = time.perf_counter() + 10.0
-            while i and not self._caught_up(i - 1) and time.perf_counter() < deadline:
+            while waiting and i and not self._caught_up(i - 1):
+                if time.perf_counter() > deadline:
+                    waiting = False
                 time.sleep(0.001)
             self.now = i / CAMERA_FPS
             yield VideoFrame(self.images[i % len(self.images)], pts=i, time=self.now, index=i)
