@@ -105,7 +105,8 @@ class Stylizer:
         self.dtype = torch.float16 if self.choice.is_cuda else torch.float32
         self.cuda_graphs = cuda_graphs and self.choice.is_cuda
         self._models = self._build_models()
-        self.ops: Ops = TensorOps(self) if self.choice.is_cuda else FrameOps(self)
+        self.ops: Ops = (TensorOps(self.infer, padding, self.choice.device) if self.choice.is_cuda
+                         else FrameOps(self.run_model, padding))
         self.on_stage: StageHook | None = None
         """Called with (stage, seconds) per stage of each frame; on CUDA it synchronises, so leave it unset unless timing."""
 

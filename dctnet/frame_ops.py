@@ -9,8 +9,8 @@ would, so a GPU frame never makes a round trip through host memory. Both follow 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -20,9 +20,6 @@ import torch.nn.functional as F
 from .align import CROP_SIZE, REFERENCE_POINTS, align_face, crop_footprint, head_mask, paste_back, similarity_transform
 from .crop_windows import Box, canvases, crop_windows
 from .face import Face
-
-if TYPE_CHECKING:
-    from .engine import Stylizer
 
 PAD_MULTIPLE = 16
 PADDINGS = ("white", "replicate", "context")
@@ -38,6 +35,11 @@ for 3.5% more work at 720p."""
 WHITE = 255.0
 Frame = np.ndarray | torch.Tensor
 """A frame inside the Stylizer: numpy HxWx3 uint8 (:class:`FrameOps`) or a device tensor (:class:`TensorOps`)."""
+ArrayModel = Callable[[str, np.ndarray], np.ndarray]
+"""``head`` or ``bg`` on uint8 BGR images ``[N,H,W,3]`` -> uint8 (``Stylizer.run_model``)."""
+TensorModel = Callable[[str, torch.Tensor], torch.Tensor]
+"""``head`` or ``bg`` on a ``[N,3,H,W]`` batch of BGR 0..255 on the device -> uint8 NCHW (``Stylizer.infer``).
+The Ops get the model as a function and not the Stylizer, so this module needs nothing of the engine."""
 
 
 def frame_padding(height: int, width: int, padding: str) -> tuple[int, int, int, int]:
@@ -135,8 +137,8 @@ class Ops(Protocol):
 class FrameOps:
     """The steps on numpy uint8 HxWx3 frames with OpenCV: the reference path."""
 
-    def __init__(self, stylizer: Stylizer) -> None:
-        self.stylizer = stylizer
+    def __init__(self, run_model: ArrayModel, padding: str) -> None:
+        self.run_model, self.padding = run_model, padding
         self._uploaded: np.ndarray | None = None
 
     def upload(self, image: np.ndarray) -> np.ndarray:
@@ -156,18 +158,18 @@ class FrameOps:
     def background(self, image: np.ndarray) -> np.ndarray:
         """The bg model on the whole frame, padded to a multiple of 16 (see PADDINGS)."""
         h, w = image.shape[:2]
-        padded, (top, left) = pad_frame(image, self.stylizer.padding)
-        return self.stylizer.run_model("bg", padded[None])[0, top:top + h, left:left + w]
+        padded, (top, left) = pad_frame(image, self.padding)
+        return self.run_model("bg", padded[None])[0, top:top + h, left:left + w]
 
     def background_within(self, image: np.ndarray, boxes: list[Box]) -> np.ndarray:
         out = image.copy()
-        padded, _ = pad_frame(image, self.stylizer.padding)
-        windows = crop_windows(boxes, image.shape[:2], frame_padding(*image.shape[:2], self.stylizer.padding))
+        padded, _ = pad_frame(image, self.padding)
+        windows = crop_windows(boxes, image.shape[:2], frame_padding(*image.shape[:2], self.padding))
         for canvas in canvases(windows, padded.shape[:2]):
             batch = np.zeros((1, *canvas.size, 3), np.uint8)
             for place in canvas.places:
                 batch[0][place.source] = padded[place.window.rows, place.window.cols]
-            styled = self.stylizer.run_model("bg", batch)[0]
+            styled = self.run_model("bg", batch)[0]
             for place in canvas.places:
                 out[place.window.target] = styled[place.inner]
         return out
@@ -175,7 +177,7 @@ class FrameOps:
     def heads(self, image: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Aligned crops through the head model in one batch; returns (cartoons, crop matrices)."""
         crops, matrices = zip(*(align_face(image, face.points, CROP_SIZE) for face in faces))
-        return self.stylizer.run_model("head", np.stack(crops)), list(matrices)
+        return self.run_model("head", np.stack(crops)), list(matrices)
 
     def paste(self, canvas: np.ndarray, head: np.ndarray, matrix: np.ndarray) -> np.ndarray:
         return paste_back(canvas, head, matrix, head_mask(CROP_SIZE))
@@ -193,9 +195,8 @@ class TensorOps:
     feed the models the same kind of input.
     """
 
-    def __init__(self, stylizer: Stylizer) -> None:
-        self.stylizer = stylizer
-        self.device = stylizer.choice.device
+    def __init__(self, infer: TensorModel, padding: str, device: torch.device) -> None:
+        self.infer, self.padding, self.device = infer, padding, device
         self._staging: dict[str, torch.Tensor] = {}
         self._mask = torch.from_numpy(np.array(head_mask(CROP_SIZE)))[None, None].to(self.device)
 
@@ -226,16 +227,16 @@ class TensorOps:
 
     def _padded(self, image: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         """The frame as the bg pass takes it (see PADDINGS) and its (top, bottom, left, right) padding."""
-        padding = frame_padding(*image.shape[-2:], self.stylizer.padding)
+        padding = frame_padding(*image.shape[-2:], self.padding)
         top, bottom, left, right = padding
-        if self.stylizer.padding == "white":
+        if self.padding == "white":
             return F.pad(image, (left, right, top, bottom), value=WHITE), padding
         return F.pad(image, (left, right, top, bottom), mode="replicate"), padding
 
     def background(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]
         padded, (top, _, left, _) = self._padded(image)
-        return self.stylizer.infer("bg", padded)[..., top:top + h, left:left + w].float()
+        return self.infer("bg", padded)[..., top:top + h, left:left + w].float()
 
     def background_within(self, image: torch.Tensor, boxes: list[Box]) -> torch.Tensor:
         out = image.clone()
@@ -244,7 +245,7 @@ class TensorOps:
             batch = padded.new_zeros((1, 3, *canvas.size))
             for place in canvas.places:
                 batch[(..., *place.source)] = padded[..., place.window.rows, place.window.cols]
-            styled = self.stylizer.infer("bg", batch).float()
+            styled = self.infer("bg", batch).float()
             for place in canvas.places:
                 out[(..., *place.window.target)] = styled[(..., *place.inner)]
         return out
@@ -253,7 +254,7 @@ class TensorOps:
         """As :func:`align_face` (same matrix, white border, rounded crop), then the head model."""
         matrices = [similarity_transform(face.points, REFERENCE_POINTS) for face in faces]
         crops = [warp(image, cv2.invertAffineTransform(m), (CROP_SIZE, CROP_SIZE), WHITE) for m in matrices]
-        return self.stylizer.infer("head", torch.cat(crops).round()).float(), matrices
+        return self.infer("head", torch.cat(crops).round()).float(), matrices
 
     def paste(self, canvas: torch.Tensor, head: torch.Tensor, matrix: np.ndarray) -> torch.Tensor:
         """``m*head + (1-m)*canvas`` over the crop's footprint, in place, as :func:`paste_back`."""

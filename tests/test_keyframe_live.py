@@ -21,9 +21,9 @@ import pytest
 from app.commands.cli import main
 from app.frames import VideoFrame
 from app.live.model_budget import ModelBudget
-from app.live.pipeline import parse_model_fps, run_keyframe_pipeline
+from app.live.pipeline import run_keyframe_pipeline
 from app.live.session import LiveProcessor
-from app.live.settings import LiveSettings
+from app.live.settings import LiveSettings, parse_model_fps
 from app.pipeline import Processed
 from dctnet.errors import LiveToonError
 from dctnet.styles import FILTER_STYLE

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.commands.doctor import virtual_camera_fix
+from app.live.sinks import virtual_camera_fix
 from app.live.settings import OutputSettings
 from app.live.sinks import FramePacer, StreamSink, VirtualCameraSink, letterbox, lost_slate, next_tick, stream_target
 from dctnet.errors import LiveToonError

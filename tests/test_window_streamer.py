@@ -18,7 +18,7 @@ import torch
 from PyQt6.QtCore import QPoint, QSettings, Qt
 from PyQt6.QtWidgets import QApplication
 
-from app.commands.doctor import virtual_camera_fix
+from app.live.sinks import virtual_camera_fix
 from app.live.settings import FileSpec
 from tests.clips import write_clip
 from tests.qimages import rgb_array

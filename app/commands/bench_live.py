@@ -24,9 +24,8 @@ import numpy as np
 from dctnet.errors import LiveToonError
 
 from app.compositing import parse_background
-from app.live.pipeline import parse_model_fps
 from app.live.session import LiveProcessor, LiveSession
-from app.live.settings import FileSpec, LiveSettings
+from app.live.settings import FileSpec, LiveSettings, parse_model_fps
 from app.pipeline import Processed, StageTimes
 from app.files.video_in import VideoReader
 

@@ -22,8 +22,8 @@ from dctnet.device import cuda_unavailable_reason
 from dctnet.errors import LiveToonError
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 
-from app.fix_it import FixIt, Step
 from app.gui.qt_platform import xcb_fix, xcb_missing_libraries
+from app.live.sinks import virtual_camera_fix
 
 Check = tuple[bool, str]
 FACE_MODEL_FILES = (
@@ -73,22 +73,6 @@ def check_styles() -> Check:
     if broken:
         return False, f"styles: {names}; broken: {'; '.join(broken)}"
     return True, f"styles: {names}; user styles in {registry.user_dir}"
-
-
-def virtual_camera_fix() -> FixIt:
-    """The per-OS way to get a virtual-camera backend that pyvirtualcam can drive."""
-    system = platform.system()
-    if system == "Linux":
-        return FixIt((
-            Step("install v4l2loopback", "sudo apt install v4l2loopback-dkms"),
-            Step("load it as a camera called LiveToon",
-                 'sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label="LiveToon"'),
-            Step("add your user to the video group", "sudo usermod -aG video $USER"),
-            Step("log out and in again"),
-        ))
-    if system in ("Windows", "Darwin"):
-        return FixIt((Step("install OBS Studio (28 or newer) and start its Virtual Camera once, then stop it"),))
-    return FixIt((Step(f"no virtual-camera backend is known for {system}"),))
 
 
 def check_virtual_camera() -> Check:

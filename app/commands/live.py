@@ -21,12 +21,11 @@ from app import interrupts
 from app.commands.options import float_in, named_path, non_blank
 from app.compositing import Kind, parse_background
 from app.files.video_out import check_alpha_container
-from app.live.pipeline import EVERY_FRAME, MODEL_FPS_HELP
 from app.live.contracts import Sink, SourceState
 from app.live.record import RecordSink
 from app.live.session import LiveProcessor, LiveSession, SinkSet
-from app.live.settings import (MAX_OUTPUT_FPS, MIN_OUTPUT_FPS, CameraSpec, FileSpec, LiveSettings, OutputSettings,
-                               SourceSpec)
+from app.live.settings import (EVERY_FRAME, MAX_OUTPUT_FPS, MIN_OUTPUT_FPS, MODEL_FPS_HELP, CameraSpec, FileSpec,
+                               LiveSettings, OutputSettings, SourceSpec)
 from app.live.ndi import DEFAULT_NDI_NAME, NdiSink
 from app.commands.obs import PASSWORD_VARIABLE, obs_address
 from app.live.sinks import DEFAULT_STREAM_URL, NO_ALPHA_NOTE, StreamSink, VirtualCameraSink

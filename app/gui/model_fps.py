@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from PyQt6.QtWidgets import QComboBox
 
-from app.live.pipeline import AUTO, EVERY_FRAME, MODEL_FPS_HELP
+from app.live.settings import AUTO, EVERY_FRAME, MODEL_FPS_HELP
 
 CHOICES = ((EVERY_FRAME, "Every frame"), (AUTO, "Auto (full frame rate)"), ("30", "30"), ("15", "15"),
            ("10", "10"), ("5", "5"), ("2", "2"))

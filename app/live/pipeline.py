@@ -30,20 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dctnet.errors import LiveToonError
 from flow.propagate import Propagator
 
 from app.frames import VideoFrame
 from app.files.keyframes import propagator as default_propagator
 from app.handoff import NewestWins
 from app.live.model_budget import ModelBudget
+from app.live.settings import AUTO, EVERY_FRAME
 from app.pipeline import Processed, StageTimes
 
-EVERY_FRAME = "every"
-AUTO = "auto"
-MODEL_FPS_HELP = ("'every': the model on every frame it can take, only those go out; 'auto': the model as fast as "
-                  "it can, every camera frame goes out (carried from the newest model frame along the motion); "
-                  "a number: the same, the model capped at that many frames per second")
 OUTPUT_BACKLOG = 3
 """Camera frames the output thread may fall behind by before it skips the oldest."""
 WAIT_FOR_MODEL_SECONDS = 0.03
@@ -75,20 +70,6 @@ def lower_this_threads_priority(niceness: int = MODEL_NICENESS) -> bool:
     except OSError:
         return False
     return True
-
-
-def parse_model_fps(text: str) -> str:
-    """``every``, ``auto`` or a positive number of frames per second (normalized text)."""
-    value = str(text).strip().lower()
-    if value in (EVERY_FRAME, AUTO):
-        return value
-    try:
-        fps = float(value)
-    except ValueError:
-        fps = 0.0
-    if not 0.0 < fps <= 1000.0:
-        raise LiveToonError(f"model fps must be 'every', 'auto' or a number of frames per second, got {text!r}")
-    return f"{fps:g}"
 
 
 def model_fps_of(settings: object) -> str:

@@ -31,9 +31,9 @@ from app.frames import VideoFrame
 from app.live.audio import AudioTap, FileSound, PlaybackClock, has_audio
 from app.live.carried_compositing import CarriedCompositor, needs_own_model_pass
 from app.live.contracts import Sink, SourceState
-from app.live.pipeline import EVERY_FRAME, LiveStats, run_keyframe_pipeline
+from app.live.pipeline import LiveStats, run_keyframe_pipeline
 from app.live.rest import RestGate
-from app.live.settings import FileSpec, LiveSettings, SourceSpec
+from app.live.settings import EVERY_FRAME, FileSpec, LiveSettings, SourceSpec
 from app.live.sources import StatusHook, open_source
 from app.pipeline import FrameProcessor, Processed, StageTimes
 

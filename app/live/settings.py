@@ -25,12 +25,16 @@ from dctnet.styles import DEFAULT_STYLE
 from flow.stabilize import DEFAULT_STABILITY
 
 from app.compositing import Kind
-from app.live.pipeline import EVERY_FRAME, parse_model_fps
 
 MIN_OUTPUT_FPS, MAX_OUTPUT_FPS = 1, 240
 """Output rates outside this range are refused where they are typed: below 1 fps the
 encoders' time bases (1/fps to the nearest 1/1001) break down, and no device shows them."""
 CAMERA_KEY, FILE_KEY = "camera:", "file:"
+EVERY_FRAME = "every"
+AUTO = "auto"
+MODEL_FPS_HELP = ("'every': the model on every frame it can take, only those go out; 'auto': the model as fast as "
+                  "it can, every camera frame goes out (carried from the newest model frame along the motion); "
+                  "a number: the same, the model capped at that many frames per second")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,20 @@ class OutputSettings:
         return self.width, self.height
 
 
+def parse_model_fps(text: str) -> str:
+    """``every``, ``auto`` or a positive number of frames per second (normalized text)."""
+    value = str(text).strip().lower()
+    if value in (EVERY_FRAME, AUTO):
+        return value
+    try:
+        fps = float(value)
+    except ValueError:
+        fps = 0.0
+    if not 0.0 < fps <= 1000.0:
+        raise LiveToonError(f"model fps must be 'every', 'auto' or a number of frames per second, got {text!r}")
+    return f"{fps:g}"
+
+
 @dataclass(frozen=True)
 class LiveSettings:
     """Everything a user can change while the picture runs."""
@@ -121,7 +139,7 @@ class LiveSettings:
     never remembered across restarts (app.gui.settings_store.NOT_REMEMBERED)."""
     mirror: bool = False
     model_fps: str = EVERY_FRAME
-    """'every', 'auto' or a cap in frames per second (app.live.pipeline)."""
+    """'every', 'auto' or a cap in frames per second (:func:`parse_model_fps`; the threads: app.live.pipeline)."""
     background: str = Kind.KEEP.value
     """What goes behind the person, as ``--background`` spells it (app.compositing)."""
     main_person_only: bool = True

@@ -14,6 +14,7 @@ release: closing never races a frame in flight, even when a driver hangs.
 
 from __future__ import annotations
 
+import platform
 import threading
 import time
 from collections.abc import Callable
@@ -27,8 +28,7 @@ import numpy as np
 
 from dctnet.errors import LiveToonError
 
-from app.commands.doctor import virtual_camera_fix
-from app.fix_it import FixableError
+from app.fix_it import FixableError, FixIt, Step
 from app.handoff import NewestWins
 from app.live.settings import OutputSettings, check_output
 from app.workers import Worker, first_line
@@ -230,6 +230,22 @@ class PacedSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def virtual_camera_fix() -> FixIt:
+    """The per-OS way to get a virtual-camera backend that pyvirtualcam can drive."""
+    system = platform.system()
+    if system == "Linux":
+        return FixIt((
+            Step("install v4l2loopback", "sudo apt install v4l2loopback-dkms"),
+            Step("load it as a camera called LiveToon",
+                 'sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label="LiveToon"'),
+            Step("add your user to the video group", "sudo usermod -aG video $USER"),
+            Step("log out and in again"),
+        ))
+    if system in ("Windows", "Darwin"):
+        return FixIt((Step("install OBS Studio (28 or newer) and start its Virtual Camera once, then stop it"),))
+    return FixIt((Step(f"no virtual-camera backend is known for {system}"),))
 
 
 def open_virtual_camera(width: int, height: int, fps: float) -> pyvirtualcam.Camera:
