@@ -18,14 +18,18 @@ import torch
 
 from app.commands import bench
 from app.commands.cli import main
+from app.commands.convert import file_chain
+from app.pipeline import StageTimes
 from dctnet.engine import Stylizer
 from dctnet.frame_ops import FrameOps, TensorOps, warp
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
+from flow.two_sided import FILE_STABILITY, TwoSidedStabilizer
 from tests.clips import write_clip
 from tests.conftest import REPO_ROOT, needs_reference
 
-PIPELINE_STAGES = {"decode", "face", "bg pass", "blend", "stylize", "flow", "stabilize", "encode"}
+PIPELINE_STAGES = {"decode", "face", "bg pass", "blend", "stylize", "flow", "stabilize", "encode", "frame"}
+"""``frame``: each push of the chain, timed (it was never reported: the file pipeline calls ``push``)."""
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +57,19 @@ def test_bench_reports_every_stage_of_a_real_clip(capsys, clip):
 def test_bench_synthetic_input_runs_the_head_pass(capsys):
     report = run_json(capsys, "--frames", "1", "--warmup", "0", "--size", "360p", "--device", "cpu", "--style", "toon-lite")
     assert {"head pass", *PIPELINE_STAGES} <= set(report["runs"][0]["stages"])
+
+
+def test_bench_times_the_chain_convert_runs():
+    """bench said it timed the convert chain but ran the one-sided live stabilizer; convert
+    runs the two-sided one, at convert's default stability, and holds frames back."""
+    from dctnet.network import TTN
+
+    weights = TTN(8).state_dict()
+    stylizer = Stylizer(weights, weights, device="cpu", mode="full")
+    timed = bench.timed_processor(stylizer, None, False, StageTimes())
+    converted = file_chain(stylizer, None, FILE_STABILITY, None)
+    assert isinstance(timed.stabilizer, TwoSidedStabilizer) and type(timed.stabilizer) is type(converted.stabilizer)
+    assert timed.stabilizer.stability == converted.stabilizer.stability == FILE_STABILITY
 
 
 @needs_reference

@@ -3,7 +3,8 @@
 Two questions users and reviewers ask, answered with one command each:
 
 * *How fast is the whole pipeline here?* The real file pipeline (PyAV decode, face
-  tracking, Stylizer, flow stabilization, x264 encode, each on the threads it uses in
+  tracking, Stylizer, the two-sided flow stabilization, x264 encode: the chain ``convert``
+  builds, by the same function, each on the threads it uses in
   ``convert``) runs on a clip, and every stage reports its median and p95 with the
   throughput and the end-to-end latency (decoded to encoded, so with the file
   pipeline's queues; ``frame`` is the same without them). Without ``--input`` a
@@ -25,10 +26,9 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -42,9 +42,10 @@ from dctnet.styles import StyleRegistry
 from dctnet.tracking import FaceSource, FaceTracker
 from dctnet.network import official_state_dict
 from dctnet.tflite import read_tflite_tensors
-from flow.stabilize import DEFAULT_STABILITY, Stabilizer
+from flow.two_sided import FILE_STABILITY
 
 from app.commands import bench_live
+from app.commands.convert import file_chain
 from app.commands.options import float_in, int_in
 from app.compositing import Compositor, open_compositor, parse_background
 from matte.stage import STAGES as MATTE_STAGES
@@ -189,20 +190,21 @@ class SyntheticFaces:
         self.tracker.reset()
 
 
-class TimedCall:
-    """A callable that reports its own time, delegating everything else to what it wraps."""
+class TimedPush:
+    """The chain as the file pipeline drives it, each ``push`` timed as ``frame``: one frame's
+    face, flow, matte and stylize, the two-sided stabilizer's work and the frames it releases."""
 
-    def __init__(self, inner: Callable[..., Any], times: StageTimes, stage: str) -> None:
-        self.inner, self.times, self.stage = inner, times, stage
+    def __init__(self, chain: FrameProcessor) -> None:
+        self.chain, self.times = chain, chain.times  # the pipeline's threads add decode and encode
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def push(self, frame: VideoFrame) -> list[Processed]:
         started = time.perf_counter()
-        result = self.inner(*args, **kwargs)
-        self.times.add(self.stage, time.perf_counter() - started)
-        return result
+        done = self.chain.push(frame)
+        self.times.add("frame", time.perf_counter() - started)
+        return done
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def finish(self) -> list[Processed]:
+        return self.chain.finish()
 
 
 def resized_frames(reader: VideoReader, size: tuple[int, int] | None, limit: int) -> Iterator[VideoFrame]:
@@ -225,13 +227,13 @@ def target_size(label: str, reader: VideoReader) -> tuple[int, int]:
 
 def timed_processor(stylizer: Stylizer, detector: FaceDetector | None, synthetic: bool, times: StageTimes,
                     compositor: Compositor | None = None) -> FrameProcessor:
-    """The ``convert`` chain, the matte's steps timed one by one."""
+    """The ``convert`` chain at ``convert``'s default stability, the matte's steps timed one by one."""
     tracker: FaceSource | None = FaceTracker(detector) if detector is not None else None
     if isinstance(tracker, FaceTracker) and synthetic:
         tracker = SyntheticFaces(tracker)
     if compositor is not None:
         compositor.matte.on_stage = times.add
-    return FrameProcessor(stylizer, tracker, Stabilizer(DEFAULT_STABILITY), times, compositor)
+    return file_chain(stylizer, tracker, FILE_STABILITY, compositor, times)
 
 
 def time_clip(clip: Path, label: str, args: argparse.Namespace, processor: FrameProcessor, out_dir: Path) -> dict:
@@ -241,7 +243,8 @@ def time_clip(clip: Path, label: str, args: argparse.Namespace, processor: Frame
         size = target_size(label, reader)
         warmup = list(resized_frames(reader, size, args.warmup))
     for frame in warmup:  # kernels and caches are set up outside the timed run
-        processor(frame)
+        processor.push(frame)
+    processor.finish()
     processor.reset()
     times.samples.clear()
     decoded_at: dict[int, float] = {}
@@ -260,7 +263,7 @@ def time_clip(clip: Path, label: str, args: argparse.Namespace, processor: Frame
         processor.stylizer.on_stage = times.add
         started = time.perf_counter()
         try:
-            count = run_file_pipeline(source(), TimedCall(processor, times, "frame"), sink)
+            count = run_file_pipeline(source(), TimedPush(processor), sink)
             writer.close()  # the encoder's buffered frames are part of the work
         except BaseException:
             writer.discard()

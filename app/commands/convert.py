@@ -22,11 +22,12 @@ import numpy as np
 from dctnet.progress import Progress
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
-from dctnet.tracking import FaceTracker
+from dctnet.engine import Stylizer
+from dctnet.tracking import FaceSource, FaceTracker
 from flow.two_sided import TwoSidedStabilizer
 
 from app import interrupts
-from app.compositing import BackgroundError, Kind, open_compositor, parse_background
+from app.compositing import BackgroundError, Compositor, Kind, open_compositor, parse_background
 from app.files.keyframes import KeyframeProcessor
 from app.files.output_safety import check_outputs
 from app.paths import ensure_folder, expand_inputs
@@ -61,6 +62,14 @@ def plan_video_outputs(inputs: list[Path], output: Path, many: bool, alpha: bool
         outputs = [output / (p.stem + (p.suffix.lower() if p.suffix.lower() in writable else fallback)) for p in inputs]
     check_outputs(list(zip(inputs, outputs)), also_read)
     return outputs
+
+
+def file_chain(stylizer: Stylizer, tracker: FaceSource | None, stability: float, compositor: Compositor | None,
+               times: StageTimes | None = None) -> FrameProcessor:
+    """The chain ``convert`` runs on a file, built here only, so ``bench`` times this very chain:
+    a file has its future, so the stabilizer is the two-sided one (none at stability 0)."""
+    stabilizer = TwoSidedStabilizer(stability) if stability > 0 else None
+    return FrameProcessor(stylizer, tracker, stabilizer, times, compositor)
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -206,8 +215,7 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
         tracker = None
         if stylizer.mode.needs_faces:
             tracker = FaceTracker(stack.enter_context(FaceDetector(static_image_mode=False)))
-        stabilizer = TwoSidedStabilizer(args.stability) if args.stability > 0 else None  # a file has its future
-        processor = FrameProcessor(stylizer, tracker, stabilizer, compositor=open_compositor(args, stack))
+        processor = file_chain(stylizer, tracker, args.stability, open_compositor(args, stack))
         if args.keyframes is not None:
             processor = KeyframeProcessor(processor, args.keyframes or None)
         for src, dst in jobs:
