@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from PyQt6.QtCore import QSettings, Qt
@@ -10,7 +12,9 @@ from PyQt6.QtCore import QSettings, Qt
 from app.gui import first_run
 from app.gui.get_styles_dialog import GetStylesDialog
 from app.gui.window import MainWindow
+from app.live.settings import FileSpec
 from dctnet.styles import StyleRegistry
+from tests.clips import write_clip
 from tests.test_hub import BG, HEAD, hub  # noqa: F401 - the local hub fixture
 
 TIMEOUT_MS = 30_000
@@ -101,3 +105,86 @@ def test_no_offer_when_another_style_is_installed(qtbot, store, registry, hub, m
     qtbot.wait(200)
     assert listings(hub) == 0 and not window.styles_offer.isVisible()
     window.close()
+
+
+# -- the first run's choice of settings: its banner, and the picture it is timed on -----------
+
+@pytest.fixture(scope="module")
+def gui_clip(tmp_path_factory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("fit") / "clip.mp4", frames=24, size=(320, 240), rate=Fraction(24), audio=())
+
+
+def fitted_window(qtbot, tmp_path, clip_file) -> MainWindow:
+    """A window running ``clip_file`` that has taken a first-run choice made from handed-in
+    measurements (the timing itself is benchmarks/first_run_fit.py's)."""
+    from app.live.fit_timing import Candidate, Rates
+    from app.live.fitting_defaults import chosen
+
+    store = QSettings(str(tmp_path / "used.ini"), QSettings.Format.IniFormat)
+    store.setValue("live/style", "toon-filter")  # not a first run: nothing is timed here
+    window = MainWindow(store=store, source=FileSpec(clip_file))
+    qtbot.addWidget(window)
+    window.show()
+    window._apply_fit(chosen(Candidate("toon-lite", 360, "auto"), Rates(29.5, 3.1, 33.0)), window.source_spec)
+    assert window.banner.isVisible() and window.banner.text.text().startswith("No GPU: chose toon-lite at 360p with model fps Auto")
+    assert (window.look.style_combo.currentText(), window.processing.size_combo.currentData(),
+            window.processing.model_fps_combo.currentData()) == ("toon-lite", 360, "auto")
+    return window
+
+
+def choose(combo, data) -> None:
+    """As a user picks an item: the index changes and ``activated`` fires."""
+    combo.setCurrentIndex(combo.findData(data) if data is not None else combo.findText("toon"))
+    combo.activated.emit(combo.currentIndex())
+
+
+@pytest.mark.parametrize("control, value", [("style", None), ("size", 480), ("model fps", "every")])
+def test_the_choice_banner_goes_once_the_user_changes_what_it_promised_for(qtbot, tmp_path, gui_clip, control, value):
+    """It kept saying "chose toon-filter ... 9.0 fps" after the user switched style."""
+    window = fitted_window(qtbot, tmp_path, gui_clip)
+    combo = {"style": window.look.style_combo, "size": window.processing.size_combo,
+             "model fps": window.processing.model_fps_combo}[control]
+    choose(combo, value)
+    assert not window.banner.isVisible() and window.fit is None
+    window.close()
+
+
+def test_the_choice_banner_stays_through_changes_it_did_not_promise_for(qtbot, tmp_path, gui_clip):
+    window = fitted_window(qtbot, tmp_path, gui_clip)
+    window.look.stability_slider.setValue(window.look.stability_slider.value() - 10)
+    assert window.processor.settings.stability != 0.7
+    assert window.banner.isVisible() and window.fit is not None
+    window.close()
+
+
+def test_with_nothing_to_show_the_first_run_times_the_first_source_opened(qtbot, tmp_path, gui_clip):
+    """The choice is timed on the user's own picture: with no camera and no file there is
+    none, so nothing is timed (it was, on a synthetic pattern) until a file is opened."""
+    fresh = QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(store=fresh, source=None)
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        assert not fitting_threads() and window.worker is None and "open a video file" in window.preview.message
+        window.start_source(FileSpec(gui_clip))
+        assert fitting_threads() and "Choosing settings" in window.preview.message and window.worker is None
+    finally:
+        window.close()
+    assert not fitting_threads()
+
+
+def fitting_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "fit-defaults" and thread.is_alive()]
+
+
+def test_the_timing_reads_the_users_own_footage_and_the_overlays_figure(gui_clip):
+    """The first seconds of the source at its size and rate, replayed through the live
+    pipeline; the figure is the overlay's, and carried frames were compared with model ones."""
+    from app.live.fit_timing import Candidate, live_rates, source_frames
+
+    footage = source_frames(FileSpec(gui_clip))
+    assert footage is not None and footage.fps == pytest.approx(24, rel=0.05) and footage.images[0].shape == (240, 320, 3)
+    assert len(footage.images) == 48, "two seconds at the clip's rate (the file loops, as the window plays it)"
+    rates = live_rates(StyleRegistry(), Candidate("toon-filter", 360, "auto"), footage)
+    assert 0 < rates.shown_fps <= 30 and rates.model_fps > 0
+    assert rates.carried_db is not None and rates.carried_db > 20, "a carried frame looks like the model's frame"

@@ -1,25 +1,27 @@
-"""The first run's choice of style and size, decided from measured rates handed in (issue 30).
+"""The first run's choice of style, size and model fps, decided from measurements handed in.
 
 The decision is tested apart from the timing: ``fit_defaults`` takes the measurements
-(``measure``), so every branch is reached on any machine, whatever its load. Whether
-the choice then runs well on a real clip, and how much faster than the full look, is
-``python -m benchmarks.first_run_fit``'s to measure. Which device is there is the input
-that picks the branch, so it is set for each case.
+(``measure``), so every branch is reached on any machine, whatever its load. What the
+choice then shows on a real clip is ``python -m benchmarks.first_run_fit``'s to measure.
+Which device is there is the input that picks the branch, so it is set for each case.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from app.live.fitting_defaults import FALLBACK, TARGET_FPS, fit_defaults
+from app.live.fit_timing import Candidate, Rates
+from app.live.fitting_defaults import FALLBACK, MIN_CARRIED_DB, SHOWN_TARGET_FPS, fit_defaults
 from dctnet.styles import StyleRegistry
 
+SMOOTH, SHARP = 29.5, 33.0
+"""A shown rate and a carried-frame PSNR that pass."""
 
-def measured(rates: dict[tuple[str, int], float], calls: list[tuple[str, int]]):
-    def measure(registry, style, size, frame, cancel) -> float:
-        assert frame.shape == (720, 1280, 3), "timed on a webcam-sized frame"
-        calls.append((style, size))
-        return rates[style, size]
+
+def measured(rates: dict[tuple[str, int], Rates], calls: list[tuple[str, int, str]]):
+    def measure(candidate: Candidate) -> Rates:
+        calls.append((candidate.style, candidate.max_size, candidate.model_fps))
+        return rates[candidate.style, candidate.max_size]
     return measure
 
 
@@ -28,27 +30,43 @@ def no_gpu(monkeypatch):
     monkeypatch.setattr("app.live.fitting_defaults.cuda_unavailable_reason", lambda: "no CUDA device")
 
 
+def auto(*timed: tuple[str, int]) -> list[tuple[str, int, str]]:
+    return [(style, size, "auto") for style, size in timed]
+
+
 @pytest.mark.parametrize("rates, choice, timed", [
-    ({("toon", 480): 10.0, ("toon", 720): 5.0}, ("toon", 480), [("toon", 480), ("toon", 720)]),
-    ({("toon", 480): 20.0, ("toon", 720): TARGET_FPS}, ("toon", 720), [("toon", 480), ("toon", 720)]),
-    ({("toon", 480): 3.0, ("toon-lite", 360): 12.0, ("toon-lite", 480): 9.0}, ("toon-lite", 480),
-     [("toon", 480), ("toon-lite", 360), ("toon-lite", 480)]),
-    ({("toon", 480): 3.0, ("toon-lite", 360): 2.0, FALLBACK: 30.0}, FALLBACK,
-     [("toon", 480), ("toon-lite", 360), FALLBACK]),
+    ({("toon", 480): Rates(SMOOTH, 0.8, SHARP), ("toon", 720): Rates(SMOOTH, 0.3, MIN_CARRIED_DB - 0.1)},
+     ("toon", 480), auto(("toon", 480), ("toon", 720))),
+    ({("toon", 480): Rates(SMOOTH, 0.8, SHARP), ("toon", 720): Rates(SHOWN_TARGET_FPS, 0.3, MIN_CARRIED_DB)},
+     ("toon", 720), auto(("toon", 480), ("toon", 720))),
+    ({("toon", 480): Rates(SMOOTH, 0.1, None), ("toon-lite", 360): Rates(SMOOTH, 3.2, SHARP),
+      ("toon-lite", 480): Rates(SMOOTH, 2.0, 30.0), ("toon-lite", 720): Rates(SHOWN_TARGET_FPS - 0.1, 1.2, SHARP)},
+     ("toon-lite", 480), auto(("toon", 480), ("toon-lite", 360), ("toon-lite", 480), ("toon-lite", 720))),
+    ({("toon", 480): Rates(12.0, 0.8, SHARP), ("toon-lite", 360): Rates(15.0, 3.0, SHARP),
+      (FALLBACK.style, FALLBACK.max_size): Rates(9.0, 9.0)},
+     (FALLBACK.style, FALLBACK.max_size), auto(("toon", 480), ("toon-lite", 360)) + [(FALLBACK.style, FALLBACK.max_size, "every")]),
 ], ids=["toon-480", "toon-720", "lite-480", "filter"])
-def test_the_best_look_that_is_fast_enough_and_only_what_it_takes_to_know(no_gpu, rates, choice, timed):
-    """Best look first; within a style a bigger size is timed only when the smaller one was
-    fast enough (toon at 720p takes seconds a frame on a busy CPU)."""
-    calls: list[tuple[str, int]] = []
+def test_the_best_look_that_shows_smoothly_and_carries_well_and_only_what_it_takes_to_know(no_gpu, rates, choice, timed):
+    """Best look first, model fps Auto; a bigger size is timed only when the smaller one
+    passed; a candidate whose carried frames were never compared (a model too slow to
+    make two frames in the time) does not pass."""
+    calls: list[tuple[str, int, str]] = []
     fit = fit_defaults(StyleRegistry(), measure=measured(rates, calls))
     assert (fit.style, fit.max_size) == choice and calls == timed
-    fps = rates[choice]
-    assert fit.reason.startswith(f"No GPU: chose {choice[0]} at {choice[1]}p ({fps:.1f} fps measured on this CPU")
-    assert ("would be a slideshow here" in fit.reason) == (choice != ("toon", 720))
+    promised = rates[choice]
+    assert fit.measured == promised
+    assert fit.reason.startswith(f"No GPU: chose {choice[0]} at {choice[1]}p")
+    if choice == (FALLBACK.style, FALLBACK.max_size):
+        assert fit.model_fps == "every" and f"p: {promised.shown_fps:.1f} fps shown, measured on this CPU" in fit.reason
+    else:
+        assert fit.model_fps == "auto"
+        assert (f"p with model fps Auto: {promised.shown_fps:.0f} fps shown (the model makes {promised.model_fps:.1f} "
+                "frames a second") in fit.reason
 
 
 def test_a_gpu_takes_the_full_look_without_timing_anything(monkeypatch):
     monkeypatch.setattr("app.live.fitting_defaults.cuda_unavailable_reason", lambda: None)
-    calls: list[tuple[str, int]] = []
+    calls: list[tuple[str, int, str]] = []
     fit = fit_defaults(StyleRegistry(), measure=measured({}, calls))
-    assert (fit.style, fit.max_size) == ("toon", 720) and calls == [] and fit.reason.startswith("GPU found")
+    assert (fit.style, fit.max_size, fit.model_fps) == ("toon", 720, "every") and calls == []
+    assert fit.reason.startswith("GPU found")

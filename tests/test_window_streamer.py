@@ -206,21 +206,21 @@ def test_first_run_picks_settings_that_run_well_here_and_says_so(qtbot, tmp_path
     window = open_window(qtbot, fresh, FileSpec(clip_720p))
     try:
         assert "Choosing settings" in window.preview.message and window.worker is None, "timing first, alone"
-        qtbot.waitUntil(window.banner.isVisible, timeout=60_000)
+        qtbot.waitUntil(window.banner.isVisible, timeout=240_000)  # each candidate runs seconds, as the window would
         settings, line = window.processor.settings, window.banner.text.text()
         assert window.look.style_combo.currentText() == settings.style and window.processing.size_combo.currentData() == settings.max_size
         if torch.cuda.is_available():
             assert (settings.style, settings.max_size) == ("toon", 720) and line.startswith("GPU found")
         else:
-            assert line.startswith(f"No GPU: chose {settings.style} at {settings.max_size}p (")
-            assert (settings.style, settings.max_size) != ("toon", 720)
+            assert line.startswith(f"No GPU: chose {settings.style} at {settings.max_size}p") and line == window.fit.reason
+            assert settings.model_fps == window.fit.model_fps
         assert fresh.value("live/style") == settings.style, "kept: the next start is no first run"
-        assert int(fresh.value("live/max_size")) == settings.max_size
+        assert int(fresh.value("live/max_size")) == settings.max_size and fresh.value("live/model_fps") == settings.model_fps
         qtbot.waitUntil(lambda: window.worker is not None, timeout=60_000)
         processed = next_frame(qtbot, window)
         assert processed.output.shape == (720, 1280, 3), "then the session runs, with the chosen settings"
         assert window.processor.settings.style == settings.style
-        # How much faster the choice runs than the full look is measured by benchmarks/first_run_fit.py.
+        # Whether the window then shows the promised rate is measured by benchmarks/first_run_fit.py.
     finally:
         window.close()
 

@@ -1,9 +1,13 @@
 """Runs the first-run measurement (``app.live.fitting_defaults``) off the GUI thread.
 
-A plain thread: a few seconds of timing must not freeze the window. Closing the window
+A plain thread: seconds of timing must not freeze the window. Closing the window
 cancels it and waits for the frame in hand (:meth:`DefaultsFitter.stop`): a thread
 still inside torch or MediaPipe when the interpreter exits is killed mid-C++, and the
 process aborts ("terminate called without an active exception") instead of quitting.
+
+The timing runs on the source the window is about to show (its first seconds, read
+here and replayed: ``app.live.fit_timing``), so it needs one: with no camera and no
+file the window fits when the user first opens one.
 """
 
 from __future__ import annotations
@@ -17,19 +21,22 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from dctnet.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 
-from app.live.fitting_defaults import FitCancelled, fit_defaults
+from app.live.fit_timing import source_frames
+from app.live.fitting_defaults import Fit, FitCancelled, fit_defaults
+from app.live.settings import LiveSettings, SourceSpec
 
 log = logging.getLogger(__name__)
 
 
 class DefaultsFitter(QObject):
-    """``start`` times the candidates; ``fitted`` brings the :class:`Fit` to the GUI thread."""
+    """``start`` times the candidates on ``spec``; ``fitted`` brings the :class:`Fit` (None:
+    keep the plain defaults) to the GUI thread."""
 
     fitted = pyqtSignal(object)
 
-    def __init__(self, registry: StyleRegistry, parent: QObject | None = None) -> None:
+    def __init__(self, registry: StyleRegistry, spec: SourceSpec, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.registry = registry
+        self.registry, self.spec = registry, spec
         self.cancel = threading.Event()
         self.thread = threading.Thread(target=self._run, name="fit-defaults", daemon=True)
 
@@ -44,11 +51,17 @@ class DefaultsFitter(QObject):
 
     def _run(self) -> None:
         try:
-            fit = fit_defaults(self.registry, self.cancel)
+            footage = source_frames(self.spec, self.cancel)
+            fit = fit_defaults(self.registry, footage, self.cancel) if footage is not None else None
         except FitCancelled:
             return
-        except LiveToonError as exc:  # a built-in style that does not load: keep the plain defaults
+        except LiveToonError as exc:  # a source that does not open, a built-in style that does not load
             log.warning("first-run settings not measured: %s", exc)
             fit = None
         with contextlib.suppress(RuntimeError):  # the window closed meanwhile: nobody to tell
             self.fitted.emit(fit)
+
+
+def still_holds(fit: Fit, settings: LiveSettings) -> bool:
+    """Whether the window still runs what the first run chose (and its banner promised)."""
+    return (settings.style, settings.max_size, settings.model_fps) == (fit.style, fit.max_size, fit.model_fps)

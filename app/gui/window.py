@@ -33,7 +33,7 @@ from app.gui.banner import MessageBanner
 from app.gui.controls import ElidedLabel, SidePanel, stacked
 from app.gui.first_run import StylesOffer
 from app.gui.get_styles_dialog import GetStylesDialog
-from app.gui.fitting import DefaultsFitter
+from app.gui.fitting import DefaultsFitter, still_holds
 from app.gui.hotkeys import HOTKEYS, HotkeyHelp, hotkey_note
 from app.gui.on_air import badges_for
 from app.gui.panels.background import BackgroundPanel
@@ -74,6 +74,9 @@ class MainWindow(QMainWindow):
         it ends), so the next one starts only then."""
         self.last_processed = None
         self.source_spec: SourceSpec | None = None
+        self.fit: Fit | None = None
+        """The first run's choice while it is what runs (its banner goes when the user changes it)."""
+        self.fit_waits_for_source = False
         self._build()
         self.processorNotice.connect(self.banner.show_problem)
         self._bind_hotkeys()
@@ -207,6 +210,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc), 5000)
             return
         settings_store.save_live_settings(self.store, settings)
+        if self.fit is not None and not still_holds(self.fit, settings):
+            if self.banner.kind == "info" and self.banner.text.text() == self.fit.reason:
+                self.banner.clear("info")  # its figure was for the choice the user just changed
+            self.fit = None
         self.outputs.set_transparent(settings.background == Kind.TRANSPARENT.value)
 
     def _look_changed(self, changes: dict[str, object]) -> None:
@@ -246,15 +253,21 @@ class MainWindow(QMainWindow):
     def fit_defaults_then_start(self, spec: SourceSpec | None) -> None:
         """First run and reset: time this machine (the picture waits, so nothing competes
         with the timing), take the style and size that run well, say why, then start."""
+        spec = self.source.at_camera_mode(spec)
+        self.fit_waits_for_source = spec is None  # timed on the user's own picture: the first one opened
+        if spec is None:
+            self.start_source(None)
+            return
         self.stop_session()
         self.preview.show_message("Choosing settings that run well on this computer...")
-        fitter = DefaultsFitter(self.registry, self)
+        fitter = DefaultsFitter(self.registry, spec, self)
         fitter.fitted.connect(lambda fit: self._apply_fit(fit, spec))
         fitter.start()
 
     def _apply_fit(self, fit: Fit | None, spec: SourceSpec | None) -> None:
         if fit is not None:
-            self.change(style=fit.style, max_size=fit.max_size)
+            self.change(style=fit.style, max_size=fit.max_size, model_fps=fit.model_fps)
+            self.fit = fit
             self._load_settings(self.processor.settings)
             self.banner.show_info(fit.reason)
         if self.worker is None:  # a source opened meanwhile wins
@@ -282,6 +295,9 @@ class MainWindow(QMainWindow):
         output fed by it) as it was, and says why in the status bar.
         """
         spec = self.source.at_camera_mode(spec)
+        if spec is not None and self.fit_waits_for_source:
+            self.fit_defaults_then_start(spec)
+            return
         if spec is None:
             self.stop_session()
             self.preview.show_message(f"{NO_CAMERA}: open a video file, or drop one here")

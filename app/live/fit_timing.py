@@ -1,0 +1,228 @@
+"""Times one first-run candidate the way the window will run it: :func:`live_rates`.
+
+What is timed, and why:
+
+- **The picture is the user's own source** (:func:`source_frames`): the first second of
+  the camera or file the window is about to show, read once and replayed for every
+  candidate. It is the only real picture of a face LiveToon can use at run time
+  without shipping someone's photograph (the package holds none, and the sample clips
+  the benchmarks use are not ours to ship), and it is the very picture that will be
+  stylized: its size, its face(s), its motion. A synthetic pattern has no face, so the
+  face finder and the head model, most of the cost, were never timed, and it has no
+  motion for the carried frames to follow.
+- **The figure is the one the window's overlay shows**: output frames a second from the
+  session's :class:`~app.live.session.RateMeter`, read every half second as the window's
+  stats timer does, through the same :func:`~app.live.pipeline.run_keyframe_pipeline`
+  with the same processor and settings. The frames are replayed forth and back at the
+  source's rate (a jump back to the first frame would be a cut, which asks for a new
+  keyframe at once); only the camera's own capture is not timed.
+- **What a carried frame looks like** at the model rate reached: each model frame is
+  compared with the carried frame the window showed for the same camera frame, the
+  oldest carry just before it is replaced (PSNR, :attr:`Rates.carried_db`). Carried
+  frames are never the raw camera where the warp fails (the fill stylizes,
+  :mod:`flow.propagate`), so this is a cartoon against a cartoon.
+- **The model's rate** is the median of the model runs in that time. A candidate that
+  has not shown :data:`SHOWN_SECONDS` of output and one such comparison within
+  :data:`MAX_RUN_S` is a slideshow here, and is measured as one.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from dctnet.styles import StyleRegistry
+from flow.metrics import psnr
+
+from app.frames import VideoFrame
+from app.live.pipeline import EVERY_FRAME, run_keyframe_pipeline
+from app.live.session import LiveProcessor, RateMeter
+from app.live.settings import LiveSettings, SourceSpec
+from app.live.sources import open_source
+from app.pipeline import Processed, StageTimes
+
+SOURCE_SECONDS = 2.0
+"""How much of the source is read for the timing: two seconds of a person moving."""
+READ_TIMEOUT_S = 10.0
+"""A camera that gives nothing in this time is not timed on (the plain defaults stay)."""
+SHOWN_SECONDS = 3.0
+"""Overlay readings taken: six, as the window reads it twice a second."""
+OVERLAY_PERIOD_S = 0.5
+"""The window's stats timer (``MainWindow.stats_timer``)."""
+MAX_RUN_S = 12.0
+"""The longest one candidate is run: a model slower than about 6 s a frame is not measured further."""
+COMPARE_SIZE = (320, 180)
+"""Carried and model frames are compared at this size: what a viewer sees of the cartoon
+(its shapes and colours), without the cost of keeping full frames."""
+KEPT_CARRIED = 150
+"""Carried frames kept for the comparison (the newest): five seconds at 30 fps."""
+
+
+class FitCancelled(Exception):
+    """The window closed during the timing: nothing is chosen."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    style: str
+    max_size: int
+    model_fps: str
+    """``auto`` (frames carried along the motion between model frames) or ``every``."""
+
+
+@dataclass(frozen=True)
+class Rates:
+    shown_fps: float
+    """What the window's overlay showed: output frames a second (median of its readings)."""
+    model_fps: float
+    """Model frames a second (in ``every`` mode the same as the output)."""
+    carried_db: float | None = None
+    """Mean PSNR of the oldest carried frames against the model's frame of the same camera
+    picture; None when no pair was seen (``every``: nothing is carried)."""
+
+
+@dataclass(frozen=True)
+class Footage:
+    """The frames timed on, and the rate they are played at (the source's)."""
+
+    images: tuple[np.ndarray, ...]
+    fps: float
+
+
+def source_frames(spec: SourceSpec, cancel: threading.Event | None = None) -> Footage | None:
+    """The first :data:`SOURCE_SECONDS` of ``spec`` (camera or file) as the window opens it;
+    None when it gives nothing in :data:`READ_TIMEOUT_S`. Raises what opening it raises."""
+    source = open_source(spec)
+    stop = threading.Event()
+    timer = threading.Timer(READ_TIMEOUT_S, stop.set)
+    timer.start()
+    images: list[np.ndarray] = []
+    try:
+        for frame in source.frames(stop):
+            if cancel is not None and cancel.is_set():
+                raise FitCancelled
+            images.append(frame.image)
+            if len(images) >= max(2, round(SOURCE_SECONDS * (source.fps or 30.0))):
+                break
+        fps = source.fps or 30.0
+    finally:
+        timer.cancel()
+        source.close()
+    return Footage(tuple(images), fps) if len(images) >= 2 else None
+
+
+def played(footage: Footage, stop: threading.Event) -> Iterator[VideoFrame]:
+    """The footage as a camera: forth and back, one frame each period, until ``stop``."""
+    order = list(range(len(footage.images))) + list(range(len(footage.images) - 2, 0, -1))
+    period, started, index = 1.0 / footage.fps, time.perf_counter(), 0
+    while not stop.is_set():
+        time.sleep(max(0.0, started + index * period - time.perf_counter()))
+        yield VideoFrame(footage.images[order[index % len(order)]], index, time.perf_counter(), index)
+        index += 1
+
+
+def small(image: np.ndarray) -> np.ndarray:
+    return cv2.resize(image, COMPARE_SIZE, interpolation=cv2.INTER_AREA)
+
+
+class Watched:
+    """What the window would have shown: the overlay's readings, model frames and carried ones."""
+
+    def __init__(self, processor: LiveProcessor) -> None:
+        self.processor = processor
+        self.meter = RateMeter()
+        self.first_out: float | None = None
+        self.model_frames: dict[int, np.ndarray] = {}
+        self.carried: dict[int, np.ndarray] = {}
+        self.lock = threading.Lock()
+
+    def process(self, frame: VideoFrame) -> Processed:
+        """The model thread's call: the processor, keeping a small copy of its frame."""
+        result = self.processor(frame)
+        with self.lock:
+            self.model_frames[frame.index] = small(result.output)
+        return result
+
+    def show(self, processed: Processed) -> None:
+        """The window's sink: the first frame out starts the overlay's clock."""
+        if self.first_out is None:
+            self.first_out = time.perf_counter()
+        if processed.propagated:
+            with self.lock:
+                self.carried[processed.frame.index] = small(processed.output)
+                self.carried.pop(processed.frame.index - KEPT_CARRIED, None)
+
+    def carried_db(self) -> float | None:
+        with self.lock:
+            pairs = [psnr(self.carried[i], image) for i, image in self.model_frames.items() if i in self.carried]
+        return statistics.mean(pairs) if pairs else None
+
+
+def live_rates(registry: StyleRegistry, candidate: Candidate, footage: Footage,
+               cancel: threading.Event | None = None) -> Rates:
+    """Run ``candidate`` on the CPU as the window would and read its overlay (see the module doc).
+
+    The style is loaded and the face finder started before the clock runs (the window
+    shows its "starting..." then too); ``cancel`` is looked at every overlay period.
+    """
+    settings = LiveSettings(style=candidate.style, max_size=candidate.max_size, device="cpu",
+                            model_fps=candidate.model_fps)
+    times = StageTimes()
+    processor = LiveProcessor(settings, registry, times=times)
+    stop, failed = threading.Event(), []
+    watched = Watched(processor)
+
+    def pipeline() -> None:
+        try:
+            run_keyframe_pipeline(played(footage, stop), watched.process, watched.show, stop,
+                                  lambda: processor.settings, times, on_latency=watched.meter.add,
+                                  composite=processor.composite_carried)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the fitting thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=pipeline, name="fit-pipeline", daemon=True)
+    try:
+        processor.apply_settings()
+        processor(VideoFrame(footage.images[0], 0, 0.0, 0))  # loads the face finder: not timed
+        processor.reset()
+        times.samples.clear()
+        started = time.perf_counter()
+        thread.start()
+        readings = watch(watched, started, candidate.model_fps != EVERY_FRAME, cancel)
+    finally:
+        stop.set()
+        if thread.is_alive() or thread.ident is not None:
+            thread.join()
+        processor.close()
+    if failed:
+        raise failed[0]
+    shown = statistics.median(readings) if readings else 0.0
+    if candidate.model_fps == EVERY_FRAME:
+        return Rates(shown, shown)
+    model = list(times.samples.get("model", ()))
+    return Rates(shown, 1000.0 / statistics.median(model) if model else 1.0 / MAX_RUN_S, watched.carried_db())
+
+
+def watch(watched: Watched, started: float, compare: bool, cancel: threading.Event | None) -> list[float]:
+    """The overlay's readings (fps), from one meter window after the first frame out (the
+    window's first second shows the rise from nothing), until :data:`SHOWN_SECONDS` of them
+    and (``compare``) one carried frame compared, or :data:`MAX_RUN_S`."""
+    readings: list[float] = []
+    wanted = round(SHOWN_SECONDS / OVERLAY_PERIOD_S)
+    while time.perf_counter() - started < MAX_RUN_S:
+        if cancel is not None and cancel.wait(OVERLAY_PERIOD_S):
+            raise FitCancelled
+        if cancel is None:
+            time.sleep(OVERLAY_PERIOD_S)
+        first_out = watched.first_out
+        if first_out is not None and time.perf_counter() - first_out >= watched.meter.window:
+            readings.append(watched.meter.read()[0])
+        if len(readings) >= wanted and (not compare or watched.carried_db() is not None):
+            break
+    return readings[-wanted:]
