@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PyQt6.QtCore import QObject, Qt, QUrl, pyqtSlot
+from PyQt6.QtCore import QObject, Qt, QTimer, QUrl, pyqtSlot
 from PyQt6.QtGui import QDesktopServices
 from PyQt6.QtWidgets import QFileDialog
 
@@ -179,5 +179,35 @@ def test_at_700x420_the_status_bar_keeps_the_rate_and_no_tab_scrolls_sideways(qt
             window.tabs.setCurrentIndex(index)
             qtbot.wait(20)
             assert window.panel.horizontalScrollBar().maximum() == 0, f"tab {window.tabs.tabText(index)!r} scrolls sideways"
+    finally:
+        window.close()
+
+
+def test_no_camera_card_has_an_open_button_and_the_device_box_says_why_cpu(qtbot, store, clip):
+    from PyQt6.QtWidgets import QApplication, QLineEdit
+
+    from app.live.cameras import list_cameras
+
+    if list_cameras():
+        pytest.skip("a camera is attached here; the no-camera state cannot be shown")
+    window = open_window(qtbot, store, None)
+    try:
+        button = window.preview.action_button
+        assert button.isVisible() and button.text() == "Open video file..."
+        middle = window.preview.rect().center()
+        assert button.geometry().top() > middle.y() and abs(button.geometry().center().x() - middle.x()) <= 1
+        device = window.processing
+        assert device.device_combo.currentText().startswith("auto (") and device.device_status.isVisibleTo(device)
+        assert device.device_status.text().startswith(("cpu (", "cuda (")), device.device_status.text()
+
+        def pick_the_clip() -> None:  # as a user does: type the file's path, press Open
+            dialog = QApplication.activeModalWidget()
+            dialog.findChild(QLineEdit, "fileNameEdit").setText(str(clip))
+            dialog.accept()
+
+        QTimer.singleShot(300, pick_the_clip)
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # the dialog runs until the timer picks the clip
+        next_frame(qtbot, window)
+        assert window.source_spec == FileSpec(clip) and not button.isVisible()
     finally:
         window.close()

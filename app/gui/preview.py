@@ -7,11 +7,12 @@ BGR arrays and are wrapped (not copied) into a QImage for the paint.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt, QTimer
-from PyQt6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPaintEvent, QPen, QPixmap
-from PyQt6.QtWidgets import QSizePolicy, QWidget
+from PyQt6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPaintEvent, QPen, QPixmap, QResizeEvent
+from PyQt6.QtWidgets import QPushButton, QSizePolicy, QWidget
 
 from app.gui.on_air import NOTE_SECONDS, OnAirStatus
 
@@ -78,6 +79,11 @@ class PreviewWidget(QWidget):
         self.on_air = OnAirStatus()
         self.bypass = False
         """The output is the camera picture: its side is labelled "bypass", not "cartoon"."""
+        self.action_button = QPushButton(self)
+        """Under a message that asks for something ("open a video file"), the button that does it."""
+        self.action_button.hide()
+        self._action: Callable[[], None] = lambda: None
+        self.action_button.clicked.connect(lambda: self._action())
         self.setMinimumSize(320, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAutoFillBackground(False)
@@ -85,13 +91,31 @@ class PreviewWidget(QWidget):
     def show_frame(self, original: np.ndarray, output: np.ndarray, output_bgra: np.ndarray | None = None) -> None:
         self.original, self.output, self.output_bgra = original, output, output_bgra
         self.message = ""
+        self.action_button.hide()
         self.frames_shown += 1
         self.update()
 
-    def show_message(self, text: str) -> None:
-        """A line over the picture (camera lost, loading a style...); empty clears it."""
+    def show_message(self, text: str, action: tuple[str, Callable[[], None]] | None = None) -> None:
+        """A line over the picture (camera lost, loading a style...); empty clears it. ``action``
+        (its text, what it does): a button under the line, for a message that asks the user to act."""
         self.message = text
+        self.action_button.hide()
+        if action is not None:
+            self.action_button.setText(action[0])
+            self._action = action[1]
+            self.action_button.adjustSize()
+            self._place_action()
+            self.action_button.show()
         self.update()
+
+    def _place_action(self) -> None:
+        """Centred, under the message (which is drawn at the centre)."""
+        button = self.action_button
+        button.move((self.width() - button.width()) // 2, self.height() // 2 + 30)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        self._place_action()
+        super().resizeEvent(event)
 
     def say(self, text: str) -> None:
         """A short note at the top that fades after two seconds (a hotkey's change)."""

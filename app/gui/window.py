@@ -300,8 +300,10 @@ class MainWindow(QMainWindow):
             return
         if spec is None:
             self.stop_session()
-            self.preview.show_message(f"{NO_CAMERA}: open a video file, or drop one here")
+            self.preview.show_message(f"{NO_CAMERA}: open a video file, or drop one here",
+                                      ("Open video file...", self.source.open_file))
             self.device_label.setText(f"{NO_CAMERA}: open a video file")
+            self.processing.show_planned_device(self.processor.settings.device)
             return
         try:
             worker = LiveWorker(spec, self.processor, self.sinks)

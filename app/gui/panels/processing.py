@@ -11,7 +11,8 @@ from __future__ import annotations
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel
 
-from dctnet.device import DEVICE_CHOICES, cuda_unavailable_reason
+from dctnet.device import DEVICE_CHOICES, choose_device, cuda_unavailable_reason
+from dctnet.errors import LiveToonError
 
 from app.live.session import PROCESSING_SIZES
 from app.live.settings import LiveSettings
@@ -75,6 +76,15 @@ class ProcessingPanel(QGroupBox):
         device it picked, and the whole reason goes under the combo."""
         self._say(text)
         self.device_combo.setItemText(self.device_combo.findData("auto"), f"auto ({text.split(' ')[0]})")
+
+    def show_planned_device(self, device: str) -> None:
+        """No session runs (no camera yet): what ``device`` will pick and why, so that "auto" is
+        not left unexplained (a saved "cuda" that cannot run here is shown as the "auto" it becomes)."""
+        try:
+            choice = choose_device(device)
+        except LiveToonError:
+            choice = choose_device("auto")
+        self.show_device(choice.describe())
 
     def _say(self, text: str) -> None:
         self.device_status.setText(text)
