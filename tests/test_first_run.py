@@ -159,7 +159,8 @@ def test_the_choice_banner_stays_through_changes_it_did_not_promise_for(qtbot, t
 
 def test_with_nothing_to_show_the_first_run_times_the_first_source_opened(qtbot, tmp_path, gui_clip):
     """The choice is timed on the user's own picture: with no camera and no file there is
-    none, so nothing is timed (it was, on a synthetic pattern) until a file is opened."""
+    none, so nothing is timed (it was, on a synthetic pattern) until a file is opened; then
+    the frames being timed are painted as a session's would be."""
     fresh = QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat)
     window = MainWindow(store=fresh, source=None)
     qtbot.addWidget(window)
@@ -168,6 +169,9 @@ def test_with_nothing_to_show_the_first_run_times_the_first_source_opened(qtbot,
         assert not fitting_threads() and window.worker is None and "open a video file" in window.preview.message
         window.start_source(FileSpec(gui_clip))
         assert fitting_threads() and "Choosing settings" in window.preview.message and window.worker is None
+        qtbot.waitUntil(lambda: window.preview.frames_shown > 0, timeout=120_000)
+        assert window.worker is None and "Choosing settings" in window.preview.message, \
+            "the candidates' frames are painted while timed, under the note (painting is part of the cost)"
     finally:
         window.close()
     assert not fitting_threads()

@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 
 class DefaultsFitter(QObject):
     """``start`` times the candidates on ``spec``; ``fitted`` brings the :class:`Fit` (None:
-    keep the plain defaults) to the GUI thread."""
+    keep the plain defaults) to the GUI thread, ``frameMade`` each frame made meanwhile (the
+    window paints it: the user sees what is tried, and painting is part of what is timed)."""
 
     fitted = pyqtSignal(object)
+    frameMade = pyqtSignal(object)
 
     def __init__(self, registry: StyleRegistry, spec: SourceSpec, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -52,7 +54,8 @@ class DefaultsFitter(QObject):
     def _run(self) -> None:
         try:
             footage = source_frames(self.spec, self.cancel)
-            fit = fit_defaults(self.registry, footage, self.cancel) if footage is not None else None
+            fit = (fit_defaults(self.registry, footage, self.cancel, on_frame=self.frameMade.emit)
+                   if footage is not None else None)
         except FitCancelled:
             return
         except LiveToonError as exc:  # a source that does not open, a built-in style that does not load

@@ -46,6 +46,7 @@ from app.gui.worker import LiveWorker
 
 if TYPE_CHECKING:
     from app.live.fitting_defaults import Fit
+    from app.pipeline import Processed
 
 STOP_TIMEOUT_MS = 2000
 PANEL_WIDTH, PANEL_MIN_WIDTH = 340, 230
@@ -262,7 +263,15 @@ class MainWindow(QMainWindow):
         self.preview.show_message("Choosing settings that run well on this computer...")
         fitter = DefaultsFitter(self.registry, spec, self)
         fitter.fitted.connect(lambda fit: self._apply_fit(fit, spec))
+        fitter.frameMade.connect(self._show_fit_frame)
         fitter.start()
+
+    def _show_fit_frame(self, processed: Processed) -> None:
+        """A frame of a candidate being timed, painted as a session's would be, under the note."""
+        if self.worker is None:  # one queued before the session started is stale
+            note = self.preview.message
+            self.preview.show_frame(processed.frame.image, processed.output)
+            self.preview.message = note
 
     def _apply_fit(self, fit: Fit | None, spec: SourceSpec | None) -> None:
         if fit is not None:

@@ -13,9 +13,10 @@ What is timed, and why:
 - **The figure is the one the window's overlay shows**: output frames a second from the
   session's :class:`~app.live.session.RateMeter`, read every half second as the window's
   stats timer does, through the same :func:`~app.live.pipeline.run_keyframe_pipeline`
-  with the same processor and settings. The frames are replayed forth and back at the
-  source's rate (a jump back to the first frame would be a cut, which asks for a new
-  keyframe at once); only the camera's own capture is not timed.
+  with the same processor and settings, each frame handed to ``on_frame`` (the window
+  paints it, so painting costs what it will cost). The frames are replayed forth and
+  back at the source's rate (a jump back to the first frame would be a cut, which asks
+  for a new keyframe at once); only the camera's own capture is not timed.
 - **What a carried frame looks like** at the model rate reached: each model frame is
   compared with the carried frame the window showed for the same camera frame, the
   oldest carry just before it is replaced (PSNR, :attr:`Rates.carried_db`). Carried
@@ -31,7 +32,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -134,8 +135,8 @@ def small(image: np.ndarray) -> np.ndarray:
 class Watched:
     """What the window would have shown: the overlay's readings, model frames and carried ones."""
 
-    def __init__(self, processor: LiveProcessor) -> None:
-        self.processor = processor
+    def __init__(self, processor: LiveProcessor, on_frame: Callable[[Processed], None] | None) -> None:
+        self.processor, self.on_frame = processor, on_frame
         self.meter = RateMeter()
         self.first_out: float | None = None
         self.model_frames: dict[int, np.ndarray] = {}
@@ -151,6 +152,8 @@ class Watched:
 
     def show(self, processed: Processed) -> None:
         """The window's sink: the first frame out starts the overlay's clock."""
+        if self.on_frame is not None:
+            self.on_frame(processed)
         if self.first_out is None:
             self.first_out = time.perf_counter()
         if processed.propagated:
@@ -165,7 +168,7 @@ class Watched:
 
 
 def live_rates(registry: StyleRegistry, candidate: Candidate, footage: Footage,
-               cancel: threading.Event | None = None) -> Rates:
+               cancel: threading.Event | None = None, on_frame: Callable[[Processed], None] | None = None) -> Rates:
     """Run ``candidate`` on the CPU as the window would and read its overlay (see the module doc).
 
     The style is loaded and the face finder started before the clock runs (the window
@@ -176,7 +179,7 @@ def live_rates(registry: StyleRegistry, candidate: Candidate, footage: Footage,
     times = StageTimes()
     processor = LiveProcessor(settings, registry, times=times)
     stop, failed = threading.Event(), []
-    watched = Watched(processor)
+    watched = Watched(processor, on_frame)
 
     def pipeline() -> None:
         try:

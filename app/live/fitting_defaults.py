@@ -30,6 +30,7 @@ from dctnet.styles import DEFAULT_STYLE, FILTER_STYLE, StyleRegistry
 
 from app.live.fit_timing import Candidate, FitCancelled, Footage, Rates, live_rates
 from app.live.pipeline import AUTO, EVERY_FRAME
+from app.pipeline import Processed
 
 __all__ = ["Fit", "FitCancelled", "fit_defaults"]
 
@@ -64,16 +65,16 @@ a test hands in its own measurements)."""
 
 
 def fit_defaults(registry: StyleRegistry, footage: Footage | None = None, cancel: threading.Event | None = None,
-                 measure: Measure | None = None) -> Fit:
+                 measure: Measure | None = None, on_frame: Callable[[Processed], None] | None = None) -> Fit:
     """The settings a new user starts with on this machine, timed on ``footage`` (the user's
-    own source; seconds on a CPU, instant on a GPU). Raises :class:`FitCancelled` once
-    ``cancel`` is set."""
+    own source; seconds on a CPU, instant on a GPU), each frame made handed to ``on_frame``.
+    Raises :class:`FitCancelled` once ``cancel`` is set."""
     if cuda_unavailable_reason() is None:
         return Fit(DEFAULT_STYLE, DEFAULT_MAX_SIZE, f"GPU found: the full look ({DEFAULT_STYLE} at {DEFAULT_MAX_SIZE}p).")
     if measure is None:
         if footage is None:
             raise ValueError("a CPU fit times the user's footage")
-        measure = partial(live_rates, registry, footage=footage, cancel=cancel)
+        measure = partial(live_rates, registry, footage=footage, cancel=cancel, on_frame=on_frame)
     for style, sizes in LADDERS:
         passed = list(climb(style, sizes, measure))
         if passed:
