@@ -34,6 +34,12 @@ class FixIt:
         return ", then ".join(f"{step.what} (`{step.command}`)" if step.command else step.what for step in self.steps)
 
     @property
+    def numbered(self) -> str:
+        """The steps one per line, numbered, each command after what it does (for reading)."""
+        return "\n".join(f"{n}. {step.what}" + (f":  {step.command}" if step.command else "")
+                         for n, step in enumerate(self.steps, 1))
+
+    @property
     def commands(self) -> list[str]:
         return [step.command for step in self.steps if step.command]
 

@@ -119,7 +119,7 @@ def test_closing_with_an_output_on_asks_first_and_close_finishes_the_recording(q
     qtbot.keyClick(window, Qt.Key.Key_R)
     next_frame(qtbot, window)
     question = window.ask_before_closing()
-    assert question.isVisible() and "Outputs on: record." in question.text(), question.text()
+    assert question.isVisible() and question.text().startswith("On now: record. Close LiveToon and stop it?"), question.text()
     qtbot.mouseClick(question.button(question.StandardButton.Cancel), Qt.MouseButton.LeftButton)
     assert window.isVisible() and window.outputs.record_button.isChecked()
     question = window.ask_before_closing()

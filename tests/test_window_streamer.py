@@ -89,7 +89,8 @@ def test_fix_it_banner_over_the_preview_goes_when_another_output_starts(qtbot, w
     commands = virtual_camera_fix().commands
     assert copied.split(" && ") == commands and commands[-1] == "sudo usermod -aG video $USER", copied
     assert subprocess.run(["bash", "-n", "-c", copied]).returncode == 0, "the pasted line parses as a shell command"
-    assert all(f"`{command}`" in banner.steps.text() for command in commands), "the words show the same commands"
+    assert all(f"{n}. " in banner.steps.text() for n in (1, 2, 3, 4)) and all(
+        command in banner.steps.text() for command in commands), "numbered steps, with the same commands"
     assert banner.copy_button.text() == "Copied"
     qtbot.waitUntil(lambda: banner.copy_button.text() == "Copy command", timeout=4000)
     assert window.outputs.status.text().count("\n") == 0, "the side panel keeps one line"

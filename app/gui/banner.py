@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import re
 
-from collections.abc import Sequence
-
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout,
                              QWidget)
 
-from app.fix_it import FIX_MARK
+from app.fix_it import FIX_MARK, FixIt
 
 COPY_TEXT, COPIED_TEXT = "Copy command", "Copied"
 COPIED_MS = 2000
@@ -71,13 +69,14 @@ class MessageBanner(QFrame):
         self.kind = ""
         self.hide()
 
-    def show_problem(self, message: str, commands: Sequence[str] = ()) -> None:
-        """A failure: its reason in one line, its fix's steps under it, ``commands`` (the fix's,
-        as data) behind "Copy command"."""
+    def show_problem(self, message: str, fix_it: FixIt | None = None) -> None:
+        """A failure: its reason in one line, its fix's steps under it (numbered, from ``fix_it`` when
+        given), and ``fix_it``'s commands behind "Copy command"."""
         reason, fix = split_fix(message)
         whole, _, _ = message.partition(FIX_MARK)
-        self._show("problem", reason, f"{whole}\n\nTo fix it: {fix}" if fix else whole, " && ".join(commands))
-        self.steps.setText(f"To fix it: {fix}" if fix else "")
+        self._show("problem", reason, f"{whole}\n\nTo fix it: {fix}" if fix else whole,
+                   fix_it.script if fix_it else "")
+        self.steps.setText(f"To fix it:\n{fix_it.numbered}" if fix_it else f"To fix it: {fix}" if fix else "")
         self.steps.setVisible(bool(fix))
 
     def show_info(self, message: str) -> None:

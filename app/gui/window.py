@@ -52,6 +52,12 @@ STOP_TIMEOUT_MS = 2000
 PANEL_WIDTH, PANEL_MIN_WIDTH = 340, 230
 
 
+def close_question(outputs: list[str]) -> str:
+    """What the close button asks while ``outputs`` (SinkSet names) are on."""
+    kept = " The recording is finished and kept." if "record" in outputs else ""
+    return f"On now: {', '.join(outputs)}. Close LiveToon and stop {'it' if len(outputs) == 1 else 'them'}?{kept}"
+
+
 class MainWindow(QMainWindow):
     processorNotice = pyqtSignal(str)
     """A style that failed to load mid-run (from the pipeline thread to the banner)."""
@@ -141,8 +147,8 @@ class MainWindow(QMainWindow):
         layout.addLayout(picture, 1)
         layout.addWidget(self.panel)
         self.setCentralWidget(body)
-        self.device_label = ElidedLabel("device: starting")  # these give way before the frame rate does
-        self.source_label = ElidedLabel("")
+        self.device_label = QLabel("device: starting")
+        self.source_label = ElidedLabel("")  # a long file name gives way, never the frame rate
         self.rate_label = QLabel("")
         for label in (self.device_label, self.source_label):
             self.statusBar().addWidget(label)
@@ -408,8 +414,7 @@ class MainWindow(QMainWindow):
         """Outputs are on: closing ends them (a recording is finished and kept). The answer
         arrives without blocking the picture; "Close" closes."""
         question = QMessageBox(QMessageBox.Icon.Question, "Close LiveToon",
-                               f"Outputs on: {', '.join(self.outputs.on_air())}. Close LiveToon and stop them? "
-                               "A recording is finished and kept.",
+                               close_question(self.outputs.on_air()),
                                QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel, self)
         question.setDefaultButton(QMessageBox.StandardButton.Cancel)
         close = question.button(QMessageBox.StandardButton.Close)

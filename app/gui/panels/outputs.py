@@ -29,7 +29,7 @@ from PyQt6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLa
 
 from dctnet.errors import LiveToonError
 
-from app.fix_it import FixableError
+from app.fix_it import FixableError, FixIt
 from app.live.record import RecordSink
 from app.live.contracts import Sink
 from app.live.session import SinkSet
@@ -66,9 +66,9 @@ TOGGLES = (Toggle("virtual camera", "Virtual camera (V)", "● VCAM on: stop (V)
 
 
 class OutputsPanel(QGroupBox):
-    problem = pyqtSignal(str, list)
+    problem = pyqtSignal(str, object)
     """An output failed to start or stopped on its own: its reason, and fix when there is one;
-    the fix's commands (a list, empty when none)."""
+    the fix as data (a :class:`FixIt`, or None)."""
     startedFine = pyqtSignal()
     """An output started: the last output's fix-it is over."""
     running = pyqtSignal(list)
@@ -209,18 +209,18 @@ class OutputsPanel(QGroupBox):
                 self.note = ""
                 self.startedFine.emit()
             except LiveToonError as exc:
-                commands = exc.fix.commands if isinstance(exc, FixableError) else []
-                self._failed(name, str(exc) if str(exc).lower().startswith(name) else f"{name}: {exc}", commands)
+                fix = exc.fix if isinstance(exc, FixableError) else None
+                self._failed(name, str(exc) if str(exc).lower().startswith(name) else f"{name}: {exc}", fix)
         self.refresh()
 
-    def _failed(self, name: str, message: str, commands: list[str] | None = None) -> None:
+    def _failed(self, name: str, message: str, fix: FixIt | None = None) -> None:
         """Untick the output's button; the banner gets the message, the panel its one-line reason."""
         button = self.buttons[name]
         button.blockSignals(True)
         button.setChecked(False)
         button.blockSignals(False)
         self.note = self.failed_now = split_fix(message)[0]
-        self.problem.emit(message, commands or [])
+        self.problem.emit(message, fix)
 
     def show_saved(self, path: Path | None, text: str) -> None:
         """Where the last recording went, until dismissed (None hides it)."""
