@@ -42,7 +42,7 @@ from flow.metrics import fidelity_psnr, warping_error
 from flow.stabilize import CUT_MEAN_CONFIDENCE, DEFAULT_STABILITY, Stabilizer
 from flow.two_sided import FILE_STABILITY, TwoSidedStabilizer
 
-from .stabilizer import call, stabilizer_at
+from .stabilizer import LiveStabilizer, call, stabilizer_at
 
 
 def read_frames(path: Path) -> tuple[list[VideoFrame], Fraction, Fraction]:
@@ -178,7 +178,7 @@ def main() -> None:
             old = stabilizer_at(args.against, Path(folder))
             stabilizers[f"{args.against} default"] = old
         for stability in args.stabilities:
-            stabilizers[f"live {stability:g}"] = functools.partial(Stabilizer, stability)
+            stabilizers[f"live {stability:g}"] = functools.partial(LiveStabilizer, stability)
         for stability in args.file_stabilities:
             stabilizers[f"file {stability:g}"] = functools.partial(TwoSidedStabilizer, stability)
         print(f"style {args.style}, every {args.every}. frame(s), crf {args.crf}, warping error along {args.judge}")

@@ -31,7 +31,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow, full_size_map, pull, sampling_grid
+from .estimate import FlowPair, full_size_map, pull, sampling_grid
 
 DEFAULT_STABILITY = 0.7
 REFERENCE_INTERVAL = 1001 / 30000
@@ -70,19 +70,19 @@ def flow_confidence(pair: FlowPair, grid: np.ndarray) -> np.ndarray:
 
 
 class Stabilizer:
-    """Feed it (input frame, per-frame output, time) in order; it returns stable outputs.
+    """Feed it (the frame's motion, per-frame output, time) in order; it returns stable outputs.
 
-    The returned array is also kept as the history for the next frame: callers must
-    not draw on it in place. ``time`` is the frame's timestamp in seconds (file
-    position or capture clock); without one, frames are taken as
-    :data:`REFERENCE_INTERVAL` apart.
+    The motion is the chain's (``FrameProcessor`` computes it once per frame for every
+    stage that needs it), so the stabilizer estimates none of its own. The returned
+    array is also kept as the history for the next frame: callers must not draw on it
+    in place. ``time`` is the frame's timestamp in seconds (file position or capture
+    clock); without one, frames are taken as :data:`REFERENCE_INTERVAL` apart.
     """
 
-    def __init__(self, stability: float = DEFAULT_STABILITY, max_side: int = DEFAULT_MAX_SIDE) -> None:
+    def __init__(self, stability: float = DEFAULT_STABILITY) -> None:
         if not 0.0 <= stability <= 1.0:
             raise ValueError(f"stability must be in [0, 1], got {stability}")
         self.stability = stability
-        self._motion = SequenceFlow(max_side, both_ways=False)
         self._grid = np.empty((0, 0, 2), np.float32)
         self.cuts = 0
         """Scene cuts detected so far (history dropped because motion could not be trusted)."""
@@ -91,21 +91,13 @@ class Stabilizer:
 
     def reset(self) -> None:
         """Forget the history (new clip, seek)."""
-        self._motion.reset()
         self._history = None
         self._time = None
 
-    def __call__(self, input_bgr: np.ndarray, styled_bgr: np.ndarray, time: float | None = None) -> np.ndarray:
-        if self.stability == 0.0:
-            # Off means off: no flow, and no stale history if it is turned on again later.
-            self.reset()
-            return styled_bgr
-        return self.step(self._motion(input_bgr), styled_bgr, time)
-
     def step(self, pair: FlowPair | None, styled_bgr: np.ndarray, time: float | None = None) -> np.ndarray:
-        """As calling it, with the input's motion computed by the caller (once per frame,
-        shared with other stages such as the person matte); ``pair`` is None on a first frame."""
-        if self.stability == 0.0:
+        """The stable output for ``styled_bgr``; ``pair`` is the input's motion from the frame
+        before (None on a first frame or after a size change)."""
+        if self.stability == 0.0:  # off means off: no stale history if it is turned on again later
             self.reset()
             return styled_bgr
         return self.weighted_step(pair, styled_bgr, time)[0]

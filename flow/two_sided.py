@@ -35,7 +35,7 @@ from typing import Generic, TypeVar
 import cv2
 import numpy as np
 
-from .estimate import DEFAULT_MAX_SIDE, FlowPair
+from .estimate import FlowPair
 from .stabilize import Stabilizer
 
 FILE_STABILITY = 0.65
@@ -74,10 +74,9 @@ class TwoSidedStabilizer(Generic[Payload]):
     ``pair`` must carry the forward flow too (``SequenceFlow(both_ways=True)``).
     """
 
-    def __init__(self, stability: float = FILE_STABILITY, max_side: int = DEFAULT_MAX_SIDE,
-                 block: int = BLOCK, lookahead: int = LOOKAHEAD) -> None:
-        self.causal = Stabilizer(stability, max_side)
-        self.backward = Stabilizer(stability, max_side)
+    def __init__(self, stability: float = FILE_STABILITY, block: int = BLOCK, lookahead: int = LOOKAHEAD) -> None:
+        self.causal = Stabilizer(stability)
+        self.backward = Stabilizer(stability)
         self.block, self.lookahead = block, lookahead
         self._held: list[_Held[Payload]] = []
 

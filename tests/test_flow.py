@@ -15,6 +15,7 @@ import pytest
 
 from flow.estimate import SequenceFlow
 from flow.metrics import fidelity_psnr, warping_error
+from benchmarks.stabilizer import LiveStabilizer
 from flow.stabilize import DEFAULT_STABILITY, REFERENCE_INTERVAL, Stabilizer
 from tests.conftest import skip_unless_ci
 
@@ -73,13 +74,13 @@ def test_flow_recovers_a_known_translation(astronaut_bgr):
 
 def test_stability_zero_is_the_per_frame_output(clip):
     inputs, styled = clip
-    stabilizer = Stabilizer(0.0)
+    stabilizer = LiveStabilizer(0.0)
     assert all(stabilizer(i, s) is s for i, s in zip(inputs, styled))
 
 
 def test_default_stability_removes_flicker_and_keeps_fidelity(clip):
     inputs, styled = clip
-    stabilizer = Stabilizer(DEFAULT_STABILITY)
+    stabilizer = LiveStabilizer(DEFAULT_STABILITY)
     stable = [stabilizer(i, s) for i, s in zip(inputs, styled)]
     ratio = warping_error(inputs, stable) / warping_error(inputs, styled)
     fidelity = fidelity_psnr(stable, styled)
@@ -103,7 +104,7 @@ def test_frames_far_apart_in_time_keep_their_own_look(clip):
     inputs, styled = clip
 
     def fidelity(interval: float) -> float:
-        stabilizer = Stabilizer(DEFAULT_STABILITY)
+        stabilizer = LiveStabilizer(DEFAULT_STABILITY)
         return fidelity_psnr([stabilizer(i, s, k * interval) for k, (i, s) in enumerate(zip(inputs, styled))], styled)
 
     fast, slow = fidelity(REFERENCE_INTERVAL), fidelity(10 * REFERENCE_INTERVAL)
@@ -112,7 +113,7 @@ def test_frames_far_apart_in_time_keep_their_own_look(clip):
 
 def test_time_going_backwards_drops_the_history(clip):
     inputs, styled = clip
-    stabilizer = Stabilizer(DEFAULT_STABILITY)
+    stabilizer = LiveStabilizer(DEFAULT_STABILITY)
     stabilizer(inputs[0], styled[0], 1.0)
     assert stabilizer(inputs[1], styled[1], 0.5) is styled[1]
     assert not np.array_equal(stabilizer(inputs[2], styled[2], 0.5 + REFERENCE_INTERVAL), styled[2])
@@ -121,7 +122,7 @@ def test_time_going_backwards_drops_the_history(clip):
 def test_scene_cut_resets_history(astronaut_bgr, coffee_bgr):
     inputs = panning(astronaut_bgr, 6) + panning(coffee_bgr, 4, seed=1)
     styled = flickery_cartoon(inputs, seed=1)
-    stabilizer = Stabilizer(DEFAULT_STABILITY)
+    stabilizer = LiveStabilizer(DEFAULT_STABILITY)
     outputs = [stabilizer(i, s) for i, s in zip(inputs, styled)]
     assert stabilizer.cuts == 1
     assert np.array_equal(outputs[6], styled[6]), "no ghost of the old scene after a cut"
@@ -130,7 +131,7 @@ def test_scene_cut_resets_history(astronaut_bgr, coffee_bgr):
 
 def test_size_change_resets_without_error(clip):
     inputs, styled = clip
-    stabilizer = Stabilizer()
+    stabilizer = LiveStabilizer()
     stabilizer(inputs[0], styled[0])
     small_in, small_out = cv2.resize(inputs[1], (240, 136)), cv2.resize(styled[1], (240, 136))
     assert np.array_equal(stabilizer(small_in, small_out), small_out)

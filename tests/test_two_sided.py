@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.stabilizer import LiveStabilizer
 from flow.estimate import SequenceFlow
 from flow.metrics import fidelity_psnr, warping_error
-from flow.stabilize import Stabilizer
 from flow.two_sided import FILE_STABILITY, TwoSidedStabilizer
 
 from tests.test_flow import coffee_bgr, flickery_cartoon, panning  # noqa: F401 - coffee_bgr is a fixture
@@ -30,7 +30,7 @@ def two_sided(inputs: list[np.ndarray], styled: list[np.ndarray], **options) -> 
 
 
 def causal(inputs: list[np.ndarray], styled: list[np.ndarray], stability: float) -> list[np.ndarray]:
-    stabilizer = Stabilizer(stability)
+    stabilizer = LiveStabilizer(stability)
     return [stabilizer(image, cartoon) for image, cartoon in zip(inputs, styled)]
 
 
