@@ -85,6 +85,9 @@ def main() -> None:
                       "shown_fps_median": round(median, 1),
                       "shown_fps_min_max": [min(shown, default=0.0), max(shown, default=0.0)],
                       "readings": len(shown),
+                      "tried": [f"{c.style} {c.max_size}p {c.model_fps}: {r.shown_fps:.1f} fps shown, model {r.model_fps:.2f} fps, "
+                                f"carried {r.carried_db and round(r.carried_db, 1)} dB" for c, r in window.fit.tried]
+                      if window.fit is not None else [],
                       "within_20_percent": promised is not None and abs(median - promised) <= HELD_WITHIN * promised},
                      indent=1))
 
