@@ -5,8 +5,13 @@ openbox as the window manager when it is installed, in a temporary settings file
 grabs each state with ``QWidget.grab`` (what the widget paints, dialogs included):
 
 - ``docs/window-live-rec.png``: full screen, streaming to a local UDP port and recording;
-- ``docs/window-no-camera.png``: no source (this machine has no camera);
-- ``docs/window-fix-it.png``: the virtual-camera fix-it banner (no v4l2loopback here);
+- ``docs/window-no-camera.png``: no source (this machine has no camera): the Open button, the device;
+- ``docs/window-fix-it.png``: the virtual-camera fix-it banner (no v4l2loopback here), its steps;
+- ``docs/window-recorded.png``: the Outputs tab after a recording of the clip with a tone
+  added (what is recorded, where it went, Open folder; ``docs/window-recording-sound.png``
+  while it records), and ``docs/window-close-question.png``
+  (the close button while it streams);
+- ``docs/window-700x420.png``: the smallest window, its status bar whole;
 - ``docs/styles-dialog.png``: Get more styles, with sizes, and a thumbnail on the
   clip's picture for the one installed official name. ModelScope cannot be reached
   from the project's machines and the reference files may not appear in the project,
@@ -63,7 +68,7 @@ def run(clip: Path, out: Path, seconds: float) -> None:
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp())
     os.environ["LIVETOON_DATA_DIR"] = str(tmp / "data")  # the stand-in style is installed there only
-    folders.recording_path = lambda: tmp / "rec.mp4"
+    folders.recording_path = lambda suffix=".mp4": tmp / f"livetoon-{time.monotonic_ns()}{suffix}"
     store = QSettings(str(tmp / "livetoon.ini"), QSettings.Format.IniFormat)
     store.setValue("live/style", "toon-lite")
     store.setValue("live/max_size", 360)
@@ -96,6 +101,16 @@ def run(clip: Path, out: Path, seconds: float) -> None:
     wait(0.5)
     save(window, out / "window-live-rec.png")
     window.leave_full_screen()
+    window._hotkey("toggle_stream")
+    window._hotkey("toggle_record")
+    wait(1)
+
+    grab_outputs(window, with_tone(clip, tmp / f"{clip.stem}-with-sound.mp4"), out, wait)
+    window.resize(700, 420)
+    window.tabs.setCurrentIndex(1)
+    wait(2)
+    save(window, out / "window-700x420.png")
+    window.resize(1280, 760)
 
     install_stand_in(window.registry, "sketch", tmp / "stand-in")
     dialog = window.get_more_styles()
@@ -104,6 +119,46 @@ def run(clip: Path, out: Path, seconds: float) -> None:
     dialog.close()
     window.close()
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def with_tone(clip: Path, target: Path) -> Path:
+    """``clip``'s video (copied) with a 440 Hz AAC tone: a source whose sound a recording carries."""
+    import av
+
+    from tests.clips import write_tone
+
+    with av.open(str(clip)) as source, av.open(str(target), "w") as container:
+        video_in = source.streams.video[0]
+        video = container.add_stream_from_template(video_in)
+        sound = container.add_stream("aac", rate=44100)
+        sound.layout = "stereo"
+        for packet in source.demux(video_in):
+            if packet.dts is not None:
+                packet.stream = video
+                container.mux(packet)
+        write_tone(container, sound, 440.0, float(video_in.duration * video_in.time_base))
+    return target
+
+
+def grab_outputs(window, clip: Path, out: Path, wait: Callable[[float], None]) -> None:
+    """The Outputs tab after recording ``clip`` (it has sound), then the question the close button asks."""
+    from app.live.settings import FileSpec
+
+    window.start_source(FileSpec(clip))
+    window.tabs.setCurrentIndex(2)
+    wait(4)
+    window._hotkey("toggle_record")
+    wait(3)
+    save(window, out / "window-recording-sound.png")
+    window._hotkey("toggle_record")
+    wait(1)
+    save(window, out / "window-recorded.png")
+    window._hotkey("toggle_stream")
+    question = window.ask_before_closing()
+    wait(1)
+    save(question, out / "window-close-question.png")
+    question.reject()
+    window._hotkey("toggle_stream")
 
 
 def grab_on_xvfb(run: Callable[[Path, Path, float], None], doc: str, seconds: float) -> int:
