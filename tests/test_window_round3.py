@@ -211,3 +211,35 @@ def test_no_camera_card_has_an_open_button_and_the_device_box_says_why_cpu(qtbot
         assert window.source_spec == FileSpec(clip) and not button.isVisible()
     finally:
         window.close()
+
+
+def test_the_offline_note_moves_nothing_and_is_said_once(qtbot, tmp_path, clip, monkeypatch):
+    from PyQt6.QtCore import QPoint, QSettings
+
+    from app.gui import first_run
+    from dctnet.styles import StyleRegistry
+    from tests.test_first_run import open_window as open_first_run_window
+
+    monkeypatch.setenv("LIVETOON_HUB_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: offline
+    monkeypatch.setenv("LIVETOON_DATA_DIR", str(tmp_path / "data"))  # only the built-in styles
+    monkeypatch.setattr(first_run, "OFFLINE_NOTE_MS", 60_000)
+    store = QSettings(str(tmp_path / "livetoon.ini"), QSettings.Format.IniFormat)
+    store.setValue("live/style", "toon-lite")
+    window = open_first_run_window(qtbot, store, StyleRegistry())
+    try:
+        offer = window.styles_offer
+        qtbot.waitUntil(offer.isVisible, timeout=30_000)
+        bar = window.tabs.tabBar()
+        with_note = bar.mapTo(window, QPoint(0, 0)), window.look.style_combo.mapTo(window, QPoint(0, 0))
+        assert offer.mapTo(window, QPoint(0, 0)).y() > bar.mapTo(window, QPoint(0, 0)).y(), "under the tabs"
+        offer.hide()  # what its timer does
+        qtbot.wait(50)
+        assert (bar.mapTo(window, QPoint(0, 0)), window.look.style_combo.mapTo(window, QPoint(0, 0))) == with_note
+    finally:
+        window.close()
+    again = open_first_run_window(qtbot, store, StyleRegistry())
+    try:
+        qtbot.wait(3000)  # the probe fails within a moment (connection refused)
+        assert not again.styles_offer.isVisible(), "said once, not at every start"
+    finally:
+        again.close()

@@ -3,9 +3,11 @@
 A new user has only the built-in styles and may not know the official ones exist. The
 window asks once, without blocking anything: the hub is asked for the style's size on
 a background thread (a short timeout, one try), and only an answer shows the offer.
-Offline, one muted line says so and disappears; nothing is remembered, so the offer
+Offline, one muted line says so and disappears, once: later starts say nothing (the
+window showed it on every start, and the panel moved when it went). The offer itself
 comes the next time the machine is online. Once shown, it is never shown again, and
-the user's answer is kept (``settings_store``).
+the user's answer is kept (``settings_store``). The window puts this line under its
+tabs, so that neither its coming nor its going moves a control under the pointer.
 
 The thread is a plain daemon thread rather than a QThread: a hub that does not answer
 must never hold up closing the window (a QThread would have to be waited for).
@@ -96,6 +98,9 @@ class StylesOffer(QFrame):
         self.show()
 
     def _say_offline(self, reason: str) -> None:
+        if settings_store.OFFLINE_NOTE.load(self.store):
+            return
+        settings_store.OFFLINE_NOTE.save(self.store, "shown")
         self.text.setText(f"Official styles: offline ({reason}); Get more styles... when you are online.")
         self.text.setStyleSheet("color: gray")
         self.download_button.hide()

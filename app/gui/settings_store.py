@@ -48,6 +48,8 @@ SOURCE = TextSetting("window/source")
 """The last source: ``camera:N`` or ``file:PATH`` ('' when none)."""
 STREAM_URL = TextSetting("window/stream_url", DEFAULT_STREAM_URL)
 NDI_NAME = TextSetting("window/ndi_name", DEFAULT_NDI_NAME)
+OFFLINE_NOTE = TextSetting("first_run/offline_note")
+"""Set once the "official styles: offline" note was shown: it is said once, not at every start."""
 OBS_ADDRESS = TextSetting("window/obs_address", f"{OBS_HOST}:{OBS_PORT}")
 """OBS's WebSocket server, ``HOST:PORT``; its password is never stored (this file is plain text)."""
 BACKGROUND_FILE = TextSetting("background/file")

@@ -128,8 +128,8 @@ class MainWindow(QMainWindow):
         self.outputs.running.connect(self._show_outputs_running)
         column_widget = QWidget()
         column = QVBoxLayout(column_widget)
-        column.addWidget(self.styles_offer)
         column.addWidget(self.tabs, 1)
+        column.addWidget(self.styles_offer)  # under the tabs: its coming and going moves no control
         row = QHBoxLayout()
         for text, action in (("Reset settings", self.reset_settings), ("Hotkeys (F1)", self.show_help)):
             button = QPushButton(text)
