@@ -5,9 +5,8 @@ cancels it and waits for the frame in hand (:meth:`DefaultsFitter.stop`): a thre
 still inside torch or MediaPipe when the interpreter exits is killed mid-C++, and the
 process aborts ("terminate called without an active exception") instead of quitting.
 
-The timing runs on the source the window is about to show (its first seconds, read
-here and replayed: ``app.live.fit_timing``), so it needs one: with no camera and no
-file the window fits when the user first opens one.
+The timing runs on the source the window is about to show (``app.live.fit_timing``),
+so it needs one: with no camera and no file the window fits when the user first opens one.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from dctnet.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 
-from app.live.fit_timing import source_frames
 from app.live.fitting_defaults import Fit, FitCancelled, fit_defaults
 from app.live.settings import LiveSettings, SourceSpec
 
@@ -53,12 +51,10 @@ class DefaultsFitter(QObject):
 
     def _run(self) -> None:
         try:
-            footage = source_frames(self.spec, self.cancel)
-            fit = (fit_defaults(self.registry, footage, self.cancel, on_frame=self.frameMade.emit)
-                   if footage is not None else None)
+            fit = fit_defaults(self.registry, self.spec, self.cancel, on_frame=self.frameMade.emit)
         except FitCancelled:
             return
-        except LiveToonError as exc:  # a source that does not open, a built-in style that does not load
+        except LiveToonError as exc:  # a source that does not open or shows nothing, a style that does not load
             log.warning("first-run settings not measured: %s", exc)
             fit = None
         with contextlib.suppress(RuntimeError):  # the window closed meanwhile: nobody to tell

@@ -2,21 +2,21 @@
 
 What is timed, and why:
 
-- **The picture is the user's own source** (:func:`source_frames`): the first second of
-  the camera or file the window is about to show, read once and replayed for every
-  candidate. It is the only real picture of a face LiveToon can use at run time
-  without shipping someone's photograph (the package holds none, and the sample clips
-  the benchmarks use are not ours to ship), and it is the very picture that will be
-  stylized: its size, its face(s), its motion. A synthetic pattern has no face, so the
+- **The picture is the user's own source**: the camera or file the window is about to
+  show, opened for each candidate as a session opens it. It is the only real picture
+  of a face LiveToon can use at run time without shipping someone's photograph (the
+  package holds none, and the sample clips the benchmarks use are not ours to ship),
+  and it is the very picture that will be stylized: its size, its face(s), its motion,
+  and what capturing or decoding it costs. A synthetic pattern has no face, so the
   face finder and the head model, most of the cost, were never timed, and it has no
-  motion for the carried frames to follow.
+  motion for the carried frames to follow. (A first version replayed the source's
+  first two seconds from memory, forth and back: without the decoding, the window
+  then showed 8-23% less than promised on carphone at 720p.)
 - **The figure is the one the window's overlay shows**: output frames a second from the
   session's :class:`~app.live.session.RateMeter`, read every half second as the window's
   stats timer does, through the same :func:`~app.live.pipeline.run_keyframe_pipeline`
   with the same processor and settings, each frame handed to ``on_frame`` (the window
-  paints it, so painting costs what it will cost). The frames are replayed forth and
-  back at the source's rate (a jump back to the first frame would be a cut, which asks
-  for a new keyframe at once); only the camera's own capture is not timed.
+  paints it, so painting costs what it will cost).
 - **What a carried frame looks like** at the model rate reached: each model frame is
   compared with the carried frame the window showed for the same camera frame, the
   oldest carry just before it is replaced (PSNR, :attr:`Rates.carried_db`). Carried
@@ -32,12 +32,13 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from dctnet.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 from flow.metrics import psnr
 
@@ -48,10 +49,8 @@ from app.live.settings import LiveSettings, SourceSpec
 from app.live.sources import open_source
 from app.pipeline import Processed, StageTimes
 
-SOURCE_SECONDS = 2.0
-"""How much of the source is read for the timing: two seconds of a person moving."""
 READ_TIMEOUT_S = 10.0
-"""A camera that gives nothing in this time is not timed on (the plain defaults stay)."""
+"""A source that gives no frame in this time is not timed on (:class:`NoPicture`)."""
 SHOWN_SECONDS = 3.0
 """Overlay readings taken: six, as the window reads it twice a second."""
 OVERLAY_PERIOD_S = 0.5
@@ -67,6 +66,10 @@ KEPT_CARRIED = 150
 
 class FitCancelled(Exception):
     """The window closed during the timing: nothing is chosen."""
+
+
+class NoPicture(LiveToonError):
+    """The source gave no frame to time on."""
 
 
 @dataclass(frozen=True)
@@ -86,46 +89,6 @@ class Rates:
     carried_db: float | None = None
     """Mean PSNR of the oldest carried frames against the model's frame of the same camera
     picture; None when no pair was seen (``every``: nothing is carried)."""
-
-
-@dataclass(frozen=True)
-class Footage:
-    """The frames timed on, and the rate they are played at (the source's)."""
-
-    images: tuple[np.ndarray, ...]
-    fps: float
-
-
-def source_frames(spec: SourceSpec, cancel: threading.Event | None = None) -> Footage | None:
-    """The first :data:`SOURCE_SECONDS` of ``spec`` (camera or file) as the window opens it;
-    None when it gives nothing in :data:`READ_TIMEOUT_S`. Raises what opening it raises."""
-    source = open_source(spec)
-    stop = threading.Event()
-    timer = threading.Timer(READ_TIMEOUT_S, stop.set)
-    timer.start()
-    images: list[np.ndarray] = []
-    try:
-        for frame in source.frames(stop):
-            if cancel is not None and cancel.is_set():
-                raise FitCancelled
-            images.append(frame.image)
-            if len(images) >= max(2, round(SOURCE_SECONDS * (source.fps or 30.0))):
-                break
-        fps = source.fps or 30.0
-    finally:
-        timer.cancel()
-        source.close()
-    return Footage(tuple(images), fps) if len(images) >= 2 else None
-
-
-def played(footage: Footage, stop: threading.Event) -> Iterator[VideoFrame]:
-    """The footage as a camera: forth and back, one frame each period, until ``stop``."""
-    order = list(range(len(footage.images))) + list(range(len(footage.images) - 2, 0, -1))
-    period, started, index = 1.0 / footage.fps, time.perf_counter(), 0
-    while not stop.is_set():
-        time.sleep(max(0.0, started + index * period - time.perf_counter()))
-        yield VideoFrame(footage.images[order[index % len(order)]], index, time.perf_counter(), index)
-        index += 1
 
 
 def small(image: np.ndarray) -> np.ndarray:
@@ -167,12 +130,14 @@ class Watched:
         return statistics.mean(pairs) if pairs else None
 
 
-def live_rates(registry: StyleRegistry, candidate: Candidate, footage: Footage,
+def live_rates(registry: StyleRegistry, candidate: Candidate, spec: SourceSpec,
                cancel: threading.Event | None = None, on_frame: Callable[[Processed], None] | None = None) -> Rates:
-    """Run ``candidate`` on the CPU as the window would and read its overlay (see the module doc).
+    """Run ``candidate`` on the CPU on ``spec`` as the window would and read its overlay (see
+    the module doc).
 
-    The style is loaded and the face finder started before the clock runs (the window
-    shows its "starting..." then too); ``cancel`` is looked at every overlay period.
+    The style is loaded and the face finder started on the source's first frame before
+    the clock runs (the window shows its "starting..." then too); ``cancel`` is looked at
+    every overlay period. Raises what opening ``spec`` raises, and :class:`NoPicture`.
     """
     settings = LiveSettings(style=candidate.style, max_size=candidate.max_size, device="cpu",
                             model_fps=candidate.model_fps)
@@ -181,9 +146,13 @@ def live_rates(registry: StyleRegistry, candidate: Candidate, footage: Footage,
     stop, failed = threading.Event(), []
     watched = Watched(processor, on_frame)
 
+    source = open_source(spec)
+    frames = source.frames(stop)
+    no_frame = threading.Timer(READ_TIMEOUT_S, stop.set)
+
     def pipeline() -> None:
         try:
-            run_keyframe_pipeline(played(footage, stop), watched.process, watched.show, stop,
+            run_keyframe_pipeline(frames, watched.process, watched.show, stop,
                                   lambda: processor.settings, times, on_latency=watched.meter.add,
                                   composite=processor.composite_carried)
         except BaseException as exc:  # noqa: BLE001 - re-raised on the fitting thread
@@ -191,17 +160,25 @@ def live_rates(registry: StyleRegistry, candidate: Candidate, footage: Footage,
 
     thread = threading.Thread(target=pipeline, name="fit-pipeline", daemon=True)
     try:
+        no_frame.start()
+        first = next(frames, None)
+        no_frame.cancel()
+        if first is None:
+            raise NoPicture(f"no picture from {spec.key} in {READ_TIMEOUT_S:g} s")
         processor.apply_settings()
-        processor(VideoFrame(footage.images[0], 0, 0.0, 0))  # loads the face finder: not timed
+        processor(first)  # loads the face finder: not timed
         processor.reset()
         times.samples.clear()
         started = time.perf_counter()
         thread.start()
         readings = watch(watched, started, candidate.model_fps != EVERY_FRAME, cancel)
     finally:
+        no_frame.cancel()
         stop.set()
-        if thread.is_alive() or thread.ident is not None:
+        if thread.ident is not None:
             thread.join()
+        frames.close()
+        source.close()
         processor.close()
     if failed:
         raise failed[0]

@@ -23,7 +23,7 @@ The one-line reason says what was measured, in the overlay's own figure.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from dataclasses import dataclass
 
@@ -31,11 +31,12 @@ from dctnet.device import cuda_unavailable_reason
 from dctnet.engine import DEFAULT_MAX_SIZE
 from dctnet.styles import DEFAULT_STYLE, FILTER_STYLE, StyleRegistry
 
-from app.live.fit_timing import Candidate, FitCancelled, Footage, Rates, live_rates
+from app.live.fit_timing import Candidate, FitCancelled, NoPicture, Rates, live_rates
 from app.live.pipeline import AUTO, EVERY_FRAME
+from app.live.settings import SourceSpec
 from app.pipeline import Processed
 
-__all__ = ["Fit", "FitCancelled", "fit_defaults"]
+__all__ = ["Fit", "FitCancelled", "NoPicture", "fit_defaults"]
 
 LADDERS = ((DEFAULT_STYLE, (480, 720)), ("toon-lite", (360, 480, 720)))
 """Best look first; within a style, small sizes first: a size is timed only when the one
@@ -65,21 +66,22 @@ class Fit:
 
 
 Measure = Callable[[Candidate], Rates]
-"""How one candidate runs here (:func:`~app.live.fit_timing.live_rates` on the user's footage;
+"""How one candidate runs here (:func:`~app.live.fit_timing.live_rates` on the user's source;
 a test hands in its own measurements)."""
 
 
-def fit_defaults(registry: StyleRegistry, footage: Footage | None = None, cancel: threading.Event | None = None,
+def fit_defaults(registry: StyleRegistry, spec: SourceSpec | None = None, cancel: threading.Event | None = None,
                  measure: Measure | None = None, on_frame: Callable[[Processed], None] | None = None) -> Fit:
-    """The settings a new user starts with on this machine, timed on ``footage`` (the user's
-    own source; seconds on a CPU, instant on a GPU), each frame made handed to ``on_frame``.
-    Raises :class:`FitCancelled` once ``cancel`` is set."""
+    """The settings a new user starts with on this machine, timed on ``spec`` (the user's own
+    source; seconds on a CPU, instant on a GPU), each frame made handed to ``on_frame``.
+    Raises :class:`FitCancelled` once ``cancel`` is set, :class:`NoPicture` when the source
+    gives none."""
     if cuda_unavailable_reason() is None:
         return Fit(DEFAULT_STYLE, DEFAULT_MAX_SIZE, f"GPU found: the full look ({DEFAULT_STYLE} at {DEFAULT_MAX_SIZE}p).")
     if measure is None:
-        if footage is None:
-            raise ValueError("a CPU fit times the user's footage")
-        measure = partial(live_rates, registry, footage=footage, cancel=cancel, on_frame=on_frame)
+        if spec is None:
+            raise ValueError("a CPU fit is timed on the user's own source")
+        measure = partial(live_rates, registry, spec=spec, cancel=cancel, on_frame=on_frame)
     tried: list[tuple[Candidate, Rates]] = []
     for style, sizes in LADDERS:
         passed = list(climb(style, sizes, measure, tried))
@@ -107,7 +109,7 @@ def climb(style: str, sizes: tuple[int, ...], measure: Measure,
         yield candidate, rates
 
 
-def chosen(candidate: Candidate, rates: Rates, tried: list[tuple[Candidate, Rates]]) -> Fit:
+def chosen(candidate: Candidate, rates: Rates, tried: Sequence[tuple[Candidate, Rates]] = ()) -> Fit:
     how = (f" with model fps Auto: {rates.shown_fps:.0f} fps shown (the model makes {rates.model_fps:.1f} frames a "
            "second; those between are carried along the motion)" if candidate.model_fps == AUTO
            else f": {rates.shown_fps:.1f} fps shown")
