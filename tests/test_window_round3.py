@@ -243,3 +243,16 @@ def test_the_offline_note_moves_nothing_and_is_said_once(qtbot, tmp_path, clip, 
         assert not again.styles_offer.isVisible(), "said once, not at every start"
     finally:
         again.close()
+
+
+def test_the_styles_dialog_offline_lays_its_message_out_under_the_list(qtbot, window, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVETOON_DATA_DIR", str(tmp_path / "data"))  # 'anime' not installed
+    dialog = window.get_more_styles()
+    dialog.download(["anime"])
+    qtbot.waitUntil(lambda: not dialog.busy and "cannot reach" in dialog.status.text(), timeout=30_000)
+    qtbot.wait(50)
+    shown = [w for w in (dialog.list, dialog.progress, dialog.status, dialog.notes, dialog.buttons) if w.isVisible()]
+    for upper, lower in zip(shown, shown[1:]):
+        assert upper.geometry().bottom() < lower.geometry().top(), f"{type(upper).__name__} overlaps {type(lower).__name__}"
+    assert dialog.status.height() >= dialog.status.heightForWidth(dialog.status.width()), "the whole message shows"
+    dialog.close()

@@ -128,7 +128,9 @@ class GetStylesDialog(QDialog):
         self.setWindowTitle("Get styles")
         self.list = QListWidget()
         self.list.setIconSize(QSize(THUMBNAIL_PX, THUMBNAIL_PX))
-        self.list.setMinimumSize(LIST_WIDTH, VISIBLE_ROWS * (THUMBNAIL_PX + 6))
+        # Two rows at least, VISIBLE_ROWS at first: the list gives way to a long message (offline),
+        # which a list held at its full height overlapped, its border striking through the text.
+        self.list.setMinimumSize(LIST_WIDTH, 2 * (THUMBNAIL_PX + 6))
         self.progress = QProgressBar()
         self.progress.setRange(0, PROGRESS_STEPS)
         hint = "" if picture is not None else f" {NO_PICTURE_HINT}"
@@ -155,6 +157,7 @@ class GetStylesDialog(QDialog):
         layout = QVBoxLayout(self)
         for widget in (self.list, self.progress, self.status, self.notes, self.buttons):
             layout.addWidget(widget)
+        self.resize(self.sizeHint().width(), self.sizeHint().height() + (VISIBLE_ROWS - 2) * (THUMBNAIL_PX + 6))
         self._fill_list()
 
     def _fill_list(self) -> None:
