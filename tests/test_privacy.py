@@ -42,7 +42,8 @@ from dctnet.engine import Stylizer
 from dctnet.styles import FILTER_STYLE, StyleRegistry
 from tests.alpha_frames import carphone_frames
 from tests.clips import write_clip
-from tests.privacy_check import THRESHOLD_DB, CameraFrame, camera_frames, closest, raw_frames, region_db
+from tests.privacy_check import (THRESHOLD_DB, CameraFrame, camera_frames, closest, h264_round_trip, raw_frames,
+                                  region_db)
 from tests.test_sinks import listening_reader
 
 SEGMENT = 24
@@ -420,3 +421,21 @@ def test_no_raw_frame_across_a_source_switch(cut_clip, cup_clip, cameras, tmp_pa
     finally:
         sinks.close_all()
     assert_none_raw({"recording": decoded(tmp_path / "switch.mp4")}, cameras + camera_frames(decoded(cup_clip)))
+
+
+def test_a_replaced_background_carries_no_room_through_the_codec(cut_clip, cut_images, tmp_path):
+    """The issue's case at strength 50%: model fps every, a picture behind the person. Where no
+    camera frame has a person near, the recording differs from the picture by no more than the
+    codec's own noise on that picture. Before, the strength blend mixed the room in over it."""
+    picture = np.zeros((*SIZE[::-1], 3), np.uint8)
+    picture[:] = np.linspace(40, 220, SIZE[0], dtype=np.uint8)[None, :, None]  # a smooth picture
+    cv2.imwrite(str(tmp_path / "behind.png"), picture)
+    recorded = run_live(cut_clip, tmp_path, "--model-fps", "every", "--strength", "0.5",
+                        "--background", str(tmp_path / "behind.png"), seconds=3.0)["recording"]
+    room = np.logical_and.reduce([behind_person(image) for image in cut_images])
+    assert room.mean() > 0.04, "the test needs pixels no person comes near"
+    noise = np.abs(h264_round_trip([picture] * 8)[-1].astype(np.int16) - picture)[room].mean()
+    for frame in recorded:
+        off = np.abs(frame.astype(np.int16) - picture)[room].mean()
+        print(f"{off:.2f} (noise {noise:.2f})")
+        assert off <= noise + 1.0, f"the background is {off:.2f} levels off the picture (codec noise {noise:.2f})"
