@@ -10,8 +10,8 @@ What is timed, and why:
   and what capturing or decoding it costs. A synthetic pattern has no face, so the
   face finder and the head model, most of the cost, were never timed, and it has no
   motion for the carried frames to follow. (A first version replayed the source's
-  first two seconds from memory, forth and back: without the decoding, the window
-  then showed 8-23% less than promised on carphone at 720p.)
+  first two seconds from memory: that leaves out the decoding or capture the window
+  pays, and does not follow a live camera's motion.)
 - **The figure is the one the window's overlay shows**: output frames a second from the
   session's :class:`~app.live.session.RateMeter`, read every half second as the window's
   stats timer does, through the same :func:`~app.live.pipeline.run_keyframe_pipeline`

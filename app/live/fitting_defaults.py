@@ -10,8 +10,8 @@ would run it, on the user's own source (:mod:`app.live.fit_timing`), best look f
 and the best one is chosen that
 
 - shows at least :data:`SHOWN_TARGET_FPS` on the window's own overlay, and
-- whose carried frames, at the model rate it reaches, stay within
-  :data:`MIN_CARRIED_DB` of the model's frame of the same picture.
+- whose carried frames, at the model rate it reaches, are at least :data:`MIN_CARRIED_DB`
+  (PSNR) against the model's frame of the same picture.
 
 When none does (a busy CPU), the cheapest there is, the filter on every frame, is timed
 too, and whichever showed the most frames is chosen among it and the candidates whose
