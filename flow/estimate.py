@@ -15,6 +15,7 @@ a small map (:func:`full_size_map`) instead of upsampling two flows and a grid.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,10 +50,17 @@ def small_gray(frame_bgr: np.ndarray, factor: int) -> np.ndarray:
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
 
 
+@functools.lru_cache(maxsize=8)
 def sampling_grid(height: int, width: int) -> np.ndarray:
-    """Pixel coordinates ``[H,W,2]`` (x, y), float32, to add flows to for ``remap``."""
+    """Pixel coordinates ``[H,W,2]`` (x, y), float32, to add flows to for ``remap``.
+
+    Made once per size and shared by every user (the stabilizer, the propagation, the
+    matte's steadiness, the metric): the size rarely changes, and building it costs a
+    pass over the frame. Read-only, since it is shared; adding a flow makes a new array."""
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return np.dstack([xs, ys])
+    grid = np.dstack([xs, ys])
+    grid.flags.writeable = False
+    return grid
 
 
 Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -123,6 +131,20 @@ def full_size_map(flow: np.ndarray, grid: np.ndarray, height: int, width: int) -
     if (sh, sw) == (height, width):
         return small_map
     return cv2.resize(small_map, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def blend(first: np.ndarray, second: np.ndarray, weight_small: np.ndarray) -> np.ndarray:
+    """``first*w + second*(1-w)`` in uint8, ``w`` a small 0..1 weight map resized to full size.
+
+    Weights quantized to 1/255 and two rounded products keep it within two levels of a
+    float blend, and faster than ``cv2.blendLinear``, which needs two full-size float
+    weight maps. The stabilizer's history and the propagation's fade and fills all blend here.
+    """
+    h, w = first.shape[:2]
+    weight = np.rint(weight_small * np.float32(255.0)).astype(np.uint8)
+    weight = cv2.resize(cv2.merge([weight] * 3), (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.add(cv2.multiply(first, weight, scale=1.0 / 255.0),
+                   cv2.multiply(second, cv2.bitwise_not(weight), scale=1.0 / 255.0))
 
 
 def upsample_flow(flow: np.ndarray, height: int, width: int) -> np.ndarray:

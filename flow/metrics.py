@@ -49,7 +49,6 @@ def warping_errors(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray],
     is steadier along another flow too, not only along the one it is judged by.
     """
     motion = SequenceFlow(max_side, flow or FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM))
-    grid = np.empty((0, 0, 2), np.float32)
     errors: list[float] = []
     prev_in: np.ndarray | None = None
     prev_out: np.ndarray | None = None
@@ -59,10 +58,8 @@ def warping_errors(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray],
         pair = motion(frame_in)
         if pair is not None and prev_out is not None and prev_out.shape == out.shape:
             h, w = out.shape[:2]
-            if grid.shape[:2] != (h, w):
-                grid = sampling_grid(h, w)
             backward = upsample_flow(pair.backward, h, w)
-            coords = grid + backward
+            coords = sampling_grid(h, w) + backward
             forward_there = pull(upsample_flow(pair.forward, h, w), coords)
             mask = visible_mask(backward, forward_there)
             if mask.any() and masked_error(image, pull(prev_in, coords), mask) <= CUT_INPUT_ERROR:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .estimate import (DEFAULT_MAX_SIDE, FAST_ITERATIONS, FlowEstimator, full_size_map, pull, sampling_grid,
-                       shrink_factor, small_gray)
+from .estimate import (DEFAULT_MAX_SIDE, FAST_ITERATIONS, FlowEstimator, blend, full_size_map, pull,
+                       sampling_grid, shrink_factor, small_gray)
 
 CONSISTENCY_PX = 2.0
 """Forward-backward disagreement (small-image pixels) at which trust falls to 1/e."""
@@ -86,15 +86,6 @@ class Propagated:
     """Too much of the frame is untrusted: the caller should stylize a keyframe now."""
 
 
-def blend(first: np.ndarray, second: np.ndarray, weight_small: np.ndarray) -> np.ndarray:
-    """``first*w + second*(1-w)`` in uint8 with a small 0..1 weight map resized to full size."""
-    h, w = first.shape[:2]
-    weight = np.rint(weight_small * np.float32(255.0)).astype(np.uint8)
-    weight = cv2.resize(cv2.merge([weight] * 3), (w, h), interpolation=cv2.INTER_LINEAR)
-    return cv2.add(cv2.multiply(first, weight, scale=1.0 / 255.0),
-                   cv2.multiply(second, cv2.bitwise_not(weight), scale=1.0 / 255.0))
-
-
 def nearest_trusted_flow(flow: np.ndarray, untrusted: np.ndarray) -> np.ndarray:
     """``flow`` with every untrusted pixel given the flow of its nearest trusted pixel."""
     if not untrusted.any() or untrusted.all():
@@ -148,7 +139,6 @@ class Propagator:
         self.fill, self.stylize, self.max_side = fill, stylize, max_side
         self._flow = estimator or FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, finest_scale=FINEST_SCALE,
                                                 iterations=FAST_ITERATIONS)
-        self._grid = np.empty((0, 0, 2), np.float32)
         self.reset()
 
     def reset(self) -> None:
@@ -191,14 +181,9 @@ class Propagator:
         share = (self._fade + 1) / (FADE_FRAMES + 1)
         return blend(old[0], image, old[1] * np.float32(share))
 
-    def _small_grid(self, height: int, width: int) -> np.ndarray:
-        if self._grid.shape[:2] != (height, width):
-            self._grid = sampling_grid(height, width)
-        return self._grid
-
     def trust(self, gray: np.ndarray, backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
         """Per-pixel trust in ``backward`` (current -> keyframe), 0..1, on the small grid."""
-        coords = self._small_grid(*gray.shape) + backward
+        coords = sampling_grid(*gray.shape) + backward
         round_trip = backward + pull(forward, coords)
         photometric = cv2.absdiff(pull(self._key_gray, coords), gray).astype(np.float32)
         motion_px = np.float32(MOTION_SHARE * max(gray.shape))
@@ -234,7 +219,7 @@ class Propagator:
         backward = self._flow(gray, self._key_gray)
         trust = self.trust(gray, backward, self._flow(self._key_gray, gray))
         flow = nearest_trusted_flow(backward, trust < UNTRUSTED) if self.fill is Fill.NEAREST else backward
-        return pull(self._key_cartoon, full_size_map(flow, self._small_grid(*gray.shape), h, w)), trust
+        return pull(self._key_cartoon, full_size_map(flow, sampling_grid(*gray.shape), h, w)), trust
 
     def _filled(self, warped: np.ndarray, input_bgr: np.ndarray, trust: np.ndarray,
                 untrusted: np.ndarray) -> np.ndarray:

@@ -28,10 +28,12 @@ behind each choice are in ``docs/temporal.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
-from .estimate import FlowPair, full_size_map, pull, sampling_grid
+from .estimate import FlowPair, blend, full_size_map, pull, sampling_grid
 
 DEFAULT_STABILITY = 0.7
 REFERENCE_INTERVAL = 1001 / 30000
@@ -69,6 +71,61 @@ def flow_confidence(pair: FlowPair, grid: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(cv2.exp(-(photometric * photometric)), (5, 5), 0)
 
 
+Combine = Callable[[np.ndarray, np.ndarray, FlowPair, np.ndarray], np.ndarray]
+"""(new picture, history, the motion, per-pixel weights on the small grid) -> their blend."""
+
+
+class RecursiveBlend:
+    """The one recursive, confidence-weighted blend along the backward flow.
+
+    Each new picture is blended with the history carried along the motion, by the
+    flow's confidence times ``weight`` (decayed with the time between frames), and the
+    result becomes the history. A first frame, a size change, a gap in time or a cut
+    (mean confidence under :data:`CUT_MEAN_CONFIDENCE`) takes the new picture alone.
+    The stabilizer (uint8 frames, full size) and the matte's steadiness (a float matte
+    on the small grid) differ only in ``combine``.
+    """
+
+    def __init__(self, weight: float, combine: Combine) -> None:
+        self.weight, self.combine = weight, combine
+        self.cuts = 0
+        """Scene cuts detected so far (history dropped because motion could not be trusted)."""
+        self._history: np.ndarray | None = None
+        self._time: float | None = None
+
+    def reset(self) -> None:
+        self._history = None
+        self._time = None
+
+    def weight_after(self, time: float | None) -> float:
+        """The history's weight for a frame at ``time``, after the previous one (:func:`decayed_weight`)."""
+        return decayed_weight(self.weight, self._time, time)
+
+    def __call__(self, pair: FlowPair | None, new: np.ndarray,
+                 time: float | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the blend, the history's per-pixel weight on the small grid, or None where the
+        history was not used)."""
+        history, self._history = self._history, new
+        weight, self._time = self.weight_after(time), time
+        if pair is None or history is None or history.shape != new.shape or weight == 0.0:
+            return new, None
+        confidence = flow_confidence(pair, sampling_grid(*pair.gray.shape))
+        if float(confidence.mean()) < CUT_MEAN_CONFIDENCE:
+            self.cuts += 1
+            return new, None
+        weights = confidence * np.float32(weight)
+        self._history = self.combine(new, history, pair, weights)
+        return self._history, weights
+
+
+def carried_blend(styled: np.ndarray, history: np.ndarray, pair: FlowPair, weights: np.ndarray) -> np.ndarray:
+    """``styled*(1-w) + warp(history)*w`` in uint8: the history warped at full size along the
+    backward flow (one small sampling map, resized once: :func:`~flow.estimate.full_size_map`)."""
+    h, w = styled.shape[:2]
+    coords = full_size_map(pair.backward, sampling_grid(*pair.backward.shape[:2]), h, w)
+    return blend(pull(history, coords), styled, weights)
+
+
 class Stabilizer:
     """Feed it (the frame's motion, per-frame output, time) in order; it returns stable outputs.
 
@@ -82,17 +139,24 @@ class Stabilizer:
     def __init__(self, stability: float = DEFAULT_STABILITY) -> None:
         if not 0.0 <= stability <= 1.0:
             raise ValueError(f"stability must be in [0, 1], got {stability}")
-        self.stability = stability
-        self._grid = np.empty((0, 0, 2), np.float32)
-        self.cuts = 0
+        self._recursion = RecursiveBlend(stability, carried_blend)
+
+    @property
+    def stability(self) -> float:
+        return self._recursion.weight
+
+    @stability.setter
+    def stability(self, value: float) -> None:
+        self._recursion.weight = value
+
+    @property
+    def cuts(self) -> int:
         """Scene cuts detected so far (history dropped because motion could not be trusted)."""
-        self._history: np.ndarray | None = None
-        self._time: float | None = None
+        return self._recursion.cuts
 
     def reset(self) -> None:
         """Forget the history (new clip, seek)."""
-        self._history = None
-        self._time = None
+        self._recursion.reset()
 
     def step(self, pair: FlowPair | None, styled_bgr: np.ndarray, time: float | None = None) -> np.ndarray:
         """The stable output for ``styled_bgr``; ``pair`` is the input's motion from the frame
@@ -107,44 +171,12 @@ class Stabilizer:
         """As :meth:`step`, also returning the history's per-pixel weight on the small grid
         (None where the history was not used: a first frame, a cut, a long gap), which a
         two-sided blend needs (:mod:`flow.two_sided`)."""
-        history, self._history = self._history, styled_bgr
-        weight, self._time = self.weight_after(time), time
-        if pair is None or history is None or history.shape != styled_bgr.shape or weight == 0.0:
-            return styled_bgr, None
-        confidence = self.confidence(pair)
-        if float(confidence.mean()) < CUT_MEAN_CONFIDENCE:
-            self.cuts += 1
-            return styled_bgr, None
-        weights = confidence * np.float32(weight)
-        self._history = self._blend(styled_bgr, history, pair.backward, weights)
-        return self._history, weights
+        return self._recursion(pair, styled_bgr, time)
 
     def weight_after(self, time: float | None) -> float:
         """The history's blend weight ``a(dt)`` for a frame at ``time``, after the previous one (:func:`decayed_weight`)."""
-        return decayed_weight(self.stability, self._time, time)
-
-    def _small_grid(self, height: int, width: int) -> np.ndarray:
-        """Kept between frames: the size rarely changes, and rebuilding it costs a pass."""
-        if self._grid.shape[:2] != (height, width):
-            self._grid = sampling_grid(height, width)
-        return self._grid
+        return self._recursion.weight_after(time)
 
     def confidence(self, pair: FlowPair) -> np.ndarray:
         """Per-pixel trust in the backward flow, in [0, 1], on the small grid (:func:`flow_confidence`)."""
-        return flow_confidence(pair, self._small_grid(*pair.gray.shape))
-
-    def _blend(self, styled: np.ndarray, history: np.ndarray, backward: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """``styled*(1-w) + warp(history)*w`` for the small-grid weight ``w``, in uint8.
-
-        Weights quantized to 1/255 and two rounded products keep it within two levels
-        of a float blend, and faster than ``cv2.blendLinear``, which needs two
-        full-size float weight maps.
-        """
-        h, w = styled.shape[:2]
-        coords = full_size_map(backward, self._small_grid(*backward.shape[:2]), h, w)
-        warped = pull(history, coords)
-        weight = np.rint(weight * np.float32(255.0)).astype(np.uint8)
-        weight = cv2.resize(cv2.merge([weight] * 3), (w, h), interpolation=cv2.INTER_LINEAR)
-        kept = cv2.multiply(warped, weight, scale=1.0 / 255.0)
-        fresh = cv2.multiply(styled, cv2.bitwise_not(weight), scale=1.0 / 255.0)
-        return cv2.add(kept, fresh)
+        return flow_confidence(pair, sampling_grid(*pair.gray.shape))

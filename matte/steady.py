@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from flow.estimate import FlowPair, pull, sampling_grid
-from flow.stabilize import CUT_MEAN_CONFIDENCE, decayed_weight, flow_confidence
+from flow.stabilize import RecursiveBlend
 
 DEFAULT_STEADINESS = 0.8
 """History weight at full confidence for frames 1/29.97 s apart. On carphone at 720p
@@ -25,33 +25,27 @@ IoU with each frame's own matte 0.984, 0.981, 0.976 and 0.968: past 0.8 the matt
 starts to lag a moving person for little more steadiness."""
 
 
+def carried_matte(coarse: np.ndarray, history: np.ndarray, pair: FlowPair, weight: np.ndarray) -> np.ndarray:
+    """``coarse + (warp(history) - coarse) * w`` in float, on the small grid."""
+    warped = pull(history, sampling_grid(*coarse.shape) + pair.backward)
+    return cv2.add(coarse, cv2.multiply(cv2.subtract(warped, coarse), weight))
+
+
 class SteadyMatte:
     """Feed it (coarse matte, flow pair, time) in order; it returns the steady coarse matte."""
 
     def __init__(self, steadiness: float = DEFAULT_STEADINESS) -> None:
         if not 0.0 <= steadiness <= 1.0:
             raise ValueError(f"matte steadiness must be in [0, 1], got {steadiness}")
-        self.steadiness = steadiness
-        self._grid = np.empty((0, 0, 2), np.float32)
-        self._history: np.ndarray | None = None
-        self._time: float | None = None
+        self._recursion = RecursiveBlend(steadiness, carried_matte)
+
+    @property
+    def steadiness(self) -> float:
+        return self._recursion.weight
 
     def reset(self) -> None:
-        self._history = None
-        self._time = None
+        self._recursion.reset()
 
     def __call__(self, coarse: np.ndarray, pair: FlowPair | None, time: float | None = None) -> np.ndarray:
         """``coarse`` is float32 0..1 on the flow's small grid (``pair.gray``'s shape)."""
-        history, self._history = self._history, coarse
-        steadiness, self._time = decayed_weight(self.steadiness, self._time, time), time
-        if pair is None or history is None or history.shape != coarse.shape or steadiness == 0.0:
-            return coarse
-        if self._grid.shape[:2] != coarse.shape:
-            self._grid = sampling_grid(*coarse.shape)
-        confidence = flow_confidence(pair, self._grid)
-        if float(confidence.mean()) < CUT_MEAN_CONFIDENCE:
-            return coarse
-        weight = confidence * np.float32(steadiness)
-        warped = pull(history, self._grid + pair.backward)
-        self._history = cv2.add(coarse, cv2.multiply(cv2.subtract(warped, coarse), weight))
-        return self._history
+        return self._recursion(pair, coarse, time)[0]

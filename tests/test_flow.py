@@ -92,7 +92,7 @@ def test_default_stability_removes_flicker_and_keeps_fidelity(clip):
 def test_the_history_weight_follows_the_time_between_frames():
     stabilizer = Stabilizer(0.7)
     assert stabilizer.weight_after(None) == 0.7, "no timestamps: frames taken one reference interval apart"
-    stabilizer._time = 5.0
+    stabilizer.step(None, np.zeros((2, 2, 3), np.uint8), 5.0)  # a first frame at 5 s
     assert stabilizer.weight_after(5.0 + REFERENCE_INTERVAL) == pytest.approx(0.7)
     assert stabilizer.weight_after(5.0 + REFERENCE_INTERVAL / 4) == pytest.approx(0.7), "never heavier than asked"
     assert stabilizer.weight_after(5.0 + 10 * REFERENCE_INTERVAL) == pytest.approx(0.7**10)
