@@ -43,9 +43,9 @@ from dctnet.styles import StyleRegistry
 from flow.metrics import psnr
 
 from app.frames import VideoFrame
-from app.live.pipeline import EVERY_FRAME, run_keyframe_pipeline
+from app.live.pipeline import run_keyframe_pipeline
 from app.live.session import LiveProcessor, RateMeter
-from app.live.settings import LiveSettings, SourceSpec
+from app.live.settings import EVERY_FRAME, LiveSettings, SourceSpec
 from app.live.sources import open_source
 from app.pipeline import Processed, StageTimes
 
