@@ -32,8 +32,7 @@ from dctnet.engine import DEFAULT_MAX_SIZE
 from dctnet.styles import DEFAULT_STYLE, FILTER_STYLE, StyleRegistry
 
 from app.live.fit_timing import Candidate, FitCancelled, NoPicture, Rates, live_rates
-from app.live.pipeline import AUTO, EVERY_FRAME
-from app.live.settings import SourceSpec
+from app.live.settings import AUTO, EVERY_FRAME, SourceSpec
 from app.pipeline import Processed
 
 __all__ = ["Fit", "FitCancelled", "NoPicture", "fit_defaults"]
