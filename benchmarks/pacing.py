@@ -8,7 +8,11 @@ machine shared with nothing else they mean something:
   interval (bar: within 20% of the period) and the largest gap (bar: under 3 periods,
   100 ms);
 - an MPEG-TS stream to a real reader on this machine: submit-to-decoded latency
-  (bar: median under 1 s).
+  (bar: median under 1 s);
+- ``--load``: the stream and a recording both on at 1280x720 (issue 27, 3), with
+  ``BUSY`` processes spinning beside them: the stream's decoded rate and its largest
+  timestamp hole (bar: >= 29 fps, no hole over 2 periods) and the recording read back
+  (bar: exactly 30 fps, one frame per tick, no gap over 1 period).
 
 The load average is printed beside the numbers.
 """
@@ -17,12 +21,20 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
+
+import av
 
 import numpy as np
 from skimage import data
 
 from app.live.settings import OutputSettings
+from app.live.record import RecordSink
 from app.live.sinks import FramePacer, StreamSink, letterbox
 from tests.test_sinks import FPS, H, PERIOD, W, Recorder, listening_reader, read_stamp, stamp, with_bar
 
@@ -65,9 +77,68 @@ def stream_latency(picture: np.ndarray) -> dict:
             "meets_bar": median < 1.0}
 
 
+BUSY = 2
+"""Spinning processes beside the outputs under ``--load``, as the model-yield measurement had."""
+LOAD_W, LOAD_H = 1280, 720
+
+
+def rate_and_holes(pts_seconds: list[float]) -> dict:
+    """Frames a second over the span of their timestamps, and the largest gap, in periods."""
+    times = np.array(sorted(pts_seconds))
+    gaps = np.diff(times)
+    span = times[-1] - times[0] + PERIOD
+    return {"frames": len(times), "fps": round(len(times) / span, 2),
+            "largest_gap_periods": round(float(gaps.max()) / PERIOD, 2), "median_gap_ms": round(float(np.median(gaps)) * 1e3, 2)}
+
+
+def outputs_under_load(picture: np.ndarray, seconds: float = 10.0) -> dict:
+    """Both outputs on, fed a moving picture at 30 fps, ``BUSY`` spinning processes beside them."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(BUSY)]
+    try:
+        reader = listening_reader()
+        boxed = letterbox(picture, LOAD_W, LOAD_H)
+        settings = OutputSettings(LOAD_W, LOAD_H, FPS)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "load.mp4"
+            stream, record = StreamSink(f"udp://127.0.0.1:{reader.port}", settings), RecordSink(path, settings)
+            stop = threading.Event()
+
+            def feed() -> None:
+                number = 0
+                while not stop.wait(PERIOD):
+                    number += 1
+                    frame = stamp(with_bar(boxed, (number * 8) % (LOAD_W - 16)), number)
+                    stream.submit(frame)
+                    record.submit(frame)
+
+            feeder = threading.Thread(target=feed, name="feed", daemon=True)
+            feeder.start()
+            time.sleep(seconds)
+            stop.set()
+            feeder.join()
+            stream.close()
+            record.close()
+            ticks = record.pacer.frames_out  # one frame per tick
+            with av.open(str(record.saved)) as container:
+                video = container.streams.video[0]
+                recorded = [float(frame.pts * video.time_base) for frame in container.decode(video)]
+                rate = float(video.average_rate)
+        reader.join(15)
+        streamed = [float(frame.pts * frame.time_base) for _, frame, _ in reader.frames]
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    return {"busy_processes": BUSY, "seconds": seconds, "stream": rate_and_holes(streamed),
+            "recording": {**rate_and_holes(recorded), "stream_rate": rate, "pacer_ticks": ticks}}
+
+
 def main() -> None:
     picture = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
     load = os.getloadavg()[0]
+    if "--load" in sys.argv[1:]:
+        print(json.dumps({"load_before": round(load, 1), "outputs_under_load": outputs_under_load(picture)}, indent=1))
+        return
     print(json.dumps({"load_before": round(load, 1), "pacer": pacer_through_a_stall(picture),
                       "stream": stream_latency(picture)}, indent=1))
 

@@ -3,9 +3,11 @@
 A recording holds what the virtual camera and the stream show: the output size
 (letterboxed) at the output's steady frame rate, the newest cartoon frame repeated
 while the model works on the next, and the "camera lost" slate while the camera is
-gone. It starts at the first cartoon frame (no black lead-in). Timestamps follow the
-wall clock in milliseconds, so playback runs at real speed even when the encoder
-skips a tick.
+gone. It starts at the first cartoon frame (no black lead-in). It has a constant frame
+rate: every tick of its pacer writes one frame, its timestamp the tick's index, and a
+tick missed while the encoder was slow is written late with the newest frame repeated,
+never skipped (editors and players expect a steady rate; a skipped tick was a visible
+gap, up to 0.8 s under load: issue 27).
 
 Given the :class:`~app.live.audio.AudioTap` of its outputs while a source is heard (a
 file's own audio), a recording carries that sound too, delayed by the measured video
@@ -23,7 +25,6 @@ left is a complete file or nothing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -33,10 +34,9 @@ import numpy as np
 from app import interrupts
 from app.live.audio import AudioTap, SyncedSound
 from app.live.settings import OutputSettings
-from app.live.sinks import PacedSink
+from app.live.sinks import PacedSink, PacerTiming
 from app.files.video_out import VideoWriter
 
-MILLISECONDS = Fraction(1, 1000)
 FINISH_SECONDS = 20.0
 """The longest a recording may take to finish (the encoder's flush, the audio-less mux)."""
 
@@ -49,32 +49,30 @@ class RecordSink(PacedSink):
     kind = "recording"
 
     def __init__(self, path: Path, output: OutputSettings = OutputSettings(), protect: Iterable[Path] = (),
-                 alpha: bool = False, audio: AudioTap | None = None) -> None:
+                 alpha: bool = False, audio: AudioTap | None = None, timing: PacerTiming = PacerTiming()) -> None:
         """``protect``: the session's inputs (a looped file), which the recording must never replace.
-        ``audio``: where the source's sound is heard; recorded when something is (``audio.label``)."""
+        ``audio``: where the source's sound is heard; recorded when something is (``audio.label``).
+        ``timing``: the pacer's clock (a test's own)."""
         self.path = Path(path)
         self.saved: Path | None = None
-        self._start: float | None = None
-        self._last_pts = -1
         self.carries_alpha = alpha
-        self.writer = VideoWriter(self.path, output.width, output.height, Fraction(output.fps).limit_denominator(1001),
-                                  MILLISECONDS, preset="veryfast", crf=20, protect=protect, alpha=alpha,
-                                  sound=bool(audio and audio.label))
+        rate = Fraction(output.fps).limit_denominator(1001)
+        self.writer = VideoWriter(self.path, output.width, output.height, rate, 1 / rate, preset="veryfast", crf=20,
+                                  protect=protect, alpha=alpha, sound=bool(audio and audio.label))
         self.sound = SyncedSound(audio, self.writer.sound) if audio and self.writer.sound else None
         self.heard = audio.label if self.sound and audio else ""
         self._result = ""
         super().__init__(output, f"{self.path} ({output.width}x{output.height} @ {output.fps:g} fps, "
-                                 f"{'with ' + self.heard if self.heard else 'no sound'})", hold_until_first=True)
+                                 f"{'with ' + self.heard if self.heard else 'no sound'})", hold_until_first=True,
+                         repeat_missed=True, timing=timing)
 
     def _send(self, frame: np.ndarray) -> None:
-        now = time.perf_counter()
-        self._start = now if self._start is None else self._start
-        pts = max(self._last_pts + 1, round((now - self._start) * 1000))
-        self.writer.write(frame, pts)
+        tick = self.pacer.frames_out  # this frame's tick: the pacer counts it once written
+        self.writer.write(frame, tick)
         if self.sound:
-            self.sound.follow(self.sound.tap.newest, pts / 1000, 1 / self.output.fps)
-            self.sound.place_until(pts / 1000)
-        self._last_pts = pts
+            at = float(tick * self.writer.time_base)
+            self.sound.follow(self.sound.tap.newest, at, self.writer.step)
+            self.sound.place_until(at)
 
     def _release(self) -> None:
         """Finish the file (on the pacer's thread); a failed or abandoned one is deleted."""

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, NamedTuple, Self
 from urllib.parse import urlsplit
 
 import av
@@ -90,13 +90,29 @@ def next_tick(due: float, now: float, period: float) -> float:
     return due
 
 
+def wait_on_stop(stop: threading.Event, seconds: float) -> object:
+    """A pacer's sleep on the wall clock, woken early by ``stop``."""
+    return stop.wait(seconds)
+
+
+class PacerTiming(NamedTuple):
+    """What times a pacer's ticks: ``clock()`` and ``sleep(stop, seconds)`` (woken early by
+    ``stop``). A test brings its own, so the schedule is checked whatever the load."""
+
+    clock: Callable[[], float] = time.perf_counter
+    sleep: Callable[[threading.Event, float], object] = wait_on_stop
+
+
 class FramePacer:
     """Calls ``output`` with a ``width x height`` frame ``fps`` times a second: BGR, or
     BGRA with ``channels=4`` (outputs that carry alpha; they are submitted BGRA frames).
 
     The newest submitted frame wins; with none new, the last one repeats (before the
     first one: the :data:`STARTING_TEXT` card, so OBS sees a source at once, or nothing
-    with ``hold_until_first``, so a recording does not start with a card). A failing
+    with ``hold_until_first``, so a recording does not start with a card). Ticks missed
+    while ``output`` was slow are skipped (a live viewer wants the present, not a burst),
+    or with ``repeat_missed`` each is emitted, the newest frame repeated (a constant-rate
+    recording: ``frames_out`` is then the tick's index, N ticks make N frames). A failing
     ``output`` stops the pacer and leaves its message in ``error``. ``release`` runs
     on the pacer's thread once it stops, so the device is never touched from two
     threads. The thread follows the project's one policy (:class:`Worker`).
@@ -105,11 +121,12 @@ class FramePacer:
     def __init__(self, output: Callable[[np.ndarray], None], width: int, height: int, fps: float,
                  name: str = "pacer", release: Callable[[], None] | None = None, hold_until_first: bool = False,
                  channels: int = 3, clock: Callable[[], float] = time.perf_counter,
-                 sleep: Callable[[threading.Event, float], object] = lambda stop, seconds: stop.wait(seconds)) -> None:
-        """``clock`` and ``sleep(stop, seconds)`` (woken early by ``stop``) time the ticks: a
-        test runs the pacer on its own clock, so the schedule is checked whatever the load."""
+                 sleep: Callable[[threading.Event, float], object] = wait_on_stop,
+                 repeat_missed: bool = False) -> None:
+        """``clock`` and ``sleep`` time the ticks (:class:`PacerTiming`)."""
         check_output(width, height, fps)
         self.clock, self.sleep = clock, sleep
+        self.repeat_missed = repeat_missed
         self.output, self.width, self.height, self.fps = output, width, height, fps
         self.channels = channels
         self.release = release
@@ -160,7 +177,7 @@ class FramePacer:
             if frame is not None:
                 self.output(frame)
                 self.frames_out += 1
-            due = next_tick(due, self.clock(), period)
+            due = due + period if self.repeat_missed else next_tick(due, self.clock(), period)
             self.sleep(self._stop, max(0.0, due - self.clock()))
 
     def _release(self) -> None:
@@ -187,16 +204,19 @@ class PacedSink:
 
     ``carries_alpha``: the output takes BGRA frames (NDI, a recording to ProRes 4444 or
     VP9); the others take BGR, which with a transparent background shows the key colour.
+    ``hold_until_first``, ``repeat_missed``: as :class:`FramePacer`'s.
     """
 
     kind = "output"
     carries_alpha = False
 
-    def __init__(self, output: OutputSettings, description: str, hold_until_first: bool = False) -> None:
+    def __init__(self, output: OutputSettings, description: str, hold_until_first: bool = False,
+                 repeat_missed: bool = False, timing: PacerTiming = PacerTiming()) -> None:
         self.output, self.description = output, description
         self.pacer = FramePacer(self._send, output.width, output.height, output.fps, name=self.kind,
                                 release=self._release, hold_until_first=hold_until_first,
-                                channels=4 if self.carries_alpha else 3)
+                                channels=4 if self.carries_alpha else 3, clock=timing.clock, sleep=timing.sleep,
+                                repeat_missed=repeat_missed)
 
     def _send(self, frame: np.ndarray) -> None:
         """Hand one paced frame (BGR, or BGRA when ``carries_alpha``) to the device."""

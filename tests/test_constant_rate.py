@@ -1,0 +1,83 @@
+"""A recording has a constant frame rate (issue 27, 3): each tick of its pacer writes one
+frame, a tick missed while the encoder or the machine was slow is written late with the
+newest frame repeated, and its timestamps are exact multiples of the period when a real
+PyAV decoder reads the file back. The pacer runs on its own clock here, so this is the
+pacer's decision alone whatever the test machine's load (the wall-clock rates under a
+busy CPU are ``python -m benchmarks.pacing --load``'s)."""
+
+from __future__ import annotations
+
+import threading
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from app.live.record import RecordSink
+from app.live.settings import OutputSettings
+from app.live.sinks import FramePacer, PacerTiming
+
+FPS = 30
+SECONDS = 2.0
+LATE_EVERY, LATE_BY = 7, 0.25
+"""Every 7th sleep in the first half wakes 250 ms late (7.5 periods): a busy core or a slow encoder."""
+
+
+class LateWakingTime:
+    """A pacer's clock that stands still until ``go``, then moves on at each sleep, every
+    :data:`LATE_EVERY`-th one in the first half waking :data:`LATE_BY` late (the second half
+    leaves time to catch up); at ``horizon`` the pacer's thread
+    waits there for the test to close it."""
+
+    def __init__(self, horizon: float) -> None:
+        self.now, self.horizon, self.sleeps = 0.0, horizon, 0
+        self.go, self.reached = threading.Event(), threading.Event()
+
+    def clock(self) -> float:
+        self.go.wait()
+        return self.now
+
+    def sleep(self, stop: threading.Event, seconds: float) -> None:
+        self.sleeps += 1
+        step = seconds + (LATE_BY if self.sleeps % LATE_EVERY == 0 and self.now < self.horizon / 2 else 0.0)
+        if self.now + step >= self.horizon:
+            self.reached.set()
+            stop.wait()
+            return
+        self.now += step
+
+
+def ticks_until(horizon: float, fps: float) -> int:
+    """Ticks at 0, 1/fps, ... before ``horizon``."""
+    return int(np.ceil(horizon * fps - 1e-9))
+
+
+def test_a_pacer_that_repeats_missed_ticks_emits_one_frame_per_tick():
+    time = LateWakingTime(SECONDS)
+    emitted: list[float] = []
+    pacer = FramePacer(lambda frame: emitted.append(time.now), 64, 36, FPS, clock=time.clock, sleep=time.sleep,
+                       repeat_missed=True)
+    time.go.set()
+    assert time.reached.wait(30), "the pacer never reached the end of its time"
+    pacer.close()
+    assert len(emitted) == ticks_until(SECONDS, FPS), "late ticks are emitted, not skipped"
+    assert np.diff(emitted).max() >= LATE_BY, "the clock did wake late"
+
+
+def test_a_recording_made_while_slow_has_one_frame_per_tick_at_exact_30_fps(tmp_path):
+    time = LateWakingTime(SECONDS)
+    sink = RecordSink(tmp_path / "cfr.mp4", OutputSettings(320, 180, FPS), timing=PacerTiming(time.clock, time.sleep))
+    picture = np.zeros((180, 320, 3), np.uint8)
+    picture[:, :160] = 200
+    sink.submit(picture)
+    time.go.set()
+    assert time.reached.wait(60), "the recording's pacer never reached the end of its time"
+    sink.close()
+    assert sink.saved is not None, sink.status
+    with av.open(str(sink.saved)) as container:
+        video = container.streams.video[0]
+        stamps = [frame.pts * video.time_base for frame in container.decode(video)]
+        assert video.average_rate == FPS
+    assert len(stamps) == ticks_until(SECONDS, FPS) == sink.pacer.frames_out, "one frame per tick, none skipped"
+    assert stamps == [Fraction(i, FPS) for i in range(len(stamps))], "pts = tick index at exactly 30 fps"
+
