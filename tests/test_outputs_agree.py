@@ -20,7 +20,8 @@ import numpy as np
 from app.commands.cli import main
 from app.live.contracts import SourceState
 from app.live.record import RecordSink
-from app.live.session import LiveProcessor, LiveSession, SinkSet
+from app.live.session import LiveProcessor, LiveSession
+from app.live.sink_set import SinkSet
 from app.live.settings import FileSpec, LiveSettings, OutputSettings
 from tests.test_live import STYLE_ARGS, clip, expected, free_udp_port, receive  # noqa: F401 - fixtures
 from tests.test_live_settings import looks_like_a_slate

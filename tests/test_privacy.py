@@ -33,7 +33,8 @@ from app.gui.panels.background import FILE, BackgroundPanel, kind_of
 from app.gui.panels.look import LookPanel
 from app.live.pipeline import run_keyframe_pipeline
 from app.live.record import RecordSink
-from app.live.session import LiveProcessor, LiveSession, SinkSet
+from app.live.session import LiveProcessor, LiveSession
+from app.live.sink_set import SinkSet
 from app.live.settings import FileSpec, LiveSettings, OutputSettings
 from app.live.sinks import STARTING_TEXT, StreamSink, lost_slate
 from app.pipeline import Processed

@@ -21,7 +21,7 @@ from PyQt6.QtCore import Qt
 
 from app.live.audio import FileSound, PlaybackClock
 from app.live.record import RecordSink
-from app.live.session import SinkSet
+from app.live.sink_set import SinkSet
 from app.live.settings import FileSpec, OutputSettings
 from app.live.sources import LoopedFile
 from tests.test_gui import clip, next_frame, open_window, store  # noqa: F401 - fixtures

@@ -23,7 +23,8 @@ from app.compositing import Kind, parse_background
 from app.files.video_out import check_alpha_container
 from app.live.contracts import Sink, SourceState
 from app.live.record import RecordSink
-from app.live.session import LiveProcessor, LiveSession, SinkSet
+from app.live.session import LiveProcessor, LiveSession
+from app.live.sink_set import SinkSet
 from app.live.settings import (EVERY_FRAME, MAX_OUTPUT_FPS, MIN_OUTPUT_FPS, MODEL_FPS_HELP, CameraSpec, FileSpec,
                                LiveSettings, OutputSettings, SourceSpec)
 from app.live.ndi import DEFAULT_NDI_NAME, NdiSink

@@ -26,7 +26,8 @@ from dctnet.styles import StyleRegistry
 
 from app.compositing import Kind
 from app.live.contracts import SourceState
-from app.live.session import LiveProcessor, SinkSet
+from app.live.session import LiveProcessor
+from app.live.sink_set import SinkSet
 from app.live.settings import CameraSpec, FileSpec, LiveSettings, SourceSpec
 from app.gui import settings_store
 from app.gui.banner import MessageBanner

@@ -15,7 +15,8 @@ from PyQt6.QtCore import QThread, pyqtSignal
 from dctnet.errors import LiveToonError
 
 from app.handoff import NewestWins
-from app.live.session import LiveProcessor, LiveSession, SinkSet
+from app.live.session import LiveProcessor, LiveSession
+from app.live.sink_set import SinkSet
 from app.live.settings import SourceSpec
 from app.pipeline import Processed
 

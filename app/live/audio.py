@@ -5,7 +5,7 @@ captured at ``W - L``, ``L`` being the video latency (the model's work, the outp
 pacing). Sound heard at wall time ``A`` therefore belongs at ``A + L`` in the
 recording, else lips move after the voice. So sound travels as :class:`HeardSound`
 chunks stamped with the ``time.perf_counter()`` at which they were heard, through the
-:class:`AudioTap` of the :class:`~app.live.session.SinkSet` (which outlives sessions,
+:class:`AudioTap` of the :class:`~app.live.sink_set.SinkSet` (which outlives sessions,
 like the outputs); the tap also knows when the newest frame given to the outputs was
 captured, so a recording measures ``L`` on the very frames it writes, and places each
 chunk with :class:`SyncedSound`.

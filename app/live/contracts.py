@@ -88,7 +88,7 @@ class Sink(Protocol):
 
     def close(self) -> None:
         """Stop and release the device (a recording is finished under its name). Called
-        exactly once, by :class:`~app.live.session.SinkSet`; returns within the sink's
+        exactly once, by :class:`~app.live.sink_set.SinkSet`; returns within the sink's
         bound (:data:`~app.live.sinks.CLOSE_SECONDS`, a recording
         :data:`~app.live.record.FINISH_SECONDS`) even when the device hangs."""
         ...

@@ -13,7 +13,7 @@ What is timed, and why:
   first two seconds from memory: that leaves out the decoding or capture the window
   pays, and does not follow a live camera's motion.)
 - **The figure is the one the window's overlay shows**: output frames a second from the
-  session's :class:`~app.live.session.RateMeter`, read every half second as the window's
+  session's :class:`~app.live.sink_set.RateMeter`, read every half second as the window's
   stats timer does, through the same :func:`~app.live.pipeline.run_keyframe_pipeline`
   with the same processor and settings, each frame handed to ``on_frame`` (the window
   paints it, so painting costs what it will cost).
@@ -44,7 +44,8 @@ from flow.metrics import psnr
 
 from app.frames import VideoFrame
 from app.live.pipeline import run_keyframe_pipeline
-from app.live.session import LiveProcessor, RateMeter
+from app.live.session import LiveProcessor
+from app.live.sink_set import RateMeter
 from app.live.settings import EVERY_FRAME, LiveSettings, SourceSpec
 from app.live.sources import open_source
 from app.pipeline import Processed, StageTimes

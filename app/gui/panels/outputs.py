@@ -32,7 +32,7 @@ from dctnet.errors import LiveToonError
 from app.fix_it import FixableError, FixIt
 from app.live.record import RecordSink
 from app.live.contracts import Sink
-from app.live.session import SinkSet
+from app.live.sink_set import SinkSet
 from app.live.settings import OutputSettings
 from app.live.ndi import DEFAULT_NDI_NAME, NdiSink, ndi_available
 from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink

@@ -14,11 +14,12 @@ from PyQt6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel
 from dctnet.device import DEVICE_CHOICES, choose_device, cuda_unavailable_reason
 from dctnet.errors import LiveToonError
 
-from app.live.session import PROCESSING_SIZES
 from app.live.settings import LiveSettings
 from app.gui.controls import select_or_add
 from app.gui.model_fps import model_fps_combo
 
+PROCESSING_SIZES = (360, 480, 720, 1080)
+"""Short-side presets for the model input; smaller is faster, 720 is the official size."""
 FALLBACK_SIZE = 720
 """Shown when a saved size is not a preset (the official size)."""
 
