@@ -8,6 +8,7 @@ busy CPU are ``python -m benchmarks.pacing --load``'s)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from fractions import Fraction
 
 import av
@@ -20,17 +21,18 @@ from app.live.sinks import FramePacer, PacerTiming
 FPS = 30
 SECONDS = 2.0
 LATE_EVERY, LATE_BY = 7, 0.25
-"""Every 7th sleep in the first half wakes 250 ms late (7.5 periods): a busy core or a slow encoder."""
+"""Every 7th sleep wakes 250 ms late (7.5 periods): a busy core or a slow encoder."""
 
 
 class LateWakingTime:
     """A pacer's clock that stands still until ``go``, then moves on at each sleep, every
-    :data:`LATE_EVERY`-th one in the first half waking :data:`LATE_BY` late (the second half
-    leaves time to catch up); at ``horizon`` the pacer's thread
-    waits there for the test to close it."""
+    :data:`LATE_EVERY`-th one waking :data:`LATE_BY` late while ``late_while(now)`` (by
+    default the first second, which leaves time to catch up); the sleep that crosses
+    ``horizon`` moves the clock on too, and there the pacer's thread waits for the test to
+    close it."""
 
-    def __init__(self, horizon: float) -> None:
-        self.now, self.horizon, self.sleeps = 0.0, horizon, 0
+    def __init__(self, horizon: float, late_while: Callable[[float], bool] = lambda now: now < 1.0) -> None:
+        self.now, self.horizon, self.sleeps, self.late_while = 0.0, horizon, 0, late_while
         self.go, self.reached = threading.Event(), threading.Event()
 
     def clock(self) -> float:
@@ -39,12 +41,10 @@ class LateWakingTime:
 
     def sleep(self, stop: threading.Event, seconds: float) -> None:
         self.sleeps += 1
-        step = seconds + (LATE_BY if self.sleeps % LATE_EVERY == 0 and self.now < self.horizon / 2 else 0.0)
-        if self.now + step >= self.horizon:
+        self.now += seconds + (LATE_BY if self.sleeps % LATE_EVERY == 0 and self.late_while(self.now) else 0.0)
+        if self.now >= self.horizon:
             self.reached.set()
             stop.wait()
-            return
-        self.now += step
 
 
 def ticks_until(horizon: float, fps: float) -> int:
@@ -81,3 +81,17 @@ def test_a_recording_made_while_slow_has_one_frame_per_tick_at_exact_30_fps(tmp_
     assert len(stamps) == ticks_until(SECONDS, FPS) == sink.pacer.frames_out, "one frame per tick, none skipped"
     assert stamps == [Fraction(i, FPS) for i in range(len(stamps))], "pts = tick index at exactly 30 fps"
 
+
+
+def test_a_recording_that_is_behind_when_closed_still_lasts_as_long_as_it_was_on():
+    """Late wakes until the very end: the ticks still missed at the close are written then."""
+    time = LateWakingTime(SECONDS, late_while=lambda now: True)
+    emitted: list[float] = []
+    pacer = FramePacer(lambda frame: emitted.append(time.now), 64, 36, FPS, clock=time.clock, sleep=time.sleep,
+                       repeat_missed=True)
+    time.go.set()
+    assert time.reached.wait(30), "the pacer never reached the end of its time"
+    closed_at = time.now
+    pacer.close()
+    assert closed_at > SECONDS + 1 / FPS, "the last wake was late, past the horizon"
+    assert len(emitted) == ticks_until(closed_at - 0.5 / FPS, FPS), "every tick up to the close, none skipped"

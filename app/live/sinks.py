@@ -112,7 +112,8 @@ class FramePacer:
     with ``hold_until_first``, so a recording does not start with a card). Ticks missed
     while ``output`` was slow are skipped (a live viewer wants the present, not a burst),
     or with ``repeat_missed`` each is emitted, the newest frame repeated (a constant-rate
-    recording: ``frames_out`` is then the tick's index, N ticks make N frames). A failing
+    recording: ``frames_out`` is then the tick's index, and the ticks still missed when it
+    is closed are written then, so a recording on for T seconds has T x fps frames). A failing
     ``output`` stops the pacer and leaves its message in ``error``. ``release`` runs
     on the pacer's thread once it stops, so the device is never touched from two
     threads. The thread follows the project's one policy (:class:`Worker`).
@@ -136,6 +137,7 @@ class FramePacer:
         self._lost = False
         self._slate: np.ndarray | None = None
         self._stop = threading.Event()
+        self._stopped_at = float("inf")
         self._worker = Worker(self._run, name)
         self._worker.start()
 
@@ -179,6 +181,17 @@ class FramePacer:
                 self.frames_out += 1
             due = due + period if self.repeat_missed else next_tick(due, self.clock(), period)
             self.sleep(self._stop, max(0.0, due - self.clock()))
+        if self.repeat_missed:
+            self._emit_missed(due, period)
+
+    def _emit_missed(self, due: float, period: float) -> None:
+        """The ticks due more than half a period before the close, the last frame repeated:
+        a constant-rate output that fell behind still lasts as long as it was on."""
+        frame = self._next_frame()
+        while frame is not None and due <= self._stopped_at - period / 2:
+            self.output(frame)
+            self.frames_out += 1
+            due += period
 
     def _release(self) -> None:
         if self.release is None:
@@ -195,6 +208,7 @@ class FramePacer:
     def close(self, timeout: float = CLOSE_SECONDS) -> bool:
         """Stop emitting; returns within ``timeout`` even if the output hangs (it is released
         later). True when the thread has ended, release included."""
+        self._stopped_at = min(self._stopped_at, self.clock())
         self._stop.set()
         return self._worker.join(timeout)
 
