@@ -16,7 +16,7 @@ import numpy as np
 
 from app.live.record import RecordSink
 from app.live.settings import OutputSettings
-from app.live.sinks import FramePacer, PacerTiming
+from app.live.sinks import MISSED_AT_CLOSE_SECONDS, FramePacer, PacerTiming
 
 FPS = 30
 SECONDS = 2.0
@@ -95,3 +95,26 @@ def test_a_recording_that_is_behind_when_closed_still_lasts_as_long_as_it_was_on
     pacer.close()
     assert closed_at > SECONDS + 1 / FPS, "the last wake was late, past the horizon"
     assert len(emitted) == ticks_until(closed_at - 0.5 / FPS, FPS), "every tick up to the close, none skipped"
+
+
+def test_writing_the_missed_ticks_at_the_close_is_bounded_so_the_recording_still_finishes():
+    """An encoder that takes a second a frame at the close: missed ticks are written for at
+    most MISSED_AT_CLOSE_SECONDS, not until the recording's finishing time runs out (then
+    nothing would be kept)."""
+    time = LateWakingTime(SECONDS, late_while=lambda now: True)
+    emitted: list[float] = []
+    closing = threading.Event()
+
+    def output(frame: np.ndarray) -> None:
+        emitted.append(time.now)
+        if closing.is_set():
+            time.now += 1.0
+
+    pacer = FramePacer(output, 64, 36, FPS, clock=time.clock, sleep=time.sleep, repeat_missed=True)
+    time.go.set()
+    assert time.reached.wait(30)
+    before_close, missed = len(emitted), ticks_until(time.now - 0.5 / FPS, FPS) - len(emitted)
+    closing.set()
+    assert pacer.close(10)
+    assert missed > MISSED_AT_CLOSE_SECONDS, "more ticks were missed than the close may write"
+    assert len(emitted) - before_close == MISSED_AT_CLOSE_SECONDS, "one a second for 5 s, then the close ends"

@@ -45,6 +45,9 @@ STARTING_TEXT = "LiveToon - waiting for the cartoon"
 a pause from a fault) and never a camera picture."""
 SLATE_GRAY = 32
 CLOSE_SECONDS = 1.0
+MISSED_AT_CLOSE_SECONDS = 5.0
+"""The longest a constant-rate output spends at its close writing the ticks it missed: one
+far behind (a CPU overloaded for minutes) must still finish in time, or a recording is lost."""
 NO_ALPHA_NOTE = ("the virtual camera and the stream cannot carry transparency: they show the person over the key "
                  "colour (pure green; OBS: add a Chroma Key filter); NDI and .mov/.webm recordings keep it")
 
@@ -186,9 +189,11 @@ class FramePacer:
 
     def _emit_missed(self, due: float, period: float) -> None:
         """The ticks due more than half a period before the close, the last frame repeated:
-        a constant-rate output that fell behind still lasts as long as it was on."""
+        a constant-rate output that fell behind still lasts as long as it was on (within
+        :data:`MISSED_AT_CLOSE_SECONDS`)."""
         frame = self._next_frame()
-        while frame is not None and due <= self._stopped_at - period / 2:
+        while (frame is not None and due <= self._stopped_at - period / 2
+               and self.clock() - self._stopped_at < MISSED_AT_CLOSE_SECONDS):
             self.output(frame)
             self.frames_out += 1
             due += period
