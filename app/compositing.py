@@ -216,19 +216,6 @@ def add_background_options(parser) -> None:
                         help="with an image or video background: run it through the style's bg pass (a still once)")
 
 
-def open_compositor(args, segmenters) -> Compositor | None:
-    """The compositor ``args`` ask for (None for keep); ``segmenters`` is an ExitStack that
-    owns the segmentation model. Bad choices fail here, before any model loads."""
-    choice = parse_background(args.background)
-    if not choice.needs_matte:
-        return None
-    from dctnet.segment import SelfieSegmenter
-
-    segmenter = segmenters.enter_context(SelfieSegmenter())
-    return Compositor(choice, segmenter, main_person_only=not args.everyone,
-                      stylized_background=args.stylize_background)
-
-
 def cut_out_still(compositor: Compositor, stylizer: Stylizer, image_bgr: np.ndarray, faces: list[Face]) -> np.ndarray:
     """One photo: matte (no motion), the bg pass on the person's box, composed; BGRA when transparent
     (the cartoon's own colours under the alpha, not mixed with the key colour)."""

@@ -239,14 +239,14 @@ def write_clip(path: Path) -> None:
 def frame_cost(frames: list[np.ndarray], style: str) -> dict:
     """Whole-frame time with ``--background color`` against ``keep``, frame by frame in turn
     (so both see the same machine load), each with its own face tracker."""
-    from app.compositing import Compositor, parse_background
+    from app.chain_builder import ChainSettings, Compositing, build_chain, build_compositor
     from app.frames import VideoFrame
-    from app.pipeline import FrameProcessor, StageTimes
+    from app.pipeline import StageTimes
     from dctnet.engine import Stylizer
     from dctnet.face import FaceDetector
     from dctnet.styles import StyleRegistry
     from dctnet.tracking import FaceTracker
-    from flow.stabilize import Stabilizer
+    from flow.stabilize import DEFAULT_STABILITY
 
     stylizer = Stylizer.from_style(StyleRegistry().get(style), device="cpu")
     with contextlib.ExitStack() as stack:
@@ -254,8 +254,8 @@ def frame_cost(frames: list[np.ndarray], style: str) -> dict:
         chains = {}
         for name in ("keep", "color"):
             tracker = FaceTracker(stack.enter_context(FaceDetector(static_image_mode=False)))
-            compositor = Compositor(parse_background(name), segmenter) if name == "color" else None
-            chains[name] = FrameProcessor(stylizer, tracker, Stabilizer(), StageTimes(), compositor)
+            compositor = build_compositor(Compositing(name), lambda: segmenter)
+            chains[name] = build_chain(stylizer, tracker, ChainSettings(DEFAULT_STABILITY), compositor, StageTimes())
         totals: dict[str, list[float]] = {name: [] for name in chains}
         cpu_totals: dict[str, list[float]] = {name: [] for name in chains}
         for i, image in enumerate(frames):

@@ -46,7 +46,8 @@ import torch
 
 from app.frames import VideoFrame
 from app.files.pipeline import run_file_pipeline
-from app.pipeline import FrameProcessor, Processed, StageTimes
+from app.chain_builder import ChainSettings, build_chain
+from app.pipeline import Processed, StageTimes
 from app.process_setup import tune_for_frames
 from benchmarks.capped_steps import CappedStep, run_all
 from benchmarks.gpu_kit import Kit, ReplayedFaces, photos
@@ -58,7 +59,7 @@ from dctnet.tracking import FaceTracker
 from dctnet.train import build_parser, train
 from dctnet.network import official_state_dict
 from dctnet.tflite import read_tflite_tensors
-from flow.stabilize import Stabilizer
+from flow.stabilize import DEFAULT_STABILITY
 
 EXIT_NO_CUDA = 2
 MODEL_TARGET_MS = 3.0
@@ -235,7 +236,7 @@ def pipeline_run(kit: Kit, plan: Plan, height: int, stop_at: float) -> dict:
     stylizer = Stylizer.from_style(StyleRegistry().get(DEFAULT_STYLE), device=plan.device)
     replay = ReplayedFaces(clip["faces"], scale)
     times = StageTimes()
-    processor = FrameProcessor(stylizer, FaceTracker(replay), Stabilizer(), times)
+    processor = build_chain(stylizer, FaceTracker(replay), ChainSettings(DEFAULT_STABILITY), times=times)
 
     def frames(count: int) -> Iterator[VideoFrame]:
         for i, k in enumerate(ping_pong(count, len(native))):
@@ -321,8 +322,8 @@ def keyframe_run(kit: Kit, plan: Plan, model_fps: str, seconds: float) -> dict:
     native = [cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in kit.clip_frames()]
     replay = ReplayedFaces(clip["faces"], height / clip["height"])
     times = StageTimes()
-    processor = FrameProcessor(Stylizer.from_style(StyleRegistry().get(DEFAULT_STYLE), device=plan.device),
-                               FaceTracker(replay), Stabilizer(), times)
+    processor = build_chain(Stylizer.from_style(StyleRegistry().get(DEFAULT_STYLE), device=plan.device),
+                            FaceTracker(replay), ChainSettings(DEFAULT_STABILITY), times=times)
     order = list(ping_pong(int(seconds * 30), len(native)))
 
     def camera() -> Iterator[VideoFrame]:

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.pipeline import FrameProcessor
+from app.chain_builder import ChainSettings, build_chain
 from app.frames import VideoFrame
 from app.files.video_in import VideoReader
 from app.files.video_out import VideoWriter
@@ -62,7 +62,8 @@ def per_frame_outputs(clip: Path, style: str, cache: Path, device: str) -> np.nd
     frames, _, _ = read_frames(clip)
     detector = FaceDetector(static_image_mode=False)
     try:
-        process = FrameProcessor(Stylizer.from_style(registered, device=device), FaceTracker(detector), None)
+        process = build_chain(Stylizer.from_style(registered, device=device), FaceTracker(detector),
+                              ChainSettings(0.0, whole_clip=True))  # per-frame output: no stabilizer
         styled = np.stack([process(frame).styled for frame in frames])
     finally:
         detector.close()

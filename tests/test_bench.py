@@ -18,7 +18,8 @@ import torch
 
 from app.commands import bench
 from app.commands.cli import main
-from app.commands.convert import file_chain
+from app.chain_builder import build_chain
+from app.commands.convert import CONVERT_CHAIN
 from app.pipeline import StageTimes
 from dctnet.engine import Stylizer
 from dctnet.frame_ops import FrameOps, TensorOps, warp
@@ -67,7 +68,7 @@ def test_bench_times_the_chain_convert_runs():
     weights = TTN(8).state_dict()
     stylizer = Stylizer(weights, weights, device="cpu", mode="full")
     timed = bench.timed_processor(stylizer, None, False, StageTimes())
-    converted = file_chain(stylizer, None, FILE_STABILITY, None)
+    converted = build_chain(stylizer, None, CONVERT_CHAIN)
     assert isinstance(timed.stabilizer, TwoSidedStabilizer) and type(timed.stabilizer) is type(converted.stabilizer)
     assert timed.stabilizer.stability == converted.stabilizer.stability == FILE_STABILITY
 

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "app.process_setup", "app.fix_it"),
     ("app.compositing", "app.pipeline"),
     ("app.files",),
+    ("app.chain_builder",),
     ("app.live",),
     ("app.obs",),
     ("app.gui",),

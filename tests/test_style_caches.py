@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
+from app.chain_builder import Compositing
 from app.compositing import BackgroundSource, parse_background
 from app.frames import VideoFrame
 from app.live.carried_compositing import CarriedCompositor
@@ -77,7 +78,7 @@ def test_the_carried_backdrop_of_a_new_style_is_made_under_the_model_lock(monkey
     first, second = two_styles
     lock = threading.Lock()
     carried = CarriedCompositor(StageTimes(), lock)
-    wish = (backdrop, False, True)
+    wish = Compositing(backdrop, main_person_only=False, stylize_background=True)
     grey = np.full((H, W, 3), 128, np.uint8)  # no person: the whole output is the backdrop
     try:
         def composite(index: int, stylizer: Stylizer) -> Processed:

@@ -42,12 +42,12 @@ from dctnet.styles import StyleRegistry
 from dctnet.tracking import FaceSource, FaceTracker
 from dctnet.network import official_state_dict
 from dctnet.tflite import read_tflite_tensors
-from flow.two_sided import FILE_STABILITY
 
 from app.commands import bench_live
-from app.commands.convert import file_chain
-from app.commands.options import float_in, int_in
-from app.compositing import Compositor, open_compositor, parse_background
+from app.chain_builder import build_chain, open_compositor
+from app.commands.convert import CONVERT_CHAIN
+from app.commands.options import compositing_of, float_in, int_in
+from app.compositing import Compositor, parse_background
 from matte.stage import STAGES as MATTE_STAGES
 from app.files.pipeline import run_file_pipeline
 from app.pipeline import FrameProcessor, Processed, StageTimes
@@ -227,13 +227,13 @@ def target_size(label: str, reader: VideoReader) -> tuple[int, int]:
 
 def timed_processor(stylizer: Stylizer, detector: FaceDetector | None, synthetic: bool, times: StageTimes,
                     compositor: Compositor | None = None) -> FrameProcessor:
-    """The ``convert`` chain at ``convert``'s default stability, the matte's steps timed one by one."""
+    """The ``convert`` chain (:data:`CONVERT_CHAIN`), the matte's steps timed one by one."""
     tracker: FaceSource | None = FaceTracker(detector) if detector is not None else None
     if isinstance(tracker, FaceTracker) and synthetic:
         tracker = SyntheticFaces(tracker)
     if compositor is not None:
         compositor.matte.on_stage = times.add
-    return file_chain(stylizer, tracker, FILE_STABILITY, compositor, times)
+    return build_chain(stylizer, tracker, CONVERT_CHAIN, compositor, times)
 
 
 def time_clip(clip: Path, label: str, args: argparse.Namespace, processor: FrameProcessor, out_dir: Path) -> dict:
@@ -289,7 +289,7 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
         out_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="livetoon-bench-")))
         detector = stack.enter_context(FaceDetector(static_image_mode=False)) if stylizer.mode.needs_faces else None
         synthetic = args.input is None
-        compositor = open_compositor(args, stack)
+        compositor = open_compositor(compositing_of(args), stack)
         for label in sizes:
             clip = args.input
             if synthetic:

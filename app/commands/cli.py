@@ -23,11 +23,12 @@ from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from flow.two_sided import FILE_STABILITY
 
 from app.commands import bench, convert, doctor, evaluate, obs
-from app.commands.options import OneLineParser, float_in, int_in, named_path, one_of
+from app.commands.options import OneLineParser, compositing_of, float_in, int_in, named_path, one_of
 from app.commands import live as live_command
 from app import interrupts
 from app.files.keyframes import parse_keyframes
-from app.compositing import Kind, add_background_options, cut_out_still, open_compositor, parse_background
+from app.chain_builder import open_compositor
+from app.compositing import Kind, add_background_options, cut_out_still, parse_background
 from app.files.video_out import MAX_CRF, MIN_CRF, PRESETS
 from app.files.images import IMAGE_SUFFIXES, check_alpha_outputs, plan_image_outputs, read_image, write_image
 from app.paths import ensure_folder, expand_inputs
@@ -70,7 +71,7 @@ def cmd_image(args: argparse.Namespace) -> int:
             print(f"note: {retyped[0]}{f' and {len(retyped) - 1} more' if len(retyped) > 1 else ''} cannot carry "
                   f"transparency as it is: written as .png")
     with contextlib.ExitStack() as stack:
-        compositor = open_compositor(args, stack)
+        compositor = open_compositor(compositing_of(args), stack)
         for folder in {out.parent for out in outputs}:
             ensure_folder(folder)
         stylizer = open_stylizer(args)
@@ -166,9 +167,13 @@ def cmd_styles_download(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from app import gui  # Qt loads only for the window
 
+    from app.live.settings import CameraSpec, FileSpec
+
     if args.input is not None and not args.input.is_file():
         raise LiveToonError(f"{args.input}: no such file")
-    return gui.run(args)
+    if args.input is not None:
+        return gui.run(FileSpec(args.input.resolve()))
+    return gui.run(CameraSpec(str(args.camera)) if args.camera is not None else None)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import enum
 import sys
 import time
@@ -22,12 +23,13 @@ import numpy as np
 from dctnet.progress import Progress
 from dctnet.errors import LiveToonError
 from dctnet.face import FaceDetector
-from dctnet.engine import Stylizer
-from dctnet.tracking import FaceSource, FaceTracker
-from flow.two_sided import TwoSidedStabilizer
+from dctnet.tracking import FaceTracker
+from flow.two_sided import FILE_STABILITY
 
 from app import interrupts
-from app.compositing import BackgroundError, Compositor, Kind, open_compositor, parse_background
+from app.chain_builder import ChainSettings, build_chain, open_compositor
+from app.commands.options import compositing_of
+from app.compositing import BackgroundError, Kind, parse_background
 from app.files.keyframes import KeyframeProcessor
 from app.files.output_safety import check_outputs
 from app.paths import ensure_folder, expand_inputs
@@ -36,6 +38,9 @@ from app.pipeline import FrameProcessor, Processed, StageTimes
 from app.files.video_in import VIDEO_SUFFIXES, VideoReader
 from app.files.video_out import ALPHA_SUFFIXES, WRITABLE_SUFFIXES, FinishAbandoned, VideoWriter, check_alpha_container
 
+CONVERT_CHAIN = ChainSettings(FILE_STABILITY, whole_clip=True)
+"""The chain ``convert`` runs at its defaults (a file has its future: the two-sided stabilizer),
+which ``bench`` times."""
 AUDIO_SHORT_SECONDS = 0.5
 """Audio ending this much before the video is worth a warning (codec padding is far less)."""
 
@@ -64,19 +69,23 @@ def plan_video_outputs(inputs: list[Path], output: Path, many: bool, alpha: bool
     return outputs
 
 
-def file_chain(stylizer: Stylizer, tracker: FaceSource | None, stability: float, compositor: Compositor | None,
-               times: StageTimes | None = None) -> FrameProcessor:
-    """The chain ``convert`` runs on a file, built here only, so ``bench`` times this very chain:
-    a file has its future, so the stabilizer is the two-sided one (none at stability 0)."""
-    stabilizer = TwoSidedStabilizer(stability) if stability > 0 else None
-    return FrameProcessor(stylizer, tracker, stabilizer, times, compositor)
+@dataclasses.dataclass(frozen=True)
+class Encoding:
+    """How each output file is written, from ``convert``'s options (``alpha``: the background is
+    ``transparent``; ``side_by_side``: the camera picture left of the cartoon)."""
+
+    codec: str
+    crf: int
+    preset: str
+    side_by_side: bool = False
+    alpha: bool = False
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.concatenate([left, right], axis=1)
 
 
-def convert_one(src: Path, dst: Path, processor: FrameProcessor, args: argparse.Namespace) -> tuple[int, float]:
+def convert_one(src: Path, dst: Path, processor: FrameProcessor, encoding: Encoding) -> tuple[int, float]:
     """Convert one file; returns (frames, seconds).
 
     Ctrl-C at any step once the writer starts to open, not only between frames, leaves
@@ -84,24 +93,24 @@ def convert_one(src: Path, dst: Path, processor: FrameProcessor, args: argparse.
     (nothing when pressed again meanwhile); after it, the file is complete and is finished
     under its name."""
     started = time.perf_counter()
-    alpha = parse_background(args.background).kind is Kind.TRANSPARENT
+    alpha = encoding.alpha
     with VideoReader(src, on_note=warn) as reader:
-        width = reader.width * (2 if args.side_by_side else 1)
+        width = reader.width * (2 if encoding.side_by_side else 1)
         writer: VideoWriter | None = None
         progress: Progress | None = None
         stage = Stage.WRITING
 
         def sink(item: Processed) -> None:
             image = item.bgra() if alpha else item.output
-            if args.side_by_side:
+            if encoding.side_by_side:
                 camera = cv2.cvtColor(item.frame.image, cv2.COLOR_BGR2BGRA) if alpha else item.frame.image
                 image = side_by_side(camera, image)
             writer.write(image, item.frame.pts)
 
         try:
             with interrupts.finishing():  # a Ctrl-C while the file is made waits until the writer exists
-                writer = VideoWriter(dst, width, reader.height, reader.rate, reader.time_base, codec=args.codec,
-                                     crf=args.crf, preset=args.preset,
+                writer = VideoWriter(dst, width, reader.height, reader.rate, reader.time_base, codec=encoding.codec,
+                                     crf=encoding.crf, preset=encoding.preset,
                                      audio_source=src if reader.audio_streams else None, alpha=alpha)
             progress = Progress(src.name, reader.frame_count_estimate)
             processor.reset()
@@ -193,9 +202,11 @@ def report_failure(exc: LiveToonError, src: Path, failures: list[str]) -> None:
 
 def run(args: argparse.Namespace, open_stylizer) -> int:
     background = parse_background(args.background)  # a bad background fails before anything opens
+    encoding = Encoding(args.codec, args.crf, args.preset, args.side_by_side, alpha=background.kind is Kind.TRANSPARENT)
+    chain = dataclasses.replace(CONVERT_CHAIN, stability=args.stability, keyframes=args.keyframes)
     inputs = expand_inputs(args.inputs, VIDEO_SUFFIXES, "videos")
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
-    outputs = plan_video_outputs(inputs, args.output, many, alpha=background.kind is Kind.TRANSPARENT,
+    outputs = plan_video_outputs(inputs, args.output, many, alpha=encoding.alpha,
                                  also_read=[background.path])
     for folder in {out.parent for out in outputs}:
         ensure_folder(folder)
@@ -215,12 +226,10 @@ def run(args: argparse.Namespace, open_stylizer) -> int:
         tracker = None
         if stylizer.mode.needs_faces:
             tracker = FaceTracker(stack.enter_context(FaceDetector(static_image_mode=False)))
-        processor = file_chain(stylizer, tracker, args.stability, open_compositor(args, stack))
-        if args.keyframes is not None:
-            processor = KeyframeProcessor(processor, args.keyframes or None)
+        processor = build_chain(stylizer, tracker, chain, open_compositor(compositing_of(args), stack))
         for src, dst in jobs:
             try:
-                frames, seconds = convert_one(src, dst, processor, args)
+                frames, seconds = convert_one(src, dst, processor, encoding)
             except BackgroundError:
                 raise  # every file needs the background: the run ends, not just this file
             except LiveToonError as exc:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from app.chain_builder import Compositing
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse with one error line on stderr and exit 2 (its usage block stays in ``--help``)."""
@@ -86,3 +88,10 @@ def named_path(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty name; give a file or folder name")
     return Path(text)
+
+
+def compositing_of(args: argparse.Namespace) -> Compositing:
+    """The typed background settings of a command's ``--background``, ``--everyone`` and
+    ``--stylize-background``: what goes below the command, never the Namespace itself."""
+    return Compositing(args.background, main_person_only=not args.everyone,
+                       stylize_background=args.stylize_background)

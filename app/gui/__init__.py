@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from app.live.settings import SourceSpec
 
 
-def run(args: argparse.Namespace) -> NoReturn:
-    """Open the window on ``--input FILE`` / ``--camera N``, else the last or first source."""
+def run(source: SourceSpec | None) -> NoReturn:
+    """Open the window on ``source`` (``--input FILE`` / ``--camera N``), else the last or first source."""
     from app.gui.qt_platform import start_application
 
     app = start_application(sys.argv[:1])  # before any widget: OpenCV's Qt paths dropped, platform failures explained
     app.setApplicationName("LiveToon")
     from app.gui.window import MainWindow
-    from app.live.settings import CameraSpec, FileSpec
     from app.process_setup import set_live_threads
 
     set_live_threads(True)  # process-wide, so here and once: the preview is painted on the GUI thread in every mode
 
-    if args.input:
-        window = MainWindow(source=FileSpec(args.input.resolve()))
-    elif args.camera is not None:
-        window = MainWindow(source=CameraSpec(str(args.camera)))
-    else:
-        window = MainWindow()
+    window = MainWindow(source=source) if source is not None else MainWindow()
     window.show()
     leave_now(app.exec())
 

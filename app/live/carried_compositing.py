@@ -34,13 +34,10 @@ from flow.estimate import DEFAULT_MAX_SIDE, SequenceFlow
 from matte.composite import mix_camera
 from matte.stage import Matte
 
-from app.compositing import Compositor, Kind, parse_background
+from app.chain_builder import Compositing, build_compositor
+from app.compositing import Compositor, Kind
 from app.frames import VideoFrame
 from app.pipeline import Processed, StageTimes
-
-BackgroundWish = tuple[str, bool, bool]
-"""(background, main_person_only, stylize_background) as LiveSettings holds them."""
-
 
 def needs_own_model_pass(compositor: Compositor | None) -> bool:
     """A stylized video backdrop needs a bg pass for each output frame: carrying the person
@@ -66,26 +63,27 @@ class CarriedCompositor:
         self.motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
         self._segmenter: SelfieSegmenter | None = None
         self._compositor: Compositor | None = None
-        self._built: BackgroundWish | None = None
+        self._built: Compositing | None = None
         self._worker: ThreadPoolExecutor | None = None
         """One thread: the mattes are made one at a time, in the frames' order (the steady history)."""
 
-    def _build(self, wish: BackgroundWish) -> None:
+    def _build(self, wish: Compositing) -> None:
         """The compositor for ``wish``; a bad one keeps the previous (the model thread's
         :class:`~app.live.session.LiveProcessor` says why and takes the wish back)."""
-        background, main_person_only, stylized = wish
         try:
-            choice = parse_background(background)
+            compositor = build_compositor(wish, self._selfie_segmenter)
         except LiveToonError:
             return
         self.close_compositor()
-        if choice.needs_matte:
-            if self._segmenter is None:
-                self._segmenter = SelfieSegmenter()
-            self._compositor = Compositor(choice, self._segmenter, main_person_only, stylized)
-        self._built = wish
+        self._compositor, self._built = compositor, wish
 
-    def begin(self, frame: VideoFrame, wish: BackgroundWish, anchor: tuple[float, float] | None) -> PendingMatte:
+    def _selfie_segmenter(self) -> SelfieSegmenter:
+        """The matte thread's own selfie model (MediaPipe's graph is never called from two threads)."""
+        if self._segmenter is None:
+            self._segmenter = SelfieSegmenter()
+        return self._segmenter
+
+    def begin(self, frame: VideoFrame, wish: Compositing, anchor: tuple[float, float] | None) -> PendingMatte:
         """Start the matte of ``frame`` for the background ``wish`` asks for; ``anchor`` is the
         newest keyframe's main face centre, for "main person only"."""
         if wish != self._built:

@@ -23,7 +23,8 @@ from dctnet.styles import StyleRegistry
 from dctnet.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
-from app.compositing import Compositor, parse_background
+from app.chain_builder import ChainSettings, Compositing, build_chain, build_compositor
+from app.compositing import Compositor
 from app.files.keyframes import stylized_outside
 from app.frames import VideoFrame
 from app.live.audio import FileSound, PlaybackClock, has_audio
@@ -33,21 +34,23 @@ from app.live.pipeline import LiveStats, run_keyframe_pipeline
 from app.live.settings import EVERY_FRAME, FileSpec, LiveSettings, SourceSpec
 from app.live.sink_set import RateMeter, SinkSet
 from app.live.sources import StatusHook, open_source
+from app.live.wishes import Wishes
 from app.pipeline import FrameProcessor, Processed, StageTimes
 
-def _background_of(settings: LiveSettings) -> tuple[str, bool, bool]:
-    return settings.background, settings.main_person_only, settings.stylize_background
+def _compositing_of(settings: LiveSettings) -> Compositing:
+    return Compositing(settings.background, settings.main_person_only, settings.stylize_background)
 
 
 class LiveProcessor:
     """The frame chain, rebuilt piecewise when settings change (on the processing thread).
 
     Owns a :class:`FrameProcessor` (faces -> matte -> model -> stabilizer -> compositor),
-    made when the first style loads, and adds what only live needs around it: mirror.
-    Strength is the chain's (every frame) or :meth:`composite_carried`'s; bypass is the
-    session's (:meth:`LiveSession._deliver`): the cartoon is made either way. ``update`` may be called from any thread; it only records the
-    wish. A style that fails to load keeps the previous one and reports through
-    ``on_notice`` (called on the processing thread).
+    built by :func:`~app.chain_builder.build_chain` when the first style loads, and adds
+    what only live needs around it: mirror. Strength is the chain's (every frame) or
+    :meth:`composite_carried`'s; bypass is the session's (:meth:`LiveSession._deliver`):
+    the cartoon is made either way. ``update`` may be called from any thread; it only
+    records the wish (:class:`~app.live.wishes.Wishes`). A style that fails to load keeps
+    the previous one and reports through ``on_notice`` (called on the processing thread).
     """
 
     def __init__(
@@ -60,17 +63,14 @@ class LiveProcessor:
         self.registry = registry or StyleRegistry()
         self.on_notice = on_notice or (lambda message: None)
         self.times = times or StageTimes()
-        self.stabilizer = Stabilizer(settings.stability)
         self.chain: FrameProcessor | None = None
         """None until the first style has loaded (``apply_settings``)."""
-        self._lock = threading.Lock()
-        self._wanted = settings
-        self._active: LiveSettings | None = None
+        self.wishes = Wishes(settings)
         self._detector: FaceDetector | None = None
         self._tracker: FaceTracker | None = None
         self._segmenter: SelfieSegmenter | None = None
         self.compositor: Compositor | None = None
-        self._background_built: tuple[str, bool, bool] | None = None
+        self._background_built: Compositing | None = None
         """The background settings the compositor was built for (None: not built yet)."""
         self.device_text = ""
         self.model_lock = threading.Lock()
@@ -83,17 +83,21 @@ class LiveProcessor:
         composited with its own matte, :meth:`composite_carried`) but a stylized video
         backdrop: there every output frame needs a bg pass of its own, so the model runs on
         every frame it can take."""
-        with self._lock:
-            wanted = self._wanted
+        wanted = self.wishes.wanted
         if wanted.model_fps != EVERY_FRAME and needs_own_model_pass(self.compositor):
             return dataclasses.replace(wanted, model_fps=EVERY_FRAME)
         return wanted
+
+    @property
+    def stabilizer(self) -> Stabilizer | None:
+        """The chain's stabilizer (None before the first style has loaded)."""
+        return self.chain.stabilizer if self.chain else None
 
     def composite_carried(self, frame: VideoFrame) -> Callable[[Processed], Processed]:
         """On the output thread, with a frame about to be carried to: its matte starts now, and
         the function returned puts the carried cartoon over the background with it."""
         chain = self.chain
-        pending = self.carried.begin(frame, _background_of(self.settings), chain.anchor if chain else None)
+        pending = self.carried.begin(frame, _compositing_of(self.settings), chain.anchor if chain else None)
         strength = self.settings.strength
         return lambda processed: self.carried.finish(processed, pending, self.stylizer, strength)
 
@@ -103,82 +107,76 @@ class LiveProcessor:
 
     def update(self, **changes: object) -> LiveSettings:
         """Wish for ``changes`` (names and types checked here, by :meth:`LiveSettings.changed`)."""
-        with self._lock:
-            self._wanted = self._wanted.changed(**changes)
-            return self._wanted
+        return self.wishes.update(**changes)
 
     def _load_stylizer(self, wanted: LiveSettings) -> LiveSettings:
         """Load ``wanted``'s style; returns the settings now in force (the previous style
         and device if loading failed). A wish made while loading is left for the next frame."""
+        active = self.wishes.active
         try:
             stylizer = Stylizer.from_style(self.registry.get(wanted.style), device=wanted.device,
                                            mode=wanted.mode, max_size=wanted.max_size)
         except LiveToonError as exc:
-            if self.chain is None or self._active is None:
+            if self.chain is None or active is None:
                 raise  # nothing to fall back on: the session cannot start
             self.on_notice(f"style {wanted.style!r} not loaded: {exc}")
-            kept = dataclasses.replace(wanted, style=self._active.style, device=self._active.device,
-                                       max_size=self._active.max_size)
-            with self._lock:
-                if (self._wanted.style, self._wanted.device) == (wanted.style, wanted.device):
-                    self._wanted = dataclasses.replace(self._wanted, style=kept.style, device=kept.device,
-                                                       max_size=kept.max_size)
-            return kept
+            kept = {"style": active.style, "device": active.device, "max_size": active.max_size}
+            self.wishes.take_back(wanted, ("style", "device"), **kept)
+            return dataclasses.replace(wanted, **kept)
         if self.chain is None:
-            self.chain = FrameProcessor(stylizer, None, self.stabilizer, self.times)
+            self.chain = build_chain(stylizer, None, ChainSettings(wanted.stability), times=self.times)
         self.chain.stylizer = stylizer
         self.device_text = stylizer.choice.describe()
-        self.stabilizer.reset()  # the old style's output is no history for the new one
+        self.chain.stabilizer.reset()  # the old style's output is no history for the new one
         return wanted
 
     def apply_settings(self) -> LiveSettings:
         """Bring the chain in line with the wished settings (called before every frame)."""
-        with self._lock:
-            wanted = self._wanted
-        active = self._active
+        wanted = self.wishes.wanted
+        active = self.wishes.active
         if active is None or (wanted.style, wanted.device, wanted.max_size) != (active.style, active.device, active.max_size):
             wanted = self._load_stylizer(wanted)
         chain = self.chain
         assert chain is not None  # _load_stylizer made it or raised
         chain.stylizer.mode = Mode(wanted.mode)
-        self.stabilizer.stability = wanted.stability
+        chain.stabilizer.stability = wanted.stability
         chain.tracker = self._face_tracker() if chain.stylizer.mode.needs_faces else None
-        if _background_of(wanted) != self._background_built:
+        if _compositing_of(wanted) != self._background_built:
             wanted = self._load_compositor(wanted)
         chain.compositor = self.compositor
         chain.composite = self.settings.model_fps == EVERY_FRAME  # else the output thread composites
         chain.strength = wanted.strength
         chain.outside = None if chain.composite else stylized_outside  # the cartoon is carried: no camera outside the boxes
-        self._active = wanted
+        self.wishes.active = wanted
         return wanted
 
     def _load_compositor(self, wanted: LiveSettings) -> LiveSettings:
         """The background ``wanted`` asks for; a bad one (a file gone, a bad colour) keeps the
         previous background and says why, or fails the start when there is none."""
+        previous = self.compositor
         try:
-            choice = parse_background(wanted.background)
+            self.compositor = build_compositor(_compositing_of(wanted), self._selfie_segmenter)
         except LiveToonError as exc:
             if self._background_built is None:
                 raise
             self.on_notice(str(exc))
-            background, main_person_only, stylize_background = self._background_built
-            with self._lock:
-                if self._wanted.background == wanted.background:
-                    self._wanted = dataclasses.replace(self._wanted, background=background)
-            return dataclasses.replace(wanted, background=background, main_person_only=main_person_only,
-                                       stylize_background=stylize_background)
-        if self.compositor is not None:
-            self.compositor.close()
-        self.compositor = None
-        if choice.needs_matte:
-            if self._segmenter is None:  # MediaPipe's selfie model loads on first need
-                self._segmenter = SelfieSegmenter()
-            self.compositor = Compositor(choice, self._segmenter, wanted.main_person_only, wanted.stylize_background)
-            if wanted.model_fps != EVERY_FRAME and needs_own_model_pass(self.compositor):
-                self.on_notice(f"a stylized video background needs the model on every frame: it runs on every frame "
-                               f"it can take (model fps {wanted.model_fps!r} applies to other backgrounds)")
-        self._background_built = _background_of(wanted)
+            built = self._background_built
+            self.wishes.take_back(wanted, ("background",), background=built.background)
+            return dataclasses.replace(wanted, background=built.background, main_person_only=built.main_person_only,
+                                       stylize_background=built.stylize_background)
+        if previous is not None:
+            previous.close()
+        if wanted.model_fps != EVERY_FRAME and needs_own_model_pass(self.compositor):
+            self.on_notice(f"a stylized video background needs the model on every frame: it runs on every frame "
+                           f"it can take (model fps {wanted.model_fps!r} applies to other backgrounds)")
+        self._background_built = _compositing_of(wanted)
         return wanted
+
+    def _selfie_segmenter(self) -> SelfieSegmenter:
+        """MediaPipe's selfie model loads on first need, then serves every compositor of the session."""
+        if self._segmenter is None:
+            self._segmenter = SelfieSegmenter()
+        return self._segmenter
 
     def _face_tracker(self) -> FaceTracker:
         """MediaPipe starts on first need (a background-only session never loads it)."""
@@ -201,8 +199,6 @@ class LiveProcessor:
             self._tracker.reset()
         if self.chain:
             self.chain.reset()
-        else:
-            self.stabilizer.reset()
 
     def close(self) -> None:
         self.carried.close()
