@@ -335,8 +335,11 @@ def open_mpegts(url: str, width: int, height: int,
     """An H.264 MPEG-TS output tuned for latency, opened now so a bad host fails here.
 
     x264 ``zerolatency`` (no lookahead, no B-frames, sliced threads) and a one-second
-    GOP, so a receiver that joins late shows a picture within a second. PyAV would
-    otherwise open the network only at the first frame, on the pacer's thread.
+    GOP, so a receiver that joins late shows a picture within a second. The ``ultrafast``
+    preset: a moving 720p picture costs 7.4 ms of CPU a frame instead of veryfast's 18.7,
+    at 0.5 dB less PSNR and no more bits (crf 21), and on a loaded CPU that decides
+    whether the stream keeps 30 fps (``docs/benchmarks.md`` 9.1). PyAV would otherwise
+    open the network only at the first frame, on the pacer's thread.
     """
     if width % 2 or height % 2:
         raise LiveToonError(f"stream size must be even (H.264 4:2:0), got {width}x{height}")
@@ -350,7 +353,7 @@ def open_mpegts(url: str, width: int, height: int,
         stream.codec_context.time_base = 1 / rate
         stream.codec_context.gop_size = max(1, round(rate))
         stream.codec_context.max_b_frames = 0
-        stream.options = {"preset": "veryfast", "tune": "zerolatency", "crf": "21"}
+        stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "21"}
         container.start_encoding()
     except OSError as exc:  # FFmpeg's network errors are OSErrors too: the host did not resolve or is unreachable
         container.close()
