@@ -159,3 +159,20 @@ def test_a_style_that_fails_to_load_keeps_the_previous_one(tmp_path):
     processor.update(style="broken")
     assert processor.apply_settings().style == "toon-lite" and processor.settings.style == "toon-lite"
     assert len(notices) == 1 and "broken" in notices[0]
+
+
+def test_a_background_that_cannot_be_used_keeps_the_previous_one(tmp_path):
+    notices: list[str] = []
+    processor = LiveProcessor(LiveSettings(style=FILTER_STYLE, mode="background", background="blur"),
+                              on_notice=notices.append)
+    try:
+        processor.apply_settings()
+        blur = processor.compositor
+        assert blur is not None and blur.choice.kind.value == "blur"
+        processor.update(background=str(tmp_path / "gone.png"))
+        assert processor.apply_settings().background == "blur", "the background in force is the previous one"
+        assert processor.settings.background == "blur", "the wish is taken back, so the window shows what runs"
+        assert processor.compositor is blur, "the previous compositor keeps running"
+        assert len(notices) == 1 and "gone.png" in notices[0]
+    finally:
+        processor.close()
