@@ -118,6 +118,8 @@ def outputs_under_load(picture: np.ndarray, seconds: float = 10.0) -> dict:
             feeder.join()
             stream.close()
             record.close()
+            # what the sender emitted: ticks it skipped show as pts it never used
+            sent = {"frames": stream.pacer.frames_out, "pts_spanned": stream._last_pts + 1}
             ticks = record.pacer.frames_out  # one frame per tick
             with av.open(str(record.saved)) as container:
                 video = container.streams.video[0]
@@ -129,7 +131,7 @@ def outputs_under_load(picture: np.ndarray, seconds: float = 10.0) -> dict:
         for process in busy:
             process.kill()
             process.wait()
-    return {"busy_processes": BUSY, "seconds": seconds, "stream": rate_and_holes(streamed),
+    return {"busy_processes": BUSY, "seconds": seconds, "stream": rate_and_holes(streamed), "stream_sent": sent,
             "recording": {**rate_and_holes(recorded), "stream_rate": rate, "pacer_ticks": ticks}}
 
 
