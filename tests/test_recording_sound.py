@@ -126,13 +126,15 @@ def test_recording_sound_is_delayed_by_the_picture_latency(click_clip, tmp_path)
 
 
 def test_window_records_the_file_sound_in_sync_and_says_so(qtbot, store, click_clip, tmp_path, monkeypatch):
-    """Through the window's Record button; bypass on so that the picture keeps every frame (the
-    model on a loaded machine skips some, and the white frame with them)."""
+    """Through the window's Record button, with the raw camera sent to the outputs (bypass alone
+    changes only the preview) so that the picture keeps every frame: the model on a loaded
+    machine skips some, and the white frame with them."""
     target = tmp_path / "rec.mp4"
     monkeypatch.setattr("app.gui.folders.recording_path", lambda: target)
     window = open_window(qtbot, store, FileSpec(click_clip))
     try:
         qtbot.keyClick(window, Qt.Key.Key_B)
+        window.look.raw_check.setChecked(True)
         next_frame(qtbot, window)
         window.outputs.refresh()
         assert window.outputs.sound_note.text() == "Recording: picture and sound of click.mp4"
