@@ -1,19 +1,22 @@
-"""The stabilizer's checks, warp and blend on torch tensors, so a frame on the GPU stays there.
+"""The stabilizer's checks, warp and blend, and the propagation's warp and blends, on torch
+tensors, so a frame on the GPU stays there.
 
 Op for op the twin of :mod:`flow.estimate`'s ``pull``/``full_size_map``/``blend`` and
 :func:`flow.stabilize.flow_confidence`, which stay the reference (and the fastest on a
 CPU). Frames are ``[1,3,H,W]`` float32 on the uint8 grid, as :class:`dctnet.frame_ops.TensorOps`
 keeps them; small-grid maps are ``[h,w]`` or ``[h,w,2]``. Each step rounds where OpenCV
-rounds, so the two paths agree within a level or two (``tests/test_flow_device.py``):
+rounds, so the two paths agree bit for bit but where said (``tests/test_flow_device.py``):
 
 - ``cv2.remap`` quantizes its sampling coordinates to 1/32 pixel before interpolating;
   :func:`pull` does the same, and rounds uint8 results half up as OpenCV's fixed point
   does (:func:`to_levels`), so a pull of a uint8 picture matches ``cv2.remap`` exactly.
-- Resizes repeat OpenCV's arithmetic: float32 in its order for the sampling map,
-  11-bit fixed point with its truncations for the uint8 blend weight.
-- What remains is ``cv2.exp`` against ``torch.exp`` (a few 1e-7 in the confidence),
-  which now and then moves a blend weight across a 1/255 step: a level, on a few
-  pixels in a million.
+- Resizes repeat OpenCV's arithmetic: float32 in its order for two-channel maps (the
+  sampling map), 11-bit fixed point with its truncations for uint8 pictures (the blend
+  weight). One-channel float maps take another path inside OpenCV, not repeated here:
+  the propagation's fill weight is resized on the host.
+- What remains is ``cv2.exp`` against ``torch.exp`` (a few 1e-7 in the stabilizer's
+  confidence), which now and then moves a blend weight across a 1/255 step: a level,
+  on a few pixels in a million.
 
 Everything stays float32, on the GPU too: the sampling coordinates of a 1280 px frame
 need it (as :func:`dctnet.frame_ops.warp` notes), and fp16 products of two 0..255 values
@@ -114,35 +117,38 @@ def _linear_taps(source: int, size: int, columns: bool, fixed: bool, device: tor
 
 
 def resize_levels(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``cv2.resize(..., INTER_LINEAR)`` of an ``[h,w]`` map on the uint8 grid, bit for bit:
-    OpenCV's fixed point (11-bit weights, each row's two products truncated before the
+    """``cv2.resize(..., INTER_LINEAR)`` of ``[..., h, w]`` pictures on the uint8 grid, bit for
+    bit: OpenCV's fixed point (11-bit weights, each row's two products truncated before the
     final rounding) in int32. A float resize rounded differs by a level on ~1% of pixels."""
-    if tuple(image.shape) == (height, width):
+    if tuple(image.shape[-2:]) == (height, width):
         return image
-    x0, x1, a0, a1 = _linear_taps(image.shape[1], width, True, True, image.device)
-    y0, y1, b0, b1 = _linear_taps(image.shape[0], height, False, True, image.device)
+    x0, x1, a0, a1 = _linear_taps(image.shape[-1], width, True, True, image.device)
+    y0, y1, b0, b1 = _linear_taps(image.shape[-2], height, False, True, image.device)
     levels = image.to(torch.int32)
-    rows = (levels[:, x0] * a0 + levels[:, x1] * a1) >> 4
-    summed = ((rows[y0] * b0[:, None]) >> 16) + ((rows[y1] * b1[:, None]) >> 16)
+    rows = (levels[..., x0] * a0 + levels[..., x1] * a1) >> 4
+    summed = ((rows[..., y0, :] * b0[:, None]) >> 16) + ((rows[..., y1, :] * b1[:, None]) >> 16)
     return ((summed + 2) >> 2).to(image.dtype)
 
 
-def full_size_map(flow: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Full-size coordinates ``x + flow(x)`` from a small ``[h,w,2]`` flow, as :func:`flow.estimate.full_size_map`.
+def resize_float(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``cv2.resize(..., INTER_LINEAR)`` of a float ``[h,w]`` or ``[h,w,C]`` map, repeating
+    OpenCV's float arithmetic step for step (rows, then columns, same weights):
+    ``F.interpolate`` lands a float ulp away, and on the 1/32-pixel grid of :func:`pull` an
+    ulp can move a tap by a step, several levels on a hard edge."""
+    if tuple(image.shape[:2]) == (height, width):
+        return image
+    x0, x1, a0, a1 = _linear_taps(image.shape[1], width, True, False, image.device)
+    y0, y1, b0, b1 = _linear_taps(image.shape[0], height, False, False, image.device)
+    spread = (slice(None),) + (None,) * (image.dim() - 2)  # the weights along their own axis only
+    rows = image[:, x0] * a0[spread] + image[:, x1] * a1[spread]
+    return rows[y0] * b0[spread][:, None] + rows[y1] * b1[spread][:, None]
 
-    The resize repeats OpenCV's float arithmetic step for step (rows, then columns, same
-    weights): ``F.interpolate`` lands a float ulp away, and on the 1/32-pixel grid of
-    :func:`pull` an ulp can move a tap by a step, several levels on a hard edge.
-    """
+
+def full_size_map(flow: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Full-size coordinates ``x + flow(x)`` from a small ``[h,w,2]`` flow, as :func:`flow.estimate.full_size_map`."""
     sh, sw = flow.shape[:2]
     scale = torch.tensor([width / sw, height / sh], dtype=torch.float32, device=flow.device)
-    small_map = (sampling_grid(sh, sw, flow.device) + flow + 0.5) * scale - 0.5
-    if (sh, sw) == (height, width):
-        return small_map
-    x0, x1, a0, a1 = _linear_taps(sw, width, True, False, flow.device)
-    y0, y1, b0, b1 = _linear_taps(sh, height, False, False, flow.device)
-    rows = small_map[:, x0] * a0[:, None] + small_map[:, x1] * a1[:, None]
-    return rows[y0] * b0[:, None, None] + rows[y1] * b1[:, None, None]
+    return resize_float((sampling_grid(sh, sw, flow.device) + flow + 0.5) * scale - 0.5, height, width)
 
 
 def blend(first: torch.Tensor, second: torch.Tensor, weight_small: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,12 @@ big move) asks for a new keyframe (:attr:`Propagated.needs_keyframe`).
 Like the stabilizer, everything but the full-size warp and blends runs on the
 small grid of :mod:`flow.estimate`. Nothing here knows about faces or styles: the
 cheap stylization used by :attr:`Fill.STYLIZE` is handed in by the caller.
+
+A keyframe cartoon that is a torch tensor (``[1,3,H,W]`` on the uint8 grid, left on the
+GPU by the model) is carried on its device: the full-size warp and blends run there
+(:mod:`flow.device`, bit-exact with OpenCV's), while the flows, the trust map and every
+decision stay on the host, where the flow already is, so nothing waits on the device.
+Only a fill's stylized crop and its weights go up.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
+from . import device
 from .estimate import (DEFAULT_MAX_SIDE, FAST_ITERATIONS, FlowEstimator, blend, full_size_map, pull,
                        sampling_grid, shrink_factor, small_gray)
 
@@ -74,10 +82,31 @@ class Fill(enum.Enum):
     outputs must not carry an unstylized camera pixel (docs/privacy.md)."""
 
 
+Picture = np.ndarray | torch.Tensor
+"""A cartoon: HxWx3 uint8 BGR, or a ``[1,3,H,W]`` float32 tensor on the uint8 grid, on its device."""
+
+
+def carry(cartoon: Picture, flow: np.ndarray, height: int, width: int) -> Picture:
+    """``cartoon`` pulled at full size along a small flow, where the cartoon lives."""
+    if isinstance(cartoon, torch.Tensor):
+        coords = device.full_size_map(torch.from_numpy(flow).to(cartoon.device), height, width)
+        return device.to_levels(device.pull(cartoon, coords))
+    return pull(cartoon, full_size_map(flow, sampling_grid(*flow.shape[:2]), height, width))
+
+
+def blend_onto(first: Picture, second: Picture | np.ndarray, weight: np.ndarray) -> Picture:
+    """:func:`~flow.estimate.blend` where ``first`` lives; ``second`` and the host's ``weight`` go up to it."""
+    if isinstance(first, torch.Tensor):
+        if isinstance(second, np.ndarray):
+            second = torch.from_numpy(second).to(first.device).permute(2, 0, 1)[None].float()
+        return device.blend(first, second, torch.from_numpy(weight).to(first.device))
+    return blend(first, second, weight)
+
+
 @dataclass(frozen=True)
 class Propagated:
-    image: np.ndarray
-    """The output frame, full size, uint8 BGR."""
+    image: Picture
+    """The output frame, full size: uint8 BGR, or a tensor where the keyframe cartoon was one."""
     trust: np.ndarray
     """Per-pixel trust in the warp, 0..1, on the small grid."""
     untrusted_share: float
@@ -152,7 +181,7 @@ class Propagator:
     def has_keyframe(self) -> bool:
         return self._key_cartoon is not None
 
-    def set_keyframe(self, input_bgr: np.ndarray, cartoon_bgr: np.ndarray) -> None:
+    def set_keyframe(self, input_bgr: np.ndarray, cartoon_bgr: Picture) -> None:
         """The model's output for ``input_bgr``; later frames are warped from it (the previous
         keyframe fading out over the next :data:`FADE_FRAMES` frames)."""
         factor = shrink_factor(*input_bgr.shape[:2], self.max_side)
@@ -160,12 +189,12 @@ class Propagator:
             self._previous, self._fade = (self._key_gray, self._key_cartoon), FADE_FRAMES
         self._key_gray, self._key_cartoon = small_gray(input_bgr, factor), cartoon_bgr
 
-    def arrived(self, input_bgr: np.ndarray, cartoon_bgr: np.ndarray) -> np.ndarray:
+    def arrived(self, input_bgr: np.ndarray, cartoon_bgr: Picture) -> Picture:
         """Set a keyframe computed on ``input_bgr`` itself; returns that frame's output."""
         self.set_keyframe(input_bgr, cartoon_bgr)
         return self._faded(input_bgr, cartoon_bgr)
 
-    def _faded(self, input_bgr: np.ndarray, image: np.ndarray) -> np.ndarray:
+    def _faded(self, input_bgr: np.ndarray, image: Picture) -> Picture:
         """``image`` with the previous keyframe, carried to this frame, faded over it."""
         if self._fade <= 0 or self._previous is None:
             return image
@@ -179,7 +208,7 @@ class Propagator:
         if old is None:
             return image
         share = (self._fade + 1) / (FADE_FRAMES + 1)
-        return blend(old[0], image, old[1] * np.float32(share))
+        return blend_onto(old[0], image, old[1] * np.float32(share))
 
     def trust(self, gray: np.ndarray, backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
         """Per-pixel trust in ``backward`` (current -> keyframe), 0..1, on the small grid."""
@@ -202,7 +231,8 @@ class Propagator:
             # A new frame size: nothing to warp from. Hold the last cartoon (never the camera
             # picture: outputs must stay private) and ask for a keyframe.
             h, w = input_bgr.shape[:2]
-            held = cv2.resize(self._key_cartoon, (w, h), interpolation=cv2.INTER_LINEAR)
+            held = (device.resize_levels(self._key_cartoon, h, w) if isinstance(self._key_cartoon, torch.Tensor)
+                    else cv2.resize(self._key_cartoon, (w, h), interpolation=cv2.INTER_LINEAR))
             return Propagated(held, np.zeros((1, 1), np.float32), 1.0, True)
         image, trust = warped
         untrusted = trust < UNTRUSTED
@@ -210,19 +240,23 @@ class Propagator:
         image = self._faded(input_bgr, self._filled(image, input_bgr, trust, untrusted))
         return Propagated(image, trust, share, share > KEYFRAME_UNTRUSTED_SHARE)
 
-    def _warped(self, input_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def _warped(self, input_bgr: np.ndarray) -> tuple[Picture, np.ndarray] | None:
         """(keyframe cartoon warped to ``input_bgr``, trust), None when the sizes differ."""
         h, w = input_bgr.shape[:2]
         gray = small_gray(input_bgr, shrink_factor(h, w, self.max_side))
-        if gray.shape != self._key_gray.shape or self._key_cartoon.shape[:2] != (h, w):
+        if gray.shape != self._key_gray.shape or self._cartoon_size() != (h, w):
             return None
         backward = self._flow(gray, self._key_gray)
         trust = self.trust(gray, backward, self._flow(self._key_gray, gray))
         flow = nearest_trusted_flow(backward, trust < UNTRUSTED) if self.fill is Fill.NEAREST else backward
-        return pull(self._key_cartoon, full_size_map(flow, sampling_grid(*gray.shape), h, w)), trust
+        return carry(self._key_cartoon, flow, h, w), trust
 
-    def _filled(self, warped: np.ndarray, input_bgr: np.ndarray, trust: np.ndarray,
-                untrusted: np.ndarray) -> np.ndarray:
+    def _cartoon_size(self) -> tuple[int, int]:
+        cartoon = self._key_cartoon
+        return tuple(cartoon.shape[-2:]) if isinstance(cartoon, torch.Tensor) else cartoon.shape[:2]
+
+    def _filled(self, warped: Picture, input_bgr: np.ndarray, trust: np.ndarray,
+                untrusted: np.ndarray) -> Picture:
         if self.fill in (Fill.NONE, Fill.NEAREST):
             return warped
         small_box = untrusted_box(untrusted)
@@ -230,11 +264,12 @@ class Propagator:
             return warped  # the blend is confined to the untrusted box: the rest costs nothing
         (h, w), (sh, sw) = input_bgr.shape[:2], trust.shape
         box = scaled_box(small_box, (h / sh, w / sw))
-        out = warped.copy()
+        out = warped.clone() if isinstance(warped, torch.Tensor) else warped.copy()
         camera = np.ascontiguousarray(input_bgr[box])
         fill = camera if self.fill is Fill.CAMERA else stylize_small(self.stylize, camera)
         weight = cv2.resize(trust[small_box], camera.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-        out[box] = blend(warped[box], fill, weight)
+        target = (..., *box) if isinstance(out, torch.Tensor) else box
+        out[target] = blend_onto(out[target], fill, weight)
         return out
 
 
@@ -274,7 +309,7 @@ class Keyframer:
         enough = AUTO_UNTRUSTED_SHARE if self.every is None else KEYFRAME_UNTRUSTED_SHARE
         return None if result.needs_keyframe or result.untrusted_share > enough else result
 
-    def __call__(self, input_bgr: np.ndarray, stylize: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
+    def __call__(self, input_bgr: np.ndarray, stylize: Callable[[], Picture]) -> tuple[Picture, bool]:
         """(output, is_keyframe); ``stylize()`` runs the model on this frame when it is a keyframe."""
         result = self._propagate(input_bgr)
         if result is not None:

@@ -135,3 +135,39 @@ def test_a_blend_without_a_device_path_refuses_tensors(inputs):
     steady(matte, None, 0.0)
     with pytest.raises(TypeError, match="no device path"):
         steady(matte, pair, 1 / 30)
+
+
+def test_propagation_on_tensors_is_the_numpy_one(inputs):
+    """A keyframe every fourth frame (the previous one fading out over the next ones),
+    stylized fills where the flow is untrusted (the pasted patch, the cut): every frame
+    equal bit for bit. The flows, the trust and every decision are the host's in both
+    paths; the device redoes only the full-size warp and blends."""
+    from flow.propagate import Fill, Propagator
+
+    def stylize(crop: np.ndarray) -> np.ndarray:
+        return (crop // 48) * 48 + 24
+
+    reference, ours = Propagator(Fill.STYLIZE, stylize), Propagator(Fill.STYLIZE, stylize)
+    filled = 0
+    for i, (frame, cartoon) in enumerate(zip(inputs, flickery_cartoon(inputs))):
+        if i % 4 == 0:
+            expected, got = reference.arrived(frame, cartoon), ours.arrived(frame, to_tensor(cartoon))
+        else:
+            carried = reference(frame)
+            expected, got = carried.image, ours(frame).image
+            filled += carried.untrusted_share > 0
+        assert isinstance(got, torch.Tensor) and np.array_equal(to_image(got), expected), f"frame {i}"
+    assert filled >= 2  # the fills ran (the patch, the cut), not only the warp
+
+
+def test_a_new_frame_size_holds_the_keyframe_cartoon_resized(inputs):
+    """A size change: the cartoon held, resized as cv2.resize does, bit for bit, and a keyframe asked for."""
+    from flow.propagate import Fill, Propagator
+
+    cartoon = flickery_cartoon(inputs[:1])[0]
+    reference, ours = Propagator(Fill.NONE), Propagator(Fill.NONE)
+    reference.set_keyframe(inputs[0], cartoon)
+    ours.set_keyframe(inputs[0], to_tensor(cartoon))
+    smaller = cv2.resize(inputs[1], (960, 540), interpolation=cv2.INTER_AREA)
+    expected, got = reference(smaller), ours(smaller)
+    assert got.needs_keyframe and np.array_equal(to_image(got.image), expected.image)
