@@ -25,7 +25,9 @@ it passes, fails or hangs:
 7. ``keyframes``: the live keyframe pipeline at ``auto`` and capped at 10 fps;
 8. ``stabilizer``: the stabilizer on device tensors (``flow.device``) against the
    cv2 one on the clip at 720p and 1080p: equal within the unit tests' bound, and
-   both timed (the device timing is skipped, and says so, where there is no CUDA).
+   both timed (the device timing is skipped, and says so, where there is no CUDA);
+9. ``propagation``: keyframe propagation with a device keyframe cartoon against the
+   cv2 one, the same way: bit-equal, and the carried frame timed.
 
 Results (JSON and Markdown) are rewritten after every step into ``--out``.
 """
@@ -96,10 +98,10 @@ class Plan:
 
 FULL = Plan("cuda", ("portrait 512", "720p", "1080p"), 1.0, (720, 1080), 300, 10, (720, 1280), 200, 10_000, 1000, 2000,
             {"equality": 90, "litert": 30, "model_720p": 45, "pipeline": 120, "memory": 75, "training": 120,
-             "keyframes": 60, "stabilizer": 45})
+             "keyframes": 60, "stabilizer": 45, "propagation": 45})
 REHEARSAL = Plan("cpu", ("portrait 512",), 0.5, (144,), 8, 2, (144, 256), 3, 6, 2, 3,
                  {"equality": 300, "litert": 120, "model_720p": 120, "pipeline": 300, "memory": 120, "training": 300,
-                  "keyframes": 40, "stabilizer": 60})
+                  "keyframes": 40, "stabilizer": 60, "propagation": 60})
 
 
 def diff_stats(a: np.ndarray, b: np.ndarray) -> dict:
@@ -383,6 +385,41 @@ but where ``torch.exp`` and ``cv2.exp`` move a blend weight across a 1/255 step 
 few pixels in a million)."""
 
 
+def clip_at(kit: Kit, plan: Plan, height: int) -> list[np.ndarray]:
+    """The kit's clip at ``height`` (even width), played back and forth, at most 60 frames."""
+    clip = kit.manifest["clip"]
+    scale = height / clip["height"]
+    size = (2 * round(clip["width"] * scale / 2), height)
+    native = list(kit.clip_frames())
+    return [cv2.resize(native[k], size, interpolation=cv2.INTER_CUBIC)
+            for k in ping_pong(min(plan.pipeline_frames, 60), len(native))]
+
+
+def posterized(frame: np.ndarray) -> np.ndarray:
+    """A stand-in cartoon with hard edges, where the device path would differ first (4 levels a channel)."""
+    return (frame // 64) * 64 + 32
+
+
+def compared(frames: list[np.ndarray], expected: list[np.ndarray], cv2_ms: list[float], got: list[torch.Tensor],
+             tensor_ms: list[float], target: torch.device) -> dict:
+    """One run's row: the device outputs against cv2's, and both times (the device's on CUDA only)."""
+    stats = diff_stats(np.stack(expected), np.stack([g[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy() for g in got]))
+    p50_p95 = "{median_ms}/{p95_ms}"
+    return {"size": "{1}x{0}".format(*frames[0].shape), "frames": len(frames), **stats,
+            "cv2_ms_p50_p95": p50_p95.format(**stats_ms(cv2_ms)),
+            "device_ms_p50_p95": (p50_p95.format(**stats_ms(tensor_ms)) if target.type == "cuda"
+                                  else "skipped: no CUDA (torch on the CPU checks the code, not the speed)")}
+
+
+def timed_ms(target: torch.device, run: Callable[[], object]) -> tuple[object, float]:
+    """``run()`` and its wall-clock milliseconds, the device synchronized before the clock stops."""
+    started = time.perf_counter()
+    result = run()
+    if target.type == "cuda":
+        torch.cuda.synchronize()
+    return result, (time.perf_counter() - started) * 1000.0
+
+
 def stabilizer_run(kit: Kit, plan: Plan, height: int) -> dict:
     """Both stabilizers over the clip at ``height``, fed the same flows and pictures.
 
@@ -394,42 +431,28 @@ def stabilizer_run(kit: Kit, plan: Plan, height: int) -> dict:
     from flow.estimate import DEFAULT_MAX_SIDE, SequenceFlow
     from flow.stabilize import Stabilizer
 
-    clip = kit.manifest["clip"]
-    scale = height / clip["height"]
-    size = (2 * round(clip["width"] * scale / 2), height)
-    native = list(kit.clip_frames())
-    frames = [cv2.resize(native[k], size, interpolation=cv2.INTER_CUBIC)
-              for k in ping_pong(min(plan.pipeline_frames, 60), len(native))]
+    fps = kit.manifest["clip"]["fps"]
+    frames = clip_at(kit, plan, height)
     motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
     pairs = [motion(frame) for frame in frames]
-    pictures = [(frame // 48) * 48 + 24 for frame in frames]
+    pictures = [posterized(frame) for frame in frames]
     target = torch.device(plan.device)
     on_device = [torch.from_numpy(p).to(target).permute(2, 0, 1)[None].float() for p in pictures]
 
     def run(stabilizer: Stabilizer, inputs: list) -> tuple[list, list[float]]:
         outputs, samples = [], []
         for i, (pair, picture) in enumerate(zip(pairs, inputs)):
-            started = time.perf_counter()
-            outputs.append(stabilizer.step(pair, picture, i / clip["fps"]))
-            if target.type == "cuda":
-                torch.cuda.synchronize()
-            samples.append((time.perf_counter() - started) * 1000.0)
+            output, ms = timed_ms(target, lambda: stabilizer.step(pair, picture, i / fps))
+            outputs.append(output)
+            samples.append(ms)
         stabilizer.reset()
         return outputs, samples[1:]  # the first frame has no history: nothing to time
 
     reference, tested = Stabilizer(), Stabilizer()
     run(tested, on_device)  # kernels and caches outside the timed run
     expected, cv2_ms = run(reference, pictures)
-    got, tensor_ms = run(tested, on_device)
-    stats = diff_stats(np.stack(expected), np.stack([g[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy() for g in got]))
-    row = {"size": f"{size[0]}x{size[1]}", "frames": len(frames), **stats,
-           "cv2_ms_p50_p95": "{median_ms}/{p95_ms}".format(**stats_ms(cv2_ms))}
-    if target.type == "cuda":
-        row["device_ms_p50_p95"] = "{median_ms}/{p95_ms}".format(**stats_ms(tensor_ms))
-    else:
-        row["device_ms_p50_p95"] = "skipped: no CUDA (torch on the CPU checks the code, not the speed)"
-    row["ok"] = stats["max"] <= STABILIZER_MAX_DIFF and stats["p99.9"] <= STABILIZER_P999_DIFF
-    return row
+    row = compared(frames, expected, cv2_ms, *run(tested, on_device), target)
+    return {**row, "ok": row["max"] <= STABILIZER_MAX_DIFF and row["p99.9"] <= STABILIZER_P999_DIFF}
 
 
 def stabilizer(kit: Kit, plan: Plan, deadline: float) -> dict:
@@ -438,9 +461,48 @@ def stabilizer(kit: Kit, plan: Plan, deadline: float) -> dict:
     return {"rows": rows, "ok": bool(rows) and all(r["ok"] for r in rows)}
 
 
+def propagation_run(kit: Kit, plan: Plan, height: int) -> dict:
+    """Both propagations over the clip at ``height``: a keyframe every 4th frame, stylized fills.
+
+    A carried frame is timed whole (its two flows on the CPU included, which both paths share).
+    """
+    from flow.propagate import Fill, Propagator
+
+    frames = clip_at(kit, plan, height)
+    target = torch.device(plan.device)
+    cartoons = [posterized(frame) for frame in frames]
+
+    def run(propagator: Propagator, upload: Callable[[np.ndarray], object]) -> tuple[list, list[float]]:
+        outputs, samples = [], []
+        for i, (frame, cartoon) in enumerate(zip(frames, cartoons)):
+            if i % 4 == 0:
+                outputs.append(propagator.arrived(frame, upload(cartoon)))
+            else:
+                carried, ms = timed_ms(target, lambda: propagator(frame).image)
+                outputs.append(carried)
+                samples.append(ms)
+        propagator.reset()
+        return outputs, samples
+
+    def to_device(cartoon: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(cartoon).to(target).permute(2, 0, 1)[None].float()
+
+    tested = Propagator(Fill.STYLIZE, posterized)
+    run(tested, to_device)  # kernels and caches outside the timed run
+    expected, cv2_ms = run(Propagator(Fill.STYLIZE, posterized), lambda cartoon: cartoon)
+    row = compared(frames, expected, cv2_ms, *run(tested, to_device), target)
+    return {**row, "ok": row["max"] == 0}
+
+
+def propagation(kit: Kit, plan: Plan, deadline: float) -> dict:
+    """Issue 32: keyframes carried on the device (warp, fades, fills) against the cv2 path."""
+    rows = [propagation_run(kit, plan, height) for height in plan.pipeline_heights if time.monotonic() < deadline - 10]
+    return {"rows": rows, "ok": bool(rows) and all(r["ok"] for r in rows)}
+
+
 STEPS: dict[str, Callable[[Kit, Plan, float], dict]] = {
     "equality": equality, "litert": litert, "model_720p": model_times, "pipeline": pipeline, "memory": memory,
-    "training": training, "keyframes": keyframes, "stabilizer": stabilizer}
+    "training": training, "keyframes": keyframes, "stabilizer": stabilizer, "propagation": propagation}
 
 
 # -- results -----------------------------------------------------------------------------

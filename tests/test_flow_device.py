@@ -145,7 +145,7 @@ def test_propagation_on_tensors_is_the_numpy_one(inputs):
     from flow.propagate import Fill, Propagator
 
     def stylize(crop: np.ndarray) -> np.ndarray:
-        return (crop // 48) * 48 + 24
+        return (crop // 64) * 64 + 32
 
     reference, ours = Propagator(Fill.STYLIZE, stylize), Propagator(Fill.STYLIZE, stylize)
     filled = 0

@@ -99,7 +99,8 @@ def test_rehearsal_runs_every_step_and_fits_the_carry_limit(image_venv, kit, tmp
     result = json.loads((out / "gpu_checks.json").read_text())
     assert result["environment"]["numpy"].startswith("2.")
     steps = result["steps"]
-    assert set(steps) == {"equality", "litert", "model_720p", "pipeline", "memory", "training", "keyframes", "stabilizer"}
+    assert set(steps) == {"equality", "litert", "model_720p", "pipeline", "memory", "training", "keyframes", "stabilizer",
+                          "propagation"}
     assert all(step["ok"] for step in steps.values()), {k: v.get("error") for k, v in steps.items()}
     assert steps["pipeline"]["runs"][0]["frames"] > 0 and steps["training"]["steps"] > 0
     command_chars = int(re.search(r"device command \((\d+) characters\)", done.stdout).group(1))
