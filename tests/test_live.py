@@ -58,18 +58,24 @@ def receive(url: str, frames: list[np.ndarray], ready: threading.Event) -> None:
         pass  # the sender stopped: end of stream
 
 
+def start_receiver(frames: list[np.ndarray]) -> tuple[str, threading.Thread]:
+    """A :func:`receive` listening on a free port before the sender starts: its URL and thread."""
+    url = f"udp://127.0.0.1:{free_udp_port()}"
+    ready = threading.Event()
+    receiver = threading.Thread(target=receive, args=(url, frames, ready), daemon=True)
+    receiver.start()
+    ready.wait()
+    return url, receiver
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(cv2.PSNR(a, b))
 
 
 def test_stream_carries_the_stylized_frames(clip, expected, capsys):
-    port = free_udp_port()
     received: list[np.ndarray] = []
-    ready = threading.Event()
-    receiver = threading.Thread(target=receive, args=(f"udp://127.0.0.1:{port}", received, ready), daemon=True)
-    receiver.start()
-    ready.wait()
-    code = main(["live", "--input", str(clip), "--stream", f"udp://127.0.0.1:{port}", "--output-size", "320x240",
+    url, receiver = start_receiver(received)
+    code = main(["live", "--input", str(clip), "--stream", url, "--output-size", "320x240",
                  "--duration", "6", *STYLE_ARGS])
     receiver.join(30)
     out = capsys.readouterr().out

@@ -23,7 +23,7 @@ from app.live.record import RecordSink
 from app.live.session import LiveProcessor, LiveSession
 from app.live.sink_set import SinkSet
 from app.live.settings import FileSpec, LiveSettings, OutputSettings
-from tests.test_live import STYLE_ARGS, clip, expected, free_udp_port, receive  # noqa: F401 - fixtures
+from tests.test_live import STYLE_ARGS, clip, expected, start_receiver  # noqa: F401 - fixtures
 from tests.test_live_settings import looks_like_a_slate
 
 SAME = 30.0
@@ -40,14 +40,10 @@ def best_psnr(frame: np.ndarray, pictures: list[np.ndarray]) -> float:
 
 
 def test_a_recording_holds_what_the_stream_shows_from_the_first_cartoon_frame_on(clip, expected, tmp_path):  # noqa: F811
-    port = free_udp_port()
     streamed: list[np.ndarray] = []
-    ready = threading.Event()
-    receiver = threading.Thread(target=receive, args=(f"udp://127.0.0.1:{port}", streamed, ready), daemon=True)
-    receiver.start()
-    ready.wait()
+    url, receiver = start_receiver(streamed)
     target = tmp_path / "rec.mp4"
-    assert main(["live", "--input", str(clip), "--record", str(target), "--stream", f"udp://127.0.0.1:{port}",
+    assert main(["live", "--input", str(clip), "--record", str(target), "--stream", url,
                  "--output-size", "320x240", "--output-fps", "20", "--duration", "5", *STYLE_ARGS]) == 0
     receiver.join(30)
     recorded = decoded(target)

@@ -239,14 +239,9 @@ class MainWindow(QMainWindow):
 
     def reset_settings(self) -> QMessageBox:
         """Ask first (every choice made so far goes); the answer arrives without blocking the picture."""
-        question = QMessageBox(QMessageBox.Icon.Question, "Reset settings",
-                               "Reset every setting to its default (style, size, outputs' URL, camera mode)?",
-                               QMessageBox.StandardButton.Reset | QMessageBox.StandardButton.Cancel, self)
-        question.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        reset = question.button(QMessageBox.StandardButton.Reset)
-        question.finished.connect(lambda _: question.clickedButton() is reset and self.reset_settings_now())
-        question.open()
-        return question
+        return self._ask("Reset settings",
+                         "Reset every setting to its default (style, size, outputs' URL, camera mode)?",
+                         QMessageBox.StandardButton.Reset, self.reset_settings_now)
 
     def reset_settings_now(self) -> None:
         settings_store.reset(self.store)
@@ -414,12 +409,16 @@ class MainWindow(QMainWindow):
     def ask_before_closing(self) -> QMessageBox:
         """Outputs are on: closing ends them (a recording is finished and kept). The answer
         arrives without blocking the picture; "Close" closes."""
-        question = QMessageBox(QMessageBox.Icon.Question, "Close LiveToon",
-                               close_question(self.outputs.on_air()),
-                               QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel, self)
+        return self._ask("Close LiveToon", close_question(self.outputs.on_air()),
+                         QMessageBox.StandardButton.Close, self.close)
+
+    def _ask(self, title: str, text: str, yes: QMessageBox.StandardButton, on_yes: Callable[[], object]) -> QMessageBox:
+        """A question whose safe answer, Cancel, is the default; it is shown window-modal and
+        answered without blocking the picture, and only ``yes`` runs ``on_yes``."""
+        question = QMessageBox(QMessageBox.Icon.Question, title, text, yes | QMessageBox.StandardButton.Cancel, self)
         question.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        close = question.button(QMessageBox.StandardButton.Close)
-        question.finished.connect(lambda _: question.clickedButton() is close and self.close())
+        button = question.button(yes)
+        question.finished.connect(lambda _: question.clickedButton() is button and on_yes())
         question.open()
         return question
 
