@@ -523,6 +523,7 @@ def test_no_raw_frame_in_any_preview_mode(qtbot, store, cut_clip, cameras, tmp_p
     try:
         window.outputs.load(OutputSettings(*SIZE, 24.0))
         next_frame(qtbot, window)
+        print(f"window: style {window.processor.settings.style}, model fps {window.processor.settings.model_fps}")
         for mode in PreviewMode:
             window.set_preview_mode(mode)
             assert window.preview.mode == mode
