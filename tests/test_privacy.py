@@ -461,11 +461,12 @@ needs_cyndilib = pytest.mark.skipif(importlib.util.find_spec("cyndilib") is None
 
 
 @needs_cyndilib
-@pytest.mark.parametrize("raw_to_outputs", [False, True])
-def test_no_raw_frame_reaches_an_ndi_receiver(ndi_env, cut_clip, cameras, tmp_path, raw_to_outputs):
+@pytest.mark.parametrize("background, raw_to_outputs", [("keep", False), ("transparent", False), ("keep", True)])
+def test_no_raw_frame_reaches_an_ndi_receiver(ndi_env, cut_clip, cameras, tmp_path, background, raw_to_outputs):
     """Every distinct frame a real NDI receiver (cyndilib) got, start-up and cuts included, at
-    model fps auto. With the raw camera explicitly sent, the same check flags them: it can fail."""
-    name = f"livetoon-privacy-{os.getpid()}-{int(raw_to_outputs)}"
+    model fps auto (with transparent: the colours under alpha 0 too). With the raw camera
+    explicitly sent, the same check flags them: it can fail."""
+    name = f"livetoon-privacy-{os.getpid()}-{background}-{int(raw_to_outputs)}"
     received = []
 
     def receive(_: LiveProcessor) -> None:
@@ -475,9 +476,11 @@ def test_no_raw_frame_reaches_an_ndi_receiver(ndi_env, cut_clip, cameras, tmp_pa
 
     _, recorded = run_session(cut_clip, tmp_path, during=receive, model_fps="auto",
                               more_sinks={"ndi": NdiSink(name, OutputSettings(*SIZE, 24.0))},
-                              bypass=raw_to_outputs, raw_to_outputs=raw_to_outputs)
+                              background=background, bypass=raw_to_outputs, raw_to_outputs=raw_to_outputs)
     frames = [np.ascontiguousarray(frame[..., :3]) for frame in received[0].kept]
     assert len(frames) >= 24 and received[0].fourccs == {"BGRA"}, f"{len(frames)} frames"
+    if background == "transparent":
+        assert sum(frame[..., 3].min() == 0 for frame in received[0].kept) >= 24, "the frames are cut out"
     if raw_to_outputs:
         flagged = raw_frames(frames, cameras)
         print(f"NDI with the raw camera sent: {len(flagged)} of {len(frames)} frames flagged raw")
@@ -486,7 +489,8 @@ def test_no_raw_frame_reaches_an_ndi_receiver(ndi_env, cut_clip, cameras, tmp_pa
         assert_none_raw({"NDI": frames, "recording": recorded}, cameras)
 
 
-def test_no_raw_frame_across_model_reloads(cut_clip, cameras, tmp_path):
+@pytest.mark.parametrize("model_fps", ["auto", "every"])
+def test_no_raw_frame_across_model_reloads(cut_clip, cameras, tmp_path, model_fps):
     """The Processing panel's size preset and device choice each rebuild the model while the
     session runs; nothing raw while the new one loads."""
     def reload(processor: LiveProcessor) -> None:
@@ -500,7 +504,7 @@ def test_no_raw_frame_across_model_reloads(cut_clip, cameras, tmp_path):
             assert processor.stylizer is not before, f"{change} rebuilt the model"
         time.sleep(1.0)
 
-    _, recorded = run_session(cut_clip, tmp_path, during=reload, model_fps="auto")
+    _, recorded = run_session(cut_clip, tmp_path, during=reload, model_fps=model_fps)
     assert len(recorded) >= 48
     assert_none_raw({"recording": recorded}, cameras)
 
