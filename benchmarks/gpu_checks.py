@@ -383,6 +383,21 @@ STABILIZER_P999_DIFF = 0
 """The device stabilizer against the cv2 one over a run (tests/test_flow_device.py): bit-exact
 but where ``torch.exp`` and ``cv2.exp`` move a blend weight across a 1/255 step (a level, on a
 few pixels in a million)."""
+OTHER_OPENCV_MEAN_DIFF = 0.25
+OTHER_OPENCV_P999_DIFF = 2
+OTHER_OPENCV_MAX_DIFF = 4
+"""The device paths copy OpenCV 4's remap and resize arithmetic (the project's opencv-contrib-python
+under numpy<2). The GPU image's numpy-2 venv gets OpenCV 5, which rounds differently: seen in the
+CPU rehearsal, max 3, p99.9 2, mean <0.1 levels. Against another OpenCV the paths must stay that
+close, not exact."""
+
+
+def matches_cv2(stats: dict, exact_max: int, exact_p999: int) -> bool:
+    """Whether a device path's output is as close to cv2's as this OpenCV allows (see above)."""
+    if cv2.__version__.startswith("4."):
+        return stats["max"] <= exact_max and stats["p99.9"] <= exact_p999
+    return (stats["max"] <= OTHER_OPENCV_MAX_DIFF and stats["p99.9"] <= OTHER_OPENCV_P999_DIFF
+            and stats["mean"] <= OTHER_OPENCV_MEAN_DIFF)
 
 
 def clip_at(kit: Kit, plan: Plan, height: int) -> list[np.ndarray]:
@@ -452,7 +467,7 @@ def stabilizer_run(kit: Kit, plan: Plan, height: int) -> dict:
     run(tested, on_device)  # kernels and caches outside the timed run
     expected, cv2_ms = run(reference, pictures)
     row = compared(frames, expected, cv2_ms, *run(tested, on_device), target)
-    return {**row, "ok": row["max"] <= STABILIZER_MAX_DIFF and row["p99.9"] <= STABILIZER_P999_DIFF}
+    return {**row, "ok": matches_cv2(row, STABILIZER_MAX_DIFF, STABILIZER_P999_DIFF)}
 
 
 def stabilizer(kit: Kit, plan: Plan, deadline: float) -> dict:
@@ -491,7 +506,7 @@ def propagation_run(kit: Kit, plan: Plan, height: int) -> dict:
     run(tested, to_device)  # kernels and caches outside the timed run
     expected, cv2_ms = run(Propagator(Fill.STYLIZE, posterized), lambda cartoon: cartoon)
     row = compared(frames, expected, cv2_ms, *run(tested, to_device), target)
-    return {**row, "ok": row["max"] == 0}
+    return {**row, "ok": matches_cv2(row, 0, 0)}
 
 
 def propagation(kit: Kit, plan: Plan, deadline: float) -> dict:
