@@ -37,6 +37,7 @@ from app.gui.get_styles_dialog import GetStylesDialog
 from app.gui.fitting import DefaultsFitter, still_holds
 from app.gui.hotkeys import HOTKEYS, HotkeyHelp, hotkey_note
 from app.gui.on_air import badges_for
+from app.gui.questions import ask, close_question
 from app.gui.panels.background import BackgroundPanel
 from app.gui.panels.look import LookPanel
 from app.gui.panels.outputs import OutputsPanel
@@ -51,12 +52,6 @@ if TYPE_CHECKING:
 
 STOP_TIMEOUT_MS = 2000
 PANEL_WIDTH, PANEL_MIN_WIDTH = 340, 230
-
-
-def close_question(outputs: list[str]) -> str:
-    """What the close button asks while ``outputs`` (SinkSet names) are on."""
-    kept = " The recording is finished and kept." if "record" in outputs else ""
-    return f"On now: {', '.join(outputs)}. Close LiveToon and stop {'it' if len(outputs) == 1 else 'them'}?{kept}"
 
 
 class MainWindow(QMainWindow):
@@ -239,9 +234,9 @@ class MainWindow(QMainWindow):
 
     def reset_settings(self) -> QMessageBox:
         """Ask first (every choice made so far goes); the answer arrives without blocking the picture."""
-        return self._ask("Reset settings",
-                         "Reset every setting to its default (style, size, outputs' URL, camera mode)?",
-                         QMessageBox.StandardButton.Reset, self.reset_settings_now)
+        return ask(self, "Reset settings",
+                   "Reset every setting to its default (style, size, outputs' URL, camera mode)?",
+                   QMessageBox.StandardButton.Reset, self.reset_settings_now)
 
     def reset_settings_now(self) -> None:
         settings_store.reset(self.store)
@@ -409,19 +404,8 @@ class MainWindow(QMainWindow):
     def ask_before_closing(self) -> QMessageBox:
         """Outputs are on: closing ends them (a recording is finished and kept). The answer
         arrives without blocking the picture; "Close" closes."""
-        return self._ask("Close LiveToon", close_question(self.outputs.on_air()),
-                         QMessageBox.StandardButton.Close, self.close)
-
-    def _ask(self, title: str, text: str, yes: QMessageBox.StandardButton, on_yes: Callable[[], object]) -> QMessageBox:
-        """A question whose safe answer, Cancel, is the default; it is shown window-modal and
-        answered without blocking the picture, and only ``yes`` runs ``on_yes``."""
-        question = QMessageBox(QMessageBox.Icon.Question, title, text, yes | QMessageBox.StandardButton.Cancel, self)
-        question.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        button = question.button(yes)
-        question.finished.connect(lambda _: question.clickedButton() is button and on_yes())
-        question.open()
-        return question
-
+        return ask(self, "Close LiveToon", close_question(self.outputs.on_air()),
+                   QMessageBox.StandardButton.Close, self.close)
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if event.spontaneous() and self.outputs.on_air():  # the user's close button, not the program's close()
             event.ignore()
