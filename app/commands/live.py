@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 from dctnet.errors import LiveToonError
@@ -20,16 +21,16 @@ from flow.stabilize import DEFAULT_STABILITY
 from app import interrupts
 from app.commands.options import float_in, named_path, non_blank
 from app.compositing import Kind, parse_background
-from app.files.video_out import check_alpha_container
+from app.live.audio import AudioTap
 from app.live.contracts import Sink, SourceState
-from app.live.record import RecordSink
 from app.live.session import LiveProcessor, LiveSession
 from app.live.sink_set import SinkSet
 from app.live.settings import (EVERY_FRAME, MAX_OUTPUT_FPS, MIN_OUTPUT_FPS, MODEL_FPS_HELP, CameraSpec, FileSpec,
                                LiveSettings, OutputSettings, SourceSpec)
-from app.live.ndi import DEFAULT_NDI_NAME, NdiSink
+from app.live.ndi import DEFAULT_NDI_NAME
+from app.live.outputs import NDI, OUTPUTS, RECORD, STREAM, VIRTUAL_CAMERA, OutputRequest, open_output
 from app.commands.obs import PASSWORD_VARIABLE, obs_address
-from app.live.sinks import DEFAULT_STREAM_URL, NO_ALPHA_NOTE, StreamSink, VirtualCameraSink
+from app.live.sinks import DEFAULT_STREAM_URL, NO_ALPHA_NOTE
 from app.obs.client import DEFAULT_HOST as OBS_HOST, DEFAULT_PORT as OBS_PORT
 from app.obs.visibility import RestWhileHidden
 from app.process_setup import set_live_threads
@@ -79,7 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after S seconds, at most 366 days (default: run until Ctrl-C)")
 
 
-OUTPUT_NAMES = ("virtual camera", "stream", "ndi", "record")
 RESTING = "LiveToon's source is hidden: the model rests, the outputs repeat the last frame"
 AWAKE = "LiveToon's source shows: the model runs"
 AWAKE_IN_DOUBT = "lost sight of LiveToon's source (OBS closed?): the model runs"
@@ -98,22 +98,27 @@ def live_settings(args: argparse.Namespace) -> LiveSettings:
                         stylize_background=args.stylize_background)
 
 
-def open_sinks(args: argparse.Namespace, sinks: SinkSet, transparent: bool = False) -> None:
-    """Every asked-for output, or none: a failure closes those already opened. With a
-    ``transparent`` background the recording keeps the alpha (and NDI always sends it)."""
+def requested(args: argparse.Namespace, transparent: bool = False,
+              audio: AudioTap | None = None) -> dict[str, OutputRequest]:
+    """The asked-for outputs by registry name, in the registry's order. With a ``transparent``
+    background the recording keeps the alpha (and NDI always sends it); ``audio``: the sound it records."""
     output = OutputSettings(*args.output_size, args.output_fps)
+    read = [args.input, parse_background(args.background).path]  # every file the run reads is an input
+    asked = {VIRTUAL_CAMERA: OutputRequest(output) if args.virtual_cam else None,
+             STREAM: OutputRequest(output, args.stream) if args.stream is not None else None,
+             NDI: OutputRequest(output, args.ndi) if args.ndi is not None else None,
+             RECORD: OutputRequest(output, args.record, protect=[p for p in read if p is not None], alpha=transparent,
+                                   audio=audio) if args.record else None}
+    return {name: asked[name] for name in OUTPUTS if asked[name] is not None}
+
+
+def open_sinks(args: argparse.Namespace, sinks: SinkSet, transparent: bool = False) -> None:
+    """Every asked-for output, or none: a failure closes those already opened."""
     try:
-        if args.virtual_cam:
-            sinks.set("virtual camera", VirtualCameraSink(output))
-        if args.stream is not None:
-            sinks.set("stream", StreamSink(args.stream, output))
-        if args.ndi is not None:
-            sinks.set("ndi", NdiSink(args.ndi, output))
-        if args.record:
-            read = [args.input, parse_background(args.background).path]  # every file the run reads is an input
-            with interrupts.finishing():  # a Ctrl-C while the file is made waits until the sink holds it
-                sinks.set("record", RecordSink(args.record, output, protect=[p for p in read if p is not None],
-                                               alpha=transparent, audio=sinks.audio))
+        for name, request in requested(args, transparent, sinks.audio).items():
+            # a Ctrl-C while the recording's file is made waits until the sink holds it
+            with interrupts.finishing() if name == RECORD else nullcontext():
+                sinks.set(name, open_output(name, request))
     except BaseException:
         sinks.close_all()
         raise
@@ -124,7 +129,7 @@ def watch_obs(args: argparse.Namespace, sinks: SinkSet) -> RestWhileHidden | Non
     if not args.obs:
         return None
     host, port = args.obs
-    running = [name for name in OUTPUT_NAMES if sinks.get(name) is not None]
+    running = [name for name in OUTPUTS if sinks.get(name) is not None]
 
     def said(resting: bool, showing: bool | None) -> None:
         print("obs: " + (RESTING if resting else AWAKE if showing else AWAKE_IN_DOUBT), flush=True)
@@ -156,8 +161,8 @@ def print_status(state: SourceState, detail: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     transparent = parse_background(args.background).kind is Kind.TRANSPARENT  # a bad one fails before anything opens
-    if transparent and args.record:
-        check_alpha_container(args.record)
+    for name, request in requested(args, transparent).items():  # what can be checked before anything opens
+        OUTPUTS[name].check(request)
     processor = LiveProcessor(live_settings(args), on_notice=lambda message: print(f"note: {message}", flush=True))
     set_live_threads(processor.settings.model_fps != EVERY_FRAME)  # process-wide: here, once
     sinks = SinkSet()

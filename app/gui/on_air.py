@@ -12,10 +12,12 @@ import time
 from PyQt6.QtCore import QRectF, Qt
 from PyQt6.QtGui import QColor, QFont, QPainter
 
+from app.live.outputs import NDI, RECORD, STREAM, VIRTUAL_CAMERA
+
 NOTE_SECONDS = 2.0
 BADGE_COLOURS = {"LIVE": QColor(211, 47, 47), "REC": QColor(198, 40, 40), "VCAM": QColor(21, 101, 192),
                  "NDI": QColor(106, 27, 154), "BYPASS": QColor(97, 97, 97), "RAW": QColor(229, 57, 53)}
-OUTPUT_BADGES = {"stream": "LIVE", "record": "REC", "virtual camera": "VCAM", "ndi": "NDI"}
+OUTPUT_BADGES = {STREAM: "LIVE", RECORD: "REC", VIRTUAL_CAMERA: "VCAM", NDI: "NDI"}
 
 
 def badges_for(outputs: list[str], bypass: bool, raw_to_outputs: bool = False) -> list[str]:

@@ -8,10 +8,12 @@ from collections.abc import Callable
 
 from PyQt6.QtWidgets import QMessageBox, QWidget
 
+from app.live.outputs import RECORD
+
 
 def close_question(outputs: list[str]) -> str:
     """What the close button asks while ``outputs`` (SinkSet names) are on."""
-    kept = " The recording is finished and kept." if "record" in outputs else ""
+    kept = " The recording is finished and kept." if RECORD in outputs else ""
     return f"On now: {', '.join(outputs)}. Close LiveToon and stop {'it' if len(outputs) == 1 else 'them'}?{kept}"
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from app.live.audio import AudioTap
 from app.live.contracts import Sink
+from app.live.outputs import OUTPUTS
 from app.live.rest import RestGate
 
 
@@ -70,7 +71,10 @@ class SinkSet:
             return list(self._sinks.values())
 
     def set(self, name: str, sink: Sink | None) -> None:
-        """Install (or with None remove and close) the sink called ``name``."""
+        """Install (or with None remove and close) the sink called ``name``, a registry name
+        (:data:`OUTPUTS`): a name known nowhere else would be a sink no button or badge can reach."""
+        if name not in OUTPUTS:
+            raise KeyError(f"no output called {name!r}; the outputs are {', '.join(OUTPUTS)}")
         with self._lock:
             old = self._sinks.pop(name, None)
             if sink is not None:

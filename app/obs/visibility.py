@@ -19,13 +19,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from app.live.outputs import OUTPUTS
 from app.live.rest import RestGate
 from app.obs.add_source import SOURCE_NAME
 from app.obs.client import RESOURCE_NOT_FOUND, ObsClient, ObsError, ObsRequestError
 
 INPUTS_EVENTS = 1 << 3  # EventSubscription::Inputs: InputRemoved, InputNameChanged
 SHOW_STATE_EVENTS = 1 << 18  # EventSubscription::InputShowStateChanged (high volume: asked for by name)
-OBS_OUTPUTS = frozenset({"stream", "ndi"})
+OBS_OUTPUTS = frozenset(name for name, output in OUTPUTS.items() if output.feeds_obs)
 """The outputs that can feed OBS's LiveToon source (the SinkSet's names)."""
 
 

@@ -8,7 +8,7 @@ recording cannot. The panel owns the switching: a toggle opens its sink (or clos
 it: a recording is finished there), a sink that fails to open or stops on its own
 (disk full, device gone) unticks its toggle, and the reason goes out through
 ``problem`` for the banner over the preview (and ``failed_now`` for the hotkey's note). Each output is one
-row of ``TOGGLES`` plus one ``_open_<kind>`` method. A finished recording's "recorded N frames to ..." stays,
+row of ``TOGGLES``, opened through the registry (``app.live.outputs``) with this panel's ``_request``. A finished recording's "recorded N frames to ..." stays,
 with *Open folder*, until dismissed: switching another output must not take away where the file went.
 
 With a transparent background (``set_transparent``) NDI sends the alpha and a new
@@ -18,7 +18,6 @@ which cannot carry alpha, show the key colour (the Background panel says so).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,12 +29,11 @@ from PyQt6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLa
 from dctnet.errors import LiveToonError
 
 from app.fix_it import FixableError, FixIt
-from app.live.record import RecordSink
-from app.live.contracts import Sink
+from app.live.outputs import NDI, RECORD, STREAM, VIRTUAL_CAMERA, OutputRequest, open_output
 from app.live.sink_set import SinkSet
 from app.live.settings import OutputSettings
-from app.live.ndi import DEFAULT_NDI_NAME, NdiSink, ndi_available
-from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink
+from app.live.ndi import DEFAULT_NDI_NAME, ndi_available
+from app.live.sinks import DEFAULT_STREAM_URL
 from app.gui import folders, settings_store
 from app.gui.banner import split_fix
 from app.gui.controls import select_or_add
@@ -59,10 +57,10 @@ class Toggle:
     on_text: str
 
 
-TOGGLES = (Toggle("virtual camera", "Virtual camera (V)", "● VCAM on: stop (V)"),
-           Toggle("stream", "Stream (S)", "● LIVE: stop stream (S)"),
-           Toggle("record", "Record (R)", "● REC: stop recording (R)"),
-           Toggle("ndi", "NDI (with alpha)", "● NDI on: stop"))
+TOGGLES = (Toggle(VIRTUAL_CAMERA, "Virtual camera (V)", "● VCAM on: stop (V)"),
+           Toggle(STREAM, "Stream (S)", "● LIVE: stop stream (S)"),
+           Toggle(RECORD, "Record (R)", "● REC: stop recording (R)"),
+           Toggle(NDI, "NDI (with alpha)", "● NDI on: stop"))
 
 
 class OutputsPanel(QGroupBox):
@@ -101,8 +99,8 @@ class OutputsPanel(QGroupBox):
             button = QPushButton(toggle.off_text, checkable=True)
             button.toggled.connect(lambda on, toggle=toggle: self._switch(toggle.name, on))
             self.buttons[toggle.name] = button
-        self.vcam_button, self.stream_button = self.buttons["virtual camera"], self.buttons["stream"]
-        self.record_button, self.ndi_button = self.buttons["record"], self.buttons["ndi"]
+        self.vcam_button, self.stream_button = self.buttons[VIRTUAL_CAMERA], self.buttons[STREAM]
+        self.record_button, self.ndi_button = self.buttons[RECORD], self.buttons[NDI]
         self.ndi_button.setToolTip(ndi_available() or "An NDI source for OBS's DistroAV plugin: the cartoon with its alpha")
         self.stream_url = QLineEdit(settings_store.STREAM_URL.load(store))
         self.ndi_name = QLineEdit(settings_store.NDI_NAME.load(store))
@@ -162,33 +160,27 @@ class OutputsPanel(QGroupBox):
         settings_store.save_output_settings(self.store, self.settings)
 
     # -- opening each output ------------------------------------------------------------
-    def _open_virtual_camera(self) -> Sink:
-        return VirtualCameraSink(self.settings)
-
-    def _open_stream(self) -> Sink:
-        url = self.stream_url.text().strip() or DEFAULT_STREAM_URL
-        settings_store.STREAM_URL.save(self.store, url)
-        return StreamSink(url, self.settings)
-
-    def _open_record(self) -> Sink:
-        """What the other outputs show, at their size and rate; never over the file being played.
-        With a transparent background: to .webm, alpha kept (VP9 keeps up live on a CPU)."""
-        if self.transparent:
-            return RecordSink(folders.recording_path(".webm"), self.settings, protect=self.playing, alpha=True,
-                              audio=self.sinks.audio)
-        return RecordSink(folders.recording_path(), self.settings, protect=self.playing, audio=self.sinks.audio)
-
-    def _open_ndi(self) -> Sink:
-        name = self.ndi_name.text().strip() or DEFAULT_NDI_NAME
-        settings_store.NDI_NAME.save(self.store, name)
-        return NdiSink(name, self.settings)
+    def _request(self, name: str) -> OutputRequest:
+        """What the registry opens ``name`` with: this panel's size and rate, and the output's own
+        option (remembered). A recording: what the other outputs show, never over the file being
+        played; with a transparent background to .webm, alpha kept (VP9 keeps up live on a CPU)."""
+        if name == STREAM:
+            url = self.stream_url.text().strip() or DEFAULT_STREAM_URL
+            settings_store.STREAM_URL.save(self.store, url)
+            return OutputRequest(self.settings, url)
+        if name == NDI:
+            ndi_name = self.ndi_name.text().strip() or DEFAULT_NDI_NAME
+            settings_store.NDI_NAME.save(self.store, ndi_name)
+            return OutputRequest(self.settings, ndi_name)
+        if name == RECORD:
+            path = folders.recording_path(".webm") if self.transparent else folders.recording_path()
+            return OutputRequest(self.settings, path, protect=self.playing, alpha=self.transparent,
+                                 audio=self.sinks.audio)
+        return OutputRequest(self.settings)
 
     def set_transparent(self, on: bool) -> None:
         """The background became (or stopped being) transparent; a running recording keeps its format."""
         self.transparent = on
-
-    def _opener(self, name: str) -> Callable[[], Sink]:
-        return getattr(self, "_open_" + name.replace(" ", "_"))
 
     # -- switching ----------------------------------------------------------------------
     def _switch(self, name: str, on: bool) -> None:
@@ -200,12 +192,12 @@ class OutputsPanel(QGroupBox):
             saved = getattr(sink, "saved", None)
             if saved is not None:
                 self.show_saved(saved, sink.status)
-            self.note = "" if saved is not None else sink.status if sink is not None and name == "record" else f"{name} off"
+            self.note = "" if saved is not None else sink.status if sink is not None and name == RECORD else f"{name} off"
             if sink is not None and sink.error:
                 self._failed(name, sink.error)
         else:
             try:
-                self.sinks.set(name, self._opener(name)())
+                self.sinks.set(name, open_output(name, self._request(name)))
                 self.note = ""
                 self.startedFine.emit()
             except LiveToonError as exc:

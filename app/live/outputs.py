@@ -1,0 +1,95 @@
+"""The one registry of live outputs (like pyvirtualcam's ``BACKENDS``): each output's
+name, how it opens from :class:`OutputSettings` and its own option, and its checks.
+
+The command line and the window open outputs through :func:`open_output` only, and the
+names here are the :class:`SinkSet`'s keys (the window's buttons, the badges, OBS's
+rest logic): an output added here is added everywhere, and one named nowhere else
+cannot drift apart from the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dctnet.errors import LiveToonError
+
+from app.files.video_out import check_alpha_container
+from app.live.audio import AudioTap
+from app.live.contracts import Sink
+from app.live.ndi import DEFAULT_NDI_NAME, NdiSink, ndi_available
+from app.live.record import RecordSink
+from app.live.settings import OutputSettings
+from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink, stream_target
+
+VIRTUAL_CAMERA, STREAM, NDI, RECORD = "virtual camera", "stream", "ndi", "record"
+
+
+@dataclass(frozen=True)
+class OutputRequest:
+    """Everything opening an output may need: the shared size and rate, the output's own
+    ``target`` (the stream's URL, the NDI source's name, the recording's path; None for the
+    virtual camera), and what only a recording uses: the files it must never replace, whether
+    it keeps the alpha, and where the source's sound is heard."""
+
+    settings: OutputSettings
+    target: str | Path | None = None
+    protect: Sequence[Path] = ()
+    alpha: bool = False
+    audio: AudioTap | None = None
+
+
+def nothing_to_check(request: OutputRequest) -> None:
+    """The virtual camera has nothing to check before opening: opening it is the check."""
+
+
+def check_stream(request: OutputRequest) -> None:
+    stream_target(str(request.target))
+
+
+def check_ndi(request: OutputRequest) -> None:
+    missing = ndi_available()
+    if missing:
+        raise LiveToonError(missing)
+
+
+def check_record(request: OutputRequest) -> None:
+    """A transparent recording needs a container that keeps alpha: said before anything opens."""
+    if request.alpha:
+        check_alpha_container(Path(request.target))
+
+
+@dataclass(frozen=True)
+class Output:
+    """One registered output: how it opens, what it checks first, and what it is for."""
+
+    name: str
+    """Its key in the :class:`SinkSet` (and the window's button, the badge)."""
+    opens: Callable[[OutputRequest], Sink]
+    check: Callable[[OutputRequest], None]
+    """Raises :class:`LiveToonError` with the reason when the request cannot work; cheap, opens nothing."""
+    default_target: str | None
+    """The option's value when the user names none (None: the output takes no option)."""
+    feeds_obs: bool
+    """It can feed OBS's LiveToon source: while only such outputs run, a hidden source lets the model rest."""
+
+
+OUTPUTS: dict[str, Output] = {output.name: output for output in (
+    Output(VIRTUAL_CAMERA, lambda request: VirtualCameraSink(request.settings), nothing_to_check, None, False),
+    Output(STREAM, lambda request: StreamSink(str(request.target), request.settings), check_stream,
+           DEFAULT_STREAM_URL, True),
+    Output(NDI, lambda request: NdiSink(str(request.target), request.settings), check_ndi, DEFAULT_NDI_NAME, True),
+    Output(RECORD, lambda request: RecordSink(Path(request.target), request.settings, protect=request.protect,
+                                              alpha=request.alpha, audio=request.audio),
+           check_record, None, False),
+)}
+"""Every output, in the order the command line opens them (the recording last: it is the
+one that must not start when another output fails)."""
+
+
+def open_output(name: str, request: OutputRequest) -> Sink:
+    """The output called ``name``, checked and opened (a :class:`LiveToonError` says why not)."""
+    output = OUTPUTS[name]
+    output.check(request)
+    return output.opens(request)
