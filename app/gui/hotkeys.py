@@ -9,6 +9,7 @@ from __future__ import annotations
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
+from app.live.outputs import RECORD, STREAM, VIRTUAL_CAMERA
 from app.live.settings import LiveSettings
 
 HOTKEYS: tuple[tuple[str, str, str], ...] = (
@@ -40,9 +41,9 @@ def hotkey_note(action: str, settings: LiveSettings, preview_mode: str, outputs:
         "stability_up": f"stability {settings.stability:.1f}",
         "stability_down": f"stability {settings.stability:.1f}",
         "next_preview_mode": f"preview: {preview_mode}",
-        "toggle_record": f"recording {on_off['record' in outputs]}",
-        "toggle_stream": f"stream {on_off['stream' in outputs]}",
-        "toggle_virtual_camera": f"virtual camera {on_off['virtual camera' in outputs]}",
+        "toggle_record": f"recording {on_off[RECORD in outputs]}",
+        "toggle_stream": f"stream {on_off[STREAM in outputs]}",
+        "toggle_virtual_camera": f"virtual camera {on_off[VIRTUAL_CAMERA in outputs]}",
     }
     return notes.get(action, "")
 
