@@ -122,6 +122,16 @@ def test_bad_live_input_is_one_line(clip, capsys, args, message):
     assert len(err.strip().splitlines()) == 1, err
 
 
+def test_output_checks_run_before_the_style_loads(clip, capsys):
+    """The registry's checks (app/live/outputs.py) run before anything loads: a bad stream URL
+    is said at once, not after a style (here a bad one, which would otherwise be said first) loads."""
+    code = main(["live", "--input", str(clip), "--style", "nope", "--stream", "rtmp://example.invalid/live",
+                 "--duration", "1"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "udp://HOST:PORT" in err and "nope" not in err, err
+    assert "device:" not in out, out
+
+
 def test_missing_virtual_camera_gives_the_fix(clip, capsys):
     if Path("/dev/video0").exists():
         pytest.skip("a video device exists here; the missing-backend path cannot be shown")
