@@ -211,10 +211,11 @@ def test_transparent_background_is_keyed_away_in_obs(obs, clip, tmp_path):
     alpha = shot[..., 3]
     clear, opaque = float((alpha < 16).mean()), float((alpha > 240).mean())
     shown = alpha > 128
-    colour = shot[..., :3].astype(np.int16)
-    nearest = min(own, key=lambda frame: float(np.abs(colour[shown] - frame[..., :3][shown]).mean()))
-    person = nearest[..., 3] > 128
-    overlap = float((shown & person).sum() / (shown | person).sum())
+    # The screenshot shows one of the recorded frames, which one is not known (the stream and the
+    # recording are paced apart): the best overlap over the run's mattes counts. A key that
+    # missed the person, or kept the room, overlaps none of them by 0.85.
+    overlap = max(float((shown & (frame[..., 3] > 128)).sum() / (shown | (frame[..., 3] > 128)).sum())
+                  for frame in own)
     print(f"keyed away {clear:.0%}, opaque {opaque:.0%}; opaque vs LiveToon's matte: IoU {overlap:.2f}")
     assert clear > 0.3 and opaque > 0.05, f"alpha: {clear:.0%} transparent, {opaque:.0%} opaque"
     assert overlap > 0.85, f"OBS's opaque part is not LiveToon's person (IoU {overlap:.2f})"
