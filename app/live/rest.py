@@ -19,11 +19,10 @@ Frame = TypeVar("Frame")
 
 
 class RestGate:
-    """Open (frames pass) until ``rest(True)``; thread-safe, counts the frames it held back."""
+    """Open (frames pass) until ``rest(True)``; thread-safe."""
 
     def __init__(self) -> None:
         self._resting = threading.Event()
-        self.held_back = 0
 
     @property
     def resting(self) -> bool:
@@ -38,7 +37,5 @@ class RestGate:
     def frames(self, frames: Iterable[Frame]) -> Iterator[Frame]:
         """``frames``, less those that arrive while resting."""
         for frame in frames:
-            if self._resting.is_set():
-                self.held_back += 1
-                continue
-            yield frame
+            if not self._resting.is_set():
+                yield frame
