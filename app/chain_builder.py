@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dctnet.engine import Stylizer
-from dctnet.tracking import FaceSource
+from faces.tracking import FaceSource
 from flow.stabilize import Stabilizer
 from flow.two_sided import TwoSidedStabilizer
 from matte.stage import Segmenter
@@ -54,7 +54,7 @@ class ChainSettings:
 def build_compositor(compositing: Compositing, segmenter: Callable[[], Segmenter]) -> Compositor | None:
     """The compositor ``compositing`` asks for, None for ``keep``. ``segmenter`` is called only
     when a matte is needed (MediaPipe's selfie model loads on first need). A bad background
-    raises :class:`~dctnet.errors.LiveToonError` before the segmenter is asked for."""
+    raises :class:`~common.errors.LiveToonError` before the segmenter is asked for."""
     choice = parse_background(compositing.background)
     if not choice.needs_matte:
         return None
@@ -65,7 +65,7 @@ def open_compositor(compositing: Compositing, stack: contextlib.ExitStack) -> Co
     """:func:`build_compositor` for a command: ``stack`` owns the segmentation model."""
 
     def segmenter() -> Segmenter:
-        from dctnet.segment import SelfieSegmenter  # MediaPipe: only where a matte runs
+        from matte.segment import SelfieSegmenter  # MediaPipe: only where a matte runs
 
         return stack.enter_context(SelfieSegmenter())
 

@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 
 from dctnet.engine import Stylizer
-from dctnet.errors import LiveToonError
-from dctnet.face import Face
+from common.errors import LiveToonError
+from faces.finder import Face
 from matte.composite import blurred, cover, over
 from matte.stage import Matte, PersonMatte, Segmenter
 

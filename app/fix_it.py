@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 FIX_MARK = "; to fix it: "
 """Between a failure's reason and its fix in every message (the CLI prints it whole)."""

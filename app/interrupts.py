@@ -28,7 +28,7 @@ import os
 import signal
 from collections.abc import Iterator
 
-from dctnet.native_log import exit_now
+from common.native_log import exit_now
 
 EXIT_INTERRUPTED = 130
 INTERRUPTED_LINE = b"livetoon: error: interrupted\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 
 def expand_inputs(inputs: list[Path], suffixes: tuple[str, ...], what: str) -> list[Path]:

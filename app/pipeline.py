@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from dctnet.engine import Stylizer
-from dctnet.tracking import FaceSource
+from faces.tracking import FaceSource
 from flow.estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow
 from flow.stabilize import Stabilizer
 from flow.two_sided import TwoSidedStabilizer

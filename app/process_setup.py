@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from dctnet.native_log import NativeStderrFilter
+from common.native_log import NativeStderrFilter
 
 GLIBC_M_TRIM_THRESHOLD = -1
 GLIBC_M_MMAP_MAX = -4
@@ -59,7 +59,7 @@ def tune_for_frames() -> None:
 def quiet_native_chatter() -> None:
     """MediaPipe's and TFLite's start-up lines (written to fd 2 from C++, at moments Python
     does not control) are dropped for the rest of the process; every other line passes
-    (:mod:`dctnet.native_log`). Process-wide because fd 2 is: two filters, one per
+    (:mod:`common.native_log`). Process-wide because fd 2 is: two filters, one per
     detector, would stack pipes and pumps."""
     _stderr_filter.__enter__()
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dctnet.segment import SelfieSegmenter
+from matte.segment import SelfieSegmenter
 from dctnet.train_photos import PHOTOS, fetched_path, read_photo
 from flow.estimate import SequenceFlow
 from flow.metrics import warping_error
@@ -243,9 +243,9 @@ def frame_cost(frames: list[np.ndarray], style: str) -> dict:
     from app.frames import VideoFrame
     from app.pipeline import StageTimes
     from dctnet.engine import Stylizer
-    from dctnet.face import FaceDetector
+    from faces.finder import FaceDetector
     from dctnet.styles import StyleRegistry
-    from dctnet.tracking import FaceTracker
+    from faces.tracking import FaceTracker
     from flow.stabilize import DEFAULT_STABILITY
 
     stylizer = Stylizer.from_style(StyleRegistry().get(style), device="cpu")

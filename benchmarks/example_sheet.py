@@ -16,7 +16,7 @@ import numpy as np
 
 from app.files.images import write_image
 from dctnet.engine import Stylizer
-from dctnet.face import FaceDetector
+from faces.finder import FaceDetector
 from dctnet.styles import FILTER_STYLE, StyleRegistry
 from dctnet.train_photos import load_photos
 

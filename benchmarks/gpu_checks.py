@@ -61,7 +61,7 @@ from dctnet.device import cuda_unavailable_reason
 from dctnet.engine import Stylizer
 from dctnet.network import TTN
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry, StylePart
-from dctnet.tracking import FaceTracker
+from faces.tracking import FaceTracker
 from dctnet.train import build_parser, train
 from dctnet.network import official_state_dict
 from dctnet.tflite import read_tflite_tensors

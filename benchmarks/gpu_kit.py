@@ -32,8 +32,8 @@ import cv2
 import numpy as np
 
 from dctnet.align import align_face
-from dctnet.errors import LiveToonError
-from dctnet.face import Face
+from common.errors import LiveToonError
+from faces.finder import Face
 
 KIT_VERSION = 1
 REFERENCE_STYLE = "anime"
@@ -68,7 +68,7 @@ def face_from_json(item: dict) -> Face:
 
 
 class RecordedFaces:
-    """A :class:`dctnet.face.FaceFinder` that answers with faces MediaPipe found earlier, by image digest."""
+    """A :class:`faces.finder.FaceFinder` that answers with faces MediaPipe found earlier, by image digest."""
 
     def __init__(self, faces_by_digest: dict[str, list[dict]]) -> None:
         self.faces = faces_by_digest
@@ -81,9 +81,9 @@ class RecordedFaces:
 
 
 class ReplayedFaces:
-    """A :class:`dctnet.face.FaceFinder` for a clip: each call answers with the next frame's recorded faces.
+    """A :class:`faces.finder.FaceFinder` for a clip: each call answers with the next frame's recorded faces.
 
-    The real :class:`dctnet.tracking.FaceTracker` runs on top, so hysteresis and
+    The real :class:`faces.tracking.FaceTracker` runs on top, so hysteresis and
     point smoothing cost what they cost live.
     """
 
@@ -148,7 +148,7 @@ def read_clip(path: Path, limit: int) -> tuple[list[np.ndarray], float]:
 
 def clip_faces(frames: list[np.ndarray]) -> list[list[dict]]:
     """Faces per frame in the frame's own pixels, found by video-mode FaceMesh on an enlarged copy."""
-    from dctnet.face import FaceDetector
+    from faces.finder import FaceDetector
 
     h, w = frames[0].shape[:2]
     scale = max(1.0, DETECTION_HEIGHT / h)
@@ -159,7 +159,7 @@ def clip_faces(frames: list[np.ndarray]) -> list[list[dict]]:
 
 
 def still_faces(images: list[np.ndarray]) -> list[list[dict]]:
-    from dctnet.face import FaceDetector
+    from faces.finder import FaceDetector
 
     with FaceDetector(static_image_mode=True) as detector:
         return [[face_to_json(f) for f in detector.detect(image)] for image in images]

@@ -26,7 +26,7 @@ from app.files.video_in import VideoReader
 from app.process_setup import tune_for_frames
 from dctnet.crop_windows import canvases, crop_windows, grid_box
 from dctnet.frame_ops import frame_padding
-from dctnet.segment import SelfieSegmenter
+from matte.segment import SelfieSegmenter
 from flow.estimate import DEFAULT_MAX_SIDE, SequenceFlow
 from flow.propagate import Fill, Propagator
 from matte.person import person_boxes

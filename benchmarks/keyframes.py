@@ -33,10 +33,10 @@ from app.files.video_in import VideoReader
 from app.files.video_out import VideoWriter
 from app.process_setup import tune_for_frames
 from dctnet.engine import Stylizer
-from dctnet.errors import LiveToonError
-from dctnet.face import FaceDetector
+from common.errors import LiveToonError
+from faces.finder import FaceDetector
 from dctnet.styles import StyleRegistry
-from dctnet.tracking import FaceTracker
+from faces.tracking import FaceTracker
 from flow.metrics import fidelity_psnr, psnr, warping_error
 from flow.propagate import UNTRUSTED, Fill, Keyframer, Propagator
 

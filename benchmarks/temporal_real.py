@@ -34,9 +34,9 @@ from app.files.video_in import VideoReader
 from app.files.video_out import VideoWriter
 from app.process_setup import tune_for_frames
 from dctnet.engine import Stylizer
-from dctnet.face import FaceDetector
+from faces.finder import FaceDetector
 from dctnet.styles import StyleRegistry
-from dctnet.tracking import FaceTracker
+from faces.tracking import FaceTracker
 from flow.estimate import Flow, SequenceFlow
 from flow.metrics import fidelity_psnr, warping_error
 from flow.stabilize import CUT_MEAN_CONFIDENCE, DEFAULT_STABILITY, Stabilizer

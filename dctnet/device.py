@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import LiveToonError
+from common.errors import LiveToonError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 

@@ -33,8 +33,8 @@ import torch
 from .crop_windows import Box, grid_box
 from .cuda_graphs import GraphedModel
 from .device import DeviceChoice, choose_device
-from .errors import LiveToonError
-from .face import Face
+from common.errors import LiveToonError
+from faces.finder import Face
 from .frame_ops import PAD_MULTIPLE, PADDINGS, Frame, FrameOps, Ops, TensorOps
 from .network import TTN, to_uint8
 from .styles import Style, StylePart

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .align import CROP_SIZE, REFERENCE_POINTS, align_face, crop_footprint, head_mask, paste_back, similarity_transform
 from .crop_windows import Box, canvases, crop_windows
-from .face import Face
+from faces.finder import Face
 
 PAD_MULTIPLE = 16
 PADDINGS = ("white", "replicate", "context")

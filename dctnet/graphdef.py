@@ -15,7 +15,7 @@ import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.message import DecodeError
 
-from .errors import WeightsError
+from common.errors import WeightsError
 
 try:
     from google.protobuf.message_factory import GetMessageClass

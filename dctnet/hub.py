@@ -5,7 +5,7 @@ module lists a model repo, downloads its head and bg graphs, checks each against
 SHA-256 the listing gives, and converts them with the ordinary importer.
 
 Design choices, and why (the transport, with its cache, resume, retries and silence
-deadline, is :mod:`dctnet.downloads`):
+deadline, is :mod:`common.downloads`):
 
 * The styles folder is only ever written by :meth:`StyleRegistry.import_folder`, which
   writes atomically, and only after every file verified. So a wrong hash, a dead
@@ -32,8 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .downloads import Downloader, NotServed, RemoteFile, RetriesExhausted, TransientError, describe_network_error, file_sha256, is_http_url
-from .errors import LiveToonError
+from common.downloads import Downloader, NotServed, RemoteFile, RetriesExhausted, TransientError, describe_network_error, file_sha256, is_http_url
+from common.errors import LiveToonError
 from .styles import Style, StyleRegistry
 
 DEFAULT_ENDPOINT = "https://www.modelscope.cn"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import WeightsError
-from .fileio import read_input_bytes
+from common.errors import WeightsError
+from common.fileio import read_input_bytes
 from .graphdef import read_graphdef_constants
 from .network import check_state_dict, official_state_dict
 from .tflite import TFLITE_IDENTIFIER, read_tflite_tensors

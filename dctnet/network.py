@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import WeightsError
+from common.errors import WeightsError
 
 LEAKY_SLOPE = 0.2
 GUIDED_FILTER_EPS = 0.01

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import LiveToonError
+from common.errors import LiveToonError
 from .toon_teacher import ToonRenderer
 from .model_import import import_model_file
 from .weights import load_style, save_style

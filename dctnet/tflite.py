@@ -18,7 +18,7 @@ import struct
 
 import numpy as np
 
-from .errors import WeightsError
+from common.errors import WeightsError
 
 
 class _Corrupt(ValueError):

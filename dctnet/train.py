@@ -34,11 +34,11 @@ import torch.nn.functional as F
 from .align import align_face
 from .device import choose_device
 from .frame_ops import pad_frame
-from .errors import LiveToonError
-from .face import FaceDetector, FaceFinder
-from .fileio import atomic_write_bytes
+from common.errors import LiveToonError
+from faces.finder import FaceDetector, FaceFinder
+from common.fileio import atomic_write_bytes
 from .network import TTN, to_uint8
-from .progress import Progress
+from common.progress import Progress
 from .toon_teacher import render_toon
 from .train_photos import SKIMAGE_ONLY, load_photos
 from .weights import PARTS, load_style, save_style

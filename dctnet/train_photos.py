@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import LiveToonError
-from .downloads import Downloader, RemoteFile, file_sha256
+from common.errors import LiveToonError
+from common.downloads import Downloader, RemoteFile, file_sha256
 
 FACE_RECOGNITION = "https://raw.githubusercontent.com/ageitgey/face_recognition/2e2dccea9dd0ce730c8d464d0f67c6eebb40c9d1"
 WHITE_HOUSE = "White House photograph, US federal government work: public domain"

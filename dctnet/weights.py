@@ -13,8 +13,8 @@ import safetensors
 import safetensors.torch
 import torch
 
-from .errors import WeightsError
-from .fileio import atomic_write_bytes, read_input_bytes
+from common.errors import WeightsError
+from common.fileio import atomic_write_bytes, read_input_bytes
 from .network import check_state_dict, names
 
 STYLE_FORMAT = "livetoon-style/1"

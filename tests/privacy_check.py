@@ -109,8 +109,8 @@ def raw_frames(outputs: list[np.ndarray], cameras: list[CameraFrame]) -> list[tu
 
 def camera_frames(images: list[np.ndarray]) -> list[CameraFrame]:
     """Regions of each camera image: MediaPipe's face mesh box and selfie segmentation."""
-    from dctnet.face import FaceDetector
-    from dctnet.segment import SelfieSegmenter
+    from faces.finder import FaceDetector
+    from matte.segment import SelfieSegmenter
 
     out = []
     with FaceDetector(static_image_mode=True) as faces, SelfieSegmenter() as segmenter:
@@ -164,7 +164,7 @@ def calibration_styles(user_dir: Path) -> list[str]:
 def calibrate(images: list[np.ndarray], label: str, user_dir: Path) -> dict[str, float]:
     """Closest stylized frame per style (and the camera's own after H.264), printed and returned."""
     from dctnet.engine import Stylizer
-    from dctnet.face import FaceDetector
+    from faces.finder import FaceDetector
     from dctnet.styles import StyleRegistry
 
     cameras = camera_frames(images)

@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     split = argv.index("--")
     from app.entry import main as entry_main  # the heavy imports first, so every step can be found
     import app.commands.cli  # noqa: F401
-    import dctnet.fileio  # noqa: F401
+    import common.fileio  # noqa: F401
 
     for spec in argv[:split]:
         target, _, rest = spec.partition("@")

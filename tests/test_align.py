@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dctnet.align import REFERENCE_POINTS, align_face, apply, head_mask, paste_back, similarity_transform
-from dctnet.face import FaceDetector
+from faces.finder import FaceDetector
 from tests.conftest import REFERENCE_DIR, import_or_skip_unless_ci, needs_reference
 
 # Measured on the astronaut (MediaPipe points): per-point distance to the template

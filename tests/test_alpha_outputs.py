@@ -19,7 +19,7 @@ import av
 import numpy as np
 import pytest
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.commands.cli import main
 from app.files.video_out import VideoWriter

@@ -23,8 +23,8 @@ from app.commands.convert import CONVERT_CHAIN
 from app.pipeline import StageTimes
 from dctnet.engine import Stylizer
 from dctnet.frame_ops import FrameOps, TensorOps, warp
-from dctnet.errors import LiveToonError
-from dctnet.face import FaceDetector
+from common.errors import LiveToonError
+from faces.finder import FaceDetector
 from flow.two_sided import FILE_STABILITY, TwoSidedStabilizer
 from tests.clips import write_clip
 from tests.conftest import REPO_ROOT, needs_reference

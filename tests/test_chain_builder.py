@@ -17,7 +17,7 @@ import pytest
 from app.chain_builder import ChainSettings, Compositing, build_chain, build_compositor
 from app.files.keyframes import KeyframeProcessor
 from dctnet.engine import Stylizer
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from dctnet.network import TTN
 from flow.stabilize import Stabilizer
 from flow.two_sided import TwoSidedStabilizer

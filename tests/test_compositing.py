@@ -24,9 +24,9 @@ from app.live.settings import LiveSettings
 from app.pipeline import FrameProcessor
 from benchmarks.compositing import person_scene, skimage_bgr
 from dctnet.engine import Stylizer
-from dctnet.errors import LiveToonError
-from dctnet.face import FaceDetector
-from dctnet.segment import SelfieSegmenter
+from common.errors import LiveToonError
+from faces.finder import FaceDetector
+from matte.segment import SelfieSegmenter
 from dctnet.styles import StyleRegistry
 from flow.estimate import SequenceFlow
 from flow.stabilize import Stabilizer

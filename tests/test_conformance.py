@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from dctnet.align import align_face
-from dctnet.face import FaceDetector
+from faces.finder import FaceDetector
 from dctnet.network import TTN, to_uint8
 from dctnet.network import official_state_dict
 from dctnet.tflite import read_tflite_tensors

@@ -8,8 +8,8 @@ import torch
 
 from dctnet.device import choose_device
 from dctnet.engine import Mode, Stylizer, processing_scale
-from dctnet.errors import LiveToonError
-from dctnet.face import FaceDetector
+from common.errors import LiveToonError
+from faces.finder import FaceDetector
 from dctnet.network import TTN
 from tests.conftest import import_or_skip_unless_ci
 

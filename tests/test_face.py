@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dctnet.face import Face, FaceDetector, main_face_score
+from faces.finder import Face, FaceDetector, main_face_score
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_no_face(detector):
 def test_a_face_of_60_px_or_less_is_skipped(detector, astronaut_bgr, monkeypatch):
     small = cv2.resize(astronaut_bgr, (282, 282), interpolation=cv2.INTER_AREA)  # face box about 50 px
     assert detector.detect(small) == []
-    monkeypatch.setattr("dctnet.face.MIN_FACE_PX", 0)  # MediaPipe does see it: the size rule skipped it
+    monkeypatch.setattr("faces.finder.MIN_FACE_PX", 0)  # MediaPipe does see it: the size rule skipped it
     (face,) = detector.detect(small)
     assert 40 < face.size <= 60
 

@@ -44,7 +44,7 @@ from app.commands.cli import main
 from app.live.record import RecordSink
 from app.live.settings import FileSpec, OutputSettings
 from app.files.video_in import VideoReader
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from tests.clips import moving_photo_frames, photo_bgr, probe, write_clip
 from tests.conftest import REPO_ROOT
 
@@ -862,7 +862,7 @@ CONVERT_STAGES = {  # the step the signal is sent from inside, the files it may 
     "writer opening": (["app.files.output_safety:temporary_beside@return"], set(), None),
     "writer opened": (["app.files.video_out:VideoWriter.__init__@return"], set(), None),
     "first frame": (["app.files.video_out:VideoWriter.write@call"], {"o.partial.mp4"}, None),
-    "progress closing": (["dctnet.progress:Progress.close@call"], {"o.mp4"}, 20),
+    "progress closing": (["common.progress:Progress.close@call"], {"o.mp4"}, 20),
     "finishing": (["app.files.video_out:VideoWriter._finalize@call"], {"o.mp4"}, 20),
     "renamed": (["app.commands.convert:warn_short_audio@call"], {"o.mp4"}, 20),
     "twice, the second after the error line": (["app.files.video_out:VideoWriter.write@call#3",
@@ -889,7 +889,7 @@ def test_interrupt_convert_at_each_stage(work, clips, stage):
 
 
 @pytest.mark.parametrize("command, step, code, allowed", [
-    ("image", "dctnet.fileio:atomic_write_bytes@call", 130, {"o.png"}),
+    ("image", "common.fileio:atomic_write_bytes@call", 130, {"o.png"}),
     ("live", "app.files.output_safety:temporary_beside@return", 130, set()),
     ("live", "app.files.video_out:VideoWriter.__init__@return", 130, set()),
     ("live", "app.files.video_out:VideoWriter.write@call", 0, {"rec.mp4"}),  # Ctrl-C is live's normal end

@@ -35,12 +35,12 @@ import torch
 from app.commands.cli import main
 from dctnet.align import CROP_SIZE, REFERENCE_POINTS
 from dctnet.engine import Stylizer
-from dctnet.errors import LiveToonError
-from dctnet.face import Face
-from dctnet.downloads import CHUNK_BYTES, DownloadCancelled
+from common.errors import LiveToonError
+from faces.finder import Face
+from common.downloads import CHUNK_BYTES, DownloadCancelled
 from dctnet.hub import OFFICIAL_STYLES, HubClient, HubUnreachable, download_style
 from dctnet.styles import StyleRegistry
-from dctnet.errors import WeightsError
+from common.errors import WeightsError
 from dctnet.weights import load_style
 from tests.conftest import REPO_ROOT
 from tests.graphdef import graphdef_bytes
@@ -548,7 +548,7 @@ def test_dialog_gives_each_style_its_size_and_installed_ones_a_thumbnail_on_the_
 
     from app.gui.get_styles_dialog import GetStylesDialog, download_megabytes
     from app.gui.style_thumbnails import THUMBNAIL_PX, face_square
-    from dctnet.face import FaceDetector
+    from faces.finder import FaceDetector
     from tests.clips import photo_bgr
     from tests.qimages import rgb_array
 
@@ -577,7 +577,7 @@ def test_dialog_gives_each_style_its_size_and_installed_ones_a_thumbnail_on_the_
 
 def test_face_square_holds_the_whole_head():
     from app.gui.style_thumbnails import FACE_MARGIN, face_square
-    from dctnet.face import FaceDetector
+    from faces.finder import FaceDetector
     from tests.clips import photo_bgr
 
     picture = photo_bgr()

@@ -19,7 +19,7 @@ import av
 import numpy as np
 import pytest
 
-from dctnet.segment import SelfieSegmenter
+from matte.segment import SelfieSegmenter
 from flow.estimate import DEFAULT_MAX_SIDE, SequenceFlow
 from matte.stage import PersonMatte
 

@@ -25,7 +25,7 @@ from app.live.pipeline import run_keyframe_pipeline
 from app.live.session import LiveProcessor
 from app.live.settings import LiveSettings, parse_model_fps
 from app.pipeline import Processed
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from dctnet.styles import FILTER_STYLE
 from tests.clips import write_clip
 from tests.test_flow import panning

@@ -14,11 +14,13 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("flow", "matte", "dctnet", "app")
+PACKAGES = ("common", "flow", "matte", "faces", "dctnet", "app")
 
 LAYERS: tuple[tuple[str, ...], ...] = (
+    ("common",),
     ("flow",),
     ("matte",),
+    ("faces",),
     ("dctnet",),
     ("app", "app.frames", "app.handoff", "app.workers", "app.paths", "app.interrupts",
      "app.process_setup", "app.fix_it"),

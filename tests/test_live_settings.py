@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.files.video_in import VideoReader
 from app.live.contracts import SourceError, SourceState

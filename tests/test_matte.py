@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dctnet.segment import GENERAL, LANDSCAPE, SelfieSegmenter, model_for
+from matte.segment import GENERAL, LANDSCAPE, SelfieSegmenter, model_for
 from flow.estimate import SequenceFlow
 from matte.composite import cover, over
 from matte.person import person_boxes

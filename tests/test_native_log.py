@@ -9,7 +9,7 @@ from tests.conftest import REPO_ROOT
 
 SCRIPT = r"""
 import os, sys, time
-from dctnet.native_log import NativeStderrFilter
+from common.native_log import NativeStderrFilter
 with NativeStderrFilter():
     os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
     os.write(2, b"W0000 00:00:1795566504.5 6230 inference_feedback_manager.cc:114] Feedback manager\n")
@@ -32,7 +32,7 @@ def test_filter_drops_chatter_only():
 
 EXIT_WHILE_FILTERING = r"""
 import sys
-from dctnet.native_log import NativeStderrFilter
+from common.native_log import NativeStderrFilter
 NativeStderrFilter().__enter__()  # as the program does (app.process_setup), for the whole process
 print("livetoon: error: the last words", file=sys.stderr)
 sys.exit(1)
@@ -55,7 +55,7 @@ if sys.argv[1] == "program":
     from app.process_setup import set_up_process
     set_up_process()
 from dctnet.engine import Stylizer
-from dctnet.face import FaceDetector
+from faces.finder import FaceDetector
 from dctnet.network import TTN
 before = os.fstat(2).st_ino
 weights = TTN(8).state_dict()
@@ -84,7 +84,7 @@ def test_constructors_leave_the_process_alone_and_the_program_quiets_mediapipe()
 
 EXIT_NOW_WHILE_FILTERING = r"""
 import sys
-from dctnet.native_log import NativeStderrFilter, exit_now
+from common.native_log import NativeStderrFilter, exit_now
 NativeStderrFilter().__enter__()  # as the program does, for the whole process
 print("livetoon: error: the window cannot open", file=sys.stderr, flush=True)
 exit_now(3)  # what the window's fast exit and Qt's fatal error use: os._exit skips atexit

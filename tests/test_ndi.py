@@ -115,7 +115,7 @@ def test_ndi_without_the_extra_fails_in_one_line(tmp_path):
     (tmp_path / "cyndilib.py").write_text("raise ImportError('No module named cyndilib')\n")
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     code = ("import sys; from app.live.ndi import NdiSink\n"
-            "from dctnet.errors import LiveToonError\n"
+            "from common.errors import LiveToonError\n"
             "try:\n    NdiSink('x')\nexcept LiveToonError as exc:\n    print(exc); sys.exit(1)\n")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1

@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.gui.on_air import OUTPUT_BADGES
 from app.gui.panels.outputs import TOGGLES

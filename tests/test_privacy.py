@@ -213,7 +213,7 @@ def test_strength_never_brings_the_room_back(tmp_path, model_fps):
 
 def behind_person(image: np.ndarray) -> np.ndarray:
     """Pixels well away from any person (the selfie segmenter's map, widened by 16 px)."""
-    from dctnet.segment import SelfieSegmenter
+    from matte.segment import SelfieSegmenter
 
     with SelfieSegmenter() as segmenter:
         person = cv2.resize(segmenter.segment(image), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)

@@ -27,7 +27,7 @@ import pytest
 
 from app.files.video_in import VideoReader
 from dctnet.engine import Stylizer
-from dctnet.face import FaceDetector
+from faces.finder import FaceDetector
 from dctnet.styles import StyleRegistry
 from tests.clips import write_clip
 from tests.installed import REPO_ROOT, user_env

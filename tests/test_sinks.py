@@ -20,7 +20,7 @@ import pytest
 from app.live.sinks import virtual_camera_fix
 from app.live.settings import OutputSettings
 from app.live.sinks import FramePacer, StreamSink, VirtualCameraSink, letterbox, lost_slate, next_tick, stream_target
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 FPS = 30
 PERIOD = 1 / FPS

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.live.cameras import CameraInfo, _sysfs_cameras, resolve_camera
 from app.live.contracts import SourceError

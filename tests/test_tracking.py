@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from dctnet.face import FaceDetector
-from dctnet.tracking import FaceTracker, OneEuro
+from faces.finder import FaceDetector
+from faces.tracking import FaceTracker, OneEuro
 
 
 def two_faces(face: np.ndarray, left_size: int, right_size: int, show_right: bool = True) -> np.ndarray:

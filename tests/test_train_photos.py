@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from dctnet.errors import LiveToonError
-from dctnet.downloads import Downloader
+from common.errors import LiveToonError
+from common.downloads import Downloader
 from dctnet.train_photos import MAX_SIDE, PHOTOS, Photo, fetched_path, load_photos, read_photo
 
 

@@ -16,7 +16,7 @@ import torch
 
 from app.files.video_in import VideoReader
 from app.files.video_out import VideoWriter
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from dctnet.network import TTN
 from dctnet.weights import save_style
 from tests.clips import probe, write_clip

@@ -18,7 +18,7 @@ import pytest
 
 from app.files.video_in import VideoReader
 from app.files.video_out import VideoWriter
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from tests.clips import displayed_corner, position, probe, red_corner, write_clip, write_tone_file
 from tests.conftest import REPO_ROOT
 
@@ -215,7 +215,7 @@ import resource, signal, sys
 from pathlib import Path
 from app.files.video_in import VideoReader
 from app.files.video_out import VideoWriter
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.RLIM_INFINITY))
 src = Path({str(src)!r})

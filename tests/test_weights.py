@@ -10,9 +10,9 @@ import pytest
 import safetensors.torch
 import torch
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from dctnet.network import TTN
-from dctnet.errors import WeightsError
+from common.errors import WeightsError
 from dctnet.graphdef import read_graphdef_constants
 from dctnet.model_import import import_model_file
 from dctnet.network import official_state_dict
@@ -177,7 +177,7 @@ def test_failed_save_keeps_the_old_file_and_no_temp(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("dctnet.fileio.os.fsync", broken_fsync)
+    monkeypatch.setattr("common.fileio.os.fsync", broken_fsync)
     with pytest.raises(LiveToonError, match="No space left"):
         save_style(path, sd, sd, {"name": "new"})
     assert [p.name for p in tmp_path.iterdir()] == ["mine.safetensors"]

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from dctnet.engine import Stylizer
-from dctnet.face import FaceDetector
+from faces.finder import FaceDetector
 from dctnet.styles import StyleRegistry
 from tests.clips import probe, write_clip
 from tests.installed import Installed, packages_in_checkout, user_env, wheel_contents

@@ -36,10 +36,10 @@ import torch
 
 from dctnet.align import CROP_SIZE, REFERENCE_POINTS
 from dctnet.engine import STAGES, Stylizer
-from dctnet.errors import LiveToonError
-from dctnet.face import Face, FaceDetector
+from common.errors import LiveToonError
+from faces.finder import Face, FaceDetector
 from dctnet.styles import StyleRegistry
-from dctnet.tracking import FaceSource, FaceTracker
+from faces.tracking import FaceSource, FaceTracker
 from dctnet.network import official_state_dict
 from dctnet.tflite import read_tflite_tensors
 
@@ -177,7 +177,7 @@ def fixed_face(width: int, height: int) -> Face:
 
 
 class SyntheticFaces:
-    """A :class:`~dctnet.tracking.FaceSource`: runs the real tracker (its time is real), then
+    """A :class:`~faces.tracking.FaceSource`: runs the real tracker (its time is real), then
     stylizes a fixed face when it finds none."""
 
     def __init__(self, tracker: FaceTracker) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.compositing import parse_background
 from app.live.session import LiveProcessor, LiveSession

@@ -16,8 +16,8 @@ from pathlib import Path
 from dctnet.device import DEVICE_CHOICES
 from dctnet.engine import DEFAULT_MAX_SIZE, Mode, Stylizer
 from dctnet.frame_ops import PAD_MULTIPLE
-from dctnet.errors import LiveToonError
-from dctnet.face import FaceDetector
+from common.errors import LiveToonError
+from faces.finder import FaceDetector
 from dctnet.hub import OFFICIAL_STYLES, HubClient, download_style, official_style
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 from flow.two_sided import FILE_STABILITY

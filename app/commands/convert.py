@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dctnet.progress import Progress
-from dctnet.errors import LiveToonError
-from dctnet.face import FaceDetector
-from dctnet.tracking import FaceTracker
+from common.progress import Progress
+from common.errors import LiveToonError
+from faces.finder import FaceDetector
+from faces.tracking import FaceTracker
 from flow.two_sided import FILE_STABILITY
 
 from app import interrupts

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from dctnet.device import cuda_unavailable_reason
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from dctnet.styles import DEFAULT_STYLE, StyleRegistry
 
 from app.gui.qt_platform import xcb_fix, xcb_missing_libraries

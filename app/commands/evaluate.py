@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from flow.metrics import fidelity_psnr, warping_error
 
 from app.files.video_in import VideoReader

@@ -15,7 +15,7 @@ import threading
 from contextlib import nullcontext
 from pathlib import Path
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from flow.stabilize import DEFAULT_STABILITY
 
 from app import interrupts

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.compositing import Kind, parse_background
 from app.live.ndi import DEFAULT_NDI_NAME

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import PIL.Image
 
-from dctnet.errors import LiveToonError
-from dctnet.fileio import atomic_write_bytes, read_input_bytes
+from common.errors import LiveToonError
+from common.fileio import atomic_write_bytes, read_input_bytes
 
 from app.files.output_safety import check_outputs
 

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -26,7 +26,7 @@ import av
 import cv2
 import numpy as np
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.frames import VideoFrame
 

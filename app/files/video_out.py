@@ -33,7 +33,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app import interrupts
 from app.files.output_safety import claim_partial_name, refuse_overwriting, temporary_beside

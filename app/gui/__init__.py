@@ -35,7 +35,7 @@ def leave_now(code: int) -> NoReturn:
     with the whole app and Qt, measured from the last ``atexit`` handler to the exit)
     and does nothing for the user: the window would be gone while the program lingers.
     """
-    from dctnet.native_log import exit_now
+    from common.native_log import exit_now
 
     logging.shutdown()
     sys.stdout.flush()

@@ -17,7 +17,7 @@ import threading
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 
 from app.live.fitting_defaults import Fit, FitCancelled, fit_defaults

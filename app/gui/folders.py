@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PyQt6.QtCore import QStandardPaths
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.paths import ensure_folder
 

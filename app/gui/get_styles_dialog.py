@@ -38,8 +38,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from dctnet.errors import LiveToonError
-from dctnet.downloads import DownloadCancelled
+from common.errors import LiveToonError
+from common.downloads import DownloadCancelled
 from dctnet.hub import OFFICIAL_STYLES, HubClient, download_style
 from dctnet.network import TTN
 from dctnet.styles import StyleRegistry

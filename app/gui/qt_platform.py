@@ -34,7 +34,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dctnet.native_log import exit_now
+from common.native_log import exit_now
 
 if TYPE_CHECKING:
     from PyQt6.QtWidgets import QApplication

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from PyQt6.QtCore import QByteArray, QSettings
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.live.settings import LiveSettings, OutputSettings
 from app.live.ndi import DEFAULT_NDI_NAME

@@ -18,7 +18,7 @@ from PyQt6.QtCore import QThread, pyqtSignal
 from PyQt6.QtWidgets import QWidget
 
 from dctnet.engine import Stylizer
-from dctnet.face import Face, FaceDetector
+from faces.finder import Face, FaceDetector
 from dctnet.styles import StyleRegistry
 
 log = logging.getLogger(__name__)

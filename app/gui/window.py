@@ -21,7 +21,7 @@ from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, 
 from PyQt6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QTabWidget, QVBoxLayout,
                              QWidget)
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 
 from app.compositing import Kind

@@ -12,7 +12,7 @@ import logging
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.handoff import NewestWins
 from app.live.session import LiveProcessor, LiveSession

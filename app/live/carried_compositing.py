@@ -28,8 +28,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from dctnet.engine import Stylizer
-from dctnet.errors import LiveToonError
-from dctnet.segment import SelfieSegmenter
+from common.errors import LiveToonError
+from matte.segment import SelfieSegmenter
 from flow.estimate import DEFAULT_MAX_SIDE, SequenceFlow
 from matte.composite import mix_camera
 from matte.stage import Matte

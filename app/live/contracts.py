@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 
 class SourceError(LiveToonError):

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 from flow.metrics import psnr
 

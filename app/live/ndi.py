@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.live.settings import OutputSettings
 from app.live.sinks import PacedSink

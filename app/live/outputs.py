@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.files.video_out import check_alpha_container
 from app.live.audio import AudioTap

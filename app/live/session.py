@@ -16,11 +16,11 @@ from collections.abc import Callable
 import numpy as np
 
 from dctnet.engine import Mode, Stylizer
-from dctnet.errors import LiveToonError
-from dctnet.face import FaceDetector
-from dctnet.segment import SelfieSegmenter
+from common.errors import LiveToonError
+from faces.finder import FaceDetector
+from matte.segment import SelfieSegmenter
 from dctnet.styles import StyleRegistry
-from dctnet.tracking import FaceTracker
+from faces.tracking import FaceTracker
 from flow.stabilize import Stabilizer
 
 from app.chain_builder import ChainSettings, Compositing, build_chain, build_compositor

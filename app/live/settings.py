@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dctnet.engine import DEFAULT_MAX_SIZE, Mode
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 from dctnet.styles import DEFAULT_STYLE
 from flow.stabilize import DEFAULT_STABILITY
 

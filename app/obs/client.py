@@ -25,7 +25,7 @@ from typing import Any
 
 import websocket
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.obs.local_process import is_local, obs_process_running
 

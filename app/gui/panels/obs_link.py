@@ -22,7 +22,7 @@ from collections.abc import Callable
 from PyQt6.QtCore import QSettings, pyqtSignal
 from PyQt6.QtWidgets import QCheckBox, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.gui import settings_store
 from app.live.rest import RestGate

@@ -26,7 +26,7 @@ from PyQt6.QtGui import QDesktopServices
 from PyQt6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                              QVBoxLayout, QWidget)
 
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.fix_it import FixableError, FixIt
 from app.live.outputs import NDI, RECORD, STREAM, VIRTUAL_CAMERA, OutputRequest, open_output

@@ -12,7 +12,7 @@ from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel
 
 from dctnet.device import DEVICE_CHOICES, choose_device, cuda_unavailable_reason
-from dctnet.errors import LiveToonError
+from common.errors import LiveToonError
 
 from app.live.settings import LiveSettings
 from app.gui.controls import select_or_add

@@ -14,7 +14,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .errors import LiveToonError
+from common.errors import LiveToonError
 
 FIVE_POINT_IDS = (468, 473, 1, 61, 291)
 MIN_FACE_PX = 60

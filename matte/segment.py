@@ -19,7 +19,7 @@ import math
 import cv2
 import numpy as np
 
-from .errors import LiveToonError
+from common.errors import LiveToonError
 
 GENERAL, LANDSCAPE = 0, 1
 """MediaPipe's ``model_selection`` values."""

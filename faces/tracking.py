@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .face import Face, FaceFinder, main_face_score
+from .finder import Face, FaceFinder, main_face_score
 
 SWITCH_MARGIN = 1.5
 """A rival must score this many times the tracked face's score to count towards a switch."""
