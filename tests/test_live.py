@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +21,7 @@ from dctnet.network import TTN
 from dctnet.styles import FILTER_STYLE, Style, StyleRegistry
 from dctnet.toon_teacher import ToonRenderer
 from tests.clips import write_clip
+from tests.udp import free_udp_port
 
 SIZE = (320, 240)
 STYLE_ARGS = ["--style", "toon-lite", "--mode", "background", "--stability", "0", "--device", "cpu"]
@@ -38,12 +38,6 @@ def expected(clip) -> list[np.ndarray]:
     stylizer = Stylizer.from_style(StyleRegistry().get("toon-lite"), device="cpu", mode="background")
     with VideoReader(clip) as reader:
         return [stylizer.stylize(frame.image, []) for frame in reader]
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def receive(url: str, frames: list[np.ndarray], ready: threading.Event) -> None:

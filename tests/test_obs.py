@@ -34,7 +34,8 @@ from tests.alpha_frames import decode_bgra
 from tests.clips import write_clip
 from tests.conftest import REPO_ROOT
 from tests.obs_studio import Obs, running_obs
-from tests.test_live import STYLE_ARGS, free_udp_port
+from tests.test_live import STYLE_ARGS
+from tests.udp import free_udp_port
 
 SIZE = (320, 240)
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3

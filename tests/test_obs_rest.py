@@ -21,7 +21,8 @@ from pathlib import Path
 from app.obs.add_source import SOURCE_NAME
 from tests.conftest import REPO_ROOT
 from tests.obs_studio import Obs, running_obs
-from tests.test_live import STYLE_ARGS, free_udp_port
+from tests.test_live import STYLE_ARGS
+from tests.udp import free_udp_port
 from tests.test_obs import clip, obs, obs_add  # noqa: F401 - fixtures
 
 FPS_LINE = re.compile(r"^fps\s+([\d.]+) \|")

@@ -12,7 +12,7 @@ from app.obs.add_source import SOURCE_NAME
 from app.obs.client import ObsRequestError
 from tests.obs_studio import running_obs
 from tests.test_gui import clip, next_frame, store, window  # noqa: F401 - fixtures
-from tests.test_live import free_udp_port
+from tests.udp import free_udp_port
 
 
 def test_add_to_obs_button_sets_obs_up_starts_the_stream_and_keeps_no_password(qtbot, window, store, tmp_path):  # noqa: F811

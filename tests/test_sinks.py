@@ -21,6 +21,7 @@ from app.live.sinks import virtual_camera_fix
 from app.live.settings import OutputSettings
 from app.live.sinks import FramePacer, StreamSink, VirtualCameraSink, letterbox, lost_slate, next_tick, stream_target
 from common.errors import LiveToonError
+from tests.udp import free_udp_port
 
 FPS = 30
 PERIOD = 1 / FPS
@@ -236,12 +237,6 @@ def read_stamp(image: np.ndarray) -> int:
     inset = BLOCK // 4
     cells = [image[inset:BLOCK - inset, bit * BLOCK + inset:(bit + 1) * BLOCK - inset] for bit in range(BITS)]
     return sum(1 << bit for bit, cell in enumerate(cells) if cell.mean() > 128)
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def port_taken(port: int) -> bool:
