@@ -31,7 +31,7 @@ from faces.finder import Face
 from matte.composite import blurred, cover, over
 from matte.stage import Matte, PersonMatte, Segmenter
 
-from app.files.images import IMAGE_SUFFIXES, read_image
+from app.media.image_in import IMAGE_SUFFIXES, read_image
 
 KEY_COLOUR = (0, 255, 0)
 """Pure green (BGR): the default of ``color`` and what ``transparent`` shows where alpha cannot go."""
@@ -92,7 +92,7 @@ def parse_background(text: str) -> Background:
         raise LiveToonError("--background: empty; use keep, blur, transparent, color[:#RRGGBB] or a file")
     if not path.is_file():
         raise LiveToonError(f"--background {word}: no such file (and not one of keep, blur, transparent, color[:#RRGGBB])")
-    from app.files.video_in import VideoReader
+    from app.media.video_in import VideoReader
 
     try:  # a corrupt file fails now, not at the first frame
         if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -126,7 +126,7 @@ class BackgroundSource:
             self._still = read_image(choice.path)
 
     def _next_video_frame(self) -> np.ndarray:
-        from app.files.video_in import VideoReader  # PyAV loads only for a video background
+        from app.media.video_in import VideoReader  # PyAV loads only for a video background
 
         for _ in range(2):  # at the end, once more from the start
             try:

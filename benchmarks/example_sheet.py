@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.files.images import write_image
+from app.files.image_out import write_image
 from dctnet.engine import Stylizer
 from faces.finder import FaceDetector
 from dctnet.styles import FILTER_STYLE, StyleRegistry

@@ -139,7 +139,7 @@ def default_clip() -> Path | None:
 
 
 def read_clip(path: Path, limit: int) -> tuple[list[np.ndarray], float]:
-    from app.files.video_in import VideoReader
+    from app.media.video_in import VideoReader
 
     with VideoReader(path) as reader:
         frames = [frame.image for _, frame in zip(range(limit), reader)]

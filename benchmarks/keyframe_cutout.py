@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.process_setup import tune_for_frames
 from dctnet.crop_windows import canvases, crop_windows, grid_box
 from dctnet.frame_ops import frame_padding

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from app.files.keyframes import FILL, toon_filter
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.files.video_out import VideoWriter
 from app.process_setup import tune_for_frames
 from dctnet.engine import Stylizer

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.files.video_out import VideoWriter
 
 CLIPS = {"carphone_2x": ("carphone_pristine.mp4", 2), "carphone_4x": ("carphone_pristine.mp4", 4),

@@ -30,7 +30,7 @@ import numpy as np
 
 from app.chain_builder import ChainSettings, build_chain
 from app.frames import VideoFrame
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.files.video_out import VideoWriter
 from app.process_setup import tune_for_frames
 from dctnet.engine import Stylizer

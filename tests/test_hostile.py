@@ -43,7 +43,7 @@ import pytest
 from app.commands.cli import main
 from app.live.record import RecordSink
 from app.live.settings import FileSpec, OutputSettings
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from common.errors import LiveToonError
 from tests.clips import moving_photo_frames, photo_bgr, probe, write_clip
 from tests.conftest import REPO_ROOT
@@ -1108,7 +1108,7 @@ def test_window_takes_every_video_type_convert_takes(qtbot, window, work):
     from PyQt6.QtCore import QMimeData, QPoint, Qt, QUrl
     from PyQt6.QtGui import QDragEnterEvent
 
-    from app.files.video_in import VIDEO_SUFFIXES
+    from app.media.video_in import VIDEO_SUFFIXES
 
     assert {".ts", ".mts"} <= set(VIDEO_SUFFIXES)
     for suffix in VIDEO_SUFFIXES:

@@ -25,7 +25,7 @@ from matte.stage import PersonMatte
 
 from app.commands.cli import main
 from app.compositing import KEY_COLOUR
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.live.pipeline import run_keyframe_pipeline
 from app.live.session import LiveProcessor
 from app.live.settings import LiveSettings

@@ -15,7 +15,7 @@ import pytest
 from app.commands.cli import main
 from app.live.session import LiveProcessor
 from app.live.settings import LiveSettings
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from dctnet.engine import Stylizer
 from dctnet.network import TTN
 from dctnet.styles import FILTER_STYLE, Style, StyleRegistry

@@ -18,7 +18,7 @@ import pytest
 
 from common.errors import LiveToonError
 
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.live.contracts import SourceError, SourceState
 from app.live.record import RecordSink
 from app.live.session import LiveProcessor, LiveSession

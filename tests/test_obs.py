@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from app.commands.cli import main
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.obs.client import ObsClient, ObsError, ObsRequestError
 from app.obs.add_source import KEY_FILTER_KIND, MEDIA_KIND, NDI_KIND, SOURCE_NAME, Target, choose_kind, ndi_settings
 from dctnet.engine import Stylizer

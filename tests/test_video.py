@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.files.video_out import VideoWriter
 from common.errors import LiveToonError
 from dctnet.network import TTN

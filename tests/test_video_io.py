@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.files.video_out import VideoWriter
 from common.errors import LiveToonError
 from tests.clips import displayed_corner, position, probe, red_corner, write_clip, write_tone_file
@@ -213,7 +213,7 @@ def test_full_disk_is_one_message_and_no_file(tmp_path):
     script = f"""
 import resource, signal, sys
 from pathlib import Path
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.files.video_out import VideoWriter
 from common.errors import LiveToonError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

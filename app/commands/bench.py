@@ -52,7 +52,7 @@ from matte.stage import STAGES as MATTE_STAGES
 from app.files.pipeline import run_file_pipeline
 from app.pipeline import FrameProcessor, Processed, StageTimes
 from app.frames import VideoFrame
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.files.video_out import VideoWriter
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}

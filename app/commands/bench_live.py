@@ -27,7 +27,7 @@ from app.compositing import parse_background
 from app.live.session import LiveProcessor, LiveSession
 from app.live.settings import FileSpec, LiveSettings, parse_model_fps
 from app.pipeline import Processed, StageTimes
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 
 WARMUP_SECONDS = 4.0
 

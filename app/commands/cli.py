@@ -30,7 +30,8 @@ from app.files.keyframes import parse_keyframes
 from app.chain_builder import open_compositor
 from app.compositing import Kind, add_background_options, cut_out_still, parse_background
 from app.files.video_out import MAX_CRF, MIN_CRF, PRESETS
-from app.files.images import IMAGE_SUFFIXES, check_alpha_outputs, plan_image_outputs, read_image, write_image
+from app.files.image_out import check_alpha_outputs, plan_image_outputs, write_image
+from app.media.image_in import IMAGE_SUFFIXES, read_image
 from app.paths import ensure_folder, expand_inputs
 
 EXIT_FAILURE = 1

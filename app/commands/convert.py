@@ -35,7 +35,7 @@ from app.files.output_safety import check_outputs
 from app.paths import ensure_folder, expand_inputs
 from app.files.pipeline import run_file_pipeline
 from app.pipeline import FrameProcessor, Processed, StageTimes
-from app.files.video_in import VIDEO_SUFFIXES, VideoReader
+from app.media.video_in import VIDEO_SUFFIXES, VideoReader
 from app.files.video_out import ALPHA_SUFFIXES, WRITABLE_SUFFIXES, FinishAbandoned, VideoWriter, check_alpha_container
 
 CONVERT_CHAIN = ChainSettings(FILE_STABILITY, whole_clip=True)

@@ -22,7 +22,7 @@ import numpy as np
 from common.errors import LiveToonError
 from flow.metrics import fidelity_psnr, warping_error
 
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 
 
 class FrameCount:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from app.frames import VideoFrame
-from app.files.video_in import VideoReader
+from app.media.video_in import VideoReader
 from app.handoff import NewestWins
 from app.live.audio import PlaybackClock
 from app.live.cameras import OpenCVCamera, check_camera_opens, resolve_camera

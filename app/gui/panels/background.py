@@ -20,8 +20,8 @@ from PyQt6.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QF
                              QLabel, QPushButton, QWidget)
 
 from app.compositing import BACKGROUND_HELP, KEY_COLOUR, Kind
-from app.files.images import IMAGE_SUFFIXES
-from app.files.video_in import VIDEO_SUFFIXES
+from app.media.image_in import IMAGE_SUFFIXES
+from app.media.video_in import VIDEO_SUFFIXES
 from app.live.settings import LiveSettings
 from app.gui import settings_store
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from PyQt6.QtCore import QSettings, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QFileDialog, QGroupBox, QPushButton, QVBoxLayout
 
-from app.files.video_in import VIDEO_SUFFIXES
+from app.media.video_in import VIDEO_SUFFIXES
 from app.live.cameras import list_cameras
 from app.live.settings import CameraSpec, FileSpec, SourceSpec, source_from_key
 from app.gui import settings_store
