@@ -19,6 +19,7 @@ import torch
 
 from common.errors import LiveToonError
 from .toon_teacher import ToonRenderer
+from .cartoon_teacher import CartoonHead
 from .model_import import import_model_file
 from .weights import load_style, save_style
 
@@ -26,10 +27,13 @@ STYLE_SUFFIX = ".safetensors"
 DEFAULT_STYLE = "toon"
 FILTER_STYLE = "toon-filter"
 """The procedural renderer the built-in styles learned from, offered as a style itself."""
+DRAW_STYLE = "toon-draw"
+"""The procedural teacher that redraws the face from its mesh (dctnet.cartoon_teacher); no network."""
 BUILTIN_SUMMARIES = {
     DEFAULT_STYLE: "built-in: flat colours and dark outlines, DCT-Net trained by LiveToon (best with a GPU)",
     "toon-lite": "built-in: the same look from a generator 3.5x faster on a CPU, a little softer",
     FILTER_STYLE: "built-in: the procedural renderer toon learned from; no network, crisper lines",
+    DRAW_STYLE: "built-in: a procedural cartoon that redraws the face (larger eyes, drawn irises, flat skin); no network",
 }
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 HEAD_HINTS = ("head", "_h")
@@ -77,7 +81,8 @@ class Style:
         """(head, bg, metadata); raises WeightsError on a bad file."""
         if self.path is None:
             renderer = ToonRenderer()
-            return renderer, renderer, {"name": self.name, "origin": "procedural: dctnet.toon_teacher", "padding": "replicate"}
+            head, origin = (CartoonHead(), "dctnet.cartoon_teacher") if self.name == DRAW_STYLE else (renderer, "dctnet.toon_teacher")
+            return head, renderer, {"name": self.name, "origin": f"procedural: {origin}", "padding": "replicate"}
         return load_style(self.path)
 
 
@@ -97,6 +102,7 @@ class StyleRegistry:
         styles = self._scan(self.user_dir, builtin=False)
         styles.update(self._scan(self.builtin_dir, builtin=True))
         styles[FILTER_STYLE] = Style(FILTER_STYLE, None, builtin=True)
+        styles[DRAW_STYLE] = Style(DRAW_STYLE, None, builtin=True)
         return sorted(styles.values(), key=lambda s: (not s.builtin, s.name))
 
     def get(self, name: str) -> Style:
