@@ -43,12 +43,18 @@ class ChainSettings:
     """How the chain is built. ``whole_clip``: the chain sees a file, whose future it may wait
     for (the two-sided stabilizer, none at stability 0); live sees one frame at a time (the
     causal stabilizer, kept at stability 0 because the slider can move it).
-    ``keyframes`` (files only): None runs the model on every frame, 0 adaptively, N every Nth."""
+    ``keyframes`` (files only): None runs the model on every frame, 0 adaptively, N every Nth.
+    ``on_device``: where the Stylizer leaves its result on a device (CUDA; the CPU when it is
+    built with ``tensor_frames``), the causal chain goes on there to the one download for the
+    sinks (``FrameProcessor.on_device``); False downloads after the model, the CPU path's
+    stages then run as on a CPU (what tests hold the device chain to). Files keep the host
+    path: their two-sided stabilizer and keyframes have no device version."""
 
     stability: float
     whole_clip: bool = False
     strength: float = 1.0
     keyframes: int | None = None
+    on_device: bool = True
 
 
 def build_compositor(compositing: Compositing, segmenter: Callable[[], Segmenter]) -> Compositor | None:
@@ -80,7 +86,8 @@ def build_chain(stylizer: Stylizer, tracker: FaceSource | None, settings: ChainS
             TwoSidedStabilizer(settings.stability) if settings.stability > 0 else None)
     else:
         stabilizer = Stabilizer(settings.stability)
-    chain = FrameProcessor(stylizer, tracker, stabilizer, times, compositor)
+    chain = FrameProcessor(stylizer, tracker, stabilizer, times, compositor,
+                           on_device=settings.on_device and not settings.whole_clip)
     if settings.keyframes is not None:
         if not settings.whole_clip:
             raise ValueError("keyframes are for files: live carries frames on its output thread")

@@ -21,17 +21,19 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import torch
 
 from dctnet.engine import Stylizer
 from faces.tracking import FaceSource
 from flow.estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow
 from flow.stabilize import Stabilizer
 from flow.two_sided import TwoSidedStabilizer
+from matte import device
 from matte.composite import mix_camera
 from matte.person import Box
 from matte.stage import Matte
 
-from app.compositing import Compositor, face_centre
+from app.compositing import Compositor, Kind, face_centre
 from app.frames import VideoFrame
 
 WINDOW = 4096
@@ -81,10 +83,14 @@ class Staged:
     """A frame through every stage before the stabilizer: what the later ones need of it."""
 
     frame: VideoFrame
-    styled: np.ndarray
+    styled: np.ndarray | torch.Tensor
+    """A device tensor when the chain runs on the device (``FrameProcessor.on_device``)."""
     motion: FlowPair | None
     matte: Matte | None
     propagated: bool = False
+    camera: torch.Tensor | None = None
+    """The camera picture on the device, where a device chain's later stages need it (the
+    matte's guide, strength, a blurred backdrop); uploaded once."""
 
 
 class FrameProcessor:
@@ -99,9 +105,19 @@ class FrameProcessor:
 
     def __init__(self, stylizer: Stylizer, tracker: FaceSource | None,
                  stabilizer: Stabilizer | TwoSidedStabilizer | None,
-                 times: StageTimes | None = None, compositor: Compositor | None = None) -> None:
+                 times: StageTimes | None = None, compositor: Compositor | None = None, on_device: bool = False) -> None:
         self.stylizer, self.tracker, self.stabilizer = stylizer, tracker, stabilizer
         self.compositor = compositor
+        self.on_device = on_device
+        """Keep the frame on the device from the model to the one download for the sinks: the
+        stabilizer (:mod:`flow.device`), the matte's refinement, strength and the compositing
+        (:mod:`matte.device`) run on tensors there. Taken only where the Stylizer leaves its
+        result on a device (:class:`~dctnet.frame_ops.TensorOps`: on CUDA, or on the CPU when
+        asked, to test it) and the chain composites itself; the two-sided stabilizer is not
+        ported (``build_chain`` leaves files on the host path)."""
+        self._backdrop: tuple[np.ndarray, torch.Tensor] | None = None
+        """The last backdrop picture uploaded and its device copy: a colour or a still is
+        uploaded once, not every frame."""
         self.times = times or StageTimes()
         # The two-sided stabilizer also carries frames back in time: it needs both flows.
         self.motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=isinstance(stabilizer, TwoSidedStabilizer))
@@ -130,6 +146,10 @@ class FrameProcessor:
         self.motion.reset()
         return None
 
+    def _device_frame(self) -> bool:
+        """Whether this frame runs on the device (see ``on_device``)."""
+        return self.on_device and self.composite and self.stylizer.keeps_frames_on_device
+
     def stage(self, frame: VideoFrame) -> Staged:
         """Faces, motion, matte and model: everything before the stabilizer."""
         started = time.perf_counter()
@@ -138,18 +158,23 @@ class FrameProcessor:
         motion = self._motion(frame.image)
         moved = time.perf_counter()
         self.anchor = face_centre(faces[0]) if faces else None
+        on_device = self._device_frame()
+        camera = None
+        if on_device and (self.compositor is not None or self.strength < 1.0):
+            camera = device.upload(frame.image, self.stylizer.choice.device)
         matte = None
         if self.compositor is not None:
-            matte = self.compositor.matte(frame.image, motion, self.anchor, frame.time)
+            gray = device.gray_levels(camera) if camera is not None else None
+            matte = self.compositor.matte(frame.image, motion, self.anchor, frame.time, full_gray=gray)
             self.times.add("matte", time.perf_counter() - moved)
         matted = time.perf_counter()
-        styled = self.stylizer.stylize(frame.image, faces, region=matte.boxes if matte else None)
+        styled = self.stylizer.stylize(frame.image, faces, region=matte.boxes if matte else None, keep=on_device)
         if matte is not None and self.outside is not None and not self.composite:
             styled = self.outside(styled, frame.image, matte.boxes)
         self.times.add("face", faced - started)
         self.times.add("flow", moved - faced)
         self.times.add("stylize", time.perf_counter() - matted)
-        return Staged(frame, styled, motion, matte)
+        return Staged(frame, styled, motion, matte, camera=camera)
 
     def __call__(self, frame: VideoFrame) -> Processed:
         """One frame in, its output out (live): the stabilizer, if any, must be the causal one."""
@@ -189,9 +214,11 @@ class FrameProcessor:
             self._held_seconds = 0.0
         return [self.finished(staged, output) for staged, output in ready]
 
-    def finished(self, staged: Staged, output: np.ndarray) -> Processed:
+    def finished(self, staged: Staged, output: np.ndarray | torch.Tensor) -> Processed:
         """``output`` (the stabilized cartoon), mixed with the camera by ``strength`` inside the
         person, over the background with the frame's matte (as it is when ``composite`` is off)."""
+        if isinstance(output, torch.Tensor):
+            return self._finished_on_device(staged, output)
         if not self.composite:
             return Processed(staged.frame, staged.styled, output, propagated=staged.propagated)
         output = mix_camera(output, staged.frame.image, self.strength,
@@ -203,6 +230,34 @@ class FrameProcessor:
         self.times.add("composite", time.perf_counter() - started)
         return Processed(staged.frame, staged.styled, composed, propagated=staged.propagated, alpha=alpha,
                          foreground=output if alpha is not None else None)
+
+    def _finished_on_device(self, staged: Staged, output: torch.Tensor) -> Processed:
+        """:meth:`finished` on the device, then everything the sinks get in one download."""
+        matte = staged.matte
+        output = device.mix_camera(output, staged.camera, self.strength, matte.alpha if matte is not None else None)
+        if matte is None:
+            home, styled = self.stylizer.ops.download_all([output, staged.styled])
+            return Processed(staged.frame, styled, home, propagated=staged.propagated)
+        started = time.perf_counter()
+        composed = device.over(output, self._backdrop_on_device(staged), matte.alpha)
+        self.times.add("composite", time.perf_counter() - started)
+        if not self.compositor.transparent:
+            home, styled = self.stylizer.ops.download_all([composed, staged.styled])
+            return Processed(staged.frame, styled, home, propagated=staged.propagated)
+        home, styled, foreground, alpha = self.stylizer.ops.download_all([composed, staged.styled, output, matte.alpha])
+        return Processed(staged.frame, styled, home, propagated=staged.propagated, alpha=alpha, foreground=foreground)
+
+    def _backdrop_on_device(self, staged: Staged) -> torch.Tensor:
+        """What goes behind the person, on the device: a blur grown back there, any other
+        picture (made by the compositor's background source on the host) uploaded when new."""
+        camera = staged.frame.image
+        where = self.stylizer.choice.device
+        if self.compositor.choice.kind is Kind.BLUR:
+            return device.blurred(camera, where)
+        picture = self.compositor.background(camera, self.stylizer)
+        if self._backdrop is None or self._backdrop[0] is not picture:
+            self._backdrop = (picture, device.upload(picture, where))
+        return self._backdrop[1]
 
     def reset(self) -> None:
         """New clip: forget the tracked face and the temporal history."""

@@ -80,6 +80,27 @@ def build_model(part: StylePart, choice: DeviceChoice, dtype: torch.dtype) -> to
     return model.to(memory_format=torch.channels_last)
 
 
+def model_stream(device: torch.device) -> torch.cuda.Stream:
+    """A CUDA stream at the lowest priority the device offers (``priority_range()[0]``): the
+    GPU's block scheduler then runs any higher-priority work queued beside it first."""
+    return torch.cuda.Stream(device, priority=torch.cuda.Stream.priority_range()[0])
+
+
+@contextlib.contextmanager
+def on_stream(stream: torch.cuda.Stream | None) -> Iterator[None]:
+    """Run the enclosed CUDA work on ``stream``, ordered after and before the caller's stream's
+    work (a no-op for None). Tensors made inside and used after are the caller's to mark
+    (:meth:`torch.Tensor.record_stream`)."""
+    if stream is None:
+        yield
+        return
+    caller = torch.cuda.current_stream(stream.device)
+    stream.wait_stream(caller)
+    with torch.cuda.stream(stream):
+        yield
+    caller.wait_stream(stream)
+
+
 class Stylizer:
     """Cartoonize BGR frames with one style (a head and a background TTN)."""
 
@@ -92,6 +113,8 @@ class Stylizer:
         max_size: int = DEFAULT_MAX_SIZE,
         padding: str = "white",
         cuda_graphs: bool = True,
+        tensor_frames: bool = False,
+        low_priority: bool = True,
     ) -> None:
         self.choice = device if isinstance(device, DeviceChoice) else choose_device(device)
         self.mode = Mode(mode)
@@ -105,10 +128,20 @@ class Stylizer:
         self.dtype = torch.float16 if self.choice.is_cuda else torch.float32
         self.cuda_graphs = cuda_graphs and self.choice.is_cuda
         self._models = self._build_models()
-        self.ops: Ops = (TensorOps(self.infer, padding, self.choice.device) if self.choice.is_cuda
+        self.ops: Ops = (TensorOps(self.infer, padding, self.choice.device) if self.choice.is_cuda or tensor_frames
                          else FrameOps(self.run_model, padding))
+        """``tensor_frames`` takes :class:`TensorOps` on the CPU too: torch on the CPU runs the
+        device path's code, so tests and the GPU check's rehearsal can hold it to the CPU path."""
+        self.model_stream = model_stream(self.choice.device) if low_priority and self.choice.is_cuda else None
+        """The stream the model's CUDA work runs on (the lowest priority, so other work on the
+        GPU goes first); None: the current stream (on the CPU, always)."""
         self.on_stage: StageHook | None = None
         """Called with (stage, seconds) per stage of each frame; on CUDA it synchronises, so leave it unset unless timing."""
+
+    @property
+    def keeps_frames_on_device(self) -> bool:
+        """Whether ``stylize(..., keep=True)`` leaves its result as a device tensor (:class:`TensorOps`)."""
+        return isinstance(self.ops, TensorOps)
 
     @classmethod
     def from_style(cls, style: Style, **options) -> Stylizer:
@@ -158,8 +191,13 @@ class Stylizer:
 
     # -- the pipeline --------------------------------------------------------------
     @torch.inference_mode()
-    def stylize(self, frame_bgr: np.ndarray, faces: Sequence[Face] = (), region: Sequence[Box] | None = None) -> np.ndarray:
+    def stylize(self, frame_bgr: np.ndarray, faces: Sequence[Face] = (), region: Sequence[Box] | None = None,
+                keep: bool = False) -> Frame:
         """Cartoonize one frame; ``faces`` are in the frame's pixel coordinates.
+
+        ``keep``: with :class:`TensorOps`, the result stays on the device as a ``[1,3,H,W]``
+        float32 tensor on the uint8 grid, for a chain that goes on there (one download at
+        its end); otherwise, and always with :class:`FrameOps`, a numpy HxWx3 uint8 frame.
 
         In ``face`` mode only ``faces[0]`` is used: callers put the main face first.
         ``region`` (boxes x0, y0, x1, y1 in frame pixels) limits the bg pass to those
@@ -174,11 +212,19 @@ class Stylizer:
         milliseconds. The boxes are for the CPU, where the work follows the pixels.
         """
         check_frame(frame_bgr)
+        with on_stream(self.model_stream):
+            result = self._stylized(frame_bgr, faces, region, keep)
+        if isinstance(result, torch.Tensor) and self.model_stream is not None:
+            result.record_stream(torch.cuda.current_stream(self.choice.device))  # made there, used here
+        return result
+
+    def _stylized(self, frame_bgr: np.ndarray, faces: Sequence[Face], region: Sequence[Box] | None,
+                  keep: bool) -> Frame:
         ops = self.ops
         h, w = frame_bgr.shape[:2]
         if self.mode is Mode.FACE:  # full resolution: everything but the face stays bit-exact
             canvas = ops.upload(frame_bgr)
-            return self._blend(canvas, *self._heads(canvas, list(faces[:1])), (h, w))
+            return self._blend(canvas, *self._heads(canvas, list(faces[:1])), (h, w), keep)
         with self._stage("bg pass"):
             work, scale = self._work_image(frame_bgr)
             source = ops.upload(work)
@@ -188,14 +234,15 @@ class Stylizer:
                 boxes = [box for box in (grid_box(r, scale, work.shape[:2]) for r in region) if box is not None]
                 out = ops.background_within(source, boxes) if boxes else source
         wanted = [face.scaled(scale) for face in faces] if self.mode is Mode.FULL else []
-        return self._blend(out, *self._heads(source, wanted), (h, w))
+        return self._blend(out, *self._heads(source, wanted), (h, w), keep)
 
     @torch.inference_mode()
     def stylize_background(self, image_bgr: np.ndarray) -> np.ndarray:
         """The bg pass alone on a whole picture, whatever the mode (a backdrop behind a person)."""
         check_frame(image_bgr)
         work, _ = self._work_image(image_bgr)
-        return self._blend(self.ops.background(self.ops.upload(work)), [], [], image_bgr.shape[:2])
+        with on_stream(self.model_stream):
+            return self._blend(self.ops.background(self.ops.upload(work)), [], [], image_bgr.shape[:2], False)
 
     def _work_image(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, float]:
         """The frame at the processing size (short side at most ``max_size``) and its scale."""
@@ -213,11 +260,15 @@ class Stylizer:
         with self._stage("head pass"):
             return self.ops.heads(source, faces)
 
-    def _blend(self, canvas: Frame, heads: Sequence[Frame], matrices: list[np.ndarray], size_hw: tuple[int, int]) -> np.ndarray:
-        """Heads pasted face by face, the result brought to the frame's size and home as numpy."""
+    def _blend(self, canvas: Frame, heads: Sequence[Frame], matrices: list[np.ndarray], size_hw: tuple[int, int],
+               keep: bool) -> Frame:
+        """Heads pasted face by face, the result brought to the frame's size and home as numpy
+        (left where it is with ``keep`` and :class:`TensorOps`)."""
         with self._stage("blend"):
             for head, matrix in zip(heads, matrices):
                 canvas = self.ops.paste(canvas, head, matrix)
             if self.ops.size(canvas) != size_hw:
                 canvas = self.ops.resize(canvas, size_hw)
+            if keep and self.keeps_frames_on_device:
+                return canvas
             return self.ops.download(canvas)

@@ -214,12 +214,20 @@ class TensorOps:
         return host.to(self.device, non_blocking=True).permute(2, 0, 1)[None].float()
 
     def download(self, image: torch.Tensor) -> np.ndarray:
-        pixels = image[0].permute(1, 2, 0).to(torch.uint8).contiguous()  # HWC, as numpy wants it
-        host = self._host_buffer("out", tuple(pixels.shape))
-        host.copy_(pixels, non_blocking=True)
+        return self.download_all([image])[0]
+
+    def download_all(self, images: Sequence[torch.Tensor]) -> list[np.ndarray]:
+        """Several results of one frame home with one wait for the device: ``[1,C,H,W]`` pictures
+        become HxWxC uint8 arrays, ``[H,W]`` planes HxW (a matte). Each array is the caller's own."""
+        hosts = []
+        for i, image in enumerate(images):
+            pixels = (image[0].permute(1, 2, 0) if image.dim() == 4 else image).to(torch.uint8).contiguous()
+            host = self._host_buffer(f"out{i}", tuple(pixels.shape))  # HWC, as numpy wants it
+            host.copy_(pixels, non_blocking=True)
+            hosts.append(host)
         if self.device.type == "cuda":
             torch.cuda.current_stream(self.device).synchronize()
-        return host.numpy().copy()  # the staging buffer is reused by the next frame
+        return [host.numpy().copy() for host in hosts]  # the staging buffers are reused by the next frame
 
     @staticmethod
     def size(image: torch.Tensor) -> tuple[int, int]:

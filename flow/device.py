@@ -154,7 +154,13 @@ def full_size_map(flow: torch.Tensor, height: int, width: int) -> torch.Tensor:
 def blend(first: torch.Tensor, second: torch.Tensor, weight_small: torch.Tensor) -> torch.Tensor:
     """``first*w + second*(1-w)`` on the uint8 grid, ``w`` a small ``[h,w]`` 0..1 map, as
     :func:`flow.estimate.blend` (weights on 1/255 steps, two rounded products, saturated)."""
-    weight = resize_levels(torch.round(weight_small * 255.0), *first.shape[-2:])
+    return weighted(first, second, resize_levels(torch.round(weight_small * 255.0), *first.shape[-2:]))
+
+
+def weighted(first: torch.Tensor, second: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``first*w/255 + second*(255-w)/255`` with ``w`` a full-size ``[H,W]`` plane of levels
+    0..255: ``cv2.multiply(..., scale=1/255)`` of each (rounded half to even, as ``cvRound``)
+    and a saturating ``cv2.add``, bit for bit."""
     inverse = 255.0 - weight
     return (torch.round(first * weight * (1.0 / 255.0)) + torch.round(second * inverse * (1.0 / 255.0))).clamp_(max=255.0)
 

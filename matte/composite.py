@@ -41,12 +41,17 @@ def mix_camera(cartoon: np.ndarray, camera: np.ndarray, strength: float, alpha: 
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
+def blurred_small(frame_bgr: np.ndarray) -> np.ndarray:
+    """:func:`blurred` before it grows back: shrunk and blurred (the device path grows it there)."""
+    h, w = frame_bgr.shape[:2]
+    small = cv2.resize(frame_bgr, (max(1, w // BLUR_SHRINK), max(1, h // BLUR_SHRINK)), interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur(small, (0, 0), BLUR_SIGMA)
+
+
 def blurred(frame_bgr: np.ndarray) -> np.ndarray:
     """A strongly blurred copy: shrink, blur, grow back."""
     h, w = frame_bgr.shape[:2]
-    small = cv2.resize(frame_bgr, (max(1, w // BLUR_SHRINK), max(1, h // BLUR_SHRINK)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), BLUR_SIGMA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(blurred_small(frame_bgr), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def cover(image_bgr: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -29,13 +29,12 @@ def box(image: np.ndarray, radius: int) -> np.ndarray:
     return cv2.boxFilter(image, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
 
 
-def guided_alpha(coarse: np.ndarray, small_gray: np.ndarray, full_gray: np.ndarray,
-                 radius: int = RADIUS, epsilon: float = EPSILON) -> np.ndarray:
-    """Full-size uint8 alpha from ``coarse`` (float32 0..1, any size) guided by the frame.
-
-    ``small_gray`` and ``full_gray`` are the frame's gray levels (uint8) on the small
-    grid and at full size.
-    """
+def guided_coefficients(coarse: np.ndarray, small_gray: np.ndarray, radius: int = RADIUS,
+                        epsilon: float = EPSILON) -> tuple[np.ndarray, np.ndarray]:
+    """The linear model ``alpha = a * I + b`` of ``coarse`` (float32 0..1, any size) on the
+    small grid of ``small_gray`` (uint8), averaged over windows: (a, b * 255), ready to be
+    resized to full size and applied to the frame's uint8 gray levels (out in 0..255).
+    The small-grid half of the filter, shared by the CPU and device paths (``matte.device``)."""
     sh, sw = small_gray.shape
     if coarse.shape != (sh, sw):
         coarse = cv2.resize(coarse, (sw, sh), interpolation=cv2.INTER_LINEAR)
@@ -45,11 +44,22 @@ def guided_alpha(coarse: np.ndarray, small_gray: np.ndarray, full_gray: np.ndarr
     var = box(guide * guide, radius) - mean_i * mean_i
     a = cov / (var + np.float32(epsilon))
     b = mean_p - a * mean_i
+    # Out in 0..255 from uint8 levels in: a keeps its scale, b is multiplied by 255.
+    return box(a, radius), box(b, radius) * np.float32(255.0)
+
+
+def guided_alpha(coarse: np.ndarray, small_gray: np.ndarray, full_gray: np.ndarray,
+                 radius: int = RADIUS, epsilon: float = EPSILON) -> np.ndarray:
+    """Full-size uint8 alpha from ``coarse`` (float32 0..1, any size) guided by the frame.
+
+    ``small_gray`` and ``full_gray`` are the frame's gray levels (uint8) on the small
+    grid and at full size.
+    """
+    a_small, b_small = guided_coefficients(coarse, small_gray, radius, epsilon)
     h, w = full_gray.shape
-    # Out in 0..255 from uint8 levels in: a keeps its scale, b is multiplied by 255. Each plane is
-    # resized on its own: resizing a merged pair and splitting it costs three times as much.
-    a_full = cv2.resize(box(a, radius), (w, h), interpolation=cv2.INTER_LINEAR)
-    b_full = cv2.resize(box(b, radius) * np.float32(255.0), (w, h), interpolation=cv2.INTER_LINEAR)
+    # Each plane is resized on its own: resizing a merged pair and splitting it costs three times as much.
+    a_full = cv2.resize(a_small, (w, h), interpolation=cv2.INTER_LINEAR)
+    b_full = cv2.resize(b_small, (w, h), interpolation=cv2.INTER_LINEAR)
     alpha = cv2.multiply(full_gray, a_full, dtype=cv2.CV_32F)
     alpha = cv2.add(alpha, b_full)
     return cv2.convertScaleAbs(cv2.max(alpha, 0.0))  # rounds and saturates at 255; negatives were cut first

@@ -5,7 +5,7 @@ computed once for everything that needs it; None on a first frame) and optionall
 where the main face is, and gives a full-resolution uint8 alpha plus the person's
 padded boxes. It knows nothing of faces, Qt or outputs; the segmentation model is
 anything with ``segment(frame) -> coarse float mask`` (MediaPipe's selfie models in
-:mod:`dctnet.segment`).
+:mod:`matte.segment`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+import torch
 
 from flow.estimate import DEFAULT_MAX_SIDE, FlowPair, shrink_factor, small_gray
 
+from . import device
 from .person import Box, main_person_only, person_boxes
 from .refine import guided_alpha
 from .steady import DEFAULT_STEADINESS, SteadyMatte
@@ -59,8 +61,9 @@ class Segmenter(Protocol):
 
 @dataclass(frozen=True)
 class Matte:
-    alpha: np.ndarray
-    """uint8 HxW at the frame's size: 255 person, 0 background."""
+    alpha: np.ndarray | torch.Tensor
+    """uint8 HxW at the frame's size: 255 person, 0 background (an ``[H,W]`` float32 tensor of
+    those levels when refined on a device)."""
     coarse: np.ndarray
     """The steady, selected matte on the flow's small grid (float32 0..1)."""
     boxes: list[Box]
@@ -91,9 +94,11 @@ class PersonMatte:
             self.on_stage(name, time.perf_counter() - started)
 
     def __call__(self, frame_bgr: np.ndarray, motion: FlowPair | None, anchor: tuple[float, float] | None = None,
-                 time_s: float | None = None) -> Matte:
+                 time_s: float | None = None, full_gray: torch.Tensor | None = None) -> Matte:
         """``motion`` must come from the same frame sequence (its small grid is reused as
-        the refinement's guide); ``anchor`` is the main face's centre in frame pixels."""
+        the refinement's guide); ``anchor`` is the main face's centre in frame pixels.
+        ``full_gray``: the frame's gray levels on a device (:func:`matte.device.gray_levels`),
+        where the refinement's full-size half then runs; the alpha stays there, a tensor."""
         h, w = frame_bgr.shape[:2]
         if motion is not None:
             small, factor = motion.gray, motion.factor
@@ -109,5 +114,8 @@ class PersonMatte:
                 sh, sw = small.shape
                 coarse = main_person_only(coarse, None if anchor is None else (anchor[0] * sw / w, anchor[1] * sh / h))
         with self._stage("refine"):
-            alpha = guided_alpha(decided(coarse), small, cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY))
+            if full_gray is None:
+                alpha = guided_alpha(decided(coarse), small, cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY))
+            else:
+                alpha = device.guided_alpha(decided(coarse), small, full_gray)
         return Matte(alpha, coarse, person_boxes(coarse, (h, w), BOX_PAD, BOX_SEAM_ROWS))
