@@ -32,6 +32,7 @@ CHATTER_PREFIXES = (
     b"WARNING: All log messages before absl::InitializeLog()",
     b"W0000 00:00:",
     b"I0000 00:00:",
+    b"ALSA lib ",  # a microphone that fails to open: the app says why in its own one line
 )
 LINE_END = re.compile(rb"[\r\n]")
 FLUSH_AFTER_SECONDS = 0.05

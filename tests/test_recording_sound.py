@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
 
+from app.gui import settings_store
 from app.live.audio import FileSound, PlaybackClock
+from app.live.microphone import NONE
 from app.live.record import RecordSink
 from app.live.sink_set import SinkSet
 from app.live.settings import FileSpec, OutputSettings
@@ -30,16 +32,17 @@ RATE, SECONDS, FLASH_AT = 30, 3.0, 1.0
 SAMPLE_RATE = 44100
 
 
-def write_click_clip(path: Path) -> Path:
-    """Grey 320x240 at 30 fps, white from ``FLASH_AT`` for 5 frames (the model may skip one); AAC: a tone,
-    and a 10 ms click at ``FLASH_AT``."""
+def write_click_clip(path: Path, sound: bool = True) -> Path:
+    """Grey 320x240 at 30 fps, white from ``FLASH_AT`` for 5 frames (the model may skip one); with ``sound``
+    AAC: a tone, and a 10 ms click at ``FLASH_AT``."""
     frames = round(SECONDS * RATE)
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=RATE)
         video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
         video.options = {"crf": "18", "preset": "ultrafast"}
-        sound = container.add_stream("aac", rate=SAMPLE_RATE)
-        sound.layout = "stereo"
+        track = container.add_stream("aac", rate=SAMPLE_RATE) if sound else None
+        if track:
+            track.layout = "stereo"
         for index in range(frames):
             level = 250 if 0 <= index - round(FLASH_AT * RATE) < 5 else 60
             image = np.full((240, 320, 3), level, np.uint8)
@@ -47,6 +50,8 @@ def write_click_clip(path: Path) -> Path:
             frame.pts = index
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
+        if not track:
+            return path
         t = np.arange(round(SECONDS * SAMPLE_RATE)) / SAMPLE_RATE
         wave = 0.1 * np.sin(2 * np.pi * 440 * t)
         click = slice(round(FLASH_AT * SAMPLE_RATE), round((FLASH_AT + 0.01) * SAMPLE_RATE))
@@ -56,8 +61,8 @@ def write_click_clip(path: Path) -> Path:
             block = np.repeat(samples[None, start:start + 1024], 2, axis=0).T.reshape(1, -1)
             frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format="s16", layout="stereo")
             frame.sample_rate, frame.pts = SAMPLE_RATE, start
-            container.mux(sound.encode(frame))
-        container.mux(sound.encode(None))
+            container.mux(track.encode(frame))
+        container.mux(track.encode(None))
     return path
 
 
@@ -137,7 +142,7 @@ def test_window_records_the_file_sound_in_sync_and_says_so(qtbot, store, click_c
         window.look.raw_check.setChecked(True)
         next_frame(qtbot, window)
         window.outputs.refresh()
-        assert window.outputs.sound_note.text() == "Recording: picture and sound of click.mp4"
+        assert window.outputs.sound_note.text() == "Recording: picture + sound of click.mp4"
         qtbot.keyClick(window, Qt.Key.Key_R)
         assert window.outputs.record_button.isChecked(), window.outputs.status.text()
         assert "with sound of click.mp4" in window.outputs.status.text(), "the window says what is recorded"
@@ -150,12 +155,14 @@ def test_window_records_the_file_sound_in_sync_and_says_so(qtbot, store, click_c
 
 
 def test_a_recording_without_sound_says_so(qtbot, store, clip, tmp_path, monkeypatch):
+    """A clip without audio, and the Sound choice *None* (else the default microphone is heard)."""
     monkeypatch.setattr("app.gui.folders.recording_path", lambda: tmp_path / "silent.mp4")
+    settings_store.MICROPHONE.save(store, NONE)
     window = open_window(qtbot, store, FileSpec(clip))  # a clip without audio
     try:
         next_frame(qtbot, window)
         window.outputs.refresh()
-        assert window.outputs.sound_note.text() == "Recording: picture only (no sound heard)"
+        assert window.outputs.sound_note.text() == "Recording: picture only"
         qtbot.keyClick(window, Qt.Key.Key_R)
         assert "no sound" in window.outputs.status.text()
         next_frame(qtbot, window)

@@ -22,6 +22,7 @@ from app import interrupts
 from app.commands.options import float_in, named_path, non_blank
 from app.compositing import Kind, parse_background
 from app.live.audio import AudioTap
+from app.live.microphone import AUTO
 from app.live.contracts import Sink, SourceState
 from app.live.session import LiveProcessor, LiveSession
 from app.live.sink_set import SinkSet
@@ -72,6 +73,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"virtual camera, stream, NDI and recording frame rate, {MIN_OUTPUT_FPS}..{MAX_OUTPUT_FPS} "
                              f"(default 30)")
     parser.add_argument("--record", type=named_path, metavar="OUT", help="also record the cartoon to this video file")
+    parser.add_argument("--audio", type=non_blank("microphone"), default=AUTO, metavar="DEVICE|none",
+                        help="the sound a recording carries: a microphone (default, a PulseAudio source name, an ALSA "
+                             "device) or none (default auto: a video file's own sound, else the default microphone; "
+                             "none found: the picture only, said in one line)")
     parser.add_argument("--stability", type=float_in(0.0, 1.0), default=DEFAULT_STABILITY, help=f"temporal stability 0..1 (default {DEFAULT_STABILITY})")
     parser.add_argument("--strength", type=float_in(0.0, 1.0), default=1.0, help="cartoon strength 0..1, blended with the camera picture (default 1)")
     parser.add_argument("--mirror", action="store_true", help="mirror the picture")
@@ -108,7 +113,7 @@ def requested(args: argparse.Namespace, transparent: bool = False,
              STREAM: OutputRequest(output, args.stream) if args.stream is not None else None,
              NDI: OutputRequest(output, args.ndi) if args.ndi is not None else None,
              RECORD: OutputRequest(output, args.record, protect=[p for p in read if p is not None], alpha=transparent,
-                                   audio=audio) if args.record else None}
+                                   audio=audio, microphone=args.audio) if args.record else None}
     return {name: asked[name] for name in OUTPUTS if asked[name] is not None}
 
 
@@ -144,8 +149,10 @@ def watch_obs(args: argparse.Namespace, sinks: SinkSet) -> RestWhileHidden | Non
 def report_every_second(session: LiveSession, outputs: list[Sink], done: threading.Event) -> None:
     """One line a second: what a streamer needs to set OBS's audio delay and spot trouble.
 
-    An output that stopped on its own (disk full, device gone) ends the session.
+    An output that stopped on its own (disk full, device gone) ends the session; a microphone
+    that did (unplugged) is said once, and the recording goes on.
     """
+    said = session.sinks.audio.problem
     while not done.wait(1.0):
         fps, p50, p95 = session.meter.read()
         source = session.source
@@ -153,6 +160,9 @@ def report_every_second(session: LiveSession, outputs: list[Sink], done: threadi
         print(f"fps {fps:5.1f} | latency p50 {p50:4.0f} ms p95 {p95:4.0f} ms | {state}", flush=True)
         if any(sink.error for sink in outputs):
             session.stop()
+        if session.sinks.audio.problem != said:
+            said = session.sinks.audio.problem
+            print(f"note: {said}", flush=True)
 
 
 def print_status(state: SourceState, detail: str) -> None:
@@ -180,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
     opened = sinks.all()
     for sink in opened:
         print(sink.status, flush=True)
+    if sinks.audio.problem:  # no microphone: the recording is the picture only
+        print(f"note: {sinks.audio.problem}", flush=True)
     if transparent and (args.virtual_cam or args.stream):
         print(f"note: {NO_ALPHA_NOTE}", flush=True)
     done = threading.Event()

@@ -16,6 +16,7 @@ from PyQt6.QtCore import QByteArray, QSettings
 from common.errors import LiveToonError
 
 from app.live.settings import LiveSettings, OutputSettings
+from app.live.microphone import AUTO as AUTO_SOUND
 from app.live.ndi import DEFAULT_NDI_NAME
 from app.live.sinks import DEFAULT_STREAM_URL
 from app.obs.client import DEFAULT_HOST as OBS_HOST, DEFAULT_PORT as OBS_PORT
@@ -48,6 +49,8 @@ SOURCE = TextSetting("window/source")
 """The last source: ``camera:N`` or ``file:PATH`` ('' when none)."""
 STREAM_URL = TextSetting("window/stream_url", DEFAULT_STREAM_URL)
 NDI_NAME = TextSetting("window/ndi_name", DEFAULT_NDI_NAME)
+MICROPHONE = TextSetting("output/microphone", AUTO_SOUND)
+"""What a recording hears: ``auto``, ``none``, ``default`` or a device's name (app.live.microphone)."""
 OFFLINE_NOTE = TextSetting("first_run/offline_note")
 """Set once the "official styles: offline" note was shown: it is said once, not at every start."""
 OBS_ADDRESS = TextSetting("window/obs_address", f"{OBS_HOST}:{OBS_PORT}")

@@ -55,7 +55,11 @@ class HeardSound:
 class AudioTap:
     """Where the current source's sound goes; each recording listens. Thread-safe.
 
-    ``label`` says what is heard ("" for nothing: recordings are then silent films).
+    ``label`` says what is heard ("" for nothing: recordings are then silent films): the
+    source's own sound (a video file's), or while a recording hears a microphone
+    (:mod:`app.live.microphone`) the microphone's, and then only its: one voice, not two
+    mixed. ``problem``: the last line about sound that went wrong (a missing microphone),
+    for the window and the command line to say.
     """
 
     def __init__(self) -> None:
@@ -64,10 +68,21 @@ class AudioTap:
         self._listeners: list[queue.SimpleQueue[HeardSound]] = []
         self.newest = 0.0
         """The capture time (perf_counter) of the newest frame given to the outputs: what a paced output shows now."""
-        self.label = ""
+        self.source_label = ""
+        """What the source itself sounds like ("" when silent), heard when no microphone is."""
+        self.microphone = ""
+        self.problem = ""
 
-    def publish(self, sound: HeardSound) -> None:
+    @property
+    def label(self) -> str:
+        return self.microphone or self.source_label
+
+    def publish(self, sound: HeardSound, microphone: bool = False) -> None:
+        """``sound`` heard from the source (or with ``microphone`` from the microphone); dropped
+        when it is not what is heard now."""
         with self._lock:
+            if microphone != bool(self.microphone):
+                return
             self._history.append(sound)
             while self._history and self._history[0].end < sound.end - HISTORY_SECONDS:
                 self._history.popleft()
@@ -91,8 +106,22 @@ class AudioTap:
     def set_label(self, label: str) -> None:
         """A new source of sound (or none): what came before it is no history for it."""
         with self._lock:
-            self.label = label
+            self.source_label = label
+            if not self.microphone:
+                self._history.clear()
+
+    def hear_microphone(self, label: str) -> None:
+        """From now on the microphone called ``label`` is heard, not the source."""
+        with self._lock:
+            self.microphone, self.problem = label, ""
             self._history.clear()
+
+    def stop_microphone(self, label: str) -> None:
+        """The microphone ``label`` is closed: the source is heard again."""
+        with self._lock:
+            if self.microphone == label:
+                self.microphone = ""
+                self._history.clear()
 
     def note_frame(self, captured: float) -> None:
         """A frame captured at ``captured`` (perf_counter) is being handed to the outputs now."""
@@ -183,7 +212,7 @@ class FileSound:
     def stop(self) -> None:
         self._stop.set()
         self._worker.join(2.0)
-        if self.tap.label == self.label:  # not yet the next source's
+        if self.tap.source_label == self.label:  # not yet the next source's
             self.tap.set_label("")
 
 

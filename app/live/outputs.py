@@ -17,6 +17,7 @@ from common.errors import LiveToonError
 
 from app.files.video_out import check_alpha_container
 from app.live.audio import AudioTap
+from app.live.microphone import NONE, open_microphone
 from app.live.contracts import Sink
 from app.live.ndi import DEFAULT_NDI_NAME, NdiSink, ndi_available
 from app.live.record import RecordSink
@@ -31,13 +32,15 @@ class OutputRequest:
     """Everything opening an output may need: the shared size and rate, the output's own
     ``target`` (the stream's URL, the NDI source's name, the recording's path; None for the
     virtual camera), and what only a recording uses: the files it must never replace, whether
-    it keeps the alpha, and where the source's sound is heard."""
+    it keeps the alpha, where the source's sound is heard, and which microphone it hears
+    (:mod:`app.live.microphone`'s choices: ``auto``, ``none`` or a device)."""
 
     settings: OutputSettings
     target: str | Path | None = None
     protect: Sequence[Path] = ()
     alpha: bool = False
     audio: AudioTap | None = None
+    microphone: str = NONE
 
 
 def nothing_to_check(request: OutputRequest) -> None:
@@ -60,6 +63,19 @@ def check_record(request: OutputRequest) -> None:
         check_alpha_container(Path(request.target))
 
 
+def open_recording(request: OutputRequest) -> RecordSink:
+    """A recording, hearing the microphone the request chooses (a missing one leaves the picture
+    only and ``request.audio.problem`` says so: it never stops the recording)."""
+    microphone = open_microphone(request.microphone, request.audio) if request.audio else None
+    try:
+        return RecordSink(Path(request.target), request.settings, protect=request.protect, alpha=request.alpha,
+                          audio=request.audio, microphone=microphone)
+    except BaseException:
+        if microphone:
+            microphone.close()
+        raise
+
+
 @dataclass(frozen=True)
 class Output:
     """One registered output: how it opens, what it checks first, and what it is for."""
@@ -80,9 +96,7 @@ OUTPUTS: dict[str, Output] = {output.name: output for output in (
     Output(STREAM, lambda request: StreamSink(str(request.target), request.settings), check_stream,
            DEFAULT_STREAM_URL, True),
     Output(NDI, lambda request: NdiSink(str(request.target), request.settings), check_ndi, DEFAULT_NDI_NAME, True),
-    Output(RECORD, lambda request: RecordSink(Path(request.target), request.settings, protect=request.protect,
-                                              alpha=request.alpha, audio=request.audio),
-           check_record, None, False),
+    Output(RECORD, open_recording, check_record, None, False),
 )}
 """Every output, in the order the command line opens them (the recording last: it is the
 one that must not start when another output fails)."""

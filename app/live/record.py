@@ -12,7 +12,8 @@ gap, up to 0.8 s under load: issue 27).
 Given the :class:`~app.live.audio.AudioTap` of its outputs while a source is heard (a
 file's own audio), a recording carries that sound too, delayed by the measured video
 latency so it stays in sync with the picture (:class:`~app.live.audio.SyncedSound`);
-with nothing heard it is a silent film, and its status says so.
+with nothing heard it is a silent film, and its status says so. A microphone heard for
+it (:mod:`app.live.microphone`) is the recording's: closed when the recording finishes.
 
 The file is opened when the sink is made, so a bad path (missing or read-only
 folder, ``/proc``, an unknown extension, the live input itself) fails before the
@@ -33,6 +34,7 @@ import numpy as np
 
 from app import interrupts
 from app.live.audio import AudioTap, SyncedSound
+from app.live.microphone import Microphone
 from app.live.settings import OutputSettings
 from app.live.sinks import PacedSink, PacerTiming
 from app.files.video_out import VideoWriter
@@ -49,11 +51,13 @@ class RecordSink(PacedSink):
     kind = "recording"
 
     def __init__(self, path: Path, output: OutputSettings = OutputSettings(), protect: Iterable[Path] = (),
-                 alpha: bool = False, audio: AudioTap | None = None, timing: PacerTiming = PacerTiming()) -> None:
+                 alpha: bool = False, audio: AudioTap | None = None, timing: PacerTiming = PacerTiming(),
+                 microphone: Microphone | None = None) -> None:
         """``protect``: the session's inputs (a looped file), which the recording must never replace.
         ``audio``: where the source's sound is heard; recorded when something is (``audio.label``).
-        ``timing``: the pacer's clock (a test's own)."""
+        ``timing``: the pacer's clock (a test's own). ``microphone``: heard into ``audio`` for this recording."""
         self.path = Path(path)
+        self.microphone = microphone
         self.saved: Path | None = None
         self.carries_alpha = alpha
         rate = Fraction(output.fps).limit_denominator(1001)
@@ -76,6 +80,8 @@ class RecordSink(PacedSink):
 
     def _release(self) -> None:
         """Finish the file (on the pacer's thread); a failed or abandoned one is deleted."""
+        if self.microphone:
+            self.microphone.close()
         if self.sound:
             self.sound.tap.stop_listening(self.sound.listener)
         if self.pacer.error or interrupts.hurry() or not self.writer.frames:

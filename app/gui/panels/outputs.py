@@ -11,6 +11,10 @@ it: a recording is finished there), a sink that fails to open or stops on its ow
 row of ``TOGGLES``, opened through the registry (``app.live.outputs``) with this panel's ``_request``. A finished recording's "recorded N frames to ..." stays,
 with *Open folder*, until dismissed: switching another output must not take away where the file went.
 
+A recording carries the sound the microphone choice picks (:mod:`app.gui.panels.microphone`),
+and the panel says what is recorded: "picture + the default microphone", "picture only", and
+why when a microphone is missing (the recording keeps the picture).
+
 With a transparent background (``set_transparent``) NDI sends the alpha and a new
 recording goes to ``.webm`` with the alpha kept; the virtual camera and the stream,
 which cannot carry alpha, show the key colour (the Background panel says so).
@@ -29,6 +33,7 @@ from PyQt6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLa
 from common.errors import LiveToonError
 
 from app.fix_it import FixableError, FixIt
+from app.live.microphone import heard_by
 from app.live.outputs import NDI, RECORD, STREAM, VIRTUAL_CAMERA, OutputRequest, open_output
 from app.live.sink_set import SinkSet
 from app.live.settings import OutputSettings
@@ -38,6 +43,7 @@ from app.gui import folders, settings_store
 from app.gui.banner import split_fix
 from app.gui.controls import select_or_add
 from app.gui.on_air import OUTPUT_BADGES
+from app.gui.panels.microphone import MicrophoneChoice
 from app.gui.panels.obs_link import ObsLink
 from app.compositing import KEY_COLOUR
 from app.obs.add_source import NDI_KIND, Added, Target
@@ -104,8 +110,9 @@ class OutputsPanel(QGroupBox):
         self.ndi_button.setToolTip(ndi_available() or "An NDI source for OBS's DistroAV plugin: the cartoon with its alpha")
         self.stream_url = QLineEdit(settings_store.STREAM_URL.load(store))
         self.ndi_name = QLineEdit(settings_store.NDI_NAME.load(store))
+        self.microphone = MicrophoneChoice(store)
         self.sound_note = QLabel("")
-        """What a recording holds: the picture, and the sound heard (a video file's own), or no sound."""
+        """What a recording holds: the picture, and the sound heard (a microphone, a video file's own), or not."""
         self.sound_note.setWordWrap(True)
         self.saved: Path | None = None
         self.saved_text = ""
@@ -136,6 +143,7 @@ class OutputsPanel(QGroupBox):
         form.addRow("Size", format_row)
         form.addRow("Stream URL", self.stream_url)
         form.addRow("NDI name", self.ndi_name)
+        form.addRow("Sound", self.microphone)
         form.addRow("OBS", self.obs)
         layout.addLayout(form)
         for widget in (*self.buttons.values(), self.sound_note, self.status, self.saved_row):
@@ -144,6 +152,7 @@ class OutputsPanel(QGroupBox):
     def reset(self) -> None:
         self.stream_url.setText(DEFAULT_STREAM_URL)
         self.ndi_name.setText(DEFAULT_NDI_NAME)
+        self.microphone.reset()
         self.load(OutputSettings())
 
     # -- the outputs' size and rate ------------------------------------------------------
@@ -175,7 +184,7 @@ class OutputsPanel(QGroupBox):
         if name == RECORD:
             path = folders.recording_path(".webm") if self.transparent else folders.recording_path()
             return OutputRequest(self.settings, path, protect=self.playing, alpha=self.transparent,
-                                 audio=self.sinks.audio)
+                                 audio=self.sinks.audio, microphone=self.microphone.choice)
         return OutputRequest(self.settings)
 
     def set_transparent(self, on: bool) -> None:
@@ -260,17 +269,27 @@ class OutputsPanel(QGroupBox):
                 self._failed(name, sink.error)
         lines = [sink.status for sink in self.sinks.all()] + [line for line in (self.saved_text, self.note) if line]
         self.status.setText("\n".join(lines) or "outputs off")
-        heard = self.sinks.audio.label
-        self.sound_note.setText(f"Recording: picture and {heard}" if heard else "Recording: picture only (no sound heard)")
+        self.sound_note.setText(self.recorded_text())
         for toggle in TOGGLES:
             button = self.buttons[toggle.name]
             button.setText(toggle.on_text if button.isChecked() else toggle.off_text)
         running = self.on_air()
+        self.microphone.setEnabled(RECORD not in running)
         for combo in (self.size_combo, self.fps_combo):
             combo.setEnabled(not running)
             combo.setToolTip(LOCKED_TIP if running else "")
         self.obs.outputs_changed()  # a virtual camera or a recording keeps the model awake
         self.running.emit(running)
+
+    def recorded_text(self) -> str:
+        """What the running recording holds, or what one started now would; and what went wrong
+        with its sound (a missing microphone), if anything."""
+        recording = self.sinks.get(RECORD)
+        heard = getattr(recording, "heard", "") if recording is not None else heard_by(
+            self.microphone.choice, self.sinks.audio, self.microphone.device_name())
+        text = f"Recording: picture + {heard}" if heard else "Recording: picture only"
+        problem = self.sinks.audio.problem
+        return f"{text}\n{problem}" if problem else text
 
     def on_air(self) -> list[str]:
         """The SinkSet names of the outputs on now, in the badges' order."""
