@@ -26,6 +26,9 @@ class MicrophoneChoice(QComboBox):
     def __init__(self, store: QSettings) -> None:
         super().__init__()
         self.store = store
+        # long device names must not widen the tab (a narrow window would gain a scrollbar)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(16)
         self.setToolTip("The sound a recording carries, in sync with the picture. "
                         "Heard only while a recording runs.")
         self._fill(settings_store.MICROPHONE.load(store))
