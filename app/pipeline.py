@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -115,6 +116,12 @@ class FrameProcessor:
         result on a device (:class:`~dctnet.frame_ops.TensorOps`: on CUDA, or on the CPU when
         asked, to test it) and the chain composites itself; the two-sided stabilizer is not
         ported (``build_chain`` leaves files on the host path)."""
+        self.flow_ahead: bool | None = None
+        """Estimate the frame's motion on its own thread, started as the frame arrives, beside
+        the faces and the model (the flow depends on the input frames only: the same flow,
+        off the critical path). None: only when the model runs on CUDA, where the CPU would
+        otherwise wait for the GPU; on a CPU the two compete for the same cores."""
+        self._flow_thread: ThreadPoolExecutor | None = None
         self._backdrop: tuple[np.ndarray, torch.Tensor] | None = None
         """The last backdrop picture uploaded and its device copy: a colour or a still is
         uploaded once, not every frame."""
@@ -150,12 +157,29 @@ class FrameProcessor:
         """Whether this frame runs on the device (see ``on_device``)."""
         return self.on_device and self.composite and self.stylizer.keeps_frames_on_device
 
+    def _motion_started(self, image: np.ndarray) -> Future[tuple[FlowPair | None, float]]:
+        """This frame's motion and the seconds it took, on the flow thread or here (see ``flow_ahead``)."""
+        def timed() -> tuple[FlowPair | None, float]:
+            started = time.perf_counter()
+            return self._motion(image), time.perf_counter() - started
+
+        ahead = self.flow_ahead if self.flow_ahead is not None else self.stylizer.choice.is_cuda
+        if ahead:
+            if self._flow_thread is None:
+                self._flow_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow")
+            return self._flow_thread.submit(timed)
+        done: Future[tuple[FlowPair | None, float]] = Future()
+        done.set_result(timed())
+        return done
+
     def stage(self, frame: VideoFrame) -> Staged:
-        """Faces, motion, matte and model: everything before the stabilizer."""
+        """Faces, motion, matte and model: everything before the stabilizer. The motion is
+        waited for where it is first needed: the matte, or else the stabilizer after the model."""
         started = time.perf_counter()
+        pending = self._motion_started(frame.image)
         faces = self.tracker.update(frame.image, frame.time) if self.tracker else []
         faced = time.perf_counter()
-        motion = self._motion(frame.image)
+        motion = pending.result()[0] if self.compositor is not None else None
         moved = time.perf_counter()
         self.anchor = face_centre(faces[0]) if faces else None
         on_device = self._device_frame()
@@ -171,9 +195,11 @@ class FrameProcessor:
         styled = self.stylizer.stylize(frame.image, faces, region=matte.boxes if matte else None, keep=on_device)
         if matte is not None and self.outside is not None and not self.composite:
             styled = self.outside(styled, frame.image, matte.boxes)
+        stylized = time.perf_counter()
+        motion, flow_seconds = pending.result()
         self.times.add("face", faced - started)
-        self.times.add("flow", moved - faced)
-        self.times.add("stylize", time.perf_counter() - matted)
+        self.times.add("flow", flow_seconds)  # its own cost, wherever it ran
+        self.times.add("stylize", stylized - matted)
         return Staged(frame, styled, motion, matte, camera=camera)
 
     def __call__(self, frame: VideoFrame) -> Processed:

@@ -12,6 +12,8 @@ inside the issue's 2.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -79,3 +81,40 @@ def test_the_frame_stays_on_the_device_until_the_end(frames):
     assert isinstance(styled_of(tensors, ChainSettings(0.7, on_device=False)), np.ndarray)
     assert isinstance(styled_of(tensors, ChainSettings(0.7, whole_clip=True)), np.ndarray)
     assert isinstance(styled_of(Stylizer.from_style(style, device="cpu"), ChainSettings(0.7)), np.ndarray)
+
+
+def test_the_flow_beside_the_model_is_the_same_flow(astronaut_bgr):
+    """Known motion (a pan of 1.7, -0.6 px a frame): with the flow on its own thread the chain
+    gets the very same flows (bit for bit), they still recover the pan, and the outputs are the
+    same; the flow did run on another thread."""
+    from flow.estimate import SequenceFlow, fast_flow
+    from tests.test_flow import panning
+
+    step = (1.7, -0.6)
+    frames = panning(astronaut_bgr, 6, step=step)
+    style = StyleRegistry().get("toon-lite")
+
+    def run(ahead: bool) -> tuple[list, list, set[str]]:
+        threads: set[str] = set()
+        flow = fast_flow()
+
+        def estimator(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+            threads.add(threading.current_thread().name)
+            return flow(source, target)
+
+        chain = build_chain(Stylizer.from_style(style, device="cpu"), None, ChainSettings(0.7))
+        chain.motion = SequenceFlow(estimator=estimator, both_ways=False)
+        chain.flow_ahead = ahead
+        staged = [chain.stage(VideoFrame(frame, i, i / 30, i)) for i, frame in enumerate(frames)]
+        outputs = [chain.finished(s, chain.stabilizer.step(s.motion, s.styled, s.frame.time)).output for s in staged]
+        return [s.motion for s in staged], outputs, threads
+
+    (here, here_out, here_threads), (ahead, ahead_out, ahead_threads) = run(False), run(True)
+    main = threading.main_thread().name
+    assert here_threads == {main} and ahead_threads and main not in ahead_threads
+    assert here[0] is None and ahead[0] is None
+    for a, b in zip(here[1:], ahead[1:]):
+        assert np.array_equal(a.backward, b.backward)
+        assert np.abs(np.median(b.backward.reshape(-1, 2), axis=0) * b.factor - step).max() < 0.3
+    assert all(np.array_equal(a, b) for a, b in zip(here_out, ahead_out))
+
