@@ -33,8 +33,10 @@ LATENCY_MS = 10
 
 def needs_pulseaudio() -> None:
     missing = [tool for tool in ("pulseaudio", "pactl", "pacat") if not shutil.which(tool)]
+    if not any(Path("/usr").glob("lib*/**/alsa-lib/libasound_module_pcm_pulse.so")):
+        missing.append("ALSA's pulse plugin")
     if missing:
-        skip_unless_ci(f"{', '.join(missing)} missing (apt install pulseaudio pulseaudio-utils): "
+        skip_unless_ci(f"{', '.join(missing)} missing (apt install pulseaudio pulseaudio-utils libasound2-plugins): "
                        "no real sound source for the microphone")
 
 
