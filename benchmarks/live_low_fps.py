@@ -17,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.live.session import LiveProcessor, LiveSession
+from app.live.processor import LiveProcessor
+from app.live.session import LiveSession
 from app.live.settings import FileSpec, LiveSettings
 from app.pipeline import Processed
 from app.process_setup import tune_for_frames

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.live.session import LiveProcessor, LiveSession
+from app.live.processor import LiveProcessor
+from app.live.session import LiveSession
 from app.live.sink_set import SinkSet
 from app.live.settings import FileSpec, LiveSettings, OutputSettings
 from app.live.sinks import StreamSink

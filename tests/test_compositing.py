@@ -19,7 +19,7 @@ from app.commands.cli import main
 from app.compositing import KEY_COLOUR, BackgroundSource, Compositor, Kind, parse_background
 from app.media.video_in import VideoReader
 from app.frames import VideoFrame
-from app.live.session import LiveProcessor
+from app.live.processor import LiveProcessor
 from app.live.settings import LiveSettings
 from app.pipeline import FrameProcessor
 from benchmarks.compositing import person_scene, skimage_bgr

@@ -32,10 +32,10 @@ def test_a_slow_stop_delays_the_next_session_instead_of_sharing_the_processor(qt
         assert new is not old and window.source_spec == FileSpec(other)
         assert old.isRunning(), "the stop was slow: the old session still runs"
         assert not new.isRunning(), "a second session was started beside the one still using the processor"
-        assert window.stopping is old
+        assert window.sessions.stopping is old
         qtbot.waitUntil(old.isFinished, timeout=TIMEOUT_MS)
         qtbot.waitUntil(new.isRunning, timeout=TIMEOUT_MS)
-        assert window.stopping is None
+        assert window.sessions.stopping is None
         processed = next_frame(qtbot, window, after=time.perf_counter())
         assert processed.output.shape == (240, 320, 3), "the new session runs on an open processor"
         assert window.processor.chain is not None

@@ -27,7 +27,7 @@ from app.commands.cli import main
 from app.compositing import KEY_COLOUR
 from app.media.video_in import VideoReader
 from app.live.pipeline import run_keyframe_pipeline
-from app.live.session import LiveProcessor
+from app.live.processor import LiveProcessor
 from app.live.settings import LiveSettings
 from app.pipeline import Processed
 from tests.alpha_frames import carphone_frames, decode_bgra

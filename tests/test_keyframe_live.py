@@ -22,7 +22,7 @@ from app.commands.cli import main
 from app.frames import VideoFrame
 from app.live.model_budget import ModelBudget
 from app.live.pipeline import run_keyframe_pipeline
-from app.live.session import LiveProcessor
+from app.live.processor import LiveProcessor
 from app.live.settings import LiveSettings, parse_model_fps
 from app.pipeline import Processed
 from common.errors import LiveToonError

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from app.commands.cli import main
-from app.live.session import LiveProcessor
+from app.live.processor import LiveProcessor
 from app.live.settings import LiveSettings
 from app.media.video_in import VideoReader
 from dctnet.engine import Stylizer

@@ -21,7 +21,8 @@ from common.errors import LiveToonError
 from app.media.video_in import VideoReader
 from app.live.contracts import SourceError, SourceState
 from app.live.record import RecordSink
-from app.live.session import LiveProcessor, LiveSession
+from app.live.processor import LiveProcessor
+from app.live.session import LiveSession
 from app.live.sink_set import SinkSet
 from app.live.settings import CameraSpec, FileSpec, LiveSettings, OutputSettings, source_from_key
 from app.live.sources import open_source

@@ -20,7 +20,8 @@ import numpy as np
 from app.commands.cli import main
 from app.live.contracts import SourceState
 from app.live.record import RecordSink
-from app.live.session import LiveProcessor, LiveSession
+from app.live.processor import LiveProcessor
+from app.live.session import LiveSession
 from app.live.sink_set import SinkSet
 from app.live.settings import FileSpec, LiveSettings, OutputSettings
 from tests.test_live import STYLE_ARGS, clip, expected, start_receiver  # noqa: F401 - fixtures

@@ -40,7 +40,8 @@ from app.live.contracts import Sink
 from app.live.ndi import INSTALL_HINT, NdiSink
 from app.live.pipeline import run_keyframe_pipeline
 from app.live.record import RecordSink
-from app.live.session import LiveProcessor, LiveSession
+from app.live.processor import LiveProcessor
+from app.live.session import LiveSession
 from app.live.sink_set import SinkSet
 from app.live.settings import FileSpec, LiveSettings, OutputSettings
 from app.live.sinks import STARTING_TEXT, StreamSink, lost_slate

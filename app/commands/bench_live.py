@@ -24,7 +24,8 @@ import numpy as np
 from common.errors import LiveToonError
 
 from app.compositing import parse_background
-from app.live.session import LiveProcessor, LiveSession
+from app.live.processor import LiveProcessor
+from app.live.session import LiveSession
 from app.live.settings import FileSpec, LiveSettings, parse_model_fps
 from app.pipeline import Processed, StageTimes
 from app.media.video_in import VideoReader

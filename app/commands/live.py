@@ -24,7 +24,8 @@ from app.compositing import Kind, parse_background
 from app.live.audio import AudioTap
 from app.live.microphone import AUTO
 from app.live.contracts import Sink, SourceState
-from app.live.session import LiveProcessor, LiveSession
+from app.live.processor import LiveProcessor
+from app.live.session import LiveSession
 from app.live.sink_set import SinkSet
 from app.live.settings import (EVERY_FRAME, MAX_OUTPUT_FPS, MIN_OUTPUT_FPS, MODEL_FPS_HELP, CameraSpec, FileSpec,
                                LiveSettings, OutputSettings, SourceSpec)

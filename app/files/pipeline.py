@@ -3,7 +3,7 @@
 Decoding runs on its own thread and encoding on another, so the model (the slow
 part) never waits for I/O; the queues between them are bounded, so memory stays
 flat on long files. Any stage's error stops all stages and is re-raised in the
-caller; so is Ctrl-C, after the threads have stopped, so the caller can finalize a
+caller (:class:`~app.workers.Crew`); so is Ctrl-C, after the threads have stopped, so the caller can finalize a
 partial file. The processor may hold frames back (a two-sided stabilizer waits for
 their future): it returns what is done, and the rest at the end.
 """
@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from app.frames import VideoFrame
 from app.pipeline import FrameProcessor, Processed
+from app.workers import Crew
 
 QUEUE_DEPTH = 4
 POLL_SECONDS = 0.1
@@ -50,37 +51,27 @@ def run_file_pipeline(
 ) -> int:
     """Push every frame through ``process`` into ``sink``; returns the count of frames read."""
     stop = threading.Event()
+    crew = Crew(stop)  # an error in any stage stops all, and is raised here
     decoded: queue.Queue = queue.Queue(QUEUE_DEPTH)
     finished: queue.Queue = queue.Queue(QUEUE_DEPTH)
-    errors: list[BaseException] = []
 
     def read() -> None:
-        try:
-            iterator: Iterator[VideoFrame] = iter(frames)
-            while not stop.is_set():
-                started = time.perf_counter()
-                item = next(iterator, END)
-                process.times.add("decode", time.perf_counter() - started)
-                if not _put(decoded, item, stop) or item is END:
-                    return
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(exc)
-            stop.set()
+        iterator: Iterator[VideoFrame] = iter(frames)
+        while not stop.is_set():
+            started = time.perf_counter()
+            item = next(iterator, END)
+            process.times.add("decode", time.perf_counter() - started)
+            if not _put(decoded, item, stop) or item is END:
+                return
 
     def write() -> None:
-        try:
-            while (item := _get(finished, stop)) is not END:
-                started = time.perf_counter()
-                sink(item)
-                process.times.add("encode", time.perf_counter() - started)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-            stop.set()
+        while (item := _get(finished, stop)) is not END:
+            started = time.perf_counter()
+            sink(item)
+            process.times.add("encode", time.perf_counter() - started)
 
-    threads = [threading.Thread(target=read, name="decode", daemon=True),
-               threading.Thread(target=write, name="encode", daemon=True)]
-    for thread in threads:
-        thread.start()
+    crew.start(read, "decode")
+    writer = crew.start(write, "encode")
     count = 0
     try:
         while (item := _get(decoded, stop)) is not END:
@@ -93,11 +84,8 @@ def run_file_pipeline(
             for done in process.finish():  # what a two-sided stabilizer still held
                 _put(finished, done, stop)
         _put(finished, END, stop)
-        threads[1].join()
+        writer.join()
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-    if errors:
-        raise errors[0]
+        crew.join()
+    crew.raise_first()
     return count

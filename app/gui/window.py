@@ -2,12 +2,14 @@
 
 The panels sit in three tabs (Look with Background, Source with Processing, Outputs):
 stacked in one column they needed 900 px and pushed the outputs below the fold of a
-1280x760 window. The window never runs the model: a :class:`LiveWorker` thread does, and every control
-only records a wish (``LiveProcessor.update``) that applies to the next frame. The
-controls live in ``app.gui.panels`` (source, look, processing, outputs), each bound to
-its settings object; the window lays them out, applies what Look and Processing report
-to the processor (and remembers it), and starts and stops sessions. Outputs live in a :class:`SinkSet` owned here, so
-switching the camera does not close the virtual camera OBS is showing.
+1280x760 window (:data:`WINDOW_SIZE`). The window never runs the model: a
+:class:`LiveWorker` thread does (one at a time: :class:`~app.gui.session_slot.SessionSlot`),
+and every control only records a wish (``LiveProcessor.update``) that applies to the
+next frame. The controls live in ``app.gui.panels`` (source, look, processing, outputs),
+each bound to its settings object; the window places them (``app.gui.layout``), applies
+what Look and Processing report to the processor (and remembers it), and starts and
+stops sessions. Outputs live in a :class:`SinkSet` owned here, so switching the camera
+does not close the virtual camera OBS is showing.
 """
 
 from __future__ import annotations
@@ -18,24 +20,24 @@ from typing import TYPE_CHECKING, Literal
 
 from PyQt6.QtCore import QSettings, QTimer, pyqtSignal
 from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PyQt6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QTabWidget, QVBoxLayout,
-                             QWidget)
+from PyQt6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
 from common.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 
 from app.compositing import Kind
 from app.live.contracts import SourceState
-from app.live.session import LiveProcessor
+from app.live.processor import LiveProcessor
 from app.live.sink_set import SinkSet
 from app.live.settings import CameraSpec, FileSpec, LiveSettings, SourceSpec
 from app.gui import settings_store
 from app.gui.banner import MessageBanner
-from app.gui.controls import ElidedLabel, SidePanel, stacked
+from app.gui.controls import ElidedLabel, SidePanel
 from app.gui.first_run import StylesOffer
 from app.gui.get_styles_dialog import GetStylesDialog
 from app.gui.fitting import DefaultsFitter, still_holds
 from app.gui.hotkeys import HOTKEYS, HotkeyHelp, hotkey_note
+from app.gui.layout import picture_beside, side_column, tabbed
 from app.gui.on_air import badges_for
 from app.gui.questions import ask, close_question
 from app.gui.panels.background import BackgroundPanel
@@ -44,6 +46,7 @@ from app.gui.panels.outputs import OutputsPanel
 from app.gui.panels.processing import ProcessingPanel
 from app.gui.panels.source import NO_CAMERA, VIDEO_SUFFIXES, SourcePanel
 from app.gui.preview import PreviewMode, PreviewWidget
+from app.gui.session_slot import SessionSlot
 from app.gui.worker import LiveWorker
 
 if TYPE_CHECKING:
@@ -51,7 +54,14 @@ if TYPE_CHECKING:
     from app.pipeline import Processed
 
 STOP_TIMEOUT_MS = 2000
+"""How long the window waits for a session to stop before it goes on without it (a slow stop)."""
 PANEL_WIDTH, PANEL_MIN_WIDTH = 340, 230
+WINDOW_SIZE = (1280, 760)
+"""The first size (later, the one the user left); the panel's tabs fit it without scrolling."""
+STATS_PERIOD_MS = 500
+"""How often the overlay and the rate line are refreshed (``app.live.fit_timing`` reads as often)."""
+NOTE_MS, PROBLEM_MS = 5000, 10000
+"""How long the status bar shows a refused setting, and a source that did not open."""
 
 
 class MainWindow(QMainWindow):
@@ -71,10 +81,7 @@ class MainWindow(QMainWindow):
         self.processor = LiveProcessor(settings_store.load_live_settings(self.store), self.registry,
                                        on_notice=self.processorNotice.emit)
         self.sinks = SinkSet()
-        self.worker: LiveWorker | None = None
-        self.stopping: LiveWorker | None = None
-        """A session that did not stop in time: it still uses the processor (and closes it when
-        it ends), so the next one starts only then."""
+        self.sessions = SessionSlot(self)
         self.last_processed = None
         self.source_spec: SourceSpec | None = None
         self.fit: Fit | None = None
@@ -88,7 +95,7 @@ class MainWindow(QMainWindow):
         if self.processor.settings.device == "cuda":
             self.processing.choose_device("cuda")  # saved where CUDA worked: say so here if it does not
         self.set_preview_mode(settings_store.load_preview_mode(self.store))
-        self.stats_timer = QTimer(self, interval=500, timeout=self._show_stats)
+        self.stats_timer = QTimer(self, interval=STATS_PERIOD_MS, timeout=self._show_stats)
         self.stats_timer.start()
         spec = self.source.initial() if source == "last" else source
         if first_run:
@@ -117,32 +124,13 @@ class MainWindow(QMainWindow):
             badges_for(names, self.look.bypass_check.isChecked(), self.look.raw_check.isChecked())))
         self.background = BackgroundPanel(self.store)
         self.background.changed.connect(lambda changes: self.change(**changes))
-        self.tabs = QTabWidget()
-        for title, panels in (("Look", (self.look, self.background)), ("Source", (self.source, self.processing)),
-                              ("Outputs", (self.outputs,))):
-            self.tabs.addTab(stacked(*panels), title)
+        self.tabs = tabbed((("Look", (self.look, self.background)), ("Source", (self.source, self.processing)),
+                            ("Outputs", (self.outputs,))))
         self.outputs.running.connect(self._show_outputs_running)
-        column_widget = QWidget()
-        column = QVBoxLayout(column_widget)
-        column.addWidget(self.tabs, 1)
-        column.addWidget(self.styles_offer)  # under the tabs: its coming and going moves no control
-        row = QHBoxLayout()
-        for text, action in (("Reset settings", self.reset_settings), ("Hotkeys (F1)", self.show_help)):
-            button = QPushButton(text)
-            button.clicked.connect(action)
-            row.addWidget(button)
-        column.addLayout(row)
-        self.panel = SidePanel(column_widget, PANEL_WIDTH, PANEL_MIN_WIDTH)
-        picture = QVBoxLayout()
-        picture.setSpacing(0)
-        picture.addWidget(self.banner)
-        picture.addWidget(self.preview, 1)
-        body = QWidget()
-        layout = QHBoxLayout(body)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(picture, 1)
-        layout.addWidget(self.panel)
-        self.setCentralWidget(body)
+        column = side_column(self.tabs, self.styles_offer,
+                             (("Reset settings", self.reset_settings), ("Hotkeys (F1)", self.show_help)))
+        self.panel = SidePanel(column, PANEL_WIDTH, PANEL_MIN_WIDTH)
+        self.setCentralWidget(picture_beside(self.banner, self.preview, self.panel))
         self.device_label = QLabel("device: starting")
         self.source_label = ElidedLabel("")  # a long file name gives way, never the frame rate
         self.rate_label = QLabel("")
@@ -150,7 +138,12 @@ class MainWindow(QMainWindow):
             self.statusBar().addWidget(label)
         self.statusBar().addPermanentWidget(self.rate_label)
         if not self.restoreGeometry(settings_store.load_geometry(self.store)):
-            self.resize(1280, 760)
+            self.resize(*WINDOW_SIZE)
+
+    @property
+    def worker(self) -> LiveWorker | None:
+        """The session shown: running, or waiting for a slow stop to end."""
+        return self.sessions.worker
 
     def _show_outputs_running(self, names: list[str]) -> None:
         """The Outputs tab says how many outputs run, seen from whichever tab is open."""
@@ -210,7 +203,7 @@ class MainWindow(QMainWindow):
         try:
             settings = self.processor.update(**changes)
         except LiveToonError as exc:
-            self.statusBar().showMessage(str(exc), 5000)
+            self.statusBar().showMessage(str(exc), NOTE_MS)
             return
         settings_store.save_live_settings(self.store, settings)
         if self.fit is not None and not still_holds(self.fit, settings):
@@ -256,7 +249,7 @@ class MainWindow(QMainWindow):
         if spec is None:
             self.start_source(None)
             return
-        self.stop_session()
+        self.sessions.stop(STOP_TIMEOUT_MS)
         self.preview.show_message("Choosing settings that run well on this computer...")
         fitter = DefaultsFitter(self.registry, spec, self)
         fitter.fitted.connect(lambda fit: self._apply_fit(fit, spec))
@@ -305,7 +298,7 @@ class MainWindow(QMainWindow):
             self.fit_defaults_then_start(spec)
             return
         if spec is None:
-            self.stop_session()
+            self.sessions.stop(STOP_TIMEOUT_MS)
             self.preview.show_message(f"{NO_CAMERA}: open a video file, or drop one here",
                                       ("Open video file...", self.source.open_file))
             self.device_label.setText(f"{NO_CAMERA}: open a video file")
@@ -316,44 +309,20 @@ class MainWindow(QMainWindow):
         except LiveToonError as exc:
             if self.worker is None:
                 self.preview.show_message(str(exc))
-            self.statusBar().showMessage(f"not opened: {exc}", 10000)
+            self.statusBar().showMessage(f"not opened: {exc}", PROBLEM_MS)
             self.source.select(self.source_spec)
             return
-        self.stop_session()
         self.source_spec = spec
         self.source.select(spec)
         self.outputs.playing = [spec.path] if isinstance(spec, FileSpec) else []
         settings_store.SOURCE.save(self.store, spec.key)
         self.preview.show_message("starting...")
-        self.worker = worker
-        self.worker.frameReady.connect(self._frame_ready)
-        self.worker.sourceState.connect(self._source_state)
-        self.worker.failed.connect(self._failed)
-        self.worker.deviceChanged.connect(self._device_changed)
-        if self.stopping is None:
-            self.worker.start()
-        else:
+        worker.frameReady.connect(self._frame_ready)
+        worker.sourceState.connect(self._source_state)
+        worker.failed.connect(self._failed)
+        worker.deviceChanged.connect(self._device_changed)
+        if not self.sessions.start(worker, STOP_TIMEOUT_MS):
             self.preview.show_message("starting when the previous source has stopped...")
-
-    def stop_session(self) -> bool:
-        """Stop the pipeline thread; True when it ended within the time limit. One that did not
-        is kept in ``stopping`` until it ends: no session starts beside it (it would close the
-        processor under the new one)."""
-        worker, self.worker = self.worker, None
-        if worker is not None and not worker.isRunning() and not worker.isFinished():
-            worker.session.source.close()  # waited for a slow stop and was never started
-        elif worker is not None and not worker.stop(STOP_TIMEOUT_MS):
-            self.stopping = worker
-            worker.finished.connect(self._slow_stop_ended)  # a queued call: the window lives on the GUI thread
-            self._slow_stop_ended()  # in case it ended before the connection
-        return self.stopping is None
-
-    def _slow_stop_ended(self) -> None:
-        if self.stopping is None or not self.stopping.isFinished():
-            return
-        self.stopping = None
-        if self.worker is not None and not self.worker.isRunning() and not self.worker.isFinished():
-            self.worker.start()
 
     def _frame_ready(self) -> None:
         worker = self.sender()
@@ -412,7 +381,7 @@ class MainWindow(QMainWindow):
             self.ask_before_closing()
             return
         self.stats_timer.stop()
-        self.stop_session()
+        self.sessions.stop(STOP_TIMEOUT_MS)
         self.sinks.close_all()
         for dialog in self.findChildren(GetStylesDialog):
             dialog.shut_down()

@@ -15,7 +15,8 @@ from PyQt6.QtCore import QThread, pyqtSignal
 from common.errors import LiveToonError
 
 from app.handoff import NewestWins
-from app.live.session import LiveProcessor, LiveSession
+from app.live.processor import LiveProcessor
+from app.live.session import LiveSession
 from app.live.sink_set import SinkSet
 from app.live.settings import SourceSpec
 from app.pipeline import Processed
@@ -61,7 +62,7 @@ class LiveWorker(QThread):
             log.exception("live pipeline crashed")
             self.failed.emit(f"the live pipeline stopped: {type(exc).__name__}: {exc}")
 
-    def stop(self, timeout_ms: int = 2000) -> bool:
+    def stop(self, timeout_ms: int) -> bool:
         """Ask the session to stop and wait for the thread; True when it ended in time."""
         self.session.stop()
         return self.wait(timeout_ms)

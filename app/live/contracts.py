@@ -1,20 +1,25 @@
-"""The contracts between the live stages: what a source and a sink promise.
+"""The contracts between the live stages: what a source, the pipeline's stages and a sink promise.
 
 Written down, as pyvirtualcam's ``Backend`` does, because each side is implemented
-more than once (a camera and a file; a virtual camera, a stream and a recording)
-and the session's guarantees (the newest frame wins, a lost camera puts a slate on
-every output, closing never hangs the window) hold only if every implementation
-keeps these promises.
+more than once (a camera and a file; a virtual camera, a stream and a recording; the
+live processor and a bare chain) and the session's guarantees (the newest frame wins,
+a lost camera puts a slate on every output, closing never hangs the window, a frame
+goes one way from camera to sink) hold only if every implementation keeps these promises.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from common.errors import LiveToonError
+
+if TYPE_CHECKING:  # for the annotations only: a sink or a source loads no model code
+    from app.frames import VideoFrame
+    from app.pipeline import Processed
 
 
 class SourceError(LiveToonError):
@@ -91,4 +96,46 @@ class Sink(Protocol):
         exactly once, by :class:`~app.live.sink_set.SinkSet`; returns within the sink's
         bound (:data:`~app.live.sinks.CLOSE_SECONDS`, a recording
         :data:`~app.live.record.FINISH_SECONDS`) even when the device hangs."""
+        ...
+
+
+class ModelStage(Protocol):
+    """The model thread's stage of :func:`~app.live.pipeline.run_keyframe_pipeline`:
+    :class:`~app.live.processor.LiveProcessor` (its settings applied first), or a bare
+    :class:`~app.pipeline.FrameProcessor`.
+
+    Called on the model thread only, one frame at a time, with a camera frame already
+    mirrored when asked; returns that frame's keyframe (its ``frame`` the one given) and
+    calls nothing of the pipeline's. It may take several frame periods: the output
+    thread carries the newest keyframe meanwhile. What it raises stops the pipeline.
+    """
+
+    def __call__(self, frame: VideoFrame) -> Processed:
+        ...
+
+
+class CarryStage(Protocol):
+    """The output thread's compositing of carried frames
+    (:meth:`~app.live.processor.LiveProcessor.composite_carried`).
+
+    Called on the output thread with each camera frame about to be carried to, before
+    the cartoon is carried: it may start that frame's matte on a thread of its own. The
+    function it returns is called once, on the output thread, with the carried result,
+    and returns what goes out (the camera mixed in by strength, over the background).
+    """
+
+    def __call__(self, frame: VideoFrame) -> Callable[[Processed], Processed]:
+        ...
+
+
+class OutputStage(Protocol):
+    """Where each output frame goes: :class:`~app.live.delivery.Delivery` (bypass, the lost
+    camera's slate, the sinks, the preview).
+
+    Called on the output thread only, in order; returns at once (each sink's pacer does
+    the device work on its own thread), and hands the frame forward only: it calls
+    nothing of the pipeline's or the session's.
+    """
+
+    def __call__(self, processed: Processed) -> None:
         ...

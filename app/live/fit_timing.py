@@ -44,11 +44,12 @@ from flow.metrics import psnr
 
 from app.frames import VideoFrame
 from app.live.pipeline import run_keyframe_pipeline
-from app.live.session import LiveProcessor
+from app.live.processor import LiveProcessor
 from app.live.sink_set import RateMeter
 from app.live.settings import EVERY_FRAME, LiveSettings, SourceSpec
 from app.live.sources import open_source
 from app.pipeline import Processed, StageTimes
+from app.workers import Crew
 
 READ_TIMEOUT_S = 10.0
 """A source that gives no frame in this time is not timed on (:class:`NoPicture`)."""
@@ -144,7 +145,8 @@ def live_rates(registry: StyleRegistry, candidate: Candidate, spec: SourceSpec,
                             model_fps=candidate.model_fps)
     times = StageTimes()
     processor = LiveProcessor(settings, registry, times=times)
-    stop, failed = threading.Event(), []
+    stop = threading.Event()
+    crew = Crew(stop)  # the pipeline's error is raised here, after the clean-up
     watched = Watched(processor, on_frame)
 
     source = open_source(spec)
@@ -152,14 +154,9 @@ def live_rates(registry: StyleRegistry, candidate: Candidate, spec: SourceSpec,
     no_frame = threading.Timer(READ_TIMEOUT_S, stop.set)
 
     def pipeline() -> None:
-        try:
-            run_keyframe_pipeline(frames, watched.process, watched.show, stop,
-                                  lambda: processor.settings, times, on_latency=watched.meter.add,
-                                  composite=processor.composite_carried)
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the fitting thread
-            failed.append(exc)
+        run_keyframe_pipeline(frames, watched.process, watched.show, stop, processor.read_settings, times,
+                              on_latency=watched.meter.add, composite=processor.composite_carried)
 
-    thread = threading.Thread(target=pipeline, name="fit-pipeline", daemon=True)
     try:
         no_frame.start()
         first = next(frames, None)
@@ -171,18 +168,15 @@ def live_rates(registry: StyleRegistry, candidate: Candidate, spec: SourceSpec,
         processor.reset()
         times.samples.clear()
         started = time.perf_counter()
-        thread.start()
+        crew.start(pipeline, "fit-pipeline")
         readings = watch(watched, started, candidate.model_fps != EVERY_FRAME, cancel)
     finally:
         no_frame.cancel()
-        stop.set()
-        if thread.ident is not None:
-            thread.join()
+        crew.join()
         frames.close()
         source.close()
         processor.close()
-    if failed:
-        raise failed[0]
+    crew.raise_first()
     shown = statistics.median(readings) if readings else 0.0
     if candidate.model_fps == EVERY_FRAME:
         return Rates(shown, shown)

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,9 +35,11 @@ from flow.propagate import Propagator
 from app.frames import VideoFrame
 from app.files.keyframes import propagator as default_propagator
 from app.handoff import NewestWins
+from app.live.contracts import CarryStage, ModelStage, OutputStage
 from app.live.model_budget import ModelBudget
 from app.live.settings import AUTO, EVERY_FRAME
 from app.pipeline import Processed, StageTimes
+from app.workers import Crew
 
 OUTPUT_BACKLOG = 3
 """Camera frames the output thread may fall behind by before it skips the oldest."""
@@ -83,10 +85,6 @@ def model_cap(model_fps: str) -> float | None:
     return None if model_fps in (EVERY_FRAME, AUTO) else float(model_fps)
 
 
-Composite = Callable[[VideoFrame], Callable[[Processed], Processed]]
-"""Given a frame about to go out carried, what to apply to its result (see run_keyframe_pipeline)."""
-
-
 @dataclass
 class LiveStats:
     """``processed`` counts output frames, ``dropped`` camera frames the model never took
@@ -128,14 +126,13 @@ class Keyframe:
     serial: int
 
 
-class ModelThread(threading.Thread):
-    """Runs the processor on the newest frame it can take, at most at the capped rate."""
+class ModelLoop:
+    """The model thread: the model stage on the newest frame it can take, at most at the capped rate."""
 
-    def __init__(self, process: Callable[[VideoFrame], Processed], mailbox: NewestWins[tuple[VideoFrame, float]],
+    def __init__(self, process: ModelStage, mailbox: NewestWins[tuple[VideoFrame, float]],
                  model_fps: Callable[[], str],
                  stop: threading.Event, times: StageTimes, publish: Callable[[Keyframe], None],
                  clock: Callable[[], float] = time.perf_counter) -> None:
-        super().__init__(name="model", daemon=True)
         self.process, self.mailbox, self.model_fps, self.stop = process, mailbox, model_fps, stop
         self.times, self.publish = times, publish
         self.force = threading.Event()
@@ -143,8 +140,9 @@ class ModelThread(threading.Thread):
         self.budget = ModelBudget(clock)
         self.working: tuple[int, float] | None = None
         """(frame index, start time) of the frame being processed, for the output thread's wait."""
-        self.error: BaseException | None = None
         self.serial = 0
+        self.running = True
+        """False once the loop has ended: the output thread then stops waiting for keyframes."""
 
     def _wait_for_cap(self) -> None:
         while not self.stop.is_set():
@@ -165,6 +163,7 @@ class ModelThread(threading.Thread):
         return None
 
     def run(self) -> None:
+        """On the model thread; an error stops the pipeline (its :class:`~app.workers.Crew`)."""
         lowered = False
         try:
             while not self.stop.is_set():
@@ -182,20 +181,18 @@ class ModelThread(threading.Thread):
                 self.times.add("model", time.perf_counter() - last_start)
                 self.serial += 1
                 self.publish(Keyframe(processed, captured_at, self.serial))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            self.error = exc
-            self.stop.set()
         finally:
             self.working = None
+            self.running = False
 
 
 class OutputLoop:
     """The output side: emits keyframes (``every``) or every camera frame (propagated)."""
 
-    def __init__(self, camera: CameraFrames, model: ModelThread, propagator: Propagator,
-                 sink: Callable[[Processed], None], settings: Callable[[], object], times: StageTimes,
+    def __init__(self, camera: CameraFrames, model: ModelLoop, propagator: Propagator,
+                 sink: OutputStage, settings: Callable[[], object], times: StageTimes,
                  on_latency: Callable[[float], None] | None,
-                 composite: Composite | None = None) -> None:
+                 composite: CarryStage | None = None) -> None:
         self.camera, self.model, self.propagator, self.sink = camera, model, propagator, sink
         self.composite = composite or (lambda frame: lambda processed: processed)
         self.settings, self.times, self.on_latency = settings, times, on_latency
@@ -228,7 +225,7 @@ class OutputLoop:
                         return "key", self.latest
                 elif self.camera.frames:
                     return "frame", self.camera.frames.popleft()
-                if self.camera.ended and not self.model.is_alive():
+                if self.camera.ended and not self.model.running:
                     return None
                 self.camera.cond.wait(POLL_SECONDS)
         return None
@@ -248,9 +245,6 @@ class OutputLoop:
                 self.camera.cond.wait(max(0.0, deadline - time.perf_counter()))
 
     def _propagated(self, frame: VideoFrame, captured_at: float) -> Processed | None:
-        settings = self.settings()
-        if getattr(settings, "mirror", False):
-            frame = VideoFrame(np.ascontiguousarray(frame.image[:, ::-1]), frame.pts, frame.time, frame.index)
         self._wait_for_own_keyframe(frame, captured_at)
         keyframe = self.latest
         if keyframe is None:
@@ -291,61 +285,60 @@ class OutputLoop:
 
 def run_keyframe_pipeline(
     frames: Iterable[VideoFrame],
-    process: Callable[[VideoFrame], Processed],
-    sink: Callable[[Processed], None],
+    process: ModelStage,
+    sink: OutputStage,
     stop: threading.Event,
     settings: Callable[[], object],
     times: StageTimes,
     on_latency: Callable[[float], None] | None = None,
     propagator: Propagator | None = None,
-    composite: Composite | None = None,
+    composite: CarryStage | None = None,
     model_clock: Callable[[], float] = time.perf_counter,
 ) -> LiveStats:
     """Run until the source ends or ``stop`` is set; returns counts.
 
-    ``settings()`` is read every frame for ``model_fps`` (``every``, ``auto`` or a
-    number) and ``mirror`` (bypass is the session's: the cartoon is made either way);
-    ``times`` gains ``model`` (per keyframe), ``propagate`` and ``latency`` (per output frame). ``composite(frame)`` is called with
-    each camera frame about to be carried to (not in ``every`` mode) and returns what
-    is applied to the result: with a background, ``process`` returns the keyframe's
-    cartoon and this puts each output frame over the background with its own matte,
-    made while the cartoon is carried (:mod:`app.live.carried_compositing`).
-    ``model_clock`` times the model's cap (a test's camera brings its own time).
+    The stages are handed in once (their contracts in :mod:`app.live.contracts`) and each
+    result goes forward: the capture thread mirrors each frame (``mirror``) and hands it
+    to the model thread's ``process`` and to the output thread, which carries the newest
+    keyframe to it, has it composited by ``composite`` and hands it to ``sink``.
+    ``settings()`` is read every frame for ``model_fps`` (``every``, ``auto`` or a number)
+    and ``mirror``; ``times`` gains ``model`` (per keyframe), ``propagate`` and
+    ``latency`` (per output frame). ``composite(frame)`` is called with each camera frame
+    about to be carried to (not in ``every`` mode): with a background, ``process`` returns
+    the keyframe's cartoon and this puts each output frame over the background with its
+    own matte, made while the cartoon is carried (:mod:`app.live.carried_compositing`).
+    ``model_clock`` times the model's cap (a test's camera brings its own time). An
+    error in any thread stops them all and is raised here (:class:`~app.workers.Crew`).
     """
     mailbox: NewestWins[tuple[VideoFrame, float]] = NewestWins()
     camera = CameraFrames()
-    errors: list[BaseException] = []
 
     def capture() -> None:
         try:
             for frame in frames:
                 if stop.is_set():
                     break
-                item = (frame, time.perf_counter())
+                captured_at = time.perf_counter()
+                if getattr(settings(), "mirror", False):  # once, here: both threads see the same picture
+                    frame = replace(frame, image=np.ascontiguousarray(frame.image[:, ::-1]))
+                item = (frame, captured_at)
                 mailbox.put(item)
                 camera.put(item)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(exc)
         finally:
             mailbox.close()
             camera.finish()
 
     loop: OutputLoop
-    model = ModelThread(process, mailbox, lambda: model_fps_of(settings()), stop, times,
-                        lambda keyframe: loop.publish(keyframe), model_clock)
+    model = ModelLoop(process, mailbox, lambda: model_fps_of(settings()), stop, times,
+                      lambda keyframe: loop.publish(keyframe), model_clock)
     loop = OutputLoop(camera, model, propagator or default_propagator(), sink, settings, times, on_latency, composite)
-    capturer = threading.Thread(target=capture, name="capture", daemon=True)
-    capturer.start()
-    model.start()
+    crew = Crew(stop)
+    crew.start(capture, "capture")
+    crew.start(model.run, "model")
     try:
         loop.run(stop)
     finally:
-        stop.set()
-        capturer.join()
-        model.join()
-    if model.error is not None:
-        errors.insert(0, model.error)
-    if errors:
-        raise errors[0]
+        crew.join()
+    crew.raise_first()
     loop.stats.dropped = mailbox.dropped
     return loop.stats
