@@ -73,7 +73,7 @@ def main() -> None:
                 window.grab().save(str(args.screenshot))
         finally:
             window.close()
-            wait(app, lambda: window.stopping is None, 10.0)  # a pipeline thread left at exit aborts the process
+            wait(app, lambda: window.sessions.stopping is None, 10.0)  # a pipeline thread left at exit aborts the process
     median = statistics.median(shown) if shown else 0.0
     measured = window.fit.measured if window.fit is not None else None
     promised = measured.shown_fps if measured is not None else None
