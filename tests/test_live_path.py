@@ -8,6 +8,7 @@ real call stacks of a real session on a real clip, and from a real pipeline run.
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from fractions import Fraction
 from pathlib import Path
@@ -85,7 +86,7 @@ def test_the_mirror_is_made_once_for_both_threads():
     as it was (the mirror was the live processor's, and the output thread's again)."""
     rng = np.random.default_rng(5)
     base = rng.integers(0, 256, (48, 64, 3), np.uint8)
-    source = [np.roll(base, i, axis=1) for i in range(12)]
+    source = [np.roll(base, i, axis=1) for i in range(30)]
     model_saw: dict[int, np.ndarray] = {}
     sink_saw: dict[int, np.ndarray] = {}
 
@@ -96,9 +97,14 @@ def test_the_mirror_is_made_once_for_both_threads():
     def sink(processed: Processed) -> None:
         sink_saw[processed.frame.index] = processed.frame.image
 
-    frames = (VideoFrame(image, i, i / 30.0, i) for i, image in enumerate(source))
+    def frames():
+        """A camera's pace, so keyframes arrive while later frames are still coming."""
+        for i, image in enumerate(source):
+            time.sleep(1 / 30)
+            yield VideoFrame(image, i, i / 30.0, i)
+
     settings = SimpleNamespace(model_fps="auto", mirror=True)
-    run_keyframe_pipeline(frames, process, sink, threading.Event(), lambda: settings, StageTimes())
+    run_keyframe_pipeline(frames(), process, sink, threading.Event(), lambda: settings, StageTimes())
     assert model_saw and sink_saw
     for seen in (model_saw, sink_saw):
         for index, image in seen.items():
