@@ -216,9 +216,12 @@ class TensorOps:
     def download(self, image: torch.Tensor) -> np.ndarray:
         return self.download_all([image])[0]
 
+    @torch.inference_mode()
     def download_all(self, images: Sequence[torch.Tensor]) -> list[np.ndarray]:
         """Several results of one frame home with one wait for the device: ``[1,C,H,W]`` pictures
-        become HxWxC uint8 arrays, ``[H,W]`` planes HxW (a matte). Each array is the caller's own."""
+        become HxWxC uint8 arrays, ``[H,W]`` planes HxW (a matte). Each array is the caller's own.
+        In inference mode whoever calls: a staging buffer first made inside the Stylizer's
+        ``stylize`` is an inference tensor, which only inference mode may write to."""
         hosts = []
         for i, image in enumerate(images):
             pixels = (image[0].permute(1, 2, 0) if image.dim() == 4 else image).to(torch.uint8).contiguous()

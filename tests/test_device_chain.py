@@ -35,14 +35,13 @@ def frames() -> list[np.ndarray]:
     return carphone(FRAMES, SIZE)
 
 
-def chain_outputs(frames: list[np.ndarray], on_device: bool, background: str, strength: float,
+def chain_outputs(stylizer: Stylizer, frames: list[np.ndarray], on_device: bool, background: str, strength: float,
                   stability: float = 0.7) -> list:
-    """Every frame through a fresh chain (its own Stylizer, face tracker and segmenter)."""
+    """Every frame through a fresh chain (its own face tracker and segmenter) around ``stylizer``."""
     from faces.finder import FaceDetector
     from faces.tracking import FaceTracker
     from matte.segment import SelfieSegmenter
 
-    stylizer = Stylizer.from_style(StyleRegistry().get("toon-lite"), device="cpu", tensor_frames=True)
     with FaceDetector() as detector, SelfieSegmenter() as segmenter:
         compositor = build_compositor(Compositing(background), lambda: segmenter)
         chain = build_chain(stylizer, FaceTracker(detector), ChainSettings(stability, strength=strength, on_device=on_device),
@@ -53,7 +52,10 @@ def chain_outputs(frames: list[np.ndarray], on_device: bool, background: str, st
 @pytest.mark.parametrize(("background", "strength"), [("keep", 1.0), ("keep", 0.6), ("transparent", 0.8),
                                                       ("blur", 1.0), ("color:#2040ff", 1.0)])
 def test_the_device_chain_gives_the_cpu_chain_s_frames(frames, background, strength):
-    expected, got = (chain_outputs(frames, on_device, background, strength) for on_device in (False, True))
+    """One Stylizer for both chains, the CPU path's first (as the GPU check runs them): its staging
+    buffers, made inside ``stylize``'s inference mode, once refused the device chain's download."""
+    stylizer = Stylizer.from_style(StyleRegistry().get("toon-lite"), device="cpu", tensor_frames=True)
+    expected, got = (chain_outputs(stylizer, frames, on_device, background, strength) for on_device in (False, True))
     differing = 0
     for want, have in zip(expected, got):
         for field in ("output", "styled", "alpha", "foreground"):
