@@ -26,7 +26,7 @@ from app.live.processor import LiveProcessor
 from app.live.session import LiveSession
 from app.live.sink_set import SinkSet
 from app.live.settings import FileSpec, LiveSettings, OutputSettings
-from app.live.sinks import StreamSink
+from app.live.stream import StreamSink
 from app.process_setup import tune_for_frames
 from benchmarks.talking_clip import head_motion_frames
 from tests.clips import write_clip

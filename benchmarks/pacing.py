@@ -9,10 +9,12 @@ machine shared with nothing else they mean something:
   100 ms);
 - an MPEG-TS stream to a real reader on this machine: submit-to-decoded latency
   (bar: median under 1 s);
-- ``--load``: the stream and a recording both on at 1280x720 (issue 27, 3), with
+- ``--load [--runs N]``: the stream and a recording both on at 1280x720 (issue 27, 3),
+  opened through the registry into one :class:`SinkSet` (so they share its encoder), with
   ``BUSY`` processes spinning beside them: the stream's decoded rate and its largest
   timestamp hole (bar: >= 29 fps, no hole over 2 periods) and the recording read back
-  (bar: exactly 30 fps, one frame per tick, no gap over 1 period).
+  (bar: exactly 30 fps, one frame per tick, no gap over 1 period); with ``--runs`` N runs,
+  their medians and how many met each bar.
 
 The load average is printed beside the numbers.
 """
@@ -33,9 +35,11 @@ import av
 import numpy as np
 from skimage import data
 
+from app.live.outputs import RECORD, STREAM, OutputRequest, open_output
 from app.live.settings import OutputSettings
-from app.live.record import RecordSink
-from app.live.sinks import FramePacer, StreamSink, letterbox
+from app.live.sink_set import SinkSet
+from app.live.sinks import FramePacer, letterbox
+from app.live.stream import StreamSink
 from tests.test_sinks import FPS, H, PERIOD, W, Recorder, listening_reader, read_stamp, stamp, with_bar
 
 
@@ -98,29 +102,30 @@ def outputs_under_load(picture: np.ndarray, seconds: float = 10.0) -> dict:
         reader = listening_reader()
         boxed = letterbox(picture, LOAD_W, LOAD_H)
         settings = OutputSettings(LOAD_W, LOAD_H, FPS)
+        sinks = SinkSet()
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "load.mp4"
-            stream, record = StreamSink(f"udp://127.0.0.1:{reader.port}", settings), RecordSink(path, settings)
+            url, path = f"udp://127.0.0.1:{reader.port}", Path(folder) / "load.mp4"
+            for name, target in ((STREAM, url), (RECORD, path)):
+                sinks.set(name, open_output(name, OutputRequest(settings, target, encoders=sinks.encoders)))
+            stream, record = sinks.get(STREAM), sinks.get(RECORD)
+            encoders = len(sinks.encoders.feeds())
             stop = threading.Event()
 
             def feed() -> None:
                 number = 0
                 while not stop.wait(PERIOD):
                     number += 1
-                    frame = stamp(with_bar(boxed, (number * 8) % (LOAD_W - 16)), number)
-                    stream.submit(frame)
-                    record.submit(frame)
+                    sinks.submit(stamp(with_bar(boxed, (number * 8) % (LOAD_W - 16)), number))
 
             feeder = threading.Thread(target=feed, name="feed", daemon=True)
             feeder.start()
             time.sleep(seconds)
             stop.set()
             feeder.join()
-            stream.close()
-            record.close()
+            sinks.close_all()
             # what the sender emitted: ticks it skipped show as pts it never used
-            sent = {"frames": stream.pacer.frames_out, "pts_spanned": stream._last_pts + 1}
-            ticks = record.pacer.frames_out  # one frame per tick
+            sent = {"frames": stream.frames, "pts_spanned": stream.last_pts + 1, "encoders": encoders,
+                    "frames_encoded": stream.feed.encoded}
             with av.open(str(record.saved)) as container:
                 video = container.streams.video[0]
                 recorded = [float(frame.pts * video.time_base) for frame in container.decode(video)]
@@ -132,14 +137,33 @@ def outputs_under_load(picture: np.ndarray, seconds: float = 10.0) -> dict:
             process.kill()
             process.wait()
     return {"busy_processes": BUSY, "seconds": seconds, "stream": rate_and_holes(streamed), "stream_sent": sent,
-            "recording": {**rate_and_holes(recorded), "stream_rate": rate, "pacer_ticks": ticks}}
+            "recording": {**rate_and_holes(recorded), "stream_rate": rate, "pacer_ticks": record.frames}}
+
+
+def summary(runs: list[dict]) -> dict:
+    """Medians over the runs, and how many met each bar."""
+    fps = [run["stream"]["fps"] for run in runs]
+    holes = [run["stream"]["largest_gap_periods"] for run in runs]
+    recorded = [run["recording"] for run in runs]
+    exact = [r["fps"] == FPS and r["largest_gap_periods"] <= 1.0 for r in recorded]
+    return {"runs": len(runs), "stream_fps_median": float(np.median(fps)), "stream_fps": fps,
+            "stream_largest_hole_periods_median": float(np.median(holes)), "stream_largest_hole_periods": holes,
+            "stream_met_bar": sum(f >= 29 and h <= 2 for f, h in zip(fps, holes)),
+            "recording_exact_30fps": sum(exact), "recording_frames": [r["frames"] for r in recorded]}
 
 
 def main() -> None:
     picture = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
     load = os.getloadavg()[0]
     if "--load" in sys.argv[1:]:
-        print(json.dumps({"load_before": round(load, 1), "outputs_under_load": outputs_under_load(picture)}, indent=1))
+        count = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 1
+        runs = []
+        for _ in range(count):
+            load = os.getloadavg()[0]
+            runs.append({"load_before": round(load, 1), **outputs_under_load(picture)})
+            print(json.dumps(runs[-1]), flush=True)
+        if count > 1:
+            print(json.dumps(summary(runs), indent=1))
         return
     print(json.dumps({"load_before": round(load, 1), "pacer": pacer_through_a_stall(picture),
                       "stream": stream_latency(picture)}, indent=1))

@@ -23,7 +23,7 @@ from common.errors import LiveToonError
 
 from app.commands.cli import main
 from app.files.video_out import VideoWriter
-from app.live.record import RecordSink
+from app.live.record import AlphaRecordSink
 from app.live.settings import OutputSettings
 from app.live.sinks import NO_ALPHA_NOTE, letterbox, lost_slate
 from tests.alpha_frames import bgra, carphone_frames, cutout_agreement, decode_bgra, matching_alpha_error, selfie_alphas
@@ -89,7 +89,7 @@ def test_a_writer_refuses_a_frame_without_alpha(tmp_path, person):
 def test_live_recording_keeps_alpha(tmp_path, person):
     """A paced recording to .webm (VP9 real-time mode): the frames it holds carry the alpha sent."""
     h, w = person[0].shape[:2]
-    sink = RecordSink(tmp_path / "live.webm", OutputSettings(w, h, 15.0), alpha=True)
+    sink = AlphaRecordSink(tmp_path / "live.webm", OutputSettings(w, h, 15.0))
     assert sink.carries_alpha
     for frame in person:
         sink.submit(frame)

@@ -16,7 +16,7 @@ import numpy as np
 
 from app.live.record import RecordSink
 from app.live.settings import OutputSettings
-from app.live.sinks import MISSED_AT_CLOSE_SECONDS, FramePacer, PacerTiming
+from app.live.sinks import CONSTANT_RATE, MISSED_AT_CLOSE_SECONDS, FramePacer, PacerTiming
 
 FPS = 30
 SECONDS = 2.0
@@ -55,8 +55,8 @@ def ticks_until(horizon: float, fps: float) -> int:
 def test_a_pacer_that_repeats_missed_ticks_emits_one_frame_per_tick():
     time = LateWakingTime(SECONDS)
     emitted: list[float] = []
-    pacer = FramePacer(lambda frame: emitted.append(time.now), 64, 36, FPS, clock=time.clock, sleep=time.sleep,
-                       repeat_missed=True)
+    pacer = FramePacer(lambda frame: emitted.append(time.now), 64, 36, FPS, timing=PacerTiming(time.clock, time.sleep),
+                       catch_up=CONSTANT_RATE)
     time.go.set()
     assert time.reached.wait(30), "the pacer never reached the end of its time"
     pacer.close()
@@ -78,7 +78,7 @@ def test_a_recording_made_while_slow_has_one_frame_per_tick_at_exact_30_fps(tmp_
         video = container.streams.video[0]
         stamps = [frame.pts * video.time_base for frame in container.decode(video)]
         assert video.average_rate == FPS
-    assert len(stamps) == ticks_until(SECONDS, FPS) == sink.pacer.frames_out, "one frame per tick, none skipped"
+    assert len(stamps) == ticks_until(SECONDS, FPS) == sink.frames, "one frame per tick, none skipped"
     assert stamps == [Fraction(i, FPS) for i in range(len(stamps))], "pts = tick index at exactly 30 fps"
 
 
@@ -87,8 +87,8 @@ def test_a_recording_that_is_behind_when_closed_still_lasts_as_long_as_it_was_on
     """Late wakes until the very end: the ticks still missed at the close are written then."""
     time = LateWakingTime(SECONDS, late_while=lambda now: True)
     emitted: list[float] = []
-    pacer = FramePacer(lambda frame: emitted.append(time.now), 64, 36, FPS, clock=time.clock, sleep=time.sleep,
-                       repeat_missed=True)
+    pacer = FramePacer(lambda frame: emitted.append(time.now), 64, 36, FPS, timing=PacerTiming(time.clock, time.sleep),
+                       catch_up=CONSTANT_RATE)
     time.go.set()
     assert time.reached.wait(30), "the pacer never reached the end of its time"
     closed_at = time.now
@@ -110,7 +110,7 @@ def test_writing_the_missed_ticks_at_the_close_is_bounded_so_the_recording_still
         if closing.is_set():
             time.now += 1.0
 
-    pacer = FramePacer(output, 64, 36, FPS, clock=time.clock, sleep=time.sleep, repeat_missed=True)
+    pacer = FramePacer(output, 64, 36, FPS, timing=PacerTiming(time.clock, time.sleep), catch_up=CONSTANT_RATE)
     time.go.set()
     assert time.reached.wait(30)
     before_close, missed = len(emitted), ticks_until(time.now - 0.5 / FPS, FPS) - len(emitted)

@@ -44,7 +44,8 @@ from app.live.processor import LiveProcessor
 from app.live.session import LiveSession
 from app.live.sink_set import SinkSet
 from app.live.settings import FileSpec, LiveSettings, OutputSettings
-from app.live.sinks import STARTING_TEXT, StreamSink, lost_slate
+from app.live.sinks import STARTING_TEXT, lost_slate
+from app.live.stream import StreamSink
 from app.pipeline import Processed
 from benchmarks.keyframes import lift_a_cup
 from dctnet.engine import Stylizer

@@ -19,7 +19,9 @@ import pytest
 
 from app.live.sinks import virtual_camera_fix
 from app.live.settings import OutputSettings
-from app.live.sinks import FramePacer, StreamSink, VirtualCameraSink, letterbox, lost_slate, next_tick, stream_target
+from app.live.sinks import (FramePacer, PacerTiming, VirtualCameraSink, letterbox, lost_slate, next_tick,
+                            stream_target)
+from app.live.stream import StreamSink
 from common.errors import LiveToonError
 from tests.udp import free_udp_port
 
@@ -92,16 +94,18 @@ def paced(fps: float, seconds: float, output_takes=lambda call: 0.0) -> list[flo
         times.append(clock.now)
         clock.now += output_takes(len(times))
 
-    pacer = FramePacer(output, 64, 36, fps=fps, clock=clock.clock, sleep=clock.sleep)
+    pacer = FramePacer(output, 64, 36, fps=fps, timing=PacerTiming(clock.clock, clock.sleep))
     assert clock.reached.wait(30), "the pacer never reached the end of its time"
     pacer.close()
     return times
 
 
 def test_next_tick_is_one_period_on_or_skips_what_was_missed():
-    assert next_tick(1.0, 1.01, 0.1) == pytest.approx(1.1), "on time: one period on"
-    assert next_tick(1.0, 1.15, 0.1) == pytest.approx(1.1), "less than a period late: that tick, at once"
-    assert next_tick(1.0, 1.45, 0.1) == pytest.approx(1.4), "more: the missed ticks are skipped, no burst"
+    assert next_tick(1.0, 1.01, 0.1, 0.1) == pytest.approx(1.1), "on time: one period on"
+    assert next_tick(1.0, 1.15, 0.1, 0.1) == pytest.approx(1.1), "less than a period late: that tick, at once"
+    assert next_tick(1.0, 1.45, 0.1, 0.1) == pytest.approx(1.4), "more: the missed ticks are skipped, no burst"
+    assert next_tick(1.0, 1.45, 0.1, 0.5) == pytest.approx(1.1), "within its catch-up: each missed tick, late"
+    assert next_tick(1.0, 1.75, 0.1, 0.5) == pytest.approx(1.7), "beyond it: skipped to the present"
 
 
 def test_the_pacer_emits_on_its_grid_with_no_hole_and_no_burst_after_a_slow_output():
@@ -307,7 +311,7 @@ def test_stream_reaches_a_real_reader_intact(astronaut_bgr):
             sent[number] = (time.monotonic(), frame)
             time.sleep(PERIOD)
         sender_done = time.monotonic()
-        frames_out = sink.pacer.frames_out
+        frames_out = sink.frames
     reader.join(15)
     assert not reader.is_alive(), "the reader did not end after the stream stopped"
     assert reader.frames, f"nothing decoded ({reader.error!r}); {frames_out} frames sent"

@@ -31,6 +31,7 @@ from app.live.settings import (EVERY_FRAME, MAX_OUTPUT_FPS, MIN_OUTPUT_FPS, MODE
                                LiveSettings, OutputSettings, SourceSpec)
 from app.live.ndi import DEFAULT_NDI_NAME
 from app.live.outputs import NDI, OUTPUTS, RECORD, STREAM, VIRTUAL_CAMERA, OutputRequest, open_output
+from app.live.shared_encoder import EncoderPool
 from app.commands.obs import PASSWORD_VARIABLE, obs_address
 from app.live.sinks import DEFAULT_STREAM_URL, NO_ALPHA_NOTE
 from app.obs.client import DEFAULT_HOST as OBS_HOST, DEFAULT_PORT as OBS_PORT
@@ -104,24 +105,25 @@ def live_settings(args: argparse.Namespace) -> LiveSettings:
                         stylize_background=args.stylize_background)
 
 
-def requested(args: argparse.Namespace, transparent: bool = False,
-              audio: AudioTap | None = None) -> dict[str, OutputRequest]:
+def requested(args: argparse.Namespace, transparent: bool = False, audio: AudioTap | None = None,
+              encoders: EncoderPool | None = None) -> dict[str, OutputRequest]:
     """The asked-for outputs by registry name, in the registry's order. With a ``transparent``
-    background the recording keeps the alpha (and NDI always sends it); ``audio``: the sound it records."""
+    background the recording keeps the alpha (and NDI always sends it); ``audio``: the sound it records;
+    ``encoders``: where the stream and the recording share one encoder."""
     output = OutputSettings(*args.output_size, args.output_fps)
     read = [args.input, parse_background(args.background).path]  # every file the run reads is an input
     asked = {VIRTUAL_CAMERA: OutputRequest(output) if args.virtual_cam else None,
-             STREAM: OutputRequest(output, args.stream) if args.stream is not None else None,
+             STREAM: OutputRequest(output, args.stream, encoders=encoders) if args.stream is not None else None,
              NDI: OutputRequest(output, args.ndi) if args.ndi is not None else None,
              RECORD: OutputRequest(output, args.record, protect=[p for p in read if p is not None], alpha=transparent,
-                                   audio=audio, microphone=args.audio) if args.record else None}
+                                   audio=audio, microphone=args.audio, encoders=encoders) if args.record else None}
     return {name: asked[name] for name in OUTPUTS if asked[name] is not None}
 
 
 def open_sinks(args: argparse.Namespace, sinks: SinkSet, transparent: bool = False) -> None:
     """Every asked-for output, or none: a failure closes those already opened."""
     try:
-        for name, request in requested(args, transparent, sinks.audio).items():
+        for name, request in requested(args, transparent, sinks.audio, sinks.encoders).items():
             # a Ctrl-C while the recording's file is made waits until the sink holds it
             with interrupts.finishing() if name == RECORD else nullcontext():
                 sinks.set(name, open_output(name, request))

@@ -238,10 +238,13 @@ class VideoWriter:
         protect: Iterable[Path] = (),
         alpha: bool = False,
         sound: bool = False,
+        encoded_by: av.VideoStream | None = None,
     ) -> None:
         """``protect``: the run's inputs, which this file must never replace (the audio source always is one).
         ``alpha``: frames are BGRA and the file keeps their alpha (``.mov`` or ``.webm`` only).
-        ``sound``: a live sound track (``self.sound``) that the caller fills and finishes."""
+        ``sound``: a live sound track (``self.sound``) that the caller fills and finishes.
+        ``encoded_by``: the stream of an encoder shared with other outputs: this file takes its
+        packets (:meth:`write_packet`, its parameters copied), and has no encoder of its own."""
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         check_encoder_options(codec, crf, preset)
@@ -268,14 +271,12 @@ class VideoWriter:
             raise LiveToonError(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
         self.audio: AudioCarrier | None = None
         self.sound: SoundTrack | None = None
+        self.encodes = encoded_by is None
         try:
-            encoder, pix_fmt, options = (alpha_codec(suffix, crf, preset) if alpha else
-                                         (VIDEO_CODECS[codec], "yuv420p", {"crf": str(crf), "preset": preset}))
-            self.stream = self.container.add_stream(encoder, rate=rate)
-            self.stream.width, self.stream.height = even(width), even(height)
-            self.stream.pix_fmt = pix_fmt
-            self.stream.time_base = self.stream.codec_context.time_base = time_base
-            self.stream.options = options
+            if encoded_by is not None:
+                self.stream = self.container.add_stream_from_template(encoded_by)
+            else:
+                self._add_encoder(codec, crf, preset, rate)
             if audio_source is not None:
                 self.audio = AudioCarrier(Path(audio_source), self.container, suffix)
             if sound:
@@ -287,6 +288,16 @@ class VideoWriter:
         except BaseException:
             self.discard()
             raise
+
+    def _add_encoder(self, codec: str, crf: int, preset: str, rate: Fraction) -> None:
+        suffix = self.path.suffix.lower()
+        encoder, pix_fmt, options = (alpha_codec(suffix, crf, preset) if self.alpha else
+                                     (VIDEO_CODECS[codec], "yuv420p", {"crf": str(crf), "preset": preset}))
+        self.stream = self.container.add_stream(encoder, rate=rate)
+        self.stream.width, self.stream.height = even(self.width), even(self.height)
+        self.stream.pix_fmt = pix_fmt
+        self.stream.time_base = self.stream.codec_context.time_base = self.time_base
+        self.stream.options = options
 
     def write(self, image: np.ndarray, pts: int) -> None:
         """Encode one frame shown at ``pts`` (in ``time_base``), and the audio before it:
@@ -300,11 +311,20 @@ class VideoWriter:
             image = np.pad(image, ((0, self.height % 2), (0, self.width % 2), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(image, format="bgra" if self.alpha else "bgr24")
         frame.pts, frame.time_base = pts, self.time_base
-        start = float(pts * self.time_base)
+        self._mux_video(self.stream.encode(frame), float(pts * self.time_base))
+
+    def write_packet(self, packet: av.Packet) -> None:
+        """Mux one packet of the shared encoder (``encoded_by``), its ``pts`` already this file's."""
+        assert packet.pts is not None and packet.time_base is not None
+        packet.stream = self.stream
+        self._mux_video([packet], float(packet.pts * packet.time_base))
+
+    def _mux_video(self, packets: list[av.Packet], start: float) -> None:
+        """The video of the frame shown at ``start`` (seconds), and the audio before it."""
         with self._disk_errors():
             if self.audio:
                 self.audio.mux_until(start)  # the muxer interleaves; the video encoder lags anyway
-            self.container.mux(self.stream.encode(frame))
+            self.container.mux(packets)
         self.frames += 1
         self.last_end = start + self.step
 
@@ -328,7 +348,8 @@ class VideoWriter:
         try:
             with self._disk_errors():
                 self._give_up_if_hurried()
-                self.container.mux(self.stream.encode(None))
+                if self.encodes:
+                    self.container.mux(self.stream.encode(None))
                 if self.audio:
                     self._give_up_if_hurried()
                     self.audio.mux_until(audio_until)

@@ -20,9 +20,11 @@ from app.live.audio import AudioTap
 from app.live.microphone import NONE, open_microphone
 from app.live.contracts import Sink
 from app.live.ndi import DEFAULT_NDI_NAME, NdiSink, ndi_available
-from app.live.record import RecordSink
+from app.live.record import AlphaRecordSink, RecordSink
 from app.live.settings import OutputSettings
-from app.live.sinks import DEFAULT_STREAM_URL, StreamSink, VirtualCameraSink, stream_target
+from app.live.shared_encoder import EncoderPool
+from app.live.sinks import DEFAULT_STREAM_URL, VirtualCameraSink, stream_target
+from app.live.stream import StreamSink
 
 VIRTUAL_CAMERA, STREAM, NDI, RECORD = "virtual camera", "stream", "ndi", "record"
 
@@ -33,7 +35,9 @@ class OutputRequest:
     ``target`` (the stream's URL, the NDI source's name, the recording's path; None for the
     virtual camera), and what only a recording uses: the files it must never replace, whether
     it keeps the alpha, where the source's sound is heard, and which microphone it hears
-    (:mod:`app.live.microphone`'s choices: ``auto``, ``none`` or a device)."""
+    (:mod:`app.live.microphone`'s choices: ``auto``, ``none`` or a device). ``encoders``: where
+    the stream and an H.264 recording find the encoder they share (the
+    :class:`~app.live.sink_set.SinkSet`'s; None: each opens its own)."""
 
     settings: OutputSettings
     target: str | Path | None = None
@@ -41,6 +45,7 @@ class OutputRequest:
     alpha: bool = False
     audio: AudioTap | None = None
     microphone: str = NONE
+    encoders: EncoderPool | None = None
 
 
 def nothing_to_check(request: OutputRequest) -> None:
@@ -63,13 +68,17 @@ def check_record(request: OutputRequest) -> None:
         check_alpha_container(Path(request.target))
 
 
-def open_recording(request: OutputRequest) -> RecordSink:
+def open_recording(request: OutputRequest) -> RecordSink | AlphaRecordSink:
     """A recording, hearing the microphone the request chooses (a missing one leaves the picture
-    only and ``request.audio.problem`` says so: it never stops the recording)."""
+    only and ``request.audio.problem`` says so: it never stops the recording); an H.264 one on
+    the request's shared encoder, a transparent one on its own."""
     microphone = open_microphone(request.microphone, request.audio) if request.audio else None
     try:
-        return RecordSink(Path(request.target), request.settings, protect=request.protect, alpha=request.alpha,
-                          audio=request.audio, microphone=microphone)
+        if request.alpha:
+            return AlphaRecordSink(Path(request.target), request.settings, protect=request.protect,
+                                   audio=request.audio, microphone=microphone)
+        return RecordSink(Path(request.target), request.settings, protect=request.protect, audio=request.audio,
+                          microphone=microphone, encoders=request.encoders)
     except BaseException:
         if microphone:
             microphone.close()
@@ -93,7 +102,7 @@ class Output:
 
 OUTPUTS: dict[str, Output] = {output.name: output for output in (
     Output(VIRTUAL_CAMERA, lambda request: VirtualCameraSink(request.settings), nothing_to_check, None, False),
-    Output(STREAM, lambda request: StreamSink(str(request.target), request.settings), check_stream,
+    Output(STREAM, lambda request: StreamSink(str(request.target), request.settings, request.encoders), check_stream,
            DEFAULT_STREAM_URL, True),
     Output(NDI, lambda request: NdiSink(str(request.target), request.settings), check_ndi, DEFAULT_NDI_NAME, True),
     Output(RECORD, open_recording, check_record, None, False),

@@ -9,6 +9,11 @@ tick missed while the encoder was slow is written late with the newest frame rep
 never skipped (editors and players expect a steady rate; a skipped tick was a visible
 gap, up to 0.8 s under load: issue 27).
 
+An H.264 recording (:class:`RecordSink`) rides the shared encoder of
+:mod:`app.live.shared_encoder`: beside a stream of the same size and rate each frame is
+encoded once for both. A transparent one (:class:`AlphaRecordSink`: ProRes 4444 or VP9)
+has its pacer and encoder of its own.
+
 Given the :class:`~app.live.audio.AudioTap` of its outputs while a source is heard (a
 file's own audio), a recording carries that sound too, delayed by the measured video
 latency so it stays in sync with the picture (:class:`~app.live.audio.SyncedSound`);
@@ -30,75 +35,146 @@ from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 
 from app import interrupts
 from app.live.audio import AudioTap, SyncedSound
 from app.live.microphone import Microphone
 from app.live.settings import OutputSettings
-from app.live.sinks import PacedSink, PacerTiming
+from app.live.shared_encoder import EncoderPool, FeedOutput
+from app.live.sinks import CONSTANT_RATE, PacedSink, PacerTiming
 from app.files.video_out import VideoWriter
 
 FINISH_SECONDS = 20.0
 """The longest a recording may take to finish (the encoder's flush, the audio-less mux)."""
 
 
-class RecordSink(PacedSink):
-    """A live output that records to ``path`` at a fixed size and rate: H.264 (fast preset),
-    or with ``alpha`` the cut-out person's transparency too (``.webm``: VP9 in real-time
-    mode, which keeps up with a live picture on a laptop; ``.mov``: ProRes 4444, heavier)."""
+class RecordingFile:
+    """A recording's file and sound, whichever encoder makes its picture: written on one
+    thread (the pacer's or the shared encoder's), finished or deleted at the end."""
 
-    kind = "recording"
-
-    def __init__(self, path: Path, output: OutputSettings = OutputSettings(), protect: Iterable[Path] = (),
-                 alpha: bool = False, audio: AudioTap | None = None, timing: PacerTiming = PacerTiming(),
-                 microphone: Microphone | None = None) -> None:
-        """``protect``: the session's inputs (a looped file), which the recording must never replace.
-        ``audio``: where the source's sound is heard; recorded when something is (``audio.label``).
-        ``timing``: the pacer's clock (a test's own). ``microphone``: heard into ``audio`` for this recording."""
+    def __init__(self, path: Path, output: OutputSettings, protect: Iterable[Path], alpha: bool,
+                 audio: AudioTap | None, microphone: Microphone | None,
+                 encoded_by: av.VideoStream | None = None) -> None:
         self.path = Path(path)
         self.microphone = microphone
         self.saved: Path | None = None
-        self.carries_alpha = alpha
+        self.result = ""
         rate = Fraction(output.fps).limit_denominator(1001)
         self.writer = VideoWriter(self.path, output.width, output.height, rate, 1 / rate, preset="veryfast", crf=20,
-                                  protect=protect, alpha=alpha, sound=bool(audio and audio.label))
+                                  protect=protect, alpha=alpha, sound=bool(audio and audio.label),
+                                  encoded_by=encoded_by)
         self.sound = SyncedSound(audio, self.writer.sound) if audio and self.writer.sound else None
         self.heard = audio.label if self.sound and audio else ""
-        self._result = ""
-        super().__init__(output, f"{self.path} ({output.width}x{output.height} @ {output.fps:g} fps, "
-                                 f"{'with ' + self.heard if self.heard else 'no sound'})", hold_until_first=True,
-                         repeat_missed=True, timing=timing)
+        self.description = (f"{self.path} ({output.width}x{output.height} @ {output.fps:g} fps, "
+                            f"{'with ' + self.heard if self.heard else 'no sound'})")
 
-    def _send(self, frame: np.ndarray) -> None:
-        tick = self.pacer.frames_out  # this frame's tick: the pacer counts it once written
-        self.writer.write(frame, tick)
+    def hear_until(self, at: float) -> None:
+        """The sound that belongs before recording time ``at`` (s), the frame there just written."""
         if self.sound:
-            at = float(tick * self.writer.time_base)
             self.sound.follow(self.sound.tap.newest, at, self.writer.step)
             self.sound.place_until(at)
 
-    def _release(self) -> None:
-        """Finish the file (on the pacer's thread); a failed or abandoned one is deleted."""
+    def finish(self, failed: bool) -> None:
+        """Finish the file; a failed or abandoned one is deleted."""
         if self.microphone:
             self.microphone.close()
         if self.sound:
             self.sound.tap.stop_listening(self.sound.listener)
-        if self.pacer.error or interrupts.hurry() or not self.writer.frames:
+        if failed or interrupts.hurry() or not self.writer.frames:
             self.writer.discard()
-            self._result = "recording dropped (Ctrl-C pressed again)" if self.writer.frames else "nothing recorded"
+            self.result = "recording dropped (Ctrl-C pressed again)" if self.writer.frames else "nothing recorded"
             return
         if self.sound:
             self.sound.finish(self.writer.last_end)
         self.saved = self.writer.close()
-        self._result = f"recorded {self.writer.frames} frames to {self.saved}"
+        self.result = f"recorded {self.writer.frames} frames to {self.saved}"
+
+    def abandon(self) -> None:
+        """It did not finish in time: nothing is kept."""
+        self.writer.temp.unlink(missing_ok=True)
+
+
+class RecordSink(FeedOutput):
+    """A live output that records H.264 to ``path`` at a fixed size and rate, on the shared
+    encoder of ``encoders`` (the :class:`~app.live.sink_set.SinkSet`'s; None: one of its own)."""
+
+    kind = "recording"
+    constant_rate = True
+    waits_for_picture = True
+    close_seconds = FINISH_SECONDS
+
+    def __init__(self, path: Path, output: OutputSettings = OutputSettings(), protect: Iterable[Path] = (),
+                 audio: AudioTap | None = None, timing: PacerTiming = PacerTiming(),
+                 microphone: Microphone | None = None, encoders: EncoderPool | None = None) -> None:
+        """``protect``: the session's inputs (a looped file), which the recording must never replace.
+        ``audio``: where the source's sound is heard; recorded when something is (``audio.label``).
+        ``timing``: the pacer's clock (a test's own). ``microphone``: heard into ``audio`` for this recording."""
+        pool = encoders or EncoderPool()
+        with pool.feed_for(output, timing) as feed:
+            self.file = RecordingFile(path, output, protect, False, audio, microphone, encoded_by=feed.stream)
+            self.path = self.file.path
+            super().__init__(feed, pool, self.file.description)
+
+    @property
+    def saved(self) -> Path | None:
+        return self.file.saved
+
+    def mux(self, packet: av.Packet) -> None:
+        at = float(packet.pts * packet.time_base)
+        self.file.writer.write_packet(packet)
+        self.file.hear_until(at)
+
+    def release(self) -> None:
+        self.file.finish(failed=self.error is not None)
 
     @property
     def status(self) -> str:
-        return self.error or self._result or super().status
+        return self.error or self.file.result or super().status
+
+    def close(self) -> None:
+        """Stop and finish the file; at most :data:`FINISH_SECONDS`, less after a second Ctrl-C."""
+        if not self._stopped():
+            self.fail(f"did not finish within {FINISH_SECONDS:g} s; nothing kept")
+            self.file.abandon()
+
+
+class AlphaRecordSink(PacedSink):
+    """A live output that records the cut-out person's transparency too, with its own pacer and
+    encoder (``.webm``: VP9 in real-time mode, which keeps up with a live picture on a laptop;
+    ``.mov``: ProRes 4444, heavier)."""
+
+    kind = "recording"
+    carries_alpha = True
+
+    def __init__(self, path: Path, output: OutputSettings = OutputSettings(), protect: Iterable[Path] = (),
+                 audio: AudioTap | None = None, timing: PacerTiming = PacerTiming(),
+                 microphone: Microphone | None = None) -> None:
+        """As :class:`RecordSink`'s."""
+        self.file = RecordingFile(path, output, protect, True, audio, microphone)
+        self.path = self.file.path
+        super().__init__(output, self.file.description, hold_until_first=True, catch_up=CONSTANT_RATE, timing=timing)
+
+    @property
+    def saved(self) -> Path | None:
+        return self.file.saved
+
+    def _send(self, frame: np.ndarray) -> None:
+        tick = self.pacer.frames_out  # this frame's tick: the pacer counts it once written
+        self.file.writer.write(frame, tick)
+        self.file.hear_until(float(tick * self.file.writer.time_base))
+
+    def _release(self) -> None:
+        """Finish the file (on the pacer's thread)."""
+        self.file.finish(failed=self.pacer.error is not None)
+
+    @property
+    def status(self) -> str:
+        return self.error or self.file.result or super().status
 
     def close(self) -> None:
         """Stop and finish the file; at most :data:`FINISH_SECONDS`, less after a second Ctrl-C."""
         if not self.pacer.close(FINISH_SECONDS):
             self.pacer.fail(f"did not finish within {FINISH_SECONDS:g} s; nothing kept")
-            self.writer.temp.unlink(missing_ok=True)
+            self.file.abandon()

@@ -18,6 +18,7 @@ from app.live.audio import AudioTap
 from app.live.contracts import Sink
 from app.live.outputs import OUTPUTS
 from app.live.rest import RestGate
+from app.live.shared_encoder import EncoderPool
 
 
 class RateMeter:
@@ -61,6 +62,9 @@ class SinkSet:
         the model rests. Here, not on a session, so it outlives a change of camera."""
         self.audio = AudioTap()
         """The current source's sound, for recordings (and the video latency it must be delayed by)."""
+        self.encoders = EncoderPool()
+        """The encoders these outputs share: the stream and an H.264 recording of the same size and
+        rate encode each frame once (:mod:`app.live.shared_encoder`)."""
 
     def get(self, name: str) -> Sink | None:
         with self._lock:

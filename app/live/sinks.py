@@ -1,6 +1,7 @@
-"""Live outputs for other programs: the virtual camera (OBS, Zoom) and an MPEG-TS stream.
+"""Live outputs for other programs: the pacer every output sits behind, and the virtual camera (OBS, Zoom).
 
-Both sit behind a :class:`FramePacer`: its own thread emits frames at a fixed size and
+Each output sits behind a :class:`FramePacer` (the stream and an H.264 recording behind
+one they share, :mod:`app.live.shared_encoder`): its own thread emits frames at a fixed size and
 a fixed rate whatever the model does. OBS and Zoom expect a camera that never changes
 size (reopening breaks them) and never stops (a stalled source looks like a crash),
 and pyvirtualcam does not pace frames itself on Linux and macOS. So the pacer
@@ -14,15 +15,14 @@ release: closing never races a frame in flight, even when a driver hangs.
 
 from __future__ import annotations
 
+import math
 import platform
 import threading
 import time
 from collections.abc import Callable
-from fractions import Fraction
 from typing import TYPE_CHECKING, NamedTuple, Self
 from urllib.parse import urlsplit
 
-import av
 import cv2
 import numpy as np
 
@@ -45,6 +45,8 @@ STARTING_TEXT = "LiveToon - waiting for the cartoon"
 a pause from a fault) and never a camera picture."""
 SLATE_GRAY = 32
 CLOSE_SECONDS = 1.0
+CONSTANT_RATE = math.inf
+"""A pacer's ``catch_up`` for a constant-rate output (a recording): every tick is emitted, however late."""
 MISSED_AT_CLOSE_SECONDS = 5.0
 """The longest a constant-rate output spends at its close writing the ticks it missed: one
 far behind (a CPU overloaded for minutes) must still finish in time, or a recording is lost."""
@@ -82,13 +84,14 @@ def lost_slate(width: int, height: int, channels: int = 3, text: str = SLATE_TEX
     return slate
 
 
-def next_tick(due: float, now: float, period: float) -> float:
-    """When a pacer emits next, its tick at ``due`` done at ``now``: one period later; when
-    that is already more than a period past (a slow output, a stalled thread), the first
-    tick not yet that late, so missed ticks are skipped instead of burst out to catch up."""
+def next_tick(due: float, now: float, period: float, catch_up: float) -> float:
+    """When a pacer emits next, its tick at ``due`` done at ``now``: one period later, even
+    when that is already past (the missed tick is emitted at once, late, on its place in
+    the grid); when it is more than ``catch_up`` seconds past (a stalled thread), the first
+    tick not yet that late, so the ticks before it are skipped instead of burst out."""
     due += period
     late = now - due
-    if late > period:
+    if late > catch_up:
         due += late // period * period
     return due
 
@@ -112,29 +115,32 @@ class FramePacer:
 
     The newest submitted frame wins; with none new, the last one repeats (before the
     first one: the :data:`STARTING_TEXT` card, so OBS sees a source at once, or nothing
-    with ``hold_until_first``, so a recording does not start with a card). Ticks missed
-    while ``output`` was slow are skipped (a live viewer wants the present, not a burst),
-    or with ``repeat_missed`` each is emitted, the newest frame repeated (a constant-rate
-    recording: ``frames_out`` is then the tick's index, and the ticks still missed when it
-    is closed are written then, so a recording on for T seconds has T x fps frames). A failing
-    ``output`` stops the pacer and leaves its message in ``error``. ``release`` runs
+    with ``hold_until_first``, so a recording does not start with a card). The ticks are
+    on a fixed grid (``tick``: the index of the one being emitted, ``due``: its time); a
+    tick missed while ``output`` or the machine was slow is emitted late, the newest frame,
+    while the pacer is at most ``catch_up`` seconds behind (None: one period; a virtual
+    camera's viewer wants the present), and beyond that the missed ticks are skipped. With
+    :data:`CONSTANT_RATE` every tick is emitted (a recording: ``frames_out`` is then the
+    tick's index, and the ticks still missed when it is closed are written then, so a
+    recording on for T seconds has T x fps frames). ``catch_up`` may change while it runs.
+    A failing ``output`` stops the pacer and leaves its message in ``error``. ``release`` runs
     on the pacer's thread once it stops, so the device is never touched from two
     threads. The thread follows the project's one policy (:class:`Worker`).
     """
 
     def __init__(self, output: Callable[[np.ndarray], None], width: int, height: int, fps: float,
                  name: str = "pacer", release: Callable[[], None] | None = None, hold_until_first: bool = False,
-                 channels: int = 3, clock: Callable[[], float] = time.perf_counter,
-                 sleep: Callable[[threading.Event, float], object] = wait_on_stop,
-                 repeat_missed: bool = False) -> None:
-        """``clock`` and ``sleep`` time the ticks (:class:`PacerTiming`)."""
+                 channels: int = 3, timing: PacerTiming = PacerTiming(), catch_up: float | None = None) -> None:
         check_output(width, height, fps)
-        self.clock, self.sleep = clock, sleep
-        self.repeat_missed = repeat_missed
+        self.clock, self.sleep = timing
+        self.catch_up = catch_up
         self.output, self.width, self.height, self.fps = output, width, height, fps
         self.channels = channels
         self.release = release
         self.frames_out = 0
+        self.tick, self.due = 0, 0.0
+        self.has_picture = False
+        """A submitted frame has been taken: what goes out is no longer the starting card."""
         self._pending: NewestWins[np.ndarray] = NewestWins()
         self._current = None if hold_until_first else lost_slate(width, height, channels, STARTING_TEXT)
         self._lost = False
@@ -160,6 +166,7 @@ class FramePacer:
         pending, lost = self._pending.take(), self._lost
         if pending is not None:
             self._current = letterbox(pending, self.width, self.height)  # on this thread, not the caller's
+            self.has_picture = True
         if not lost or self._current is None:
             return self._current
         if self._slate is None:
@@ -176,26 +183,29 @@ class FramePacer:
 
     def _emit_until_stopped(self) -> None:
         period = 1.0 / self.fps
-        due = self.clock()
+        start = due = self.clock()
         while not self._stop.is_set():
             frame = self._next_frame()
             if frame is not None:
-                self.output(frame)
-                self.frames_out += 1
-            due = due + period if self.repeat_missed else next_tick(due, self.clock(), period)
+                self._emit(frame, round((due - start) / period), due)
+            due = next_tick(due, self.clock(), period, period if self.catch_up is None else self.catch_up)
             self.sleep(self._stop, max(0.0, due - self.clock()))
-        if self.repeat_missed:
-            self._emit_missed(due, period)
+        if self.catch_up == CONSTANT_RATE:
+            self._emit_missed(start, due, period)
 
-    def _emit_missed(self, due: float, period: float) -> None:
+    def _emit(self, frame: np.ndarray, tick: int, due: float) -> None:
+        self.tick, self.due = tick, due
+        self.output(frame)
+        self.frames_out += 1
+
+    def _emit_missed(self, start: float, due: float, period: float) -> None:
         """The ticks due more than half a period before the close, the last frame repeated:
         a constant-rate output that fell behind still lasts as long as it was on (within
         :data:`MISSED_AT_CLOSE_SECONDS`)."""
         frame = self._next_frame()
         while (frame is not None and due <= self._stopped_at - period / 2
                and self.clock() - self._stopped_at < MISSED_AT_CLOSE_SECONDS):
-            self.output(frame)
-            self.frames_out += 1
+            self._emit(frame, round((due - start) / period), due)
             due += period
 
     def _release(self) -> None:
@@ -223,19 +233,18 @@ class PacedSink:
 
     ``carries_alpha``: the output takes BGRA frames (NDI, a recording to ProRes 4444 or
     VP9); the others take BGR, which with a transparent background shows the key colour.
-    ``hold_until_first``, ``repeat_missed``: as :class:`FramePacer`'s.
+    ``hold_until_first``, ``catch_up``: as :class:`FramePacer`'s.
     """
 
     kind = "output"
     carries_alpha = False
 
     def __init__(self, output: OutputSettings, description: str, hold_until_first: bool = False,
-                 repeat_missed: bool = False, timing: PacerTiming = PacerTiming()) -> None:
+                 catch_up: float | None = None, timing: PacerTiming = PacerTiming()) -> None:
         self.output, self.description = output, description
         self.pacer = FramePacer(self._send, output.width, output.height, output.fps, name=self.kind,
                                 release=self._release, hold_until_first=hold_until_first,
-                                channels=4 if self.carries_alpha else 3, clock=timing.clock, sleep=timing.sleep,
-                                repeat_missed=repeat_missed)
+                                channels=4 if self.carries_alpha else 3, timing=timing, catch_up=catch_up)
 
     def _send(self, frame: np.ndarray) -> None:
         """Hand one paced frame (BGR, or BGRA when ``carries_alpha``) to the device."""
@@ -328,72 +337,3 @@ def stream_target(url: str) -> str:
     if parts.scheme != "udp" or not parts.hostname or not port:
         raise LiveToonError(f"stream URL must look like udp://HOST:PORT (e.g. {DEFAULT_STREAM_URL}), got {url!r}")
     return url if "pkt_size=" in parts.query else f"{url}{'&' if parts.query else '?'}pkt_size={UDP_PACKET}"
-
-
-def open_mpegts(url: str, width: int, height: int,
-                rate: Fraction) -> tuple[av.container.OutputContainer, av.VideoStream]:
-    """An H.264 MPEG-TS output tuned for latency, opened now so a bad host fails here.
-
-    x264 ``zerolatency`` (no lookahead, no B-frames, sliced threads) and a one-second
-    GOP, so a receiver that joins late shows a picture within a second. The ``ultrafast``
-    preset: a moving 720p picture costs 7.4 ms of CPU a frame instead of veryfast's 18.7,
-    at 0.5 dB less PSNR and no more bits (crf 21), and on a loaded CPU that decides
-    whether the stream keeps 30 fps (``docs/benchmarks.md`` 9.1). PyAV would otherwise
-    open the network only at the first frame, on the pacer's thread.
-    """
-    if width % 2 or height % 2:
-        raise LiveToonError(f"stream size must be even (H.264 4:2:0), got {width}x{height}")
-    try:
-        container = av.open(stream_target(url), mode="w", format="mpegts")
-    except (av.error.FFmpegError, OSError) as exc:
-        raise LiveToonError(f"cannot open the stream {url}: {first_line(exc)}") from exc
-    try:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.time_base = 1 / rate
-        stream.codec_context.gop_size = max(1, round(rate))
-        stream.codec_context.max_b_frames = 0
-        stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "21"}
-        container.start_encoding()
-    except OSError as exc:  # FFmpeg's network errors are OSErrors too: the host did not resolve or is unreachable
-        container.close()
-        raise LiveToonError(f"cannot stream to {url}: {exc.strerror or first_line(exc)} (is the host right?)") from exc
-    except (av.error.FFmpegError, ValueError) as exc:
-        container.close()
-        raise LiveToonError(f"cannot stream to {url}: {first_line(exc)}") from exc
-    return container, stream
-
-
-class StreamSink(PacedSink):
-    """MPEG-TS over UDP, H.264 tuned for latency: what OBS's Media Source reads.
-
-    Frame timestamps follow the wall clock, not the frame count: when the encoder
-    falls behind and the pacer skips ticks, a receiver still plays in real time
-    instead of drifting late.
-    """
-
-    kind = "stream"
-
-    def __init__(self, url: str = DEFAULT_STREAM_URL, output: OutputSettings = OutputSettings()) -> None:
-        self.url = url
-        rate = Fraction(output.fps).limit_denominator(1001)
-        self.container, self.stream = open_mpegts(url, output.width, output.height, rate)
-        self._rate = float(rate)
-        self._start: float | None = None
-        self._last_pts = -1
-        size = f"{output.width}x{output.height}"
-        super().__init__(output, f"{url} ({size} @ {output.fps:g} fps, MPEG-TS H.264)")
-
-    def _send(self, frame_bgr: np.ndarray) -> None:
-        now = time.perf_counter()
-        self._start = now if self._start is None else self._start
-        frame = av.VideoFrame.from_ndarray(frame_bgr, format="bgr24")
-        frame.pts = self._last_pts = max(self._last_pts + 1, round((now - self._start) * self._rate))
-        self.container.mux(self.stream.encode(frame))
-
-    def _release(self) -> None:
-        """Flush what the encoder still holds, then close (the pacer keeps the first error)."""
-        try:
-            self.container.mux(self.stream.encode(None))
-        finally:
-            self.container.close()

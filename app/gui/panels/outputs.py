@@ -176,7 +176,7 @@ class OutputsPanel(QGroupBox):
         if name == STREAM:
             url = self.stream_url.text().strip() or DEFAULT_STREAM_URL
             settings_store.STREAM_URL.save(self.store, url)
-            return OutputRequest(self.settings, url)
+            return OutputRequest(self.settings, url, encoders=self.sinks.encoders)
         if name == NDI:
             ndi_name = self.ndi_name.text().strip() or DEFAULT_NDI_NAME
             settings_store.NDI_NAME.save(self.store, ndi_name)
@@ -184,7 +184,7 @@ class OutputsPanel(QGroupBox):
         if name == RECORD:
             path = folders.recording_path(".webm") if self.transparent else folders.recording_path()
             return OutputRequest(self.settings, path, protect=self.playing, alpha=self.transparent,
-                                 audio=self.sinks.audio, microphone=self.microphone.choice)
+                                 audio=self.sinks.audio, microphone=self.microphone.choice, encoders=self.sinks.encoders)
         return OutputRequest(self.settings)
 
     def set_transparent(self, on: bool) -> None:
