@@ -10,8 +10,10 @@ import pytest
 from PyQt6.QtCore import QSettings, Qt
 
 from app.gui import first_run
+from app.gui.fitting import DefaultsFitter
 from app.gui.get_styles_dialog import GetStylesDialog
 from app.gui.window import MainWindow
+from app.live.fit_timing import Candidate, Rates
 from app.live.settings import FileSpec
 from dctnet.styles import StyleRegistry
 from tests.clips import write_clip
@@ -191,3 +193,19 @@ def test_the_timing_runs_on_the_users_own_source_and_reads_the_overlays_figure(g
     assert 0 < rates.shown_fps <= 25 and rates.model_fps > 0, "the clip plays at 24 fps"
     assert rates.carried_db is not None and rates.carried_db > 20, "a carried frame looks like the model's frame"
     assert made and made[0].output.shape == (240, 320, 3) and any(processed.propagated for processed in made)
+
+
+def test_a_measurement_that_crashes_starts_the_plain_defaults_and_says_why(qtbot, gui_clip, monkeypatch, caplog):
+    """Anything other than a LiveToonError from the timing (a bug, torch out of memory) ended the
+    thread with a traceback and left the window waiting for a choice that never came."""
+    monkeypatch.setattr("app.live.fitting_defaults.cuda_unavailable_reason", lambda: "no CUDA device")
+
+    def crashing(candidate: Candidate) -> Rates:
+        raise RuntimeError("out of memory while timing")
+
+    fitter = DefaultsFitter(StyleRegistry(), FileSpec(gui_clip), measure=crashing)
+    with qtbot.waitSignal(fitter.fitted, timeout=10_000) as fitted:
+        fitter.start()
+    fitter.stop()
+    assert fitted.args == [None], "no choice: the window goes on with the plain defaults"
+    assert "RuntimeError: out of memory while timing" in caplog.text

@@ -20,7 +20,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from common.errors import LiveToonError
 from dctnet.styles import StyleRegistry
 
-from app.live.fitting_defaults import Fit, FitCancelled, fit_defaults
+from app.live.fitting_defaults import Fit, FitCancelled, Measure, fit_defaults
 from app.live.settings import LiveSettings, SourceSpec
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,10 @@ class DefaultsFitter(QObject):
     fitted = pyqtSignal(object)
     frameMade = pyqtSignal(object)
 
-    def __init__(self, registry: StyleRegistry, spec: SourceSpec, parent: QObject | None = None) -> None:
+    def __init__(self, registry: StyleRegistry, spec: SourceSpec, parent: QObject | None = None,
+                 measure: Measure | None = None) -> None:
         super().__init__(parent)
-        self.registry, self.spec = registry, spec
+        self.registry, self.spec, self.measure = registry, spec, measure
         self.cancel = threading.Event()
         self.thread = threading.Thread(target=self._run, name="fit-defaults", daemon=True)
 
@@ -51,11 +52,16 @@ class DefaultsFitter(QObject):
 
     def _run(self) -> None:
         try:
-            fit = fit_defaults(self.registry, self.spec, self.cancel, on_frame=self.frameMade.emit)
+            fit = fit_defaults(self.registry, self.spec, self.cancel, self.measure, on_frame=self.frameMade.emit)
         except FitCancelled:
             return
         except LiveToonError as exc:  # a source that does not open or shows nothing, a style that does not load
             log.warning("first-run settings not measured: %s", exc)
+            fit = None
+        except Exception as exc:  # noqa: BLE001 - a bug or a library's failure in an optional measurement
+            # must not leave the window waiting for a choice forever: it starts on the plain defaults.
+            log.warning("first-run settings not measured (%s: %s); starting with the plain defaults",
+                        type(exc).__name__, exc)
             fit = None
         with contextlib.suppress(RuntimeError):  # the window closed meanwhile: nobody to tell
             self.fitted.emit(fit)
