@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dctnet.engine import Stylizer
 from faces.tracking import FaceSource
@@ -26,6 +27,9 @@ from matte.stage import Segmenter
 from app.compositing import Compositor, Kind, parse_background
 from app.files.keyframes import KeyframeProcessor
 from app.pipeline import FrameProcessor, StageTimes
+
+if TYPE_CHECKING:
+    from matte.segment import SelfieSegmenter  # MediaPipe: imported where a matte runs
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,47 @@ def build_compositor(compositing: Compositing, segmenter: Callable[[], Segmenter
     if not choice.needs_matte:
         return None
     return Compositor(choice, segmenter(), compositing.main_person_only, compositing.stylize_background)
+
+
+class CompositorSlot:
+    """The compositor one live thread composites with, rebuilt when the wished background changes.
+
+    Each thread that composites (the model thread, the output thread's matte) owns a slot:
+    its selfie model is its own, because MediaPipe's graph is never called from two
+    threads, and it loads on first need and then serves every compositor the slot builds."""
+
+    def __init__(self) -> None:
+        self.compositor: Compositor | None = None
+        self.built: Compositing | None = None
+        """What the compositor was built for (None: nothing built yet)."""
+        self._segmenter: SelfieSegmenter | None = None
+
+    def build(self, wish: Compositing) -> Compositor | None:
+        """Replace the compositor by one for ``wish``. A bad background raises
+        :class:`~common.errors.LiveToonError` and keeps the previous compositor."""
+        compositor = build_compositor(wish, self._selfie_segmenter)
+        self.close_compositor()
+        self.compositor, self.built = compositor, wish
+        return compositor
+
+    def _selfie_segmenter(self) -> SelfieSegmenter:
+        if self._segmenter is None:
+            from matte.segment import SelfieSegmenter  # MediaPipe: only where a matte runs
+
+            self._segmenter = SelfieSegmenter()
+        return self._segmenter
+
+    def close_compositor(self) -> None:
+        if self.compositor is not None:
+            self.compositor.close()
+        self.compositor, self.built = None, None
+
+    def close(self) -> None:
+        """The compositor and the selfie model; a later session builds both again."""
+        self.close_compositor()
+        if self._segmenter is not None:
+            self._segmenter.close()
+            self._segmenter = None
 
 
 def open_compositor(compositing: Compositing, stack: contextlib.ExitStack) -> Compositor | None:

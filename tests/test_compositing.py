@@ -215,13 +215,13 @@ def test_live_keeps_the_background_when_a_new_one_is_bad(tmp_path):
                               on_notice=notices.append)
     try:
         processor.apply_settings()
-        assert processor.compositor.choice.kind is Kind.BLUR
+        assert processor.compositors.compositor.choice.kind is Kind.BLUR
         processor.update(background=str(tmp_path / "gone.png"))
         assert processor.apply_settings().background == "blur" and processor.settings.background == "blur"
         assert len(notices) == 1 and "gone.png" in notices[0]
         processor.update(background="keep")
         processor.apply_settings()
-        assert processor.compositor is None
+        assert processor.compositors.compositor is None
     finally:
         processor.close()
 

@@ -177,12 +177,12 @@ def test_a_background_that_cannot_be_used_keeps_the_previous_one(tmp_path):
                               on_notice=notices.append)
     try:
         processor.apply_settings()
-        blur = processor.compositor
+        blur = processor.compositors.compositor
         assert blur is not None and blur.choice.kind.value == "blur"
         processor.update(background=str(tmp_path / "gone.png"))
         assert processor.apply_settings().background == "blur", "the background in force is the previous one"
         assert processor.settings.background == "blur", "the wish is taken back, so the window shows what runs"
-        assert processor.compositor is blur, "the previous compositor keeps running"
+        assert processor.compositors.compositor is blur, "the previous compositor keeps running"
         assert len(notices) == 1 and "gone.png" in notices[0]
     finally:
         processor.close()

@@ -29,12 +29,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from dctnet.engine import Stylizer
 from common.errors import LiveToonError
-from matte.segment import SelfieSegmenter
 from flow.estimate import DEFAULT_MAX_SIDE, SequenceFlow
 from matte.composite import mix_camera
 from matte.stage import Matte
 
-from app.chain_builder import Compositing, build_compositor
+from app.chain_builder import Compositing, CompositorSlot
 from app.compositing import Compositor, Kind
 from app.frames import VideoFrame
 from app.pipeline import Processed, StageTimes
@@ -61,34 +60,18 @@ class CarriedCompositor:
         still backdrop (made once per size and style) is made under it, never beside a model run."""
         self.times, self.model_lock = times, model_lock
         self.motion = SequenceFlow(DEFAULT_MAX_SIDE, both_ways=False)
-        self._segmenter: SelfieSegmenter | None = None
-        self._compositor: Compositor | None = None
-        self._built: Compositing | None = None
+        self.slot = CompositorSlot()
+        """The matte thread's own compositor and selfie model."""
         self._worker: ThreadPoolExecutor | None = None
         """One thread: the mattes are made one at a time, in the frames' order (the steady history)."""
-
-    def _build(self, wish: Compositing) -> None:
-        """The compositor for ``wish``; a bad one keeps the previous (the model thread's
-        :class:`~app.live.session.LiveProcessor` says why and takes the wish back)."""
-        try:
-            compositor = build_compositor(wish, self._selfie_segmenter)
-        except LiveToonError:
-            return
-        self.close_compositor()
-        self._compositor, self._built = compositor, wish
-
-    def _selfie_segmenter(self) -> SelfieSegmenter:
-        """The matte thread's own selfie model (MediaPipe's graph is never called from two threads)."""
-        if self._segmenter is None:
-            self._segmenter = SelfieSegmenter()
-        return self._segmenter
 
     def begin(self, frame: VideoFrame, wish: Compositing, anchor: tuple[float, float] | None) -> PendingMatte:
         """Start the matte of ``frame`` for the background ``wish`` asks for; ``anchor`` is the
         newest keyframe's main face centre, for "main person only"."""
-        if wish != self._built:
-            self._build(wish)
-        compositor = self._compositor
+        if wish != self.slot.built:
+            with contextlib.suppress(LiveToonError):  # a bad one keeps the previous: the model thread's
+                self.slot.build(wish)  # LiveProcessor says why and takes the wish back
+        compositor = self.slot.compositor
         if compositor is None:
             return PendingMatte(None, None)
         if self._worker is None:
@@ -121,16 +104,8 @@ class CarriedCompositor:
         return dataclasses.replace(processed, output=composed, alpha=alpha,
                                    foreground=processed.output if alpha is not None else None)
 
-    def close_compositor(self) -> None:
-        if self._compositor is not None:
-            self._compositor.close()
-        self._compositor, self._built = None, None
-
     def close(self) -> None:
         if self._worker is not None:
             self._worker.shutdown(wait=True)
             self._worker = None
-        self.close_compositor()
-        if self._segmenter is not None:
-            self._segmenter.close()
-            self._segmenter = None
+        self.slot.close()

@@ -21,10 +21,8 @@ from dctnet.styles import StyleRegistry
 from faces.finder import FaceDetector
 from faces.tracking import FaceTracker
 from flow.stabilize import Stabilizer
-from matte.segment import SelfieSegmenter
 
-from app.chain_builder import ChainSettings, Compositing, build_chain, build_compositor
-from app.compositing import Compositor
+from app.chain_builder import ChainSettings, Compositing, CompositorSlot, build_chain
 from app.files.keyframes import stylized_outside
 from app.frames import VideoFrame
 from app.live.carried_compositing import CarriedCompositor, needs_own_model_pass
@@ -65,10 +63,8 @@ class LiveProcessor:
         self.wishes = Wishes(settings)
         self._detector: FaceDetector | None = None
         self._tracker: FaceTracker | None = None
-        self._segmenter: SelfieSegmenter | None = None
-        self.compositor: Compositor | None = None
-        self._background_built: Compositing | None = None
-        """The background settings the compositor was built for (None: not built yet)."""
+        self.compositors = CompositorSlot()
+        """The model thread's compositor and selfie model."""
         self.device_text = ""
         self.model_lock = threading.Lock()
         """Held while the chain runs on the model thread (see :class:`CarriedCompositor`)."""
@@ -81,7 +77,7 @@ class LiveProcessor:
         backdrop: there every output frame needs a bg pass of its own, so the model runs on
         every frame it can take."""
         wanted = self.wishes.wanted
-        if wanted.model_fps != EVERY_FRAME and needs_own_model_pass(self.compositor):
+        if wanted.model_fps != EVERY_FRAME and needs_own_model_pass(self.compositors.compositor):
             return dataclasses.replace(wanted, model_fps=EVERY_FRAME)
         return wanted
 
@@ -142,9 +138,9 @@ class LiveProcessor:
         chain.stylizer.mode = Mode(wanted.mode)
         chain.stabilizer.stability = wanted.stability
         chain.tracker = self._face_tracker() if chain.stylizer.mode.needs_faces else None
-        if _compositing_of(wanted) != self._background_built:
+        if _compositing_of(wanted) != self.compositors.built:
             wanted = self._load_compositor(wanted)
-        chain.compositor = self.compositor
+        chain.compositor = self.compositors.compositor
         chain.composite = self.settings.model_fps == EVERY_FRAME  # else the output thread composites
         chain.strength = wanted.strength
         chain.outside = None if chain.composite else stylized_outside  # the cartoon is carried: no camera outside the boxes
@@ -154,30 +150,20 @@ class LiveProcessor:
     def _load_compositor(self, wanted: LiveSettings) -> LiveSettings:
         """The background ``wanted`` asks for; a bad one (a file gone, a bad colour) keeps the
         previous background and says why, or fails the start when there is none."""
-        previous = self.compositor
+        built = self.compositors.built
         try:
-            self.compositor = build_compositor(_compositing_of(wanted), self._selfie_segmenter)
+            self.compositors.build(_compositing_of(wanted))
         except LiveToonError as exc:
-            if self._background_built is None:
+            if built is None:
                 raise
             self.on_notice(str(exc))
-            built = self._background_built
             self.wishes.take_back(wanted, ("background",), background=built.background)
             return dataclasses.replace(wanted, background=built.background, main_person_only=built.main_person_only,
                                        stylize_background=built.stylize_background)
-        if previous is not None:
-            previous.close()
-        if wanted.model_fps != EVERY_FRAME and needs_own_model_pass(self.compositor):
+        if wanted.model_fps != EVERY_FRAME and needs_own_model_pass(self.compositors.compositor):
             self.on_notice(f"a stylized video background needs the model on every frame: it runs on every frame "
                            f"it can take (model fps {wanted.model_fps!r} applies to other backgrounds)")
-        self._background_built = _compositing_of(wanted)
         return wanted
-
-    def _selfie_segmenter(self) -> SelfieSegmenter:
-        """MediaPipe's selfie model loads on first need, then serves every compositor of the session."""
-        if self._segmenter is None:
-            self._segmenter = SelfieSegmenter()
-        return self._segmenter
 
     def _face_tracker(self) -> FaceTracker:
         """MediaPipe starts on first need (a background-only session never loads it)."""
@@ -205,11 +191,6 @@ class LiveProcessor:
         if self._detector:
             self._detector.close()
         self._detector = self._tracker = None
-        if self.compositor is not None:
-            self.compositor.close()
-        if self._segmenter is not None:
-            self._segmenter.close()
-        self._segmenter = self.compositor = None
-        self._background_built = None  # a later session builds its compositor again
+        self.compositors.close()  # a later session builds its compositor again
         if self.chain:
             self.chain.tracker = self.chain.compositor = None
