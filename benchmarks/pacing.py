@@ -13,8 +13,10 @@ machine shared with nothing else they mean something:
   opened through the registry into one :class:`SinkSet` (so they share its encoder), with
   ``BUSY`` processes spinning beside them: the stream's decoded rate and its largest
   timestamp hole (bar: >= 29 fps, no hole over 2 periods) and the recording read back
-  (bar: exactly 30 fps, one frame per tick, no gap over 1 period); with ``--runs`` N runs,
-  their medians and how many met each bar.
+  (bar: exactly 30 fps, one frame per tick, no gap over 1 period), the stream's latency
+  (submitted to decoded) and this process's CPU time; with ``--runs`` N runs, their
+  medians and how many met each bar. ``--separate``: each output with its own encoder
+  (the requests without the SinkSet's encoders), for comparison.
 
 The load average is printed beside the numbers.
 """
@@ -95,8 +97,9 @@ def rate_and_holes(pts_seconds: list[float]) -> dict:
             "largest_gap_periods": round(float(gaps.max()) / PERIOD, 2), "median_gap_ms": round(float(np.median(gaps)) * 1e3, 2)}
 
 
-def outputs_under_load(picture: np.ndarray, seconds: float = 10.0) -> dict:
-    """Both outputs on, fed a moving picture at 30 fps, ``BUSY`` spinning processes beside them."""
+def outputs_under_load(picture: np.ndarray, seconds: float = 10.0, shared: bool = True) -> dict:
+    """Both outputs on, fed a moving picture at 30 fps, ``BUSY`` spinning processes beside them;
+    ``shared``: on the SinkSet's encoders (else each its own)."""
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(BUSY)]
     try:
         reader = listening_reader()
@@ -106,16 +109,20 @@ def outputs_under_load(picture: np.ndarray, seconds: float = 10.0) -> dict:
         with tempfile.TemporaryDirectory() as folder:
             url, path = f"udp://127.0.0.1:{reader.port}", Path(folder) / "load.mp4"
             for name, target in ((STREAM, url), (RECORD, path)):
-                sinks.set(name, open_output(name, OutputRequest(settings, target, encoders=sinks.encoders)))
+                sinks.set(name, open_output(name, OutputRequest(settings, target,
+                                                                encoders=sinks.encoders if shared else None)))
             stream, record = sinks.get(STREAM), sinks.get(RECORD)
-            encoders = len(sinks.encoders.feeds())
+            encoders = len({stream.feed, record.feed})
             stop = threading.Event()
+            submitted: dict[int, float] = {}
+            cpu = time.process_time()
 
             def feed() -> None:
                 number = 0
                 while not stop.wait(PERIOD):
                     number += 1
                     sinks.submit(stamp(with_bar(boxed, (number * 8) % (LOAD_W - 16)), number))
+                    submitted[number] = time.monotonic()
 
             feeder = threading.Thread(target=feed, name="feed", daemon=True)
             feeder.start()
@@ -123,6 +130,7 @@ def outputs_under_load(picture: np.ndarray, seconds: float = 10.0) -> dict:
             stop.set()
             feeder.join()
             sinks.close_all()
+            cpu = time.process_time() - cpu
             # what the sender emitted: ticks it skipped show as pts it never used
             sent = {"frames": stream.frames, "pts_spanned": stream.last_pts + 1, "encoders": encoders,
                     "frames_encoded": stream.feed.encoded}
@@ -132,11 +140,18 @@ def outputs_under_load(picture: np.ndarray, seconds: float = 10.0) -> dict:
                 rate = float(video.average_rate)
         reader.join(15)
         streamed = [float(frame.pts * frame.time_base) for _, frame, _ in reader.frames]
+        first_seen: dict[int, float] = {}
+        for seen_at, _, image in reader.frames:
+            first_seen.setdefault(read_stamp(image), seen_at)
+        latency = [first_seen[n] - submitted[n] for n in first_seen if n in submitted]
     finally:
         for process in busy:
             process.kill()
             process.wait()
-    return {"busy_processes": BUSY, "seconds": seconds, "stream": rate_and_holes(streamed), "stream_sent": sent,
+    return {"busy_processes": BUSY, "seconds": seconds, "cpu_seconds": round(cpu, 2),
+            "stream": {**rate_and_holes(streamed), "latency_ms_p50_p90": [round(float(np.percentile(latency, q)) * 1e3)
+                                                                        for q in (50, 90)]},
+            "stream_sent": sent,
             "recording": {**rate_and_holes(recorded), "stream_rate": rate, "pacer_ticks": record.frames}}
 
 
@@ -146,7 +161,9 @@ def summary(runs: list[dict]) -> dict:
     holes = [run["stream"]["largest_gap_periods"] for run in runs]
     recorded = [run["recording"] for run in runs]
     exact = [r["fps"] == FPS and r["largest_gap_periods"] <= 1.0 for r in recorded]
-    return {"runs": len(runs), "stream_fps_median": float(np.median(fps)), "stream_fps": fps,
+    return {"runs": len(runs), "cpu_seconds_median": float(np.median([run["cpu_seconds"] for run in runs])),
+            "stream_latency_p50_ms_median": float(np.median([run["stream"]["latency_ms_p50_p90"][0] for run in runs])),
+            "stream_fps_median": float(np.median(fps)), "stream_fps": fps,
             "stream_largest_hole_periods_median": float(np.median(holes)), "stream_largest_hole_periods": holes,
             "stream_met_bar": sum(f >= 29 and h <= 2 for f, h in zip(fps, holes)),
             "recording_exact_30fps": sum(exact), "recording_frames": [r["frames"] for r in recorded]}
@@ -160,7 +177,8 @@ def main() -> None:
         runs = []
         for _ in range(count):
             load = os.getloadavg()[0]
-            runs.append({"load_before": round(load, 1), **outputs_under_load(picture)})
+            runs.append({"load_before": round(load, 1),
+                         **outputs_under_load(picture, shared="--separate" not in sys.argv)})
             print(json.dumps(runs[-1]), flush=True)
         if count > 1:
             print(json.dumps(summary(runs), indent=1))

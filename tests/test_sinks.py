@@ -84,9 +84,9 @@ class PacerTime:
         self.now += seconds
 
 
-def paced(fps: float, seconds: float, output_takes=lambda call: 0.0) -> list[float]:
+def paced(fps: float, seconds: float, output_takes=lambda call: 0.0, catch_up: float | None = None) -> list[float]:
     """The times (on the pacer's clock) of each frame a pacer emits over ``seconds``, the
-    ``call``-th output taking ``output_takes(call)`` seconds."""
+    ``call``-th output taking ``output_takes(call)`` seconds (``catch_up``: the pacer's)."""
     clock = PacerTime(seconds)
     times: list[float] = []
 
@@ -94,7 +94,7 @@ def paced(fps: float, seconds: float, output_takes=lambda call: 0.0) -> list[flo
         times.append(clock.now)
         clock.now += output_takes(len(times))
 
-    pacer = FramePacer(output, 64, 36, fps=fps, timing=PacerTiming(clock.clock, clock.sleep))
+    pacer = FramePacer(output, 64, 36, fps=fps, timing=PacerTiming(clock.clock, clock.sleep), catch_up=catch_up)
     assert clock.reached.wait(30), "the pacer never reached the end of its time"
     pacer.close()
     return times
@@ -119,6 +119,17 @@ def test_the_pacer_emits_on_its_grid_with_no_hole_and_no_burst_after_a_slow_outp
     after = times[11:]
     on_grid = np.abs(after / PERIOD - np.round(after / PERIOD))
     assert len(after) >= 10 and on_grid[1:].max() < 1e-6, "back on the grid of ticks"
+
+
+def test_a_pacer_that_may_catch_up_emits_each_tick_it_missed_late_not_skipped():
+    """The stream's feed may be half a second behind: after a 0.25 s stall the missed ticks go
+    out at once (their timestamps are the ticks, so a receiver sees no hole), then on time again."""
+    times = np.array(paced(FPS, 1.0, output_takes=lambda call: 0.25 if call == 10 else 0.0, catch_up=0.5))
+    assert len(times) in (FPS, FPS + 1), f"{len(times)} frames for {FPS} ticks: none skipped"
+    gaps = np.diff(times)
+    assert gaps.max() == pytest.approx(0.25) and (gaps[10:16] < 1e-9).all(), "the missed ticks at once, after the stall"
+    on_grid = np.abs(times[17:] / PERIOD - np.round(times[17:] / PERIOD))
+    assert on_grid.max() < 1e-6, "then back on the grid"
 
 
 def test_pacer_repeats_the_last_frame_through_a_stalling_source(astronaut_bgr):
