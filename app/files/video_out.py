@@ -321,7 +321,7 @@ class VideoWriter:
 
     def _mux_video(self, packets: list[av.Packet], start: float) -> None:
         """The video of the frame shown at ``start`` (seconds), and the audio before it."""
-        with self._disk_errors():
+        with self.disk_errors():
             if self.audio:
                 self.audio.mux_until(start)  # the muxer interleaves; the video encoder lags anyway
             self.container.mux(packets)
@@ -329,8 +329,9 @@ class VideoWriter:
         self.last_end = start + self.step
 
     @contextlib.contextmanager
-    def _disk_errors(self) -> Iterator[None]:
-        """Turn a write failure (disk full, file too large) into one message, temp file removed."""
+    def disk_errors(self) -> Iterator[None]:
+        """Turn a write failure (disk full, file too large) into one message, temp file removed:
+        around every write of this file, the live sound track's (``sound``, filled by the caller) too."""
         try:
             yield
         except OSError as exc:
@@ -346,7 +347,7 @@ class VideoWriter:
         (a flush is one uninterruptible call), deletes it instead: a file is either
         complete or gone."""
         try:
-            with self._disk_errors():
+            with self.disk_errors():
                 self._give_up_if_hurried()
                 if self.encodes:
                     self.container.mux(self.stream.encode(None))
@@ -363,7 +364,7 @@ class VideoWriter:
             raise
 
     def _move_to(self, target: Path) -> Path:
-        with self._disk_errors():
+        with self.disk_errors():
             self.temp.replace(target)
         return target
 

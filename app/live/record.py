@@ -74,7 +74,8 @@ class RecordingFile:
         """The sound that belongs before recording time ``at`` (s), the frame there just written."""
         if self.sound:
             self.sound.follow(self.sound.tap.newest, at, self.writer.step)
-            self.sound.place_until(at)
+            with self.writer.disk_errors():
+                self.sound.place_until(at)
 
     def finish(self, failed: bool) -> None:
         """Finish the file; a failed or abandoned one is deleted."""
@@ -87,7 +88,8 @@ class RecordingFile:
             self.result = "recording dropped (Ctrl-C pressed again)" if self.writer.frames else "nothing recorded"
             return
         if self.sound:
-            self.sound.finish(self.writer.last_end)
+            with self.writer.disk_errors():
+                self.sound.finish(self.writer.last_end)
         self.saved = self.writer.close()
         self.result = f"recorded {self.writer.frames} frames to {self.saved}"
 
