@@ -27,6 +27,7 @@ import pytest
 from app.live.outputs import RECORD, STREAM, OutputRequest, open_output
 from app.live.record import AlphaRecordSink, RecordSink
 from app.live.settings import OutputSettings
+from app.live.shared_encoder import EncoderPool
 from app.live.sink_set import SinkSet
 from app.live.sinks import PacerTiming, letterbox, wait_on_stop
 from app.live.stream import StreamSink
@@ -202,3 +203,37 @@ def test_a_late_stream_tick_keeps_its_place_on_the_grid(astronaut_bgr):
     stamps = np.array(sorted(float(frame.pts * frame.time_base) for _, frame, _ in reader.frames))
     assert len(woken) > 60 and len(stamps) > 45, f"{len(stamps)} frames decoded"
     assert np.diff(stamps).max() < 1.5 / FPS, f"largest hole {np.diff(stamps).max() * FPS:.1f} periods"
+
+
+def test_beside_a_recording_catching_up_the_stream_skips_what_is_too_late(tmp_path, astronaut_bgr):
+    """The encoder's thread wakes 1.5 s late once, 2 s in: the recording gets every tick it missed (constant
+    rate), while the stream never carries a tick later than the feed's catch-up (0.5 s): it skips
+    the oldest and goes on from a key frame. (Sharing the recording's encoder, it would otherwise
+    have carried the whole backlog, 1.5 s behind.)"""
+    woken = []
+
+    def oversleep_once(stop: threading.Event, seconds: float) -> object:
+        woken.append(seconds)
+        return wait_on_stop(stop, seconds + (1.5 if len(woken) == 2 * FPS else 0.0))
+
+    picture = letterbox(astronaut_bgr, W, H)
+    reader = listening_reader(read_timeout=3.0)  # the stall is longer than its usual 1 s of silence
+    pool = EncoderPool()
+    stream = StreamSink(f"udp://127.0.0.1:{reader.port}", SETTINGS, pool, PacerTiming(sleep=oversleep_once))
+    with stream, RecordSink(tmp_path / "rec.mp4", SETTINGS, encoders=pool) as recording:
+        assert recording.feed is stream.feed
+        for number in range(1, 5 * FPS):
+            recording.submit(numbered(picture, number))
+            time.sleep(1 / FPS)
+        sent = time.monotonic()
+    reader.join(15)
+    times, _, _ = decoded(recording.saved)
+    assert len(woken) > 90 and np.allclose(np.diff(times), 1 / FPS), "the recording: every tick"
+    frames = sorted((float(frame.pts * frame.time_base), seen) for seen, frame, _ in reader.frames
+                    if seen < sent)  # not the few the decoder gives back only at the end of the stream
+    at, seen = np.array(frames).T
+    holes = np.diff(at)
+    hole = int(holes.argmax())
+    assert len(frames) > 60 and holes[hole] > 0.25, "the ticks too late for the stream were skipped"
+    lag = seen - at - np.median((seen - at)[:hole])  # 0 before the stall
+    assert lag[hole + 1:].max() < 0.75, f"after the stall the stream carried a tick {lag[hole + 1:].max():.2f} s late"

@@ -277,9 +277,10 @@ def port_taken(port: int) -> bool:
 class StreamReader(threading.Thread):
     """What OBS's Media Source does with "Network Buffering" 0: FFmpeg reads and decodes the TS."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, read_timeout: float = 1.0) -> None:
+        """``read_timeout``: the silence after which the stream is over."""
         super().__init__(name="reader", daemon=True)
-        self.port = port
+        self.port, self.read_timeout = port, read_timeout
         self.url = f"udp://127.0.0.1:{port}?overrun_nonfatal=1"
         self.frames: list[tuple[float, av.VideoFrame, np.ndarray]] = []
         self.error: BaseException | None = None
@@ -287,17 +288,17 @@ class StreamReader(threading.Thread):
     def run(self) -> None:
         options = {"probesize": "32768", "analyzeduration": "0", "fflags": "nobuffer"}
         try:
-            with av.open(self.url, format="mpegts", options=options, timeout=(15.0, 1.0)) as container:
+            with av.open(self.url, format="mpegts", options=options, timeout=(15.0, self.read_timeout)) as container:
                 for frame in container.decode(video=0):
                     self.frames.append((time.monotonic(), frame, frame.to_ndarray(format="bgr24")))
         except av.error.FFmpegError as exc:  # the read timeout after the sender stops ends the stream
             self.error = exc
 
 
-def listening_reader() -> StreamReader:
+def listening_reader(read_timeout: float = 1.0) -> StreamReader:
     """A StreamReader on a free port, started and bound: frames sent before it listens are lost."""
     port = free_udp_port()
-    reader = StreamReader(port)
+    reader = StreamReader(port, read_timeout)
     reader.start()
     deadline = time.monotonic() + 10
     while not port_taken(port) and reader.is_alive() and time.monotonic() < deadline:

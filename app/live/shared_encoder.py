@@ -18,7 +18,9 @@ gets its ``avcC`` and the MPEG-TS muxer puts the same SPS/PPS before each key fr
 output that joins later starts at a key frame forced for it (a recording: at the first
 cartoon frame, never the starting card). A feed with a recording on it is constant-rate
 (every tick encoded, however late); without one it catches up at most
-:data:`LIVE_CATCH_UP_SECONDS`. An output whose muxing fails (a full disk, a dead network)
+:data:`LIVE_CATCH_UP_SECONDS`, and the stream never carries a tick later than that: beside
+a recording that is catching up it skips those ticks and goes on from a key frame forced
+for it (a hole, as a live viewer wants, rather than a growing delay). An output whose muxing fails (a full disk, a dead network)
 is finished and dropped alone, with its one line; the encoder failing ends every output
 on the feed.
 """
@@ -104,6 +106,8 @@ class FeedOutput:
         self.feed, self.pool, self.description = feed, pool, description
         self.start: int | None = None
         """The feed's tick this output's first packet has (a key frame); None before it."""
+        self.resync = False
+        """A live output skipping ticks later than :data:`LIVE_CATCH_UP_SECONDS`: it goes on at a key frame."""
         self.frames = 0
         self.last_pts = -1
         self.closed_at: float | None = None
@@ -213,8 +217,11 @@ class EncodedFeed:
     def _encode(self, image: np.ndarray) -> None:
         self._paced.wait()
         outputs = [output for output in self.outputs() if not self._finished_closing(output)]
-        joining = [output for output in outputs if output.start is None
-                   and (self.pacer.has_picture or not output.waits_for_picture)]
+        late = self.pacer.clock() - self.pacer.due > LIVE_CATCH_UP_SECONDS
+        for output in outputs:
+            output.resync = output.resync or (late and output.start is not None and not output.constant_rate)
+        joining = [output for output in outputs if (output.resync and not late) or (
+            output.start is None and (self.pacer.has_picture or not output.waits_for_picture))]
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         frame.pts, frame.time_base = self.pacer.tick, self.stream.codec_context.time_base
         if joining:
@@ -227,10 +234,11 @@ class EncodedFeed:
     def _deliver(self, packet: av.Packet, outputs: list[FeedOutput], joining: list[FeedOutput]) -> None:
         stamps = packet.pts, packet.dts, packet.time_base
         for output in outputs:
-            if output.start is None:
+            if output.start is None or output.resync:
                 if output not in joining or not packet.is_keyframe:
                     continue
-                output.start = stamps[0]
+                output.start = stamps[0] if output.start is None else output.start
+                output.resync = False
             packet.pts, packet.dts, packet.time_base = stamps  # the output before moved them to its own
             try:
                 output.take(packet)
