@@ -57,7 +57,10 @@ class StreamSink(FeedOutput):
 
     def mux(self, packet: av.Packet) -> None:
         packet.stream = self.stream
-        self.container.mux(packet)
+        try:
+            self.container.mux(packet)
+        except OSError as exc:  # the network refused it (FFmpeg's errors are OSErrors): said with the URL given
+            raise LiveToonError(f"cannot send to {self.url}: {exc.strerror or first_line(exc)}") from exc
 
     def release(self) -> None:
         self.container.close()
