@@ -8,6 +8,8 @@ small folder (a few MB):
 - ``kit.json``: the faces MediaPipe finds in the check's photos, in every frame of a
   real clip and in the trainer's photos (keyed by the photo's digest);
 - ``clip-frames.npz``: the clip's frames as JPEG bytes (OpenCV decodes them there);
+- ``clip-masks.npz``: MediaPipe's selfie segmentation of every clip frame (uint8
+  levels), replayed there as the person matte's segmenter (:class:`ReplayedMasks`);
 - ``<style>/{head,bg}.tflite`` and ``litert-*.png``: one official style, an input
   per part and the official LiteRT graph's output for it, for the CUDA-against-graph
   comparison (only when ``../shared/dctnet-reference`` is present).
@@ -35,7 +37,8 @@ from dctnet.align import align_face
 from common.errors import LiveToonError
 from faces.finder import Face
 
-KIT_VERSION = 1
+KIT_VERSION = 2
+"""2: the clip's person masks (``clip-masks.npz``)."""
 REFERENCE_STYLE = "anime"
 CLIP_FRAMES = 150
 DETECTION_HEIGHT = 576
@@ -96,6 +99,19 @@ class ReplayedFaces:
         return faces
 
 
+class ReplayedMasks:
+    """A :class:`matte.stage.Segmenter` for a clip: each call answers with the next frame's
+    recorded selfie mask (float32 0..1 at the segmenter's own size, the frame's aspect)."""
+
+    def __init__(self, masks: list[np.ndarray]) -> None:
+        self.masks, self.next = masks, 0
+
+    def segment(self, frame_bgr: np.ndarray) -> np.ndarray:
+        mask = self.masks[self.next % len(self.masks)]
+        self.next += 1
+        return mask
+
+
 @dataclass
 class Kit:
     folder: Path
@@ -123,6 +139,11 @@ class Kit:
             data, offsets = stored["data"], stored["offsets"]
         for start, end in zip(offsets[:-1], offsets[1:]):
             yield cv2.imdecode(data[start:end], cv2.IMREAD_COLOR)
+
+    def clip_masks(self) -> list[np.ndarray]:
+        """The clip's recorded person masks, in frame order."""
+        with np.load(self.folder / "clip-masks.npz") as stored:
+            return [level.astype(np.float32) * np.float32(1.0 / 255.0) for level in stored["masks"]]
 
     def image(self, name: str) -> np.ndarray:
         return cv2.imread(str(self.folder / name), cv2.IMREAD_COLOR)
@@ -156,6 +177,14 @@ def clip_faces(frames: list[np.ndarray]) -> list[list[dict]]:
     with FaceDetector(static_image_mode=False) as detector:
         return [[face_to_json(f, 1 / scale) for f in detector.detect(cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC))]
                 for frame in frames]
+
+
+def clip_masks(frames: list[np.ndarray]) -> np.ndarray:
+    """MediaPipe's person probability for every frame, as uint8 levels ``[N,h,w]``."""
+    from matte.segment import SelfieSegmenter
+
+    with SelfieSegmenter() as segmenter:
+        return np.stack([np.rint(segmenter.segment(frame) * 255.0).astype(np.uint8) for frame in frames])
 
 
 def still_faces(images: list[np.ndarray]) -> list[list[dict]]:
@@ -212,6 +241,7 @@ def make_kit(out: Path, clip: Path | None, reference: Path | None) -> dict:
 
         frames, fps, source = head_motion_frames(CLIP_FRAMES, 640, 360), 30000 / 1001, "synthetic talking head"
     write_frames(out / "clip-frames.npz", frames)
+    np.savez_compressed(out / "clip-masks.npz", masks=clip_masks(frames))
     faces = clip_faces(frames)
     manifest["clip"] = {"source": source, "fps": fps, "width": frames[0].shape[1], "height": frames[0].shape[0],
                         "frames": len(frames), "frames_with_face": sum(bool(f) for f in faces), "faces": faces}

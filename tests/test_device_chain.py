@@ -120,3 +120,20 @@ def test_the_flow_beside_the_model_is_the_same_flow(astronaut_bgr):
         assert np.abs(np.median(b.backward.reshape(-1, 2), axis=0) * b.factor - step).max() < 0.3
     assert all(np.array_equal(a, b) for a, b in zip(here_out, ahead_out))
 
+
+
+def test_the_model_stream_is_made_on_cuda_only(frames):
+    """The lowest-priority stream for the model's CUDA work: none on the CPU (where a CUDA stream
+    cannot be made), whatever is asked, and the frame the same either way."""
+    style = StyleRegistry().get("toon-lite")
+    low, default = (Stylizer.from_style(style, device="cpu", low_priority=flag) for flag in (True, False))
+    assert low.model_stream is None and default.model_stream is None
+    assert np.array_equal(low.stylize(frames[0]), default.stylize(frames[0]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the GPU check runs the chain there)")
+def test_on_cuda_the_model_runs_on_the_lowest_priority_stream(frames):
+    style = StyleRegistry().get("toon-lite")
+    low, default = (Stylizer.from_style(style, device="cuda", low_priority=flag) for flag in (True, False))
+    assert low.model_stream.priority == torch.cuda.Stream.priority_range()[0] and default.model_stream is None
+    assert np.array_equal(low.stylize(frames[0]), default.stylize(frames[0]))

@@ -100,9 +100,15 @@ def test_rehearsal_runs_every_step_and_fits_the_carry_limit(image_venv, kit, tmp
     assert result["environment"]["numpy"].startswith("2.")
     steps = result["steps"]
     assert set(steps) == {"equality", "litert", "model_720p", "pipeline", "memory", "training", "keyframes", "stabilizer",
-                          "propagation"}
+                          "propagation", "device_chain", "throughput", "live_latency", "gpu_share", "under_load",
+                          "convert_720p"}
     assert all(step["ok"] for step in steps.values()), {k: v.get("error") for k, v in steps.items()}
     assert steps["pipeline"]["runs"][0]["frames"] > 0 and steps["training"]["steps"] > 0
+    assert {row["run"] for row in steps["throughput"]["rows"]} == {"default", "--background transparent", "keyframes auto"}
+    assert [row["camera_fps"] for row in steps["live_latency"]["rows"]] == [30, 60]
+    assert [row["low_priority_stream"] for row in steps["under_load"]["rows"]] == [True, False]
+    assert steps["convert_720p"]["written"] == steps["convert_720p"]["frames"] > 0
+    assert {(row["background"], row["picture"]) for row in steps["device_chain"]["rows"]} >= {("transparent", "alpha")}
     command_chars = int(re.search(r"device command \((\d+) characters\)", done.stdout).group(1))
     travels_mib = float(re.search(r"travels: .* = ([\d.]+) MiB", done.stdout).group(1))
     assert command_chars <= 2000 and travels_mib <= CARRY_LIMIT_MIB, done.stdout[-1500:]
