@@ -37,6 +37,8 @@ from .toon_teacher import luma_of, outline_strength, render_toon, skin_likelihoo
 
 IRIS_GROWTH = 1.12
 """The drawn iris over the warped one: a little larger still, as cartoon irises are."""
+EYE_FEATHER = 1.0
+"""Blur (pixels of the crop) of the drawn eye's edges."""
 SCLERA_OPACITY = 0.7
 HIGHLIGHT_OPACITY = 0.8
 SHADOW_DEPTH = 0.8
@@ -63,11 +65,12 @@ def soft_polygon(shape: tuple[int, int], points: np.ndarray, feather: float) -> 
     return cv2.GaussianBlur(mask, (0, 0), feather) if feather > 0 else mask
 
 
-def soft_disc(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarray:
+def soft_disc(shape: tuple[int, int], centre: np.ndarray, radius: float, feather: float = 0.0) -> np.ndarray:
+    """0..1 mask of a disc, anti-aliased and blurred by ``feather`` pixels."""
     mask = np.zeros(shape, np.float32)
     cv2.circle(mask, tuple(int(v) for v in np.round(centre * (1 << EDGE))), int(round(radius * (1 << EDGE))), 1.0,
                -1, cv2.LINE_AA, EDGE)
-    return mask
+    return cv2.GaussianBlur(mask, (0, 0), feather) if feather > 0 else mask
 
 
 def paint(image: np.ndarray, mask: np.ndarray, colour: np.ndarray | float) -> None:
@@ -167,22 +170,22 @@ def draw_eye(out: np.ndarray, photo: np.ndarray, points: np.ndarray, eye: tuple[
     """White, iris (its photo colour, darker rim, pupil, two highlights), lash line and lower lid.
 
     The white and the highlights are the drawing's highest contrast, so they are held
-    short of full strength: on carphone they were most of the warping error the drawn
-    eyes add (a fraction of a pixel's lag at a 200-level edge costs as much as a
-    whole face of soft shading).
+    short of full strength and every edge is feathered: on carphone they were most of
+    the warping error the drawn eyes add (a fraction of a pixel's slip at a 200-level
+    edge costs as much as a whole face of soft shading; feathering took the clip's
+    error from 0.195 to 0.178 on its first 60 frames).
     """
     shape = out.shape[:2]
     contour = points[list(eye)]
-    inside = soft_polygon(shape, contour, 0.5)
+    inside = soft_polygon(shape, contour, EYE_FEATHER)
     paint(out, inside * SCLERA_OPACITY, (232, 234, 238))
     centre, radius = points[iris[0]], iris_radius(points, iris) * IRIS_GROWTH
     colour = median_colour(photo.astype(np.float32), soft_disc(shape, centre, 0.7 * radius))
-    disc = soft_disc(shape, centre, radius) * inside
-    paint(out, disc, colour * 0.55)
-    paint(out, soft_disc(shape, centre, 0.78 * radius) * inside, colour * 0.9)
-    paint(out, soft_disc(shape, centre, 0.42 * radius) * inside, (25, 20, 20))
+    paint(out, soft_disc(shape, centre, radius, EYE_FEATHER) * inside, colour * 0.55)
+    paint(out, soft_disc(shape, centre, 0.78 * radius, EYE_FEATHER) * inside, colour * 0.9)
+    paint(out, soft_disc(shape, centre, 0.42 * radius, EYE_FEATHER) * inside, (25, 20, 20))
     for offset, size in (((-0.35, -0.38), 0.24), ((0.3, 0.28), 0.1)):
-        spot = soft_disc(shape, centre + radius * np.array(offset, np.float32), size * radius)
+        spot = soft_disc(shape, centre + radius * np.array(offset, np.float32), size * radius, EYE_FEATHER)
         paint(out, spot * inside * HIGHLIGHT_OPACITY, (255, 255, 255))
     eye_width = float(np.linalg.norm(contour[8] - contour[0]))
     upper = contour[[0, *range(15, 8, -1), 8]]
