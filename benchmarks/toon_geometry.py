@@ -222,8 +222,8 @@ def write_sheet(path: Path, rows: list[list[np.ndarray]]) -> None:
     """Three photo | toon | toon-draw triplets a line, every picture 220 px high; JPEG."""
     titles = ("photo", "toon (old)", DRAW_STYLE)
     cells = [np.hstack([label(to_row_height(image), title) for title, image in zip(titles, row)]) for row in rows]
-    cells = [cv2.resize(c, None, fx=SHEET_HEIGHT / c.shape[0], fy=SHEET_HEIGHT / c.shape[0], interpolation=cv2.INTER_AREA)
-             for c in cells]
+    cells = [cv2.resize(c, None, fx=SHEET_HEIGHT / c.shape[0], fy=SHEET_HEIGHT / c.shape[0],
+                        interpolation=cv2.INTER_AREA) for c in cells]
     lines = [cells[i:i + 3] for i in range(0, len(cells), 3)]
     width = max(sum(c.shape[1] + 8 for c in line) for line in lines)
     sheet = np.vstack([np.pad(np.hstack([np.pad(c, ((0, 6), (0, 8), (0, 0)), constant_values=255) for c in line]),

@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 import torch
 
-from .face_mesh import (CHEEKS, FACE_OVAL, FOREHEAD, INNER_LIPS, LEFT_BROW, LEFT_EYE, LEFT_IRIS, OUTER_LIPS, RIGHT_BROW,
-                        RIGHT_EYE, RIGHT_IRIS, MeshDetector, MeshSmoother, face_width, iris_radius)
+from .face_mesh import (CHEEKS, CHIN, FACE_OVAL, FOREHEAD, INNER_LIPS, LEFT_BROW, LEFT_EYE, LEFT_IRIS, OUTER_LIPS,
+                        RIGHT_BROW, RIGHT_EYE, RIGHT_IRIS, MeshDetector, MeshSmoother, face_width, iris_radius)
 from .face_warp import FaceWarp
 from .toon_teacher import luma_of, outline_strength, render_toon, skin_likelihood
 
@@ -201,7 +201,7 @@ def draw_hair(out: np.ndarray, photo: np.ndarray, points: np.ndarray, face: np.n
     the colour of the background are where this guesses wrong.
     """
     width = face_width(points)
-    top, chin = points[FOREHEAD], points[152]
+    top, chin = points[FOREHEAD], points[CHIN]
     up = (top - chin) / max(float(np.linalg.norm(top - chin)), 1e-6)
     sample = np.round(top + up * 0.3 * width).astype(int)
     h, w = out.shape[:2]
