@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from dctnet.engine import Stylizer
+from faces.finder import Face
 from faces.tracking import FaceSource
 from flow.estimate import DEFAULT_MAX_SIDE, FlowPair, SequenceFlow
 from flow.stabilize import Stabilizer
@@ -172,16 +173,22 @@ class FrameProcessor:
         done.set_result(timed())
         return done
 
+    def find_faces(self, frame: VideoFrame) -> list[Face]:
+        """The frame's faces, main face first, for the model; the main face's centre is the
+        anchor the matte keeps "main person only" on."""
+        faces = self.tracker.update(frame.image, frame.time) if self.tracker else []
+        self.anchor = face_centre(faces[0]) if faces else None
+        return faces
+
     def stage(self, frame: VideoFrame) -> Staged:
         """Faces, motion, matte and model: everything before the stabilizer. The motion is
         waited for where it is first needed: the matte, or else the stabilizer after the model."""
         started = time.perf_counter()
         pending = self._motion_started(frame.image)
-        faces = self.tracker.update(frame.image, frame.time) if self.tracker else []
+        faces = self.find_faces(frame)
         faced = time.perf_counter()
         motion = pending.result()[0] if self.compositor is not None else None
         moved = time.perf_counter()
-        self.anchor = face_centre(faces[0]) if faces else None
         on_device = self._device_frame()
         camera = None
         if on_device and (self.compositor is not None or self.strength < 1.0):

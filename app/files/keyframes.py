@@ -22,7 +22,6 @@ from flow.propagate import Fill, Keyframer, Propagator, stylize_small
 from matte.person import Box
 from matte.stage import Matte
 
-from app.compositing import face_centre
 from app.frames import VideoFrame
 from app.pipeline import FrameProcessor, Staged
 
@@ -99,8 +98,7 @@ class KeyframeProcessor(FrameProcessor):
 
     def _stylize(self, frame: VideoFrame, matte: Matte | None) -> np.ndarray:
         started = time.perf_counter()
-        faces = self.tracker.update(frame.image, frame.time) if self.tracker else []
-        self.anchor = face_centre(faces[0]) if faces else None
+        faces = self.find_faces(frame)
         faced = time.perf_counter()
         styled = self.stylizer.stylize(frame.image, faces, region=matte.boxes if matte else None)
         if matte is not None:
