@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from app.live.fit_timing import Candidate, Rates
-from app.live.fitting_defaults import FALLBACK, MIN_CARRIED_DB, SHOWN_TARGET_FPS, fit_defaults
+from app.live.fitting_defaults import FALLBACK, MIN_CARRIED_DB, MIN_MODEL_FPS, SHOWN_TARGET_FPS, fit_defaults
 from dctnet.styles import StyleRegistry
 
 SMOOTH, SHARP = 29.5, 33.0
@@ -35,10 +35,15 @@ def auto(*timed: tuple[str, int]) -> list[tuple[str, int, str]]:
 
 
 @pytest.mark.parametrize("rates, choice, timed", [
-    ({("toon", 480): Rates(SMOOTH, 0.8, SHARP), ("toon", 720): Rates(SMOOTH, 0.3, MIN_CARRIED_DB - 0.1)},
+    ({("toon", 480): Rates(SMOOTH, 1.8, SHARP), ("toon", 720): Rates(SMOOTH, 1.2, MIN_CARRIED_DB - 0.1)},
      ("toon", 480), auto(("toon", 480), ("toon", 720))),
-    ({("toon", 480): Rates(SMOOTH, 0.8, SHARP), ("toon", 720): Rates(SHOWN_TARGET_FPS, 0.3, MIN_CARRIED_DB)},
+    ({("toon", 480): Rates(SMOOTH, 1.8, SHARP), ("toon", 720): Rates(SHOWN_TARGET_FPS, MIN_MODEL_FPS, MIN_CARRIED_DB)},
      ("toon", 720), auto(("toon", 480), ("toon", 720))),
+    ({("toon", 480): Rates(SMOOTH, 1.8, SHARP), ("toon", 720): Rates(SMOOTH, MIN_MODEL_FPS - 0.1, SHARP)},
+     ("toon", 480), auto(("toon", 480), ("toon", 720))),
+    ({("toon", 480): Rates(SMOOTH, 0.8, SHARP), ("toon-lite", 360): Rates(SMOOTH, 2.9, SHARP),
+      ("toon-lite", 480): Rates(SMOOTH - 10, 1.5, SHARP)},
+     ("toon-lite", 360), auto(("toon", 480), ("toon-lite", 360), ("toon-lite", 480))),
     ({("toon", 480): Rates(SMOOTH, 0.1, None), ("toon-lite", 360): Rates(SMOOTH, 3.2, SHARP),
       ("toon-lite", 480): Rates(SMOOTH, 2.0, 30.0), ("toon-lite", 720): Rates(SHOWN_TARGET_FPS - 0.1, 1.2, SHARP)},
      ("toon-lite", 480), auto(("toon", 480), ("toon-lite", 360), ("toon-lite", 480), ("toon-lite", 720))),
@@ -48,11 +53,13 @@ def auto(*timed: tuple[str, int]) -> list[tuple[str, int, str]]:
     ({("toon", 480): Rates(16.0, 0.2, MIN_CARRIED_DB - 1), ("toon-lite", 360): Rates(8.0, 3.0, SHARP),
       (FALLBACK.style, FALLBACK.max_size): Rates(9.0, 9.0)},
      (FALLBACK.style, FALLBACK.max_size), auto(("toon", 480), ("toon-lite", 360)) + [(FALLBACK.style, FALLBACK.max_size, "every")]),
-], ids=["toon-480", "toon-720", "lite-480", "busy-cpu-most-shown", "filter"])
+], ids=["toon-480", "toon-720", "toon-720-model-too-slow", "toon-model-too-slow", "lite-480", "busy-cpu-most-shown",
+        "filter"])
 def test_the_best_look_that_shows_smoothly_and_carries_well_and_only_what_it_takes_to_know(no_gpu, rates, choice, timed):
     """Best look first, model fps Auto; a bigger size is timed only when the smaller one
     passed; a candidate whose carried frames were never compared (a model too slow to
-    make two frames in the time) does not pass. When none shows smoothly (a busy CPU), the
+    make two frames in the time) does not pass, nor one whose model makes less than one frame
+    a second (its carried frames are seconds old: smeared, whatever the short timing read). When none shows smoothly (a busy CPU), the
     filter on every frame is timed too and the most shown wins among it and the candidates
     that carry well (it won on a busy CPU with 5.5 fps, while Auto had shown 25-27: issue 27)."""
     calls: list[tuple[str, int, str]] = []
