@@ -233,6 +233,10 @@ class CartoonHead(torch.nn.Module):
     ``still_images`` runs MediaPipe's detector on every crop (unrelated photos).
     """
 
+    capturable = False
+    """Never captured as a CUDA graph: it reads the picture back to run MediaPipe on the host,
+    and its smoother has state, which a capture's warm-up runs would advance by two frames."""
+
     def __init__(self, still_images: bool = False) -> None:
         super().__init__()
         self.still_images = still_images

@@ -153,7 +153,8 @@ class Stylizer:
     def _build_models(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
         """Each part on the device in the current dtype; on CUDA replayed as graphs (see :mod:`dctnet.cuda_graphs`)."""
         models = {part: build_model(sd, self.choice, self.dtype) for part, sd in self._weights.items()}
-        return {part: GraphedModel(m) for part, m in models.items()} if self.cuda_graphs else models
+        return {part: GraphedModel(m) if self.cuda_graphs and getattr(m, "capturable", True) else m
+                for part, m in models.items()}
 
     def _fall_back_to_fp32(self) -> None:
         log.warning("fp16 produced non-finite values on %s; using fp32 from now on", self.choice.name)
