@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.toon_geometry --photo-dir DIR [--sheet docs/toon-draw-sheet.jpg] [--reference DIR]``
 
-Measured with MediaPipe's face mesh on the outputs (``dctnet.face_mesh``):
+Measured with MediaPipe's face mesh on the outputs (``faces.mesh``):
 
 * **eyes**: the eyelids' gap relative to the face width, output over photo, per face
   of the openly licensed portraits (``dctnet.train_photos``: the scikit-image
@@ -40,7 +40,7 @@ from benchmarks.example_sheet import label, to_row_height
 from common.fileio import atomic_write_bytes
 from dctnet.cartoon_teacher import CartoonHead
 from dctnet.engine import Stylizer
-from dctnet.face_mesh import FACE_OVAL, MeshDetector, eye_opening, face_width
+from faces.mesh import FACE_OVAL, MeshDetector, eye_opening, face_width
 from dctnet.face_warp import FaceWarp
 from dctnet.model_import import import_model_file
 from dctnet.styles import DEFAULT_STYLE, DRAW_STYLE, FILTER_STYLE, StyleRegistry

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import torch
 
-from .face_mesh import (CHEEKS, CHIN, FACE_OVAL, FOREHEAD, INNER_LIPS, LEFT_BROW, LEFT_EYE, LEFT_IRIS, OUTER_LIPS,
+from faces.mesh import (CHEEKS, CHIN, FACE_OVAL, FOREHEAD, INNER_LIPS, LEFT_BROW, LEFT_EYE, LEFT_IRIS, OUTER_LIPS,
                         RIGHT_BROW, RIGHT_EYE, RIGHT_IRIS, MeshDetector, MeshSmoother, face_width, iris_radius)
 from .face_warp import FaceWarp
 from .toon_teacher import luma_of, outline_strength, render_toon, skin_likelihood

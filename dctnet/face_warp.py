@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .face_mesh import CHEEK_EDGES, CHIN, LEFT_EYE, NOSE_BRIDGE, NOSE_TIP, NOSE_WINGS, RIGHT_EYE
+from faces.mesh import CHEEK_EDGES, CHIN, LEFT_EYE, NOSE_BRIDGE, NOSE_TIP, NOSE_WINGS, RIGHT_EYE
 
 EYE_GROWTH_ALONG = 1.35
 """Magnification at an eye's centre along the line between its corners."""

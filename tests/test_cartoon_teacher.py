@@ -13,7 +13,7 @@ from skimage import data
 
 from dctnet.cartoon_teacher import CartoonHead
 from dctnet.engine import Stylizer
-from dctnet.face_mesh import FACE_OVAL, LEFT_EYE, MeshDetector, MeshSmoother, eye_opening, face_width
+from faces.mesh import FACE_OVAL, LEFT_EYE, MeshDetector, MeshSmoother, eye_opening, face_width
 from dctnet.face_warp import FaceWarp
 from dctnet.styles import DRAW_STYLE, StyleRegistry
 from dctnet.toon_teacher import render_toon

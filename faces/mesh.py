@@ -17,8 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from faces.finder import MIN_FACE_PX, FaceDetector
-from faces.tracking import RESET_JUMP, OneEuro
+from .finder import MIN_FACE_PX, FaceDetector
+from .tracking import RESET_JUMP, OneEuro
 
 MESH_POINTS = 478
 # Eye contours in MediaPipe's order: a corner, the lower lid, the other corner, the upper lid.
