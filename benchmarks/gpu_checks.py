@@ -721,13 +721,13 @@ def device_chain(kit: Kit, plan: Plan, deadline: float) -> dict:
                                 ChainSettings(DEFAULT_STABILITY, strength=strength, on_device=on_device),
                                 build_compositor(Compositing(background), lambda: masks))
             outputs[on_device] = [chain(VideoFrame(frame, i, i / clip["fps"], i)) for i, frame in enumerate(frames)]
-        pictures = {field: [getattr(p, field) for p in outputs[False]] for field in ("output", "alpha")}
-        got = {field: [getattr(p, field) for p in outputs[True]] for field in ("output", "alpha")}
-        for field in ("output", "alpha"):
-            if pictures[field][0] is None:
+        pictures = {picture: [getattr(p, picture) for p in outputs[False]] for picture in ("output", "alpha")}
+        got = {picture: [getattr(p, picture) for p in outputs[True]] for picture in ("output", "alpha")}
+        for picture in ("output", "alpha"):
+            if pictures[picture][0] is None:
                 continue
-            stats = diff_stats(np.stack(pictures[field]), np.stack(got[field]))
-            rows.append({"background": background, "strength": strength, "picture": field,
+            stats = diff_stats(np.stack(pictures[picture]), np.stack(got[picture]))
+            rows.append({"background": background, "strength": strength, "picture": picture,
                          "size": "{1}x{0}".format(*frames[0].shape), "frames": len(frames), **stats,
                          "ok": matches_cv2(stats, DEVICE_CHAIN_MAX_DIFF, DEVICE_CHAIN_P999_DIFF)})
     return {"rows": rows, "ok": bool(rows) and all(r["ok"] for r in rows)}
